@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FLASK := $(BIN)/flask --app portal
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,server]'
+	touch $(STAMP)
+
+# A secret key generated once and kept in instance/ (never committed).
+instance/config.py:
+	$(BIN)/python -c "import secrets; print(f'SECRET_KEY = {secrets.token_hex(32)!r}')" > $@
+	@echo "Wrote $@ with a new SECRET_KEY."
+
+run: export FLASK_MAIL_BACKEND ?= sink
+run: export FLASK_OUTBOX_BACKGROUND ?= true
+run: install instance/config.py
+	$(FLASK) db upgrade
+	@if [ ! -f instance/.demo-seeded ]; then $(FLASK) seed-demo && touch instance/.demo-seeded; \
+	  else echo "Demo data already seeded (demo admin: admin@example.com; reset its password with: $(FLASK) create-user admin@example.com --role admin --reset-password)"; fi
+	@echo "Mail goes to instance/mail/*.eml. Open http://$(HOST):$(PORT)/"
+	$(FLASK) run --host $(HOST) --port $(PORT) --no-reload
+
+lint: install
+	$(BIN)/ruff check portal tests bench
+
+test: install lint
+	$(BIN)/python -m pytest
+	@echo "Screenshots of every page: $(CURDIR)/test-artifacts/screenshots"
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info test-artifacts .hypothesis

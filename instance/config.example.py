@@ -1,0 +1,26 @@
+# Copy to instance/config.py and adjust. Environment variables with the FLASK_
+# prefix (FLASK_SECRET_KEY, FLASK_MAIL_SERVER, ...) override these values.
+
+# One key shared by every worker: python -c "import secrets; print(secrets.token_hex(32))"
+SECRET_KEY = "change-me"
+
+PRACTICE_NAME = "Woven Together Trauma Therapy"
+PRACTICE_NOTIFY_EMAIL = "intake@your-practice.example"
+PUBLIC_BASE_URL = "https://consult.your-practice.example"
+PREFERRED_URL_SCHEME = "https"
+TRUSTED_HOSTS = ["consult.your-practice.example"]
+
+SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://portal@127.0.0.1:5432/portal"
+
+MAIL_BACKEND = "smtp"
+MAIL_SERVER = "smtp.your-practice.example"
+MAIL_PORT = 587
+MAIL_USE_TLS = True
+MAIL_USERNAME = "consultations@your-practice.example"
+MAIL_PASSWORD = "..."
+MAIL_DEFAULT_SENDER = "Consultations <consultations@your-practice.example>"
+
+# Several gunicorn workers or hosts: share the rate-limit counters.
+RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379/0"
+PROXY_FIX_X_FOR = 1
+PROXY_FIX_X_PROTO = 1

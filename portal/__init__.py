@@ -1,0 +1,84 @@
+"""The consultation portal's application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal import commands, database, errors, health, security
+from portal.admin import bp as admin_bp
+from portal.auth import bp as auth_bp
+from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
+from portal.public import bp as public_bp
+
+INSECURE_SECRET_KEYS = {None, "", "change-me", "dev", "secret"}
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    load_config(app, test_config)
+    configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    errors.register(app)
+    security.register(app)
+    commands.register(app)
+    return app
+
+
+def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    app.config.from_object("portal.config")
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env()
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not (app.debug or app.testing) and app.config["SECRET_KEY"] in INSECURE_SECRET_KEYS:
+        raise RuntimeError(
+            "SECRET_KEY is missing or a default: set SECRET_KEY in instance/config.py "
+            "or FLASK_SECRET_KEY in the environment (one value shared by every worker)."
+        )
+    app.config["SESSION_COOKIE_SECURE"] = app.config["PREFERRED_URL_SCHEME"] == "https"
+    app.config.setdefault("MAIL_SUPPRESS_SEND", False)
+    app.config["SQLALCHEMY_ECHO"] = False
+    app.config["MAIL_DEBUG"] = False
+    if app.config["PROXY_FIX_X_FOR"] or app.config["PROXY_FIX_X_PROTO"]:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=int(app.config["PROXY_FIX_X_FOR"]),
+            x_proto=int(app.config["PROXY_FIX_X_PROTO"]),
+            x_host=int(app.config["PROXY_FIX_X_HOST"]),
+        )
+
+
+def configure_logging(app: Flask) -> None:
+    if not app.logger.handlers or app.logger.handlers == [logging.lastResort]:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.logger.setLevel(logging.INFO)
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))
+    csrf.init_app(app)
+    mail.init_app(app)
+    login_manager.init_app(app)
+    limiter.init_app(app)
+    with app.app_context():
+        database.track_engine(db.engine)
+
+
+def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(health.bp)
+    app.register_blueprint(public_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp)

@@ -1,0 +1,112 @@
+"""Back-office accounts: creation, passwords and the sign-in lock.
+
+Passwords are hashed with scrypt at N=2^17 (OWASP's minimum; Werkzeug's
+default is lower). Functions add to the session and never commit.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal.extensions import db
+from portal.models import ROLES, User, new_session_token, utcnow
+
+# Checked against when the email is unknown, so both paths cost the same.
+_DUMMY_HASH = None
+
+
+class AccountError(ValueError):
+    """A request about an account that cannot be carried out, with a message for people."""
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_user(email: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
+
+
+def check_password_strength(password: str) -> None:
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if len(password) < minimum:
+        raise AccountError(f"Use a password of at least {minimum} characters.")
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def set_password(user: User, password: str) -> None:
+    check_password_strength(password)
+    user.password_hash = hash_password(password)
+    user.session_token = new_session_token()  # signs out every other session
+    user.failed_logins = 0
+    user.locked_until = None
+
+
+def create_user(
+    email: str, password: str, role: str, *, therapist_id: int | None = None,
+    reset_password: bool = False,
+) -> tuple[User, bool]:
+    """Create a user, or with ``reset_password`` set the password of an existing one.
+
+    Returns the user and whether it was created.
+    """
+    if role not in ROLES:
+        raise AccountError(f"Role must be one of: {', '.join(ROLES)}.")
+    email = normalise_email(email)
+    if "@" not in email:
+        raise AccountError("Enter an email address.")
+    user = find_user(email)
+    if user is not None and not reset_password:
+        raise AccountError(
+            f"A user with the email {email} already exists. "
+            "Use --reset-password to give it a new password."
+        )
+    check_password_strength(password)
+    created = user is None
+    if created:
+        user = User(email=email, role=role, therapist_id=therapist_id, password_hash="")
+        db.session.add(user)
+    else:
+        user.role = role
+        if therapist_id is not None:
+            user.therapist_id = therapist_id
+    set_password(user, password)
+    db.session.flush()
+    return user, created
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    global _DUMMY_HASH
+    if user is None:
+        if _DUMMY_HASH is None:
+            _DUMMY_HASH = hash_password("not-a-real-password")
+        check_password_hash(_DUMMY_HASH, password)
+        return False
+    return check_password_hash(user.password_hash, password)
+
+
+def is_locked(user: User) -> bool:
+    return user.locked_until is not None and user.locked_until > utcnow()
+
+
+def record_failed_login(user: User) -> bool:
+    """Count a failure; returns True when this failure locked the account."""
+    user.failed_logins = (user.failed_logins or 0) + 1
+    if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
+        user.locked_until = utcnow() + timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+        user.failed_logins = 0
+        return True
+    return False
+
+
+def record_successful_login(user: User) -> None:
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = utcnow()

@@ -1,0 +1,73 @@
+"""Default configuration. Overridden by instance/config.py, then FLASK_* environment variables."""
+
+from datetime import timedelta
+
+SECRET_KEY = None  # must come from instance/config.py or FLASK_SECRET_KEY
+
+PRACTICE_NAME = "Woven Together Trauma Therapy"
+PRACTICE_NOTIFY_EMAIL = "intake@example.com"
+PRACTICE_PHONE = "(555) 010-0199"
+PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+REPLY_WITHIN = "one business day"
+PRIVACY_NOTICE_VERSION = "2026-11"
+
+SQLALCHEMY_DATABASE_URI = "sqlite:///portal.sqlite3"  # relative to instance/
+SQLALCHEMY_ECHO = False  # bound parameters would put personal data in the logs
+SQLALCHEMY_RECORD_QUERIES = False
+# Keep bound values (names, emails) out of exception messages and logs.
+SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True, "pool_pre_ping": True}
+
+# Mail: "smtp" (Flask-Mail) or "sink" (.eml files in instance/mail/).
+MAIL_BACKEND = "smtp"
+MAIL_SERVER = "localhost"
+MAIL_PORT = 25
+MAIL_USE_TLS = False
+MAIL_USE_SSL = False
+MAIL_USERNAME = None
+MAIL_PASSWORD = None
+MAIL_DEFAULT_SENDER = "Consultations <consultations@example.com>"
+MAIL_DEBUG = False  # the SMTP conversation carries personal data
+MAIL_TIMEOUT = 10
+MAIL_SINK_DIR = "mail"  # relative to instance/
+OUTBOX_BACKGROUND = False
+OUTBOX_BATCH_SIZE = 50
+OUTBOX_MAX_ATTEMPTS = 8
+OUTBOX_LEASE_SECONDS = 120
+OUTBOX_BACKOFF_BASE_SECONDS = 60
+OUTBOX_POLL_SECONDS = 3
+OUTBOX_KEEP_BODIES_DAYS = 14
+
+# Scheduling
+SLOT_MINUTES = 30
+MIN_NOTICE_HOURS = 24
+BOOKING_HORIZON_DAYS = 21
+MANAGE_TOKEN_MAX_AGE_DAYS = 60
+
+# Anti-abuse
+RATELIMIT_ENABLED = True
+RATELIMIT_STORAGE_URI = "memory://"
+RATELIMIT_HEADERS_ENABLED = False
+CONSULTATION_RATE_LIMIT = "10 per hour; 3 per minute"
+LOGIN_RATE_LIMIT = "10 per 5 minutes"
+LOGIN_ACCOUNT_RATE_LIMIT = "20 per hour"
+FORM_MIN_SECONDS = 3
+PROXY_FIX_X_FOR = 0
+PROXY_FIX_X_PROTO = 0
+PROXY_FIX_X_HOST = 0
+TRUSTED_HOSTS = None
+
+# Back office
+LOGIN_MAX_FAILURES = 5
+LOGIN_LOCK_MINUTES = 15
+SESSION_IDLE_MINUTES = 30
+STALE_NEW_BUSINESS_HOURS = 8
+PASSWORD_MIN_LENGTH = 12
+PASSWORD_HASH_METHOD = "scrypt:131072:8:1"
+
+# HTTP
+PREFERRED_URL_SCHEME = "http"
+MAX_CONTENT_LENGTH = 64 * 1024
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+WTF_CSRF_TIME_LIMIT = 3600

@@ -1,0 +1,127 @@
+"""Demo data: therapists with weekly hours, an admin, and synthetic requests for benchmarks."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import func, insert, select
+
+from portal.accounts import create_user, find_user
+from portal.extensions import db
+from portal.models import (
+    INTERESTS,
+    STATUSES,
+    ConsultationRequest,
+    Therapist,
+    WeeklyHours,
+    new_public_id,
+    new_reference,
+    utcnow,
+)
+
+DEMO_ADMIN_EMAIL = "admin@example.com"
+DEMO_THERAPISTS = [
+    {
+        "name": "Maya Alvarez", "email": "maya.alvarez@example.com", "licence_type": "LMFT",
+        "licence_number": "118204",
+        "bio": "Maya works with trauma and depression and offers ketamine-assisted psychotherapy.",
+        "hours": [(0, "09:00", "12:00"), (2, "13:00", "17:00"), (4, "09:00", "12:00")],
+    },
+    {
+        "name": "Daniel Okafor", "email": "daniel.okafor@example.com", "licence_type": "LCSW",
+        "licence_number": "92517",
+        "bio": "Daniel focuses on anxiety, grief and life transitions, with a relational approach.",
+        "hours": [(1, "10:00", "14:00"), (3, "15:00", "19:00")],
+    },
+    {
+        "name": "Priya Raman", "email": "priya.raman@example.com", "licence_type": "PsyD",
+        "licence_number": "PSY 31876",
+        "bio": "Priya is a psychologist experienced in PTSD and treatment-resistant depression.",
+        "hours": [(0, "14:00", "18:00"), (1, "08:00", "11:00"), (3, "09:00", "12:00")],
+    },
+]
+FIRST_NAMES = ["Alex", "Jordan", "Sam", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery",
+               "Quinn", "Rosa", "Luis", "Mei", "Omar", "Grace", "Noah", "Ana", "Kai"]
+LAST_NAMES = ["Garcia", "Nguyen", "Smith", "Johnson", "Lee", "Martinez", "Brown", "Kim", "Patel",
+              "Lopez", "Chen", "Davis", "Wilson", "Singh", "Rivera", "Clark", "Lewis", "Young"]
+CA_ZIPS = ["94110", "90012", "95814", "92101", "94704", "96161", "93101", "95060"]
+
+
+def seed_therapists() -> int:
+    """Add the demo therapists that are not there yet; returns how many were added."""
+    existing = set(db.session.scalars(select(Therapist.email)))
+    added = 0
+    for spec in DEMO_THERAPISTS:
+        if spec["email"] in existing:
+            continue
+        therapist = Therapist(**{k: v for k, v in spec.items() if k != "hours"})
+        therapist.hours = [
+            WeeklyHours(weekday=day, start=time.fromisoformat(a), end=time.fromisoformat(b))
+            for day, a, b in spec["hours"]
+        ]
+        db.session.add(therapist)
+        added += 1
+    db.session.flush()
+    return added
+
+
+def seed_admin() -> str | None:
+    """Create the demo admin if missing; returns its new password, or None if it existed."""
+    if find_user(DEMO_ADMIN_EMAIL) is not None:
+        return None
+    password = secrets.token_urlsafe(12)
+    create_user(DEMO_ADMIN_EMAIL, password, "admin")
+    return password
+
+
+def seed_requests(count: int, *, rng: random.Random | None = None, chunk: int = 5000) -> int:
+    """Insert ``count`` synthetic requests spread over the past year, in bulk."""
+    rng = rng or random.Random()  # noqa: S311 - synthetic data only
+    therapist_ids = list(db.session.scalars(select(Therapist.id)))
+    taken = set(db.session.execute(
+        select(ConsultationRequest.therapist_id, ConsultationRequest.slot_start)
+        .where(ConsultationRequest.slot_start.is_not(None))
+    ).tuples())
+    offset = (db.session.scalar(select(func.max(ConsultationRequest.id))) or 0) + 1
+    now = utcnow()
+    rows = []
+    for n in range(offset, offset + count):
+        rows.append(_synthetic_row(n, now, therapist_ids, taken, rng))
+        if len(rows) >= chunk:
+            db.session.execute(insert(ConsultationRequest), rows)
+            rows = []
+    if rows:
+        db.session.execute(insert(ConsultationRequest), rows)
+    return count
+
+
+def _synthetic_row(n, now, therapist_ids, taken, rng) -> dict:
+    created = now - timedelta(seconds=rng.randint(0, 365 * 24 * 3600))
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    status = rng.choice(list(STATUSES))
+    therapist_id = rng.choice(therapist_ids) if therapist_ids and rng.random() < 0.85 else None
+    slot_start = None
+    if therapist_id and rng.random() < 0.6:
+        day = created.date() + timedelta(days=rng.randint(2, 20))
+        candidate = datetime.combine(day, time(16 + rng.randint(0, 7), rng.choice((0, 30))))
+        if (therapist_id, candidate) not in taken:
+            taken.add((therapist_id, candidate))
+            slot_start = candidate
+    email = f"{first}.{last}.{n}@example.com".lower()
+    interests = rng.sample(list(INTERESTS), rng.randint(1, 3))
+    return {
+        "public_id": new_public_id(), "reference": new_reference(), "created_at": created,
+        "updated_at": created, "status": status, "first_name": first, "last_name": last,
+        "first_name_normalised": first.lower(), "last_name_normalised": last.lower(),
+        "email": email, "email_normalised": email, "phone": f"+1415{n % 10_000_000:07d}",
+        "preferred_contact": rng.choice(["email", "phone", "text"]),
+        "interests": ",".join(interests), "message": "", "state": "CA",
+        "zip_code": rng.choice(CA_ZIPS), "ca_resident": True, "in_california": True,
+        "therapist_id": therapist_id, "therapist_choice": str(therapist_id or "any"),
+        "slot_start": slot_start,
+        "slot_end": slot_start + timedelta(minutes=30) if slot_start else None,
+        "booking_sequence": 0, "consent_at": created, "privacy_notice_version": "2026-11",
+        "ack_not_emergency_at": created,
+    }

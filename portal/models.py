@@ -1,0 +1,360 @@
+"""The portal's data: therapists and their hours, consultation requests, back-office
+users, the email outbox, the audit log and the anonymous not-eligible count.
+
+All timestamps are stored as naive UTC (the same on SQLite and PostgreSQL) and
+converted with :func:`as_utc` when they leave the database.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, date, datetime, time
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+
+
+def utcnow() -> datetime:
+    """Now, as the naive UTC value the database stores."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A stored naive UTC value as an aware datetime."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def to_db(value: datetime | None) -> datetime | None:
+    """An aware datetime as the naive UTC value the database stores."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(18)  # 24 URL-safe characters, 144 random bits
+
+
+def new_reference() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I look-alikes
+    return "C-" + "".join(secrets.choice(alphabet) for _ in range(7))
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Therapist(db.Model):
+    __tablename__ = "therapist"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(254))
+    licence_type: Mapped[str] = mapped_column(String(40))
+    licence_number: Mapped[str] = mapped_column(String(40))
+    bio: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    accepting_new: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    hours: Mapped[list[WeeklyHours]] = relationship(
+        back_populates="therapist", cascade="all, delete-orphan",
+        order_by="(WeeklyHours.weekday, WeeklyHours.start)",
+    )
+    time_off: Mapped[list[TimeOff]] = relationship(
+        back_populates="therapist", cascade="all, delete-orphan", order_by="TimeOff.starts_at"
+    )
+
+    @property
+    def licence(self) -> str:
+        return f"{self.licence_type} #{self.licence_number}"
+
+    @property
+    def bookable(self) -> bool:
+        return self.active and self.accepting_new
+
+
+class WeeklyHours(db.Model):
+    """One range of a therapist's weekly hours, in Pacific wall-clock time."""
+
+    __tablename__ = "weekly_hours"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(
+        ForeignKey("therapist.id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday
+    start: Mapped[time] = mapped_column(Time)
+    end: Mapped[time] = mapped_column(Time)
+
+    therapist: Mapped[Therapist] = relationship(back_populates="hours")
+
+
+class TimeOff(db.Model):
+    __tablename__ = "time_off"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(
+        ForeignKey("therapist.id", ondelete="CASCADE"), index=True
+    )
+    starts_at: Mapped[datetime] = mapped_column(DateTime)
+    ends_at: Mapped[datetime] = mapped_column(DateTime)
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+    therapist: Mapped[Therapist] = relationship(back_populates="time_off")
+
+
+STATUSES = {
+    "new": "New",
+    "contacted": "Contacted",
+    "scheduled": "Scheduled",
+    "completed": "Completed",
+    "no_show": "No-show",
+    "cancelled": "Cancelled",
+    "not_a_fit": "Not a fit",
+}
+OPEN_STATUSES = ("new", "contacted", "scheduled")
+_OPEN_SQL = "status IN ('new', 'contacted', 'scheduled')"
+
+INTERESTS = {
+    "kap": "Ketamine-assisted psychotherapy",
+    "depression": "Depression",
+    "trauma": "Trauma / PTSD",
+    "anxiety": "Anxiety",
+    "other": "Something else",
+}
+CONTACT_METHODS = {"email": "Email", "phone": "Phone call", "text": "Text message"}
+
+
+class ConsultationRequest(db.Model):
+    __tablename__ = "consultation_request"
+    __table_args__ = (
+        # The guarantee that two people never hold the same therapist's time.
+        Index(
+            "uq_booking_therapist_slot", "therapist_id", "slot_start", unique=True,
+            sqlite_where=text("status != 'cancelled' AND slot_start IS NOT NULL"),
+            postgresql_where=text("status != 'cancelled' AND slot_start IS NOT NULL"),
+        ),
+        # One open request per person, by normalised email and by phone.
+        Index(
+            "uq_open_request_email", "email_normalised", unique=True,
+            sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL),
+        ),
+        Index(
+            "uq_open_request_phone", "phone", unique=True,
+            sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL),
+        ),
+        Index("ix_request_status_created", "status", "created_at"),
+        Index("ix_request_therapist_created", "therapist_id", "created_at"),
+        Index("ix_request_slot_start", "slot_start"),
+        Index("ix_request_last_name", "last_name_normalised"),
+        Index("ix_request_first_name", "first_name_normalised"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    reference: Mapped[str] = mapped_column(String(16), unique=True, default=new_reference)
+    # One-time token of the form that created the request: a resubmit finds it.
+    submission_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default="new")
+
+    first_name: Mapped[str] = mapped_column(String(80))
+    last_name: Mapped[str] = mapped_column(String(80))
+    first_name_normalised: Mapped[str] = mapped_column(String(80))
+    last_name_normalised: Mapped[str] = mapped_column(String(80))
+    email: Mapped[str] = mapped_column(String(254))
+    email_normalised: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
+    preferred_contact: Mapped[str] = mapped_column(String(10))
+    interests: Mapped[str] = mapped_column(String(200), default="")  # comma-separated keys
+    message: Mapped[str] = mapped_column(Text, default="")
+
+    state: Mapped[str] = mapped_column(String(2))
+    zip_code: Mapped[str] = mapped_column(String(10))
+    ca_resident: Mapped[bool] = mapped_column(Boolean)
+    in_california: Mapped[bool] = mapped_column(Boolean)
+
+    therapist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("therapist.id", ondelete="SET NULL")
+    )
+    therapist_choice: Mapped[str] = mapped_column(String(10), default="any")
+    slot_start: Mapped[datetime | None] = mapped_column(DateTime)
+    slot_end: Mapped[datetime | None] = mapped_column(DateTime)
+    booking_sequence: Mapped[int] = mapped_column(Integer, default=0)  # iCalendar SEQUENCE
+    reminder_queued_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    consent_at: Mapped[datetime] = mapped_column(DateTime)
+    privacy_notice_version: Mapped[str] = mapped_column(String(20))
+    ack_not_emergency_at: Mapped[datetime] = mapped_column(DateTime)
+
+    therapist: Mapped[Therapist | None] = relationship()
+    notes: Mapped[list[RequestNote]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="RequestNote.created_at",
+        passive_deletes=True,
+    )
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def interest_keys(self) -> list[str]:
+        return [key for key in self.interests.split(",") if key]
+
+    @property
+    def interest_labels(self) -> list[str]:
+        return [INTERESTS.get(key, key) for key in self.interest_keys]
+
+    @property
+    def status_label(self) -> str:
+        return STATUSES.get(self.status, self.status)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def starts_at(self) -> datetime | None:
+        return as_utc(self.slot_start)
+
+    @property
+    def ends_at(self) -> datetime | None:
+        return as_utc(self.slot_end)
+
+
+class RequestNote(db.Model):
+    __tablename__ = "request_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("consultation_request.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    request: Mapped[ConsultationRequest] = relationship(back_populates="notes")
+    author: Mapped[User | None] = relationship()
+
+
+ROLES = {"admin": "Admin", "therapist": "Therapist"}
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    therapist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("therapist.id", ondelete="SET NULL")
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Flask-Login's alternative id: rotated at logout and password change, so a
+    # copied session cookie stops working on the server side too.
+    session_token: Mapped[str] = mapped_column(
+        String(64), unique=True, default=new_session_token
+    )
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    therapist: Mapped[Therapist | None] = relationship()
+
+    def get_id(self) -> str:
+        return self.session_token
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+OUTBOX_STATES = ("queued", "sending", "sent", "failed")
+
+
+class OutboxEmail(db.Model):
+    """An email waiting to be sent, written in the same transaction as its event."""
+
+    __tablename__ = "outbox_email"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Event and recipient: the same event can never queue the same email twice.
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consultation_request.id", ondelete="CASCADE"), index=True
+    )
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body_text: Mapped[str | None] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    ics: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditEvent(db.Model):
+    """Who did what, when. Rows are only ever inserted."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_request", "request_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(254))  # email or "system"/"client", kept if deleted
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    # No foreign key: the trail outlives a deleted request.
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class NotEligibleCount(db.Model):
+    """Anonymous: how many people were turned away each day, and nothing else."""
+
+    __tablename__ = "not_eligible_count"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Setting(db.Model):
+    """Small switches an admin changes at run time (the intake pause)."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,205 @@
+"""Free consultation times, in Pacific time, correct across daylight saving.
+
+Therapists keep weekly hours as Pacific wall-clock times; time off and
+existing bookings are busy intervals. ``free_slots`` turns those into the
+30-minute start times a person may pick, as UTC instants, and the
+``format_*`` functions write them for people. Slot radio values travel as
+ISO 8601 instants (``slot_value`` / ``parse_slot_value``). Nothing here
+touches Flask or the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import groupby
+from zoneinfo import ZoneInfo
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+SLOT_LENGTH = timedelta(minutes=30)
+MIN_NOTICE = timedelta(hours=24)
+HORIZON = timedelta(days=21)
+
+# A slot value outside these years is a typo or a probe, never a real booking.
+_EARLIEST_YEAR = 2000
+_LATEST_YEAR = 2200
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HoursRange:
+    """Weekly hours: Pacific wall-clock ``start``-``end`` on ``weekday`` (0 = Monday)."""
+
+    weekday: int
+    start: time
+    end: time
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weekday <= 6:
+            raise ValueError(f"weekday must be 0 (Monday) to 6 (Sunday), not {self.weekday}")
+        if self.start >= self.end:
+            raise ValueError("hours must end after they start")
+
+
+@dataclass(frozen=True)
+class Busy:
+    """A half-open interval [start, end) when a therapist is not free."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware(self.start)
+        _require_aware(self.end)
+        if self.end < self.start:
+            raise ValueError("busy interval ends before it starts")
+
+
+def _require_aware(dt: datetime) -> None:
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"expected a timezone-aware datetime, got {dt!r}")
+
+
+def _pacific(dt: datetime) -> datetime:
+    _require_aware(dt)
+    return dt.astimezone(PACIFIC)
+
+
+def _local_instant(day: date, wall_clock: time) -> datetime | None:
+    """The UTC instant of a Pacific wall-clock time, None when it does not exist."""
+    # fold=0 picks the first (daylight) occurrence of an ambiguous fall-back time.
+    local = datetime.combine(day, wall_clock, tzinfo=PACIFIC)
+    instant = local.astimezone(UTC)
+    if instant.astimezone(PACIFIC).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None  # inside the spring-forward gap
+    return instant
+
+
+def _range_starts(day: date, hours: HoursRange, length: timedelta) -> Iterable[datetime]:
+    wall = datetime.combine(day, hours.start)
+    end = datetime.combine(day, hours.end)
+    while wall + length <= end:
+        instant = _local_instant(day, wall.time())
+        if instant is not None:
+            yield instant
+        wall += length
+
+
+def _overlaps(start: datetime, end: datetime, busy: Iterable[Busy]) -> bool:
+    return any(start < b.end and b.start < end for b in busy)
+
+
+def free_slots(
+    hours: Iterable[HoursRange],
+    busy: Iterable[Busy],
+    *,
+    now: datetime,
+    min_notice: timedelta = MIN_NOTICE,
+    horizon: timedelta = HORIZON,
+    length: timedelta = SLOT_LENGTH,
+) -> list[datetime]:
+    """Sorted UTC start times of free slots between ``now + min_notice`` and ``now + horizon``."""
+    _require_aware(now)
+    hours, earliest, latest = list(hours), now + min_notice, now + horizon
+    relevant = [b for b in busy if b.end > earliest and b.start < latest + length]
+    day, last_day = _pacific(now).date(), _pacific(latest).date()
+    starts: set[datetime] = set()
+    while day <= last_day:
+        for weekly in hours:
+            if weekly.weekday == day.weekday():
+                starts.update(_range_starts(day, weekly, length))
+        day += timedelta(days=1)
+    return sorted(
+        start
+        for start in starts
+        if earliest <= start < latest and not _overlaps(start, start + length, relevant)
+    )
+
+
+def merge_free_slots(per_therapist: Mapping[int, Iterable[datetime]]) -> dict[datetime, list[int]]:
+    """Each free start time (sorted) with the ids of the therapists free then (sorted)."""
+    merged: dict[datetime, set[int]] = {}
+    for therapist_id, slots in per_therapist.items():
+        for start in slots:
+            merged.setdefault(start.astimezone(UTC), set()).add(therapist_id)
+    return {start: sorted(merged[start]) for start in sorted(merged)}
+
+
+def pick_therapist(candidates: Iterable[int], upcoming_counts: Mapping[int, int]) -> int:
+    """The candidate with the fewest upcoming consultations; ties go to the lowest id."""
+    ranked = sorted(candidates, key=lambda tid: (upcoming_counts.get(tid, 0), tid))
+    if not ranked:
+        raise ValueError("no therapist is free at that time")
+    return ranked[0]
+
+
+def group_by_day(slots: Iterable[datetime]) -> list[tuple[date, list[datetime]]]:
+    """Slots in order, grouped by their Pacific date; days without slots are absent."""
+    ordered = sorted(slots)
+    return [
+        (day, list(day_slots))
+        for day, day_slots in groupby(ordered, key=lambda dt: _pacific(dt).date())
+    ]
+
+
+def _clock(local: datetime) -> tuple[str, str]:
+    hour = local.hour % 12 or 12
+    return f"{hour}:{local.minute:02d}", "AM" if local.hour < 12 else "PM"
+
+
+def format_time(dt: datetime) -> str:
+    """Pacific clock time, e.g. "10:00 AM"."""
+    clock, meridiem = _clock(_pacific(dt))
+    return f"{clock} {meridiem}"
+
+
+def format_day(day: date) -> str:
+    """A date for people, e.g. "Tuesday, December 1"."""
+    return f"{_WEEKDAYS[day.weekday()]}, {_MONTHS[day.month - 1]} {day.day}"
+
+
+def format_slot(dt: datetime) -> str:
+    """A compact slot label, e.g. "Tue, Dec 1 · 10:00 AM PT"."""
+    local = _pacific(dt)
+    weekday, month = _WEEKDAYS[local.weekday()][:3], _MONTHS[local.month - 1][:3]
+    return f"{weekday}, {month} {local.day} \u00b7 {format_time(dt)} PT"
+
+
+def format_slot_long(dt: datetime, length: timedelta = SLOT_LENGTH) -> str:
+    """A full slot, e.g. "Tuesday, December 1, 2026, 10:00–10:30 AM PT"."""
+    local = _pacific(dt)
+    start_clock, start_meridiem = _clock(local)
+    end_clock, end_meridiem = _clock(_pacific(dt + length))
+    if start_meridiem == end_meridiem:
+        span = f"{start_clock}\u2013{end_clock} {end_meridiem}"
+    else:
+        span = f"{start_clock} {start_meridiem}\u2013{end_clock} {end_meridiem}"
+    return f"{format_day(local.date())}, {local.year}, {span} PT"
+
+
+def slot_value(dt: datetime) -> str:
+    """The canonical radio value for a slot: its UTC instant, e.g. "2026-12-01T18:00:00+00:00"."""
+    _require_aware(dt)
+    return dt.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def parse_slot_value(text: object) -> datetime | None:
+    """A submitted slot value as a UTC instant; None unless it is ISO 8601 with an offset."""
+    if not isinstance(text, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            return None
+        instant = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    if not _EARLIEST_YEAR <= instant.year <= _LATEST_YEAR:
+        return None
+    return instant

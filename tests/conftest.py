@@ -1,0 +1,223 @@
+"""Shared fixtures: the app on every configured database, the test client and CLI
+runner, a real SMTP server on loopback, and a live server for the browser.
+
+SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (each run in its
+own throw-away database). Browser tests skip when Chromium is missing, unless
+REQUIRE_BROWSER=1, when they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import smtplib
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from werkzeug.serving import make_server
+
+from portal import create_app
+from portal.extensions import db
+from tests.smtp import SmtpSink
+
+CHROMIUM = Path("/usr/lib/chromium/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+BASE_TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key",
+    "WTF_CSRF_ENABLED": False,
+    "RATELIMIT_ENABLED": False,
+    "FORM_MIN_SECONDS": 0,
+    # Cheaper than production's N=2^17 so the suite stays fast; test_auth checks the default.
+    "PASSWORD_HASH_METHOD": "scrypt:16384:8:1",
+    "MAIL_BACKEND": "smtp",
+    "MAIL_SERVER": "127.0.0.1",
+    "MAIL_PORT": 9,  # the guard refuses anything but the SMTP fixture's port
+    "MAIL_DEFAULT_SENDER": "Consultations <consultations@example.com>",
+    "PUBLIC_BASE_URL": "https://portal.example.com",
+    "PRACTICE_NOTIFY_EMAIL": "intake@example.com",
+    "OUTBOX_BACKGROUND": False,
+}
+
+
+# -- databases ---------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throw-away PostgreSQL database for this run, dropped at the end."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    import psycopg
+
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    name = f"portal_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    head, _, _ = base.rpartition("/")
+    yield f"{head}/{name}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def make_app(database_url: str, **overrides):
+    config = {**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides}
+    app = create_app(config)
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+def clear_database(app) -> None:
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app_config():
+    """Per-test config overrides; a test module may override this fixture."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, app_config):
+    app = make_app(database_url, **app_config)
+    yield app
+    clear_database(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# -- mail --------------------------------------------------------------------
+
+_allowed_smtp_ports: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def refuse_unexpected_smtp(monkeypatch):
+    """Any SMTP connection outside the SMTP fixture fails the test."""
+    real_connect = smtplib.SMTP.connect
+
+    def guarded_connect(self, host="localhost", port=0, source_address=None):
+        if int(port) not in _allowed_smtp_ports:
+            raise AssertionError(f"unexpected SMTP connection to {host}:{port}")
+        return real_connect(self, host, port, source_address)
+
+    monkeypatch.setattr(smtplib.SMTP, "connect", guarded_connect)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smtp_sink():
+    sink = SmtpSink(port=free_port())
+    sink.start()
+    _allowed_smtp_ports.add(sink.port)
+    yield sink
+    sink.stop()
+    _allowed_smtp_ports.discard(sink.port)
+
+
+@pytest.fixture
+def smtp_server(smtp_sink):
+    """The real SMTP server, emptied for this test and back to accepting mail."""
+    smtp_sink.reset()
+    yield smtp_sink
+    smtp_sink.reset()
+
+
+@pytest.fixture
+def mail_config(smtp_server):
+    return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_server.port}
+
+
+# -- browser -----------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not CHROMIUM.exists():
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but Chromium is missing at {CHROMIUM}")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "args": ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"],
+    }
+
+
+class LiveServer:
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def live_app(tmp_path_factory):
+    from portal import demo
+
+    path = tmp_path_factory.mktemp("live") / "portal.sqlite3"
+    app = make_app(f"sqlite:///{path}", WTF_CSRF_ENABLED=True, TESTING=False, DEBUG=False)
+    with app.app_context():
+        demo.seed_therapists()
+        db.session.commit()
+    return app
+
+
+@pytest.fixture(scope="session")
+def live_server(live_app):
+    server = LiveServer(live_app)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(live_server):
+    return live_server.url
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir():
+    path = ARTIFACTS / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,71 @@
+"""A real SMTP server on loopback (aiosmtpd) that records what it receives.
+
+Modes: ``accept`` (250), ``tempfail`` (451 for every message), ``slow`` (answers
+after ``delay`` seconds); ``stop()`` makes it refuse connections outright.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import threading
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+
+class RecordingHandler:
+    def __init__(self):
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.mode = "accept"
+        self.delay = 0.0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        if self.mode == "tempfail":
+            return "451 4.3.0 Try again later"
+        if self.mode == "slow":
+            await asyncio.sleep(self.delay)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(message)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+
+class SmtpSink:
+    def __init__(self, port: int):
+        self.port = port
+        self.handler = RecordingHandler()
+        self.controller: Controller | None = None
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self.handler.lock:
+            return list(self.handler.messages)
+
+    def start(self) -> None:
+        if self.controller is None:
+            self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+            self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def set_mode(self, mode: str, delay: float = 0.0) -> None:
+        self.handler.mode = mode
+        self.handler.delay = delay
+
+    def reset(self) -> None:
+        self.start()
+        self.set_mode("accept")
+        with self.handler.lock:
+            self.handler.messages.clear()
+            self.handler.envelopes.clear()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]

@@ -1,0 +1,154 @@
+"""The application factory, configuration, headers, error pages and health check."""
+
+import pytest
+from sqlalchemy import select
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import Therapist
+from tests.conftest import BASE_TEST_CONFIG
+
+
+def test_refuses_to_start_without_secret_key(monkeypatch):
+    monkeypatch.delenv("FLASK_SECRET_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    with pytest.raises(RuntimeError, match="FLASK_SECRET_KEY"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "change-me"})
+
+
+def test_starts_with_a_real_key():
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x" * 32})
+    assert not app.testing
+    assert app.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_environment_overrides_defaults(monkeypatch):
+    monkeypatch.setenv("FLASK_PRACTICE_NAME", "Test Practice")
+    monkeypatch.setenv("FLASK_MAIL_PORT", "2525")
+    config = {k: v for k, v in BASE_TEST_CONFIG.items() if k != "MAIL_PORT"}
+    app = create_app({**config, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["PRACTICE_NAME"] == "Test Practice"
+    assert app.config["MAIL_PORT"] == 2525
+
+
+def test_https_makes_the_session_cookie_secure():
+    app = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                      "PREFERRED_URL_SCHEME": "https"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_personal_data_never_reaches_logs_by_configuration(app):
+    assert app.config["SQLALCHEMY_ECHO"] is False
+    assert app.config["MAIL_DEBUG"] is False
+    with app.app_context():
+        assert db.engine.hide_parameters is True
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_reports_an_unreachable_database(tmp_path):
+    app = create_app({**BASE_TEST_CONFIG,
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/db.sqlite3"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unreachable"
+
+
+def test_home_page_shows_practice_and_crisis_line(client, app):
+    with app.app_context():
+        db.session.add(Therapist(name="Ada Example", email="ada@example.com",
+                                 licence_type="LMFT", licence_number="12345"))
+        db.session.commit()
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert '<html lang="en">' in page
+    assert 'href="tel:988"' in page and 'href="sms:988"' in page and 'href="tel:911"' in page
+    assert 'href="#main"' in page and '<main id="main"' in page
+    assert 'name="viewport"' in page
+    assert "Ada Example" in page and "LMFT" in page and "12345" in page
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/does-not-exist"])
+def test_security_headers(client, path):
+    headers = client.get(path).headers
+    csp = headers["Content-Security-Policy"]
+    for directive in ["default-src 'self'", "script-src 'self'", "object-src 'none'",
+                      "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'"]:
+        assert directive in csp
+    assert "unsafe-inline" not in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert "camera=()" in headers["Permissions-Policy"]
+    assert headers["Cache-Control"] == "no-store"
+    assert "Strict-Transport-Security" not in headers
+
+
+def test_hsts_over_https(client):
+    response = client.get("/", base_url="https://localhost")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_static_files_are_cacheable_and_local(client):
+    with client.get("/static/css/portal.css") as response:
+        assert response.status_code == 200
+        assert response.headers.get("Cache-Control") != "no-store"
+    page = client.get("/").get_data(as_text=True)
+    assert "https://" not in page.split("<body")[0]  # no third-party assets in <head>
+
+
+def test_not_found_page_in_site_look(client):
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert "Page not found" in response.get_data(as_text=True)
+    assert "tel:988" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("app_config", [{"MAX_CONTENT_LENGTH": 100}])
+def test_oversized_body_gets_413_page(client):
+    response = client.post("/consultation", data={"x": "a" * 1000})
+    assert response.status_code == 413
+    assert "too much" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("app_config", [{"TRUSTED_HOSTS": ["portal.example.com"]}])
+def test_forged_host_is_refused(client):
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
+    assert client.get("/", headers={"Host": "portal.example.com"}).status_code == 200
+
+
+@pytest.mark.parametrize("app_config", [{"PROPAGATE_EXCEPTIONS": False}])
+def test_unexpected_error_shows_500_page_without_traceback(app, client):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = client.get("/boom")
+    assert response.status_code == 500
+    body = response.get_data(as_text=True)
+    assert "something went wrong" in body
+    assert "Traceback" not in body and "secret internals" not in body
+
+
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(app):
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("SQLite only")
+        conn = db.session.connection()
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_data_round_trip(app):
+    with app.app_context():
+        db.session.add(Therapist(name="T", email="t@example.com", licence_type="LCSW",
+                                 licence_number="1"))
+        db.session.commit()
+    with app.app_context():
+        assert db.session.scalar(select(Therapist.name)) == "T"
