@@ -62,7 +62,9 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
 
 def configure_logging(app: Flask) -> None:
     if not app.logger.handlers or app.logger.handlers == [logging.lastResort]:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     app.logger.setLevel(logging.INFO)
 
 

@@ -47,7 +47,8 @@ def seed_demo_command(request_count: int) -> None:
 @click.command("create-user")
 @click.argument("email")
 @click.option("--role", type=click.Choice(list(ROLES)), required=True)
-@click.option("--therapist-id", type=int, default=None, help="Link a therapist user to a therapist.")
+@click.option("--therapist-id", type=int, default=None,
+              help="Link a therapist user to a therapist.")
 @click.option("--reset-password", is_flag=True, help="Give an existing user a new password.")
 @with_appcontext
 def create_user_command(email: str, role: str, therapist_id: int | None,

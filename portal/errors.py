@@ -22,7 +22,10 @@ MESSAGES = {
     405: ("Page not found", "Check the address, or start again from the home page."),
     413: ("That was too much to send", "Shorten what you wrote and try again."),
     429: ("Too many attempts", "Please wait a few minutes, then try again."),
-    500: ("Sorry, something went wrong on our side", "Nothing you did caused this. Please try again in a few minutes."),
+    500: (
+        "Sorry, something went wrong on our side",
+        "Nothing you did caused this. Please try again in a few minutes.",
+    ),
 }
 
 

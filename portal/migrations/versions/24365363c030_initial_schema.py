@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 24365363c030
-Revises: 
+Revises:
 Create Date: 2026-11-27 07:58:16.288800
 
 """
