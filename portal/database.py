@@ -49,7 +49,7 @@ def begin_write() -> None:
     the unique indexes are the guarantee. A read transaction already open in
     this session is ended first (it holds nothing that needs keeping).
     """
-    session = db.session
+    session = db.session()  # the scoped session's current Session
     if session.in_transaction():
         if session.new or session.dirty or session.deleted:
             raise RuntimeError("begin_write() called with unflushed changes")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from portal.extensions import db
 
@@ -58,6 +58,9 @@ def handle_http_error(error: HTTPException):
         return error
     if error.code == 500:
         return handle_server_error(error)
+    if isinstance(error, SecurityError):
+        # An untrusted Host: no URL can be built for it, so no templated page either.
+        return "Bad request: unknown host.", 400, {"Content-Type": "text/plain; charset=utf-8"}
     response, code = render_error(error.code)
     if error.code == 429 and getattr(error, "retry_after", None):
         return response, code, {"Retry-After": str(error.retry_after)}

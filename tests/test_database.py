@@ -1,0 +1,129 @@
+"""The schema: migrations equal the models, and the database itself refuses double bookings."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+from datetime import timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal import create_app
+from portal.database import begin_write
+from portal.extensions import db
+from portal.models import ConsultationRequest
+from tests.conftest import BACKENDS, BASE_TEST_CONFIG
+from tests.factories import future_slot, make_request, make_therapist
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
+        return
+    import psycopg
+
+    base = os.environ["TEST_DATABASE_URL"]
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    name = f"portal_migrate_{secrets.token_hex(4)}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{base.rpartition('/')[0]}/{name}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_migrations_build_exactly_the_models(empty_database_url):
+    app = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "render_as_batch": True}
+            )
+            differences = compare_metadata(context, db.metadata)
+        db.engine.dispose()
+    assert differences == []
+
+
+def test_a_therapist_time_can_be_booked_only_once(app):
+    start = future_slot()
+    with app.app_context():
+        therapist = make_therapist()
+        make_request(therapist, start)
+        db.session.commit()
+        with pytest.raises(IntegrityError, match="uq_booking_therapist_slot|UNIQUE"):
+            make_request(therapist, start)
+        db.session.rollback()
+        assert db.session.scalar(
+            select(db.func.count()).select_from(ConsultationRequest)
+        ) == 1
+
+
+def test_a_cancelled_booking_frees_the_time(app):
+    start = future_slot()
+    with app.app_context():
+        therapist = make_therapist()
+        make_request(therapist, start, status="cancelled")
+        make_request(therapist, start)
+        other = make_therapist()
+        make_request(other, start)  # same time, another therapist
+        make_request(therapist, start + timedelta(minutes=30))
+        db.session.commit()
+        assert db.session.scalar(
+            select(db.func.count()).select_from(ConsultationRequest)
+        ) == 4
+
+
+def test_one_open_request_per_email_and_per_phone(app):
+    with app.app_context():
+        make_request(email="same@example.com", phone="+14155550100")
+        db.session.commit()
+        with pytest.raises(IntegrityError):
+            make_request(email="same@example.com")
+        db.session.rollback()
+        with pytest.raises(IntegrityError):
+            make_request(phone="+14155550100")
+        db.session.rollback()
+        make_request(email="same@example.com", phone="+14155550100", status="completed")
+        db.session.commit()
+
+
+def test_begin_write_takes_the_sqlite_write_lock_up_front(app):
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("SQLite only")
+        make_therapist()
+        db.session.commit()
+        begin_write()
+        db.session.scalar(select(ConsultationRequest.id))  # a read, yet the lock is held
+        path = db.engine.url.database
+        other = sqlite3.connect(path, timeout=0.1)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("UPDATE therapist SET name = 'x'")
+        finally:
+            other.close()
+            db.session.rollback()
+
+
+def test_plain_reads_do_not_take_the_write_lock(app):
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("SQLite only")
+        make_therapist()
+        db.session.commit()
+        db.session.scalar(select(ConsultationRequest.id))
+        other = sqlite3.connect(db.engine.url.database, timeout=0.1)
+        try:
+            other.execute("UPDATE therapist SET name = 'x'")
+            other.commit()
+        finally:
+            other.close()
+            db.session.rollback()
