@@ -39,7 +39,7 @@ test: install lint
 	@echo "Screenshots of every page: $(CURDIR)/test-artifacts/screenshots"
 
 bench: install
-	$(BIN)/python bench/run_all.py
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info test-artifacts .hypothesis

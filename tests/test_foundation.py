@@ -152,3 +152,30 @@ def test_data_round_trip(app):
         db.session.commit()
     with app.app_context():
         assert db.session.scalar(select(Therapist.name)) == "T"
+
+
+def test_smtp_guard_refuses_connections_outside_the_fixture():
+    import smtplib
+
+    with pytest.raises(AssertionError, match="unexpected SMTP connection"):
+        smtplib.SMTP("127.0.0.1", 2525, timeout=1)
+
+
+def test_engine_is_disposed_in_a_forked_child(app):
+    import os
+
+    from sqlalchemy import text
+
+    with app.app_context():
+        db.session.execute(text("SELECT 1"))
+        db.session.remove()
+        assert db.engine.pool.checkedin() >= 1
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child reports how many pooled connections it inherited
+            os.write(write_end, str(db.engine.pool.checkedin()).encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.read(read_end, 10) == b"0"
+        os.close(read_end)
+        os.close(write_end)
