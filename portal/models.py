@@ -163,6 +163,7 @@ class ConsultationRequest(db.Model):
         Index("ix_request_status_created", "status", "created_at"),
         Index("ix_request_therapist_created", "therapist_id", "created_at"),
         Index("ix_request_slot_start", "slot_start"),
+        Index("ix_request_email", "email_normalised"),
         Index("ix_request_last_name", "last_name_normalised"),
         Index("ix_request_first_name", "first_name_normalised"),
     )
