@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("public", __name__)
 
-from portal.public import views  # noqa: E402,F401  (routes register on bp)
+from portal.public import manage, views  # noqa: E402,F401  (routes register on bp)

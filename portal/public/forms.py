@@ -1,0 +1,199 @@
+"""Forms of the public request flow, with the messages people see when an answer
+needs fixing. Choice fields check their values themselves (``validate_choice=False``)
+so that a tampered value gets the same plain message as a missing one."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
+
+from portal.models import CONTACT_METHODS, INTERESTS
+from portal.residency import OUTSIDE_US, STATE_CHOICES, ZIP_MALFORMED_MESSAGE, normalise_zip
+from portal.scheduling import parse_slot_value
+
+
+def options(pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+YES_NO = options([("yes", "Yes"), ("no", "No")])
+NO_SLOT = "none"
+# Anything below U+0020 except tab and newlines: PostgreSQL refuses NUL, and the
+# rest only ever comes from a script.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# Common slips in the big providers' domains; a person confirms before we store one.
+EMAIL_DOMAIN_TYPOS = {
+    "gmail.com": ["gmial.com", "gamil.com", "gmai.com", "gmal.com", "gmaill.com", "gnail.com",
+                  "gmail.co", "gmail.con", "gmail.cm", "gmail.om", "gmailcom", "gmali.com"],
+    "hotmail.com": ["hotmial.com", "hotmal.com", "hotmai.com", "hotmil.com", "hotmail.co",
+                    "hotmail.con", "homail.com"],
+    "yahoo.com": ["yaho.com", "yahooo.com", "yhoo.com", "yahoo.co", "yahoo.con", "yaoo.com"],
+    "outlook.com": ["outlok.com", "outloo.com", "outlook.co", "outlook.con", "otlook.com"],
+    "icloud.com": ["iclod.com", "icoud.com", "icloud.co", "icloud.con", "iclould.com",
+                   "icould.com"],
+    "aol.com": ["aol.co", "aol.con", "aoll.com"],
+    "comcast.net": ["comcast.com", "comcat.net"],
+}
+_TYPO_TO_DOMAIN = {typo: right for right, typos in EMAIL_DOMAIN_TYPOS.items() for typo in typos}
+
+
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def one_of(allowed, message):
+    def check(form, field):
+        values = field.data if isinstance(field.data, list) else [field.data]
+        if any(value not in allowed for value in values if value is not None):
+            raise ValidationError(message)
+    return check
+
+
+def plain_text(form, field):
+    if isinstance(field.data, str) and CONTROL_CHARACTERS.search(field.data):
+        raise ValidationError("Remove the unusual characters from this answer")
+
+
+def suggested_email(address: str) -> str | None:
+    """The address with a likely domain typo fixed, or None."""
+    local, _, domain = address.rpartition("@")
+    right = _TYPO_TO_DOMAIN.get(domain.lower())
+    return f"{local}@{right}" if local and right else None
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Several checkboxes; the template's choices macro draws them."""
+
+
+class EligibilityForm(FlaskForm):
+    state = SelectField(
+        "Which state do you live in?",
+        choices=options([("", "Choose your state"), *STATE_CHOICES]), validate_choice=False,
+        validators=[InputRequired("Choose the state you live in"),
+                    one_of({code for code, _ in STATE_CHOICES}, "Choose the state you live in")],
+    )
+    zip_code = StringField("ZIP code", filters=[strip], validators=[Length(max=10)])
+    ca_resident = RadioField(
+        "Do you live in California?", choices=YES_NO, validate_choice=False,
+        validators=[InputRequired("Select yes if you live in California"),
+                    one_of({"yes", "no"}, "Select yes or no")],
+    )
+    in_california = RadioField(
+        "Will you be in California during the consultation?", choices=YES_NO,
+        validate_choice=False,
+        validators=[InputRequired("Select yes if you'll be in California during the consultation"),
+                    one_of({"yes", "no"}, "Select yes or no")],
+    )
+
+    def validate_zip_code(self, field):
+        if self.state.data == OUTSIDE_US and not field.data:
+            return  # people abroad have no ZIP code to give
+        if not field.data:
+            raise ValidationError("Enter your ZIP code, like 94110")
+        if normalise_zip(field.data) is None:
+            raise ValidationError(ZIP_MALFORMED_MESSAGE)
+
+
+class DetailsForm(FlaskForm):
+    first_name = StringField("First name", filters=[strip], validators=[
+        InputRequired("Enter your first name"),
+        Length(max=80, message="Your first name must be 80 characters or fewer"), plain_text])
+    last_name = StringField("Last name", filters=[strip], validators=[
+        InputRequired("Enter your last name"),
+        Length(max=80, message="Your last name must be 80 characters or fewer"), plain_text])
+    email = StringField("Email address", filters=[strip], validators=[
+        InputRequired("Enter your email address"),
+        Length(max=254, message="Your email address must be 254 characters or fewer")])
+    email_as_typed = BooleanField("My email address is right as I typed it")
+    phone = StringField("Phone number", filters=[strip], validators=[
+        InputRequired("Enter your phone number"),
+        Length(max=30, message="Enter a US phone number, like (415) 555-0123")])
+    preferred_contact = RadioField(
+        "How would you like us to contact you?", choices=options(CONTACT_METHODS.items()),
+        validate_choice=False,
+        validators=[InputRequired("Choose how you'd like us to contact you"),
+                    one_of(set(CONTACT_METHODS), "Choose how you'd like us to contact you")],
+    )
+    interests = MultiCheckboxField(
+        "What would you like help with?", choices=options(INTERESTS.items()), validate_choice=False,
+        validators=[one_of(set(INTERESTS), "Choose from the options shown")],
+    )
+    message = TextAreaField("Anything you'd like us to know", filters=[strip], validators=[
+        Length(max=2000, message="Your message must be 2,000 characters or fewer"), plain_text])
+    therapist = HiddenField("Therapist", default="any")
+    slot = RadioField("Choose a time", validate_choice=False, validators=[
+        InputRequired("Choose a time, or choose \u201cNone of these times work\u201d")])
+    consent_privacy = BooleanField(
+        "I agree that the practice may store these details to arrange my consultation",
+        validators=[DataRequired("Agree to the privacy notice so we can arrange your "
+                                 "consultation")])
+    ack_not_emergency = BooleanField(
+        "I understand that this form is not for emergencies",
+        validators=[DataRequired("Confirm that you understand this form is not for emergencies")])
+    website = StringField("Leave this field empty")
+    form_token = HiddenField()
+
+    def validate_email(self, field):
+        try:
+            result = validate_email(field.data, check_deliverability=False)
+        except EmailNotValidError:
+            raise ValidationError(
+                "Enter an email address in the correct format, like name@example.com") from None
+        field.data = result.normalized
+        suggestion = suggested_email(result.normalized)
+        if suggestion and not self.email_as_typed.data:
+            self.email_suggestion = suggestion
+            raise ValidationError(f"Did you mean {suggestion}? Correct your email address, or "
+                                  "tick \u201cMy email address is right as I typed it\u201d")
+
+    def validate_phone(self, field):
+        message = "Enter a US phone number, like (415) 555-0123"
+        try:
+            number = phonenumbers.parse(field.data, "US")
+        except phonenumbers.NumberParseException:
+            raise ValidationError(message) from None
+        if not phonenumbers.is_valid_number(number) or (
+                phonenumbers.region_code_for_number(number) != "US"):
+            raise ValidationError(message)
+        field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def validate_slot(self, field):
+        if field.data != NO_SLOT and parse_slot_value(field.data) is None:
+            raise ValidationError("Choose one of the times shown")
+
+    @property
+    def slot_start(self):
+        return None if self.slot.data == NO_SLOT else parse_slot_value(self.slot.data)
+
+
+class RescheduleForm(FlaskForm):
+    slot = RadioField("Choose a new time", validate_choice=False, validators=[
+        InputRequired("Choose a new time")])
+    therapist = HiddenField()
+
+    def validate_slot(self, field):
+        if parse_slot_value(field.data) is None:
+            raise ValidationError("Choose one of the times shown")
+
+    @property
+    def new_start(self):
+        return parse_slot_value(self.slot.data)
+
+
+class CancelForm(FlaskForm):
+    """Only the CSRF token: the button is the whole answer."""

@@ -1,0 +1,224 @@
+"""The booking domain: free times from the database, new requests, cancel,
+reschedule and reassign, with the database's unique indexes as the last word."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal import booking
+from portal.extensions import db
+from portal.models import AuditEvent, ConsultationRequest, OutboxEmail
+from tests.factories import future_slot, make_request, make_therapist, make_time_off
+
+
+def details(**fields) -> booking.RequestDetails:
+    values = {
+        "first_name": "Casey", "last_name": "Rivera", "email": "casey@example.com",
+        "phone": "+14155550123", "preferred_contact": "email", "state": "CA",
+        "zip_code": "94110", "ca_resident": True, "in_california": True,
+        "therapist_choice": "any", "slot_start": None, "interests": ["kap"],
+        "submission_token": None,
+    }
+    return booking.RequestDetails(**{**values, **fields})
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield
+
+
+def test_available_slots_leave_out_bookings_and_time_off(ctx):
+    therapist = make_therapist()
+    slot = future_slot(days=3)
+    free = booking.available_slots(str(therapist.id))
+    assert slot in free and free[slot] == [therapist.id]
+    make_request(therapist, slot)
+    make_time_off(therapist, slot + timedelta(hours=1), slot + timedelta(hours=2))
+    free = booking.available_slots(str(therapist.id))
+    assert slot not in free
+    assert slot + timedelta(hours=1) not in free
+    assert slot + timedelta(minutes=30) in free
+
+
+def test_cancelled_bookings_free_their_time(ctx):
+    therapist = make_therapist()
+    slot = future_slot(days=3)
+    make_request(therapist, slot, status="cancelled")
+    assert slot in booking.available_slots("any")
+
+
+def test_available_slots_respect_notice_horizon_and_inactive_therapists(ctx, app):
+    make_therapist()
+    make_therapist(active=False)
+    now = datetime.now(UTC)
+    free = booking.available_slots("any", now)
+    assert free
+    assert min(free) >= now + timedelta(hours=app.config["MIN_NOTICE_HOURS"])
+    assert max(free) < now + timedelta(days=app.config["BOOKING_HORIZON_DAYS"])
+    assert all(len(ids) == 1 for ids in free.values())
+    assert booking.available_slots("999999") == {}
+
+
+def test_create_request_books_any_with_the_least_busy_therapist(ctx):
+    busy, quiet = make_therapist(), make_therapist()
+    make_request(busy, future_slot(days=4))
+    slot = future_slot(days=3)
+    db.session.commit()
+    consultation = booking.create_request(details(slot_start=slot))
+    assert consultation.therapist_id == quiet.id
+    assert consultation.starts_at == slot
+    assert consultation.email_normalised == "casey@example.com"
+    assert consultation.first_name_normalised == "casey"
+    assert count(AuditEvent, AuditEvent.action == "request_created") == 1
+    assert count(OutboxEmail, OutboxEmail.request_id == consultation.id) >= 1
+
+
+def test_any_tries_the_next_therapist_when_the_first_is_taken(ctx, monkeypatch):
+    first, second = make_therapist(), make_therapist()
+    slot = future_slot(days=3)
+    make_request(first, slot)  # invisible to the check below, as if committed a moment ago
+    monkeypatch.setattr(booking, "available_slots",
+                        lambda choice, now=None, **kw: {slot: [first.id, second.id]})
+    db.session.commit()
+    consultation = booking.create_request(details(slot_start=slot))
+    assert consultation.therapist_id == second.id
+
+
+def test_slot_taken_when_every_free_therapist_is_taken(ctx, monkeypatch):
+    therapist = make_therapist()
+    slot = future_slot(days=3)
+    make_request(therapist, slot)
+    monkeypatch.setattr(booking, "available_slots",
+                        lambda choice, now=None, **kw: {slot: [therapist.id]})
+    db.session.commit()
+    with pytest.raises(booking.SlotTaken):
+        booking.create_request(details(slot_start=slot))
+
+
+def test_a_time_not_offered_is_refused(ctx):
+    therapist = make_therapist(hours=[(0, "09:00", "10:00")])
+    db.session.commit()
+    with pytest.raises(booking.SlotTaken):
+        booking.create_request(details(therapist_choice=str(therapist.id),
+                                       slot_start=future_slot(days=1)))
+
+
+def test_one_open_request_per_email_or_phone(ctx):
+    make_request(email="Casey@Example.com")
+    db.session.commit()
+    with pytest.raises(booking.DuplicateRequest):
+        booking.create_request(details(email="casey@example.com"))
+    make_request(phone="+14155550999")
+    db.session.commit()
+    with pytest.raises(booking.DuplicateRequest):
+        booking.create_request(details(email="other@example.com", phone="+14155550999"))
+
+
+def test_a_closed_request_does_not_block_a_new_one(ctx):
+    make_request(email="casey@example.com", phone="+14155550123", status="completed")
+    db.session.commit()
+    assert booking.create_request(details()).id
+
+
+def test_the_database_catches_a_duplicate_the_check_missed(ctx, monkeypatch):
+    make_request(email="casey@example.com")
+    monkeypatch.setattr(booking, "open_request_for", lambda email, phone: None)
+    db.session.commit()
+    with pytest.raises(booking.DuplicateRequest):
+        booking.create_request(details())
+
+
+def test_a_resubmitted_form_returns_the_first_request(ctx):
+    db.session.commit()
+    first = booking.create_request(details(submission_token="tok-1"))
+    db.session.commit()
+    again = booking.create_request(details(submission_token="tok-1"))
+    assert again.id == first.id
+    assert count(ConsultationRequest) == 1
+
+
+def test_not_eligible_answers_are_refused(ctx):
+    db.session.commit()
+    with pytest.raises(booking.NotEligible):
+        booking.create_request(details(zip_code="97201"))
+    db.session.commit()
+    with pytest.raises(booking.NotEligible):
+        booking.create_request(details(in_california=False))
+
+
+def test_no_time_with_a_chosen_therapist(ctx):
+    therapist = make_therapist()
+    db.session.commit()
+    consultation = booking.create_request(details(therapist_choice=str(therapist.id)))
+    assert consultation.therapist_id == therapist.id and consultation.slot_start is None
+    db.session.commit()
+    with pytest.raises(booking.UnknownTherapist):
+        booking.create_request(details(therapist_choice="424242", email="x@example.com",
+                                       phone="+14155550111"))
+
+
+def test_cancel_frees_the_time_once(ctx):
+    therapist = make_therapist()
+    slot = future_slot(days=3)
+    consultation = make_request(therapist, slot)
+    assert booking.cancel_booking(consultation, by="client", actor="client") is True
+    assert consultation.status == "cancelled" and consultation.cancelled_at
+    assert booking.cancel_booking(consultation, by="client", actor="client") is False
+    assert slot in booking.available_slots(str(therapist.id))
+    with pytest.raises(ValueError):
+        booking.cancel_booking(consultation, by="someone", actor=None)
+
+
+def test_reschedule_moves_the_time_and_bumps_the_sequence(ctx):
+    therapist = make_therapist()
+    old, new = future_slot(days=3), future_slot(days=4)
+    consultation = make_request(therapist, old)
+    booking.reschedule_booking(consultation, new, actor="client")
+    assert consultation.starts_at == new and consultation.booking_sequence == 1
+    assert old in booking.available_slots(str(therapist.id))
+    assert count(AuditEvent, AuditEvent.action == "booking_rescheduled") == 1
+
+
+def test_reschedule_refuses_a_taken_time_and_closed_requests(ctx):
+    therapist = make_therapist()
+    old, new = future_slot(days=3), future_slot(days=4)
+    consultation = make_request(therapist, old)
+    make_request(therapist, new)
+    with pytest.raises(booking.SlotTaken):
+        booking.reschedule_booking(consultation, new, actor="client")
+    consultation.status = "cancelled"
+    with pytest.raises(booking.BookingClosed):
+        booking.reschedule_booking(consultation, future_slot(days=5), actor="client")
+
+
+def test_reschedule_with_any_therapist_moves_to_a_free_one(ctx):
+    mine, other = make_therapist(), make_therapist()
+    old, new = future_slot(days=3), future_slot(days=4)
+    consultation = make_request(mine, old)
+    make_request(mine, new)
+    booking.reschedule_booking(consultation, new, actor="client", any_therapist=True)
+    assert consultation.therapist_id == other.id
+    assert consultation.therapist is other
+
+
+def test_reassign_checks_the_constraint(ctx):
+    first, second = make_therapist(), make_therapist()
+    slot = future_slot(days=3)
+    consultation = make_request(first, slot)
+    make_request(second, slot)
+    with pytest.raises(booking.SlotTaken):
+        booking.reassign_therapist(consultation, second.id, actor="system")
+    assert consultation.therapist_id == first.id
+    third = make_therapist()
+    booking.reassign_therapist(consultation, third.id, actor="system")
+    assert consultation.therapist is third
+    with pytest.raises(booking.UnknownTherapist):
+        booking.reassign_therapist(consultation, 424242, actor="system")

@@ -1,0 +1,136 @@
+"""The public flow in a real Chromium, as a person walks it: finding inputs by
+their labels, with axe-core checking every page (WCAG 2.0/2.1/2.2 A and AA) and
+screenshots at 1280 and 375 px wide."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.links import manage_token
+from portal.models import ConsultationRequest
+
+pytestmark = pytest.mark.browser
+
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+WIDTHS = (1280, 375)
+
+
+def check_page(page: Page, screenshot_dir, name: str) -> None:
+    """No axe violations, and a full-page screenshot at each width."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS}})
+        violations = [(v["id"], [n["target"] for n in v["nodes"]])
+                      for v in results.response["violations"]]
+        assert violations == [], f"{name} at {width}px: {violations}"
+        page.screenshot(path=str(screenshot_dir / f"public-{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def answer_eligibility(page: Page, base_url: str, *, state: str, zip_code: str,
+                       resident: str, present: str) -> None:
+    page.goto(f"{base_url}/consultation")
+    page.get_by_label("Which state do you live in?").select_option(label=state)
+    page.get_by_label("ZIP code").fill(zip_code)
+    page.get_by_role("group", name="Do you live in California?").get_by_label(resident).check()
+    page.get_by_role("group", name="Will you be in California during the consultation?") \
+        .get_by_label(present).check()
+    page.get_by_role("button", name="Continue").click()
+
+
+def manage_url_for(live_app, confirmation_url: str) -> str:
+    public_id = confirmation_url.rstrip("/").rsplit("/", 1)[-1]
+    with live_app.app_context():
+        consultation = db.session.scalar(
+            select(ConsultationRequest).where(ConsultationRequest.public_id == public_id))
+        return f"/manage/{manage_token(consultation)}"
+
+
+def test_landing_and_not_eligible(page: Page, base_url, screenshot_dir):
+    page.goto(base_url + "/")
+    expect(page.get_by_role("heading", name="Our therapists")).to_be_visible()
+    expect(page.get_by_text("LMFT, California licence #118204")).to_be_visible()
+    check_page(page, screenshot_dir, "landing")
+    page.get_by_role("link", name="Request a free consultation").click()
+    expect(page).to_have_url(f"{base_url}/consultation")
+    check_page(page, screenshot_dir, "eligibility")
+    answer_eligibility(page, base_url, state="Oregon", zip_code="97201", resident="No",
+                       present="No")
+    expect(page).to_have_url(f"{base_url}/consultation/not-eligible")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("people in California")
+    check_page(page, screenshot_dir, "not-eligible")
+
+
+def test_book_with_an_error_round_trip_then_reschedule_and_cancel(
+        page: Page, base_url, live_app, screenshot_dir):
+    answer_eligibility(page, base_url, state="California", zip_code="94110", resident="Yes",
+                       present="Yes")
+    expect(page).to_have_url(re.compile(r"/consultation/details"))
+    page.get_by_role("button", name="Book consultation").click()
+    summary = page.get_by_role("alert")
+    expect(summary).to_contain_text("There is a problem")
+    expect(summary).to_be_focused()
+    expect(page).to_have_title(re.compile(r"^Error: "))
+    expect(page.get_by_label("First name")).to_have_attribute("aria-invalid", "true")
+    check_page(page, screenshot_dir, "details-errors")
+
+    email = f"walk-{secrets.token_hex(4)}@example.com"
+    page.get_by_role("group", name=re.compile("Choose a time")).get_by_role("radio").first.check()
+    page.get_by_label("First name").fill("Casey")
+    page.get_by_label("Last name").fill("Rivera")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Phone number").fill(f"(415) 555-{secrets.randbelow(10000):04d}")
+    page.get_by_role("group", name="How would you like us to contact you?") \
+        .get_by_label("Email").check()
+    page.get_by_label("Ketamine-assisted psychotherapy").check()
+    page.get_by_label("I agree that the practice may store").check()
+    page.get_by_label("I understand that this form is not for emergencies").check()
+    page.get_by_role("button", name="Book consultation").click()
+
+    expect(page.get_by_role("heading", name="Your consultation is booked")).to_be_visible()
+    assert email not in page.content()
+    check_page(page, screenshot_dir, "confirmation")
+
+    page.goto(base_url + manage_url_for(live_app, page.url))
+    expect(page.get_by_role("heading", name="Your consultation")).to_be_visible()
+    check_page(page, screenshot_dir, "manage")
+    page.get_by_role("link", name="Choose another time").click()
+    check_page(page, screenshot_dir, "reschedule")
+    page.get_by_role("radio").first.check()
+    page.get_by_role("button", name="Move my consultation").click()
+    expect(page.get_by_text("Your consultation has been moved")).to_be_visible()
+    page.get_by_role("button", name="Cancel my consultation").click()
+    expect(page.get_by_text("Your consultation has been cancelled")).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel my consultation")).to_have_count(0)
+
+
+def test_the_whole_request_works_without_javascript(browser, base_url):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        answer_eligibility(page, base_url, state="California", zip_code="94110-1234",
+                           resident="Yes", present="Yes")
+        page.get_by_label("Daniel Okafor, LCSW").check()
+        page.get_by_role("button", name="Show times").click()
+        expect(page.get_by_text("Showing free times for Daniel Okafor")).to_be_visible()
+        page.get_by_label("None of these times work").check()
+        page.get_by_label("First name").fill("Sam")
+        page.get_by_label("Last name").fill("Lee")
+        page.get_by_label("Email address").fill(f"nojs-{secrets.token_hex(4)}@example.com")
+        page.get_by_label("Phone number").fill(f"415 555 {secrets.randbelow(10000):04d}")
+        page.get_by_role("group", name="How would you like us to contact you?") \
+            .get_by_label("Text message").check()
+        page.get_by_label("I agree that the practice may store").check()
+        page.get_by_label("I understand that this form is not for emergencies").check()
+        page.get_by_role("button", name="Book consultation").click()
+        expect(page.get_by_role("heading", name="received your request")).to_be_visible()
+    finally:
+        context.close()

@@ -1,0 +1,95 @@
+"""Abuse guards on the public forms: honeypot, time trap, one-time token and the
+CSRF rescue. The rate limit has its own module (it needs its own config)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.test_public_flow import (
+    ELIGIBLE,
+    form_data,
+    outbox_count,
+    pass_eligibility,
+    requests_stored,
+)
+
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+pytestmark = pytest.mark.usefixtures("therapist_id")
+
+
+@pytest.fixture
+def therapist_id(app):
+    from portal.extensions import db
+    from tests.factories import make_therapist
+
+    with app.app_context():
+        therapist = make_therapist()
+        db.session.commit()
+        return therapist.id
+
+
+def test_a_filled_honeypot_looks_like_success_but_stores_nothing(app, client):
+    pass_eligibility(client)
+    response = client.post("/consultation/details",
+                           data=form_data(client, website="http://spam.example.com"))
+    assert response.status_code == 200
+    assert "received your request" in response.text
+    assert requests_stored(app) == [] and outbox_count(app) == 0
+
+
+def test_the_honeypot_is_hidden_by_css_not_type_hidden(client):
+    pass_eligibility(client)
+    html = client.get("/consultation/details").text
+    field = re.search(r'<input[^>]*name="website"[^>]*>', html).group(0)
+    assert 'type="text"' in field and 'tabindex="-1"' in field and 'autocomplete="off"' in field
+    assert '<label for="website">' in html and 'class="honeypot"' in html
+
+
+@pytest.mark.parametrize("app_config", [{"FORM_MIN_SECONDS": 30}])
+def test_a_form_filled_faster_than_a_person_types_stores_nothing(app, client):
+    pass_eligibility(client)
+    response = client.post("/consultation/details", data=form_data(client))
+    assert response.status_code == 200 and "received your request" in response.text
+    assert requests_stored(app) == [] and outbox_count(app) == 0
+
+
+def test_a_forged_form_token_asks_to_submit_again(app, client):
+    pass_eligibility(client)
+    data = form_data(client, form_token="forged")
+    html = client.post("/consultation/details", data=data).text
+    assert "Please check your answers and submit again" in html
+    assert 'value="Casey"' in html and requests_stored(app) == []
+    fresh = re.search(r'name="form_token" type="hidden" value="([^"]+)"', html).group(1)
+    response = client.post("/consultation/details", data={**data, "form_token": fresh})
+    assert response.status_code == 302 and len(requests_stored(app)) == 1
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_an_expired_csrf_token_keeps_everything_typed(app, client):
+    token = CSRF.search(client.get("/consultation").text).group(1)
+    client.post("/consultation", data={**ELIGIBLE, "csrf_token": token})
+    data = form_data(client, first_name="Jordan", csrf_token="expired-or-forged")
+    response = client.post("/consultation/details", data=data)
+    html = response.text
+    assert response.status_code == 200
+    assert "This page was open for a while" in html and "still here" in html
+    assert 'value="Jordan"' in html and requests_stored(app) == []
+    fresh = CSRF.search(html).group(1)
+    response = client.post("/consultation/details", data={**data, "csrf_token": fresh})
+    assert response.status_code == 302 and len(requests_stored(app)) == 1
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_cancel_without_csrf_changes_nothing(app, client):
+    from portal.extensions import db
+    from portal.links import manage_token
+    from tests.factories import future_slot, make_request
+
+    with app.app_context():
+        consultation = make_request(slot_start=future_slot())
+        db.session.commit()
+        url = f"/manage/{manage_token(consultation)}/cancel"
+    assert client.post(url).status_code == 400
+    assert requests_stored(app)[0].status == "new"

@@ -1,0 +1,53 @@
+"""Twenty people press "Book consultation" for the same therapist and time at the
+same moment: one booking, nineteen "just taken" pages, no errors. Runs on SQLite
+(a file database, BEGIN IMMEDIATE) and on PostgreSQL when TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import ConsultationRequest
+from tests.factories import make_therapist
+from tests.test_public_flow import form_data, pass_eligibility
+
+PEOPLE = 20
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_twenty_people_one_slot(app):
+    with app.app_context():
+        therapist = make_therapist()
+        db.session.commit()
+        therapist_id = str(therapist.id)
+    clients, forms = [], []
+    for n in range(PEOPLE):
+        client = app.test_client()
+        pass_eligibility(client)
+        forms.append(form_data(client, therapist_id, email=f"person{n}@example.com",
+                               phone=f"(415) 555-01{n:02d}", first_name=f"Person{n}"))
+        clients.append(client)
+    assert len({form["slot"] for form in forms}) == 1
+    start = threading.Barrier(PEOPLE)
+
+    def submit(n):
+        start.wait()
+        return clients[n].post("/consultation/details", data=forms[n])
+
+    with ThreadPoolExecutor(PEOPLE) as pool:
+        responses = list(pool.map(submit, range(PEOPLE)))
+
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200] * (PEOPLE - 1) + [302]
+    losers = [r for r in responses if r.status_code == 200]
+    assert all("That time was just taken" in r.text for r in losers)
+    with app.app_context():
+        holders = db.session.scalar(select(func.count()).select_from(ConsultationRequest).where(
+            ConsultationRequest.therapist_id == int(therapist_id),
+            ConsultationRequest.status != "cancelled"))
+        assert holders == 1

@@ -1,0 +1,354 @@
+"""The public request flow through the test client: eligibility, details and a
+time, confirmation, and the manage page, asserting pages, redirects and rows."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.links import manage_token
+from portal.models import (
+    ConsultationRequest,
+    NotEligibleCount,
+    OutboxEmail,
+    Setting,
+    Therapist,
+)
+from portal.scheduling import parse_slot_value
+from tests.factories import future_slot, make_request, make_therapist
+
+ELIGIBLE = {"state": "CA", "zip_code": "94110", "ca_resident": "yes", "in_california": "yes"}
+FORM_TOKEN = re.compile(r'name="form_token" type="hidden" value="([^"]+)"')
+SLOT_VALUE = re.compile(r'name="slot" value="([^"]+)"')
+
+
+def pass_eligibility(client):
+    response = client.post("/consultation", data=ELIGIBLE)
+    assert response.status_code == 302 and response.location == "/consultation/details"
+
+
+def details_page(client, therapist="any"):
+    response = client.get(f"/consultation/details?therapist={therapist}")
+    assert response.status_code == 200
+    return response.text
+
+
+def form_data(client, therapist="any", slot_index=0, **fields) -> dict:
+    """A complete, valid step-2 form as the page offers it."""
+    html = details_page(client, therapist)
+    slots = SLOT_VALUE.findall(html)
+    data = {
+        "first_name": "Casey", "last_name": "Rivera", "email": "casey@example.com",
+        "phone": "(415) 555-0123", "preferred_contact": "email", "interests": ["kap", "anxiety"],
+        "message": "", "therapist": therapist, "slot": slots[slot_index],
+        "consent_privacy": "y", "ack_not_emergency": "y", "website": "",
+        "form_token": FORM_TOKEN.search(html).group(1),
+    }
+    return {**data, **fields}
+
+
+def requests_stored(app) -> list[ConsultationRequest]:
+    with app.app_context():
+        rows = db.session.scalars(select(ConsultationRequest)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def outbox_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(OutboxEmail))
+
+
+@pytest.fixture
+def therapist_id(app):
+    with app.app_context():
+        therapist = make_therapist("Maya Alvarez", licence_type="LMFT", licence_number="118204")
+        db.session.commit()
+        return therapist.id
+
+
+# -- landing and step 1 ----------------------------------------------------------
+
+def test_landing_page_shows_therapists_reply_time_and_one_call_to_action(client, therapist_id):
+    html = client.get("/").text
+    assert "Maya Alvarez" in html and "LMFT, California licence #118204" in html
+    assert "one business day" in html
+    assert html.count('href="/consultation"') == 1
+    assert 'href="tel:988"' in html and 'href="sms:988"' in html
+
+
+def test_details_need_eligibility_first(client):
+    response = client.get("/consultation/details")
+    assert response.status_code == 302 and response.location == "/consultation"
+
+
+def test_unanswered_eligibility_shows_field_errors(client):
+    response = client.post("/consultation", data={})
+    html = response.text
+    assert response.status_code == 200
+    assert "<title>Error: " in html and 'role="alert"' in html
+    assert "Choose the state you live in" in html
+    assert "Enter your ZIP code" in html
+    assert "Select yes if you live in California" in html
+    assert 'href="#ca_resident-0"' in html and 'id="ca_resident-0"' in html
+    assert 'aria-describedby="zip_code-hint zip_code-error"' in html
+
+
+@pytest.mark.parametrize("zip_code, message", [
+    ("9411", "Enter a 5-digit ZIP code, like 94110"),
+    ("97201", "97201 is an Oregon ZIP code"),
+    ("00000", "We couldn&#39;t find that ZIP code"),
+])
+def test_a_bad_zip_says_what_to_do(client, zip_code, message):
+    response = client.post("/consultation", data={**ELIGIBLE, "zip_code": zip_code})
+    assert response.status_code == 200
+    assert message in response.text
+    assert f'value="{zip_code}"' in response.text  # what was typed stays
+
+
+@pytest.mark.parametrize("answers", [
+    {"ca_resident": "no"}, {"in_california": "no"},
+    {"state": "OR", "zip_code": "97201"}, {"state": "XX", "zip_code": ""},
+])
+def test_not_eligible_counts_anonymously_and_stores_nothing_personal(app, client, answers):
+    pass_eligibility(client)
+    response = client.post("/consultation", data={**ELIGIBLE, **answers})
+    assert response.status_code == 302
+    assert response.location == "/consultation/not-eligible"
+    page = client.get(response.location).text
+    assert "988" in page and "1-800-662-4357" in page
+    with client.session_transaction() as session:
+        assert "eligibility" not in session
+    assert requests_stored(app) == []
+    assert outbox_count(app) == 0
+    with app.app_context():
+        assert db.session.scalar(select(func.sum(NotEligibleCount.count))) == 1
+    client.post("/consultation", data={**ELIGIBLE, **answers})
+    with app.app_context():
+        assert db.session.scalar(select(func.sum(NotEligibleCount.count))) == 2
+
+
+def test_session_holds_only_step_one_answers(client):
+    pass_eligibility(client)
+    with client.session_transaction() as session:
+        assert session["eligibility"] == ELIGIBLE
+
+
+# -- step 2 ------------------------------------------------------------------------
+
+def test_booking_a_time_redirects_to_the_confirmation(app, client, therapist_id):
+    pass_eligibility(client)
+    data = form_data(client)
+    response = client.post("/consultation/details", data=data)
+    assert response.status_code == 302
+    [row] = requests_stored(app)
+    assert response.location == f"/consultation/confirmed/{row.public_id}"
+    assert len(row.public_id) >= 16
+    assert row.therapist_id == therapist_id
+    assert row.starts_at == parse_slot_value(data["slot"])
+    assert (row.phone, row.email_normalised) == ("+14155550123", "casey@example.com")
+    assert (row.first_name_normalised, row.last_name_normalised) == ("casey", "rivera")
+    assert row.interests == "kap,anxiety" and row.privacy_notice_version == "2026-11"
+    assert row.submission_token and row.consent_at and row.ack_not_emergency_at
+    assert outbox_count(app) >= 1
+    page = client.get(response.location).text
+    assert "Your consultation is booked" in page and "Maya Alvarez" in page
+    assert "casey@example.com" not in page and "Rivera" not in page and "555" not in page
+    with client.session_transaction() as session:
+        assert "eligibility" not in session
+
+
+def test_a_second_submit_of_the_same_form_creates_nothing(app, client, therapist_id):
+    pass_eligibility(client)
+    data = form_data(client)
+    first = client.post("/consultation/details", data=data)
+    second = client.post("/consultation/details", data=data)
+    assert second.status_code == 302 and second.location == first.location
+    assert len(requests_stored(app)) == 1
+
+
+def test_no_time_stores_a_contact_me_request(app, client, therapist_id):
+    pass_eligibility(client)
+    response = client.post("/consultation/details", data=form_data(client, slot="none"))
+    [row] = requests_stored(app)
+    assert row.slot_start is None and row.therapist_id is None
+    assert "received your request" in client.get(response.location).text
+
+
+def test_therapist_filter_works_without_javascript(app, client, therapist_id):
+    with app.app_context():
+        other = make_therapist("Daniel Okafor", hours=[(0, "09:00", "10:00")])
+        db.session.commit()
+        other_id = other.id
+    pass_eligibility(client)
+    everyone = SLOT_VALUE.findall(details_page(client, "any"))
+    only_other = SLOT_VALUE.findall(details_page(client, str(other_id)))
+    assert "none" in only_other and len(only_other) < len(everyone)
+    html = details_page(client, str(other_id))
+    assert f'name="therapist" type="hidden" value="{other_id}"' in html
+    assert "Daniel Okafor, LMFT, California licence #" in html
+    assert all(parse_slot_value(v) for v in everyone if v != "none")
+
+
+def test_validation_errors_keep_what_was_typed(app, client, therapist_id):
+    pass_eligibility(client)
+    data = form_data(client, first_name="", email="not-an-email", phone="12",
+                     message="x" * 2001, consent_privacy="")
+    response = client.post("/consultation/details", data=data)
+    html = response.text
+    assert response.status_code == 200 and "<title>Error: " in html
+    for message in ("Enter your first name", "Enter an email address in the correct format",
+                    "Enter a US phone number", "2,000 characters or fewer",
+                    "Agree to the privacy notice"):
+        assert message in html
+    assert 'value="not-an-email"' in html and 'value="Rivera"' in html
+    assert f'value="{data["slot"]}" checked' in html
+    assert 'aria-invalid="true"' in html and 'aria-describedby="email-hint email-error"' in html
+    assert requests_stored(app) == []
+    with client.session_transaction() as session:  # signed, not encrypted: no personal data
+        assert set(session) <= {"eligibility", "csrf_token", "_flashes"}
+        assert "Rivera" not in str(dict(session))
+
+
+def test_an_email_typo_is_pointed_out_before_storing(app, client, therapist_id):
+    pass_eligibility(client)
+    data = form_data(client, email="casey@gmial.com")
+    html = client.post("/consultation/details", data=data).text
+    assert "Did you mean casey@gmail.com?" in html
+    assert "My email address is right as I typed it" in html
+    assert requests_stored(app) == []
+    response = client.post("/consultation/details", data={**data, "email_as_typed": "y"})
+    assert response.status_code == 302
+    assert requests_stored(app)[0].email_normalised == "casey@gmial.com"
+
+
+def test_a_non_us_phone_is_refused(client, therapist_id):
+    pass_eligibility(client)
+    html = client.post("/consultation/details",
+                       data=form_data(client, phone="+44 20 7946 0000")).text
+    assert "Enter a US phone number" in html
+
+
+def test_an_existing_open_request_is_caught_kindly(app, client, therapist_id):
+    with app.app_context():
+        make_request(email="casey@example.com")
+        db.session.commit()
+    pass_eligibility(client)
+    html = client.post("/consultation/details", data=form_data(client)).text
+    assert "You already have an open consultation request" in html
+    assert len(requests_stored(app)) == 1
+
+
+def test_a_time_taken_meanwhile_shows_just_taken_with_the_form_intact(app, client, therapist_id):
+    pass_eligibility(client)
+    data = form_data(client, first_name="Jordan")
+    with app.app_context():
+        make_request(db.session.get(Therapist, therapist_id), parse_slot_value(data["slot"]))
+        db.session.commit()
+    response = client.post("/consultation/details", data=data)
+    assert response.status_code == 200
+    assert "That time was just taken \u2014 please pick another" in response.text
+    assert 'value="Jordan"' in response.text
+    assert len(requests_stored(app)) == 1
+
+
+def test_step_one_is_rechecked_on_submit(client, therapist_id):
+    pass_eligibility(client)
+    data = form_data(client)
+    with client.session_transaction() as session:
+        session["eligibility"] = {**ELIGIBLE, "zip_code": "97201"}
+    response = client.post("/consultation/details", data=data)
+    assert response.status_code == 302 and response.location == "/consultation"
+
+
+def test_unknown_confirmation_id_is_a_kind_404(client):
+    response = client.get("/consultation/confirmed/nope")
+    assert response.status_code == 404 and "This link doesn" in response.text
+
+
+def test_intake_pause_replaces_the_forms(app, client):
+    with app.app_context():
+        db.session.add_all([Setting(key="intake_paused", value="1"),
+                            Setting(key="intake_pause_message", value="Back on Monday.")])
+        db.session.commit()
+    assert "Back on Monday." in client.get("/").text
+    assert 'href="/consultation"' not in client.get("/").text
+    for url in ("/consultation", "/consultation/details"):
+        page = client.get(url).text
+        assert "Back on Monday." in page and "<form" not in page
+    client.post("/consultation", data=ELIGIBLE)
+    assert requests_stored(app) == []
+
+
+# -- manage ------------------------------------------------------------------------
+
+@pytest.fixture
+def booked(app, therapist_id):
+    """A booked consultation and its manage URL."""
+    with app.app_context():
+        consultation = make_request(db.session.get(Therapist, therapist_id), future_slot(days=3))
+        db.session.commit()
+        return consultation.id, f"/manage/{manage_token(consultation)}"
+
+
+def test_opening_the_manage_link_changes_nothing(app, client, booked):
+    request_id, url = booked
+    page = client.get(url).text
+    assert "Cancel my consultation" in page and "Choose another time" in page
+    assert client.get(url + "/cancel").status_code == 405
+    client.get(url + "/reschedule")
+    [row] = requests_stored(app)
+    assert row.status == "new" and row.booking_sequence == 0
+
+
+def test_a_bad_manage_token_is_a_kind_404(client):
+    assert client.get("/manage/forged.token").status_code == 404
+
+
+def test_cancel_from_the_manage_page(app, client, booked):
+    _, url = booked
+    response = client.post(url + "/cancel")
+    assert response.status_code == 302 and response.location == url
+    assert "has been cancelled" in client.get(url).text
+    [row] = requests_stored(app)
+    assert row.status == "cancelled"
+    emails = outbox_count(app)
+    client.post(url + "/cancel")
+    assert outbox_count(app) == emails  # a second click tells nobody twice
+
+
+def test_reschedule_from_the_manage_page(app, client, booked):
+    _, url = booked
+    html = client.get(url + "/reschedule").text
+    new_value = SLOT_VALUE.findall(html)[0]
+    response = client.post(url + "/reschedule", data={"slot": new_value})
+    assert response.status_code == 302 and response.location == url
+    [row] = requests_stored(app)
+    assert row.starts_at == parse_slot_value(new_value) and row.booking_sequence == 1
+    assert "has been moved" in client.get(url).text
+
+
+def test_reschedule_to_a_taken_time_says_just_taken(app, client, booked):
+    _, url = booked
+    new_value = SLOT_VALUE.findall(client.get(url + "/reschedule").text)[0]
+    with app.app_context():
+        make_request(db.session.scalars(select(Therapist)).first(), parse_slot_value(new_value))
+        db.session.commit()
+    html = client.post(url + "/reschedule", data={"slot": new_value}).text
+    assert "That time was just taken" in html
+
+
+def test_a_therapist_who_stopped_taking_requests_is_not_swapped_silently(app, client,
+                                                                         therapist_id):
+    pass_eligibility(client)
+    data = form_data(client, str(therapist_id))
+    with app.app_context():
+        db.session.get(Therapist, therapist_id).accepting_new = False
+        db.session.commit()
+    html = client.post("/consultation/details", data=data).text
+    assert "isn&#39;t taking new consultations" in html
+    assert 'name="therapist" type="hidden" value="any"' in html
+    assert requests_stored(app) == []
