@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import commands, database, errors, health, security
+from portal import commands, database, errors, health, outbox, security
 from portal.admin import bp as admin_bp
 from portal.auth import bp as auth_bp
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
@@ -33,6 +33,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.register(app)
     security.register(app)
     commands.register(app)
+    if app.config["OUTBOX_BACKGROUND"] and not app.testing:
+        outbox.start_background_sender(app)
     return app
 
 

@@ -1,0 +1,160 @@
+"""How an outbox row leaves the portal: a Flask-Mail message over one connection.
+
+``open_transport()`` gives the configured backend for one batch:
+
+* ``smtp`` (production): Flask-Mail's connection, but with a socket timeout
+  (``MAIL_TIMEOUT``; Flask-Mail sets none, so a server that accepts and never
+  answers would hang the worker forever), STARTTLS/SSL that verify the server's
+  certificate (Flask-Mail's ``starttls()`` passes no SSL context), and the SMTP
+  debug output always off (it would print personal data).
+* ``sink`` (``make run``): each message written to ``instance/mail/<time>-<kind>.eml``
+  and a log line naming the file, so a developer can read what would have gone out.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from flask import current_app
+from flask_mail import Attachment, BadHeaderError, Connection, Message
+
+from portal.models import OutboxEmail
+from portal.notifications import clean_address
+
+log = logging.getLogger("portal.mail")
+
+# Refusals of one message; smtplib resets the transaction, the connection lives on.
+# Every other OSError (smtplib's errors are OSErrors) means the connection is gone.
+MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
+                  smtplib.SMTPDataError)
+
+
+class Transport(Protocol):
+    def send(self, message: Message, kind: str) -> None: ...
+
+
+def build_message(row: OutboxEmail) -> Message:
+    """The Flask-Mail message for an outbox row, with the row's own Message-ID.
+
+    ValueError or BadHeaderError when the row could never be sent safely.
+    """
+    message = Message(
+        subject=row.subject, recipients=[clean_address(row.recipient)],
+        body=row.body_text, html=row.body_html,
+        reply_to=current_app.config["PRACTICE_NOTIFY_EMAIL"],
+    )
+    # Stable across resends, so a duplicate after a crash can be recognised.
+    message.msgId = row.message_id
+    if row.ics:
+        message.attachments.append(Attachment(
+            filename="consultation.ics", content_type="text/calendar",
+            data=row.ics.encode("utf-8"), disposition="attachment",
+        ))
+    if message.has_bad_headers():
+        raise BadHeaderError("a header of this message contains a line break")
+    return message
+
+
+class SafeConnection(Connection):
+    """Flask-Mail's connection with a timeout and certificate checks."""
+
+    def __init__(self, timeout: float):
+        super().__init__(current_app.extensions["mail"])
+        self.timeout = timeout
+        self.broken = False
+
+    def configure_host(self) -> smtplib.SMTP:
+        state = self.mail
+        context = ssl.create_default_context()
+        host: smtplib.SMTP
+        if state.use_ssl:
+            host = smtplib.SMTP_SSL(state.server, state.port, timeout=self.timeout,
+                                    context=context)
+        else:
+            host = smtplib.SMTP(state.server, state.port, timeout=self.timeout)
+        try:
+            host.set_debuglevel(0)
+            if state.use_tls:
+                host.starttls(context=context)
+            if state.username and state.password:
+                host.login(state.username, state.password)
+        except BaseException:
+            host.close()
+            raise
+        return host
+
+    def send(self, message: Message, envelope_from=None) -> None:
+        try:
+            super().send(message, envelope_from)
+        except MESSAGE_ERRORS:
+            raise
+        except OSError:
+            self.broken = True  # not worth a polite QUIT
+            raise
+
+    def __exit__(self, exc_type, exc_value, tb) -> None:
+        if self.host is None:
+            return
+        try:
+            if self.broken:
+                self.host.close()
+            else:
+                self.host.quit()
+        except (smtplib.SMTPException, OSError):
+            self.host.close()
+        finally:
+            self.host = None
+
+
+class SmtpTransport:
+    def __init__(self, connection: SafeConnection):
+        self.connection = connection
+
+    def send(self, message: Message, kind: str) -> None:
+        self.connection.send(message)
+
+
+class SinkTransport:
+    """Writes each message as an .eml file instead of sending it."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def send(self, message: Message, kind: str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        data = message.as_bytes()
+        for n in range(1, 1000):
+            suffix = "" if n == 1 else f"-{n}"
+            path = self.directory / f"{stamp}-{kind}{suffix}.eml"
+            try:
+                with path.open("xb") as handle:
+                    handle.write(data)
+                break
+            except FileExistsError:
+                continue
+        log.info("mail sink wrote %s", path.name)
+
+
+def sink_directory() -> Path:
+    directory = Path(current_app.config["MAIL_SINK_DIR"])
+    return directory if directory.is_absolute() else Path(current_app.instance_path) / directory
+
+
+@contextmanager
+def open_transport():
+    """The configured transport for one batch; SMTP errors on connecting propagate."""
+    backend = current_app.config["MAIL_BACKEND"]
+    if backend == "sink":
+        yield SinkTransport(sink_directory())
+        return
+    if backend != "smtp":
+        raise RuntimeError(f"MAIL_BACKEND must be 'smtp' or 'sink', not {backend!r}")
+    with SafeConnection(float(current_app.config["MAIL_TIMEOUT"])) as connection:
+        yield SmtpTransport(connection)

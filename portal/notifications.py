@@ -1,0 +1,280 @@
+"""What each event puts in the outbox: the emails to clients and therapists.
+
+Every function here renders its messages from ``templates/email/`` and adds
+``OutboxEmail`` rows to the caller's session, in the caller's transaction; none
+of them commits or sends. A unique key per event and recipient means that
+queuing the same event twice adds nothing the second time.
+
+Therapist-bound messages carry only the reference, the time and a link to the
+back office: never a client's name, contact details, ZIP, interests or message
+(therapists' inboxes are not where health information belongs).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import make_msgid, parseaddr
+
+from flask import current_app, render_template
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal import links
+from portal.calendar_invite import build_ics
+from portal.extensions import db
+from portal.models import (
+    CONTACT_METHODS,
+    OPEN_STATUSES,
+    ConsultationRequest,
+    OutboxEmail,
+    Therapist,
+    to_db,
+)
+from portal.scheduling import format_slot_long
+
+REMINDER_WINDOW = timedelta(hours=24)
+# Subjects show on lock screens and shared inboxes: they never name a condition.
+FORBIDDEN_SUBJECT_WORDS = ("ketamine", "trauma", "depression", "ptsd", "anxiety")
+_HEADER_UNSAFE = set("\r\n\t\x00 <>,;\"\\()[]:")
+
+
+# -- the interface the request flow and the back office call -------------------
+
+def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmail]:
+    """A new request: the client's confirmation and the therapist's (or intake's) notice."""
+    prefix = _prefix(consultation, "received")
+    booked = consultation.starts_at is not None
+    client = _queue_client(
+        consultation, f"{prefix}:client", "confirmation", "client_confirmation",
+        "Your free consultation is booked" if booked else "We received your consultation request",
+        ics=_ics(consultation) if booked else None,
+    )
+    headline = "A new consultation request has arrived."
+    therapist = _queue_therapist(consultation, consultation.therapist, prefix, "therapist_notice",
+                                 "therapist_new", f"New consultation {consultation.reference}",
+                                 headline=headline)
+    return _rows(client, therapist)
+
+
+def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: datetime | None,
+                      previous_therapist_id: int | None = None) -> list[OutboxEmail]:
+    """A new time (the caller has already raised ``booking_sequence``)."""
+    # The reminder belonged to the old time; the new time earns its own.
+    consultation.reminder_queued_at = None
+    prefix = _prefix(consultation, f"rescheduled:{consultation.booking_sequence}")
+    previous_when = _when(previous_start)
+    booked = consultation.starts_at is not None
+    client = _queue_client(
+        consultation, f"{prefix}:client", "rescheduled_client", "client_rescheduled",
+        "Your consultation has a new time", ics=_ics(consultation) if booked else None,
+        previous_when=previous_when,
+    )
+    changed = previous_therapist_id not in (None, consultation.therapist_id)
+    if changed:
+        therapist = _queue_therapist(
+            consultation, consultation.therapist, prefix, "therapist_notice", "therapist_new",
+            f"Consultation {consultation.reference} is now with you",
+            headline="A consultation has been moved to you.",
+        )
+    else:
+        therapist = _queue_therapist(
+            consultation, consultation.therapist, prefix, "rescheduled_therapist",
+            "therapist_rescheduled", f"Consultation {consultation.reference} has a new time",
+            previous_when=previous_when,
+        )
+    released = _queue_released(consultation, previous_therapist_id, prefix) if changed else None
+    return _rows(client, therapist, released)
+
+
+def queue_cancelled(consultation: ConsultationRequest, *, by: str) -> list[OutboxEmail]:
+    """A cancellation, ``by`` the "client" or the "practice"."""
+    if by not in ("client", "practice"):
+        raise ValueError(f"by must be 'client' or 'practice', not {by!r}")
+    prefix = _prefix(consultation, "cancelled")
+    booked = consultation.starts_at is not None
+    # A newer SEQUENCE makes calendar programs accept the cancellation over the booking.
+    ics = _ics(consultation, cancelled=True) if booked else None
+    client = _queue_client(consultation, f"{prefix}:client", "cancelled_client",
+                           "client_cancelled", "Your consultation is cancelled", ics=ics, by=by)
+    therapist = _queue_therapist(consultation, consultation.therapist, prefix,
+                                 "cancelled_therapist", "therapist_cancelled",
+                                 f"Consultation {consultation.reference} was cancelled", by=by)
+    return _rows(client, therapist)
+
+
+def queue_reassigned(consultation: ConsultationRequest, *,
+                     previous_therapist_id: int | None) -> list[OutboxEmail]:
+    """The back office moved a request to another therapist: tell both of them."""
+    # The same pair can swap back later: count earlier reassignments to keep keys unique.
+    count = db.session.scalar(
+        select(db.func.count(OutboxEmail.id)).where(
+            OutboxEmail.key.like(f"request:{consultation.id}:reassigned:%"),
+            OutboxEmail.kind == "therapist_notice",
+        )
+    ) if consultation.id else 0
+    prefix = _prefix(consultation, f"reassigned:{count + 1}")
+    therapist = _queue_therapist(
+        consultation, consultation.therapist, prefix, "therapist_notice", "therapist_new",
+        f"Consultation {consultation.reference} is now with you",
+        headline="A consultation has been assigned to you.",
+    )
+    released = _queue_released(consultation, previous_therapist_id, prefix)
+    return _rows(therapist, released)
+
+
+def queue_due_reminders(now: datetime | None = None) -> int:
+    """Queue a reminder for every open booking starting within 24 hours; how many were new."""
+    now = now or datetime.now(UTC)
+    due = db.session.scalars(
+        select(ConsultationRequest).where(
+            ConsultationRequest.slot_start.is_not(None),
+            ConsultationRequest.slot_start > to_db(now),
+            ConsultationRequest.slot_start <= to_db(now + REMINDER_WINDOW),
+            ConsultationRequest.status.in_(OPEN_STATUSES),
+            ConsultationRequest.reminder_queued_at.is_(None),
+        ).order_by(ConsultationRequest.slot_start)
+    ).all()
+    queued = 0
+    for consultation in due:
+        key = f"{_prefix(consultation, 'reminder')}:{consultation.booking_sequence}:client"
+        row = _queue_client(consultation, key, "reminder", "client_reminder",
+                            "Reminder: your free consultation is coming up")
+        consultation.reminder_queued_at = to_db(now)
+        queued += row is not None
+    return queued
+
+
+# -- composing -----------------------------------------------------------------
+
+def _prefix(consultation: ConsultationRequest, event: str) -> str:
+    if consultation.id is None:
+        db.session.flush()  # the key needs the request's id
+    return f"request:{consultation.id}:{event}"
+
+
+def _rows(*rows: OutboxEmail | None) -> list[OutboxEmail]:
+    return [row for row in rows if row is not None]
+
+
+def _when(starts_at: datetime | None) -> str | None:
+    if starts_at is None:
+        return None
+    if starts_at.tzinfo is None:
+        starts_at = starts_at.replace(tzinfo=UTC)  # a stored naive UTC value
+    return format_slot_long(starts_at)
+
+
+def _practice() -> dict[str, str]:
+    config = current_app.config
+    return {"name": config["PRACTICE_NAME"], "phone": config["PRACTICE_PHONE"],
+            "email": config["PRACTICE_NOTIFY_EMAIL"], "reply_within": config["REPLY_WITHIN"]}
+
+
+def _queue_client(consultation: ConsultationRequest, key: str, kind: str, template: str,
+                  subject: str, *, ics: str | None = None, **extra) -> OutboxEmail | None:
+    therapist = consultation.therapist
+    context = {
+        "first_name": consultation.first_name,
+        "reference": consultation.reference,
+        "when": _when(consultation.starts_at),
+        "therapist": therapist,
+        "contact_method": CONTACT_METHODS.get(consultation.preferred_contact, "email").lower(),
+        "manage_url": links.manage_url(consultation),
+        "has_ics": ics is not None,
+        **extra,
+    }
+    return _queue(consultation, key, kind, consultation.email, subject, template, context, ics)
+
+
+def _queue_therapist(consultation: ConsultationRequest, therapist: Therapist | None,
+                     prefix: str, kind: str, template: str, subject: str,
+                     **extra) -> OutboxEmail | None:
+    """A notice to a therapist, or to the intake address when nobody is assigned."""
+    if therapist is None:
+        who, recipient = "practice", current_app.config["PRACTICE_NOTIFY_EMAIL"]
+    else:
+        who, recipient = f"therapist:{therapist.id}", therapist.email
+    # Only these three facts about the request may reach a therapist's inbox.
+    context = {"reference": consultation.reference, "when": _when(consultation.starts_at),
+               "admin_url": links.admin_request_url(consultation),
+               "therapist_name": therapist.name if therapist else None, **extra}
+    return _queue(consultation, f"{prefix}:{who}", kind, recipient, subject, template, context)
+
+
+def _queue_released(consultation: ConsultationRequest, therapist_id: int | None,
+                    prefix: str) -> OutboxEmail | None:
+    previous = db.session.get(Therapist, therapist_id) if therapist_id else None
+    if previous is None:
+        return None
+    return _queue(
+        consultation, f"{prefix}:previous:{previous.id}", "no_longer_with_you", previous.email,
+        f"Consultation {consultation.reference} is no longer with you", "therapist_released",
+        {"reference": consultation.reference, "therapist_name": previous.name,
+         "when": _when(consultation.starts_at)},
+    )
+
+
+def _ics(consultation: ConsultationRequest, *, cancelled: bool = False) -> str:
+    config = current_app.config
+    therapist = consultation.therapist
+    with_whom = f" with {therapist.name}, {therapist.licence}" if therapist else ""
+    description = (
+        f"Free 30-minute consultation{with_whom}. Reference {consultation.reference}. "
+        "To cancel or change the time, use the link in your email. "
+        "Not for emergencies: call or text 988, or call 911."
+    )
+    return build_ics(
+        reference=consultation.reference, domain=_sender_domain(),
+        starts_at=consultation.starts_at, ends_at=consultation.ends_at,
+        sequence=consultation.booking_sequence + (1 if cancelled else 0),
+        summary="Free consultation", description=description,
+        organizer_email=config["PRACTICE_NOTIFY_EMAIL"], cancelled=cancelled,
+    )
+
+
+# -- storing -------------------------------------------------------------------
+
+def _queue(consultation: ConsultationRequest, key: str, kind: str, recipient: str,
+           subject: str, template: str, context: dict, ics: str | None = None
+           ) -> OutboxEmail | None:
+    """Add one outbox row unless its key is already there; None when it was."""
+    if db.session.scalar(select(OutboxEmail.id).where(OutboxEmail.key == key)) is not None:
+        return None
+    check_subject(subject)
+    context = {"practice": _practice(), **context}
+    row = OutboxEmail(
+        key=key, kind=kind, request_id=consultation.id, recipient=clean_address(recipient),
+        subject=subject, ics=ics, message_id=make_msgid(domain=_sender_domain()),
+        body_text=render_template(f"email/{template}.txt", **context),
+        body_html=render_template(f"email/{template}.html", **context),
+    )
+    # A savepoint: a row another transaction just added is skipped, and the
+    # caller's transaction carries on as if we had found it above.
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        return None
+    return row
+
+
+def check_subject(subject: str) -> None:
+    lowered = subject.lower()
+    if any(word in lowered for word in FORBIDDEN_SUBJECT_WORDS) or "\n" in subject \
+            or "\r" in subject:
+        raise ValueError("an email subject must be neutral and on one line")
+
+
+def clean_address(address: str) -> str:
+    """A bare address fit for a header; ValueError for anything that could inject one."""
+    address = (address or "").strip()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or "." not in domain or _HEADER_UNSAFE & set(address) \
+            or not address.isprintable() or len(address) > 254:
+        raise ValueError("not a usable email address")
+    return address
+
+
+def _sender_domain() -> str:
+    _, address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
+    return address.rpartition("@")[2] or "localhost"

@@ -1,0 +1,278 @@
+"""What each event sends, checked as received by a real SMTP server: recipients,
+subjects, both parts, the .ics, and no client details in any therapist's inbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import icalendar
+import pytest
+from sqlalchemy import func, select
+
+from portal import notifications, outbox
+from portal.extensions import db
+from portal.models import ConsultationRequest, OutboxEmail, to_db
+from portal.scheduling import PACIFIC
+from tests.factories import future_slot, make_request, make_therapist
+
+SENTINELS = {
+    "first_name": "Zebulonia",
+    "last_name": "Quixotrane",
+    "email": "zebulonia.quixotrane@example.com",
+    "phone": "+14155550187",
+    "zip_code": "95971",
+    "message": "SENTINEL my private story about sleep",
+}
+FORBIDDEN = ("ketamine", "trauma", "depression")
+
+
+@pytest.fixture
+def app_config(mail_config):
+    return mail_config
+
+
+def sentinel_request(therapist=None, slot=None, **fields):
+    return make_request(therapist, slot, interests="kap,trauma,depression",
+                        **{**SENTINELS, **fields})
+
+
+def deliver(app, **kwargs):
+    with app.app_context():
+        return outbox.deliver_due(**kwargs)
+
+
+def body(message, subtype):
+    return message.get_body((subtype,)).get_content()
+
+
+def calendar_of(message) -> icalendar.Calendar:
+    parts = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert len(parts) == 1
+    return icalendar.Calendar.from_ical(parts[0].get_payload(decode=True))
+
+
+def only_event(calendar):
+    events = calendar.walk("VEVENT")
+    assert len(events) == 1
+    return events[0]
+
+
+def assert_no_client_details(message):
+    raw = message.as_bytes().decode("utf-8", "replace")
+    texts = [body(message, "plain"), body(message, "html"), str(message["Subject"])]
+    for value in SENTINELS.values():
+        assert value not in raw
+        assert all(value not in text for text in texts)
+    assert SENTINELS["phone"][-7:] not in raw
+    for label in ("Ketamine", "Trauma / PTSD", "Depression"):  # the interests
+        assert all(label not in text for text in texts)
+    assert not list(message.iter_attachments())
+
+
+def assert_client_email(message, practice_name="Woven Together Trauma Therapy"):
+    for part in (body(message, "plain"), body(message, "html")):
+        assert "988" in part and "911" in part
+        assert practice_name in part
+        assert SENTINELS["message"] not in part
+        assert "Ketamine" not in part and "Trauma / PTSD" not in part
+    assert "tel:988" in body(message, "html")
+
+
+def assert_common_headers(message, row):
+    assert message["Message-ID"] == row.message_id
+    assert row.message_id.endswith("@example.com>")
+    assert message["Reply-To"] == "intake@example.com"
+    assert "consultations@example.com" in message["From"]
+    subject = str(message["Subject"]).lower()
+    assert not any(word in subject for word in FORBIDDEN)
+
+
+def rows_by_key(app):
+    with app.app_context():
+        rows = db.session.scalars(select(OutboxEmail)).all()
+        db.session.expunge_all()
+        return {row.key: row for row in rows}
+
+
+def test_booked_request_confirms_client_and_notifies_only_reference_to_therapist(
+        app, smtp_server):
+    slot = future_slot(days=5, hour_utc=18)
+    with app.app_context():
+        therapist = make_therapist("Dr. Rowan Ames", email="rowan@example.com",
+                                   licence_type="LMFT", licence_number="123456")
+        consultation = sentinel_request(therapist, slot)
+        queued = notifications.queue_request_received(consultation)
+        db.session.commit()
+        request_id, reference, therapist_id = consultation.id, consultation.reference, therapist.id
+        assert {row.kind for row in queued} == {"confirmation", "therapist_notice"}
+    report = deliver(app)
+    assert report.sent == 2 and report.waiting == 0
+    rows = rows_by_key(app)
+
+    [client] = smtp_server.to(SENTINELS["email"])
+    assert smtp_server.handler.envelopes[0][1] in ([SENTINELS["email"]], ["rowan@example.com"])
+    assert client["Subject"] == "Your free consultation is booked"
+    assert_common_headers(client, rows[f"request:{request_id}:received:client"])
+    assert_client_email(client)
+    when = "PT"
+    for part in (body(client, "plain"), body(client, "html")):
+        assert when in part and "Dr. Rowan Ames" in part and "LMFT #123456" in part
+        assert "https://portal.example.com/manage/" in part
+        assert reference in part
+    event = only_event(calendar := calendar_of(client))
+    assert str(calendar["METHOD"]) == "PUBLISH"
+    assert calendar.walk("VTIMEZONE")[0]["TZID"] == "America/Los_Angeles"
+    assert event.decoded("dtstart") == slot.astimezone(PACIFIC)
+    assert event.decoded("dtend") == (slot + timedelta(minutes=30)).astimezone(PACIFIC)
+    assert event["dtstart"].params["TZID"] == "America/Los_Angeles"
+    assert str(event["UID"]) == f"consultation-{reference}@example.com"
+    assert int(event["SEQUENCE"]) == 0
+    assert str(event["STATUS"]) == "CONFIRMED"
+
+    [notice] = smtp_server.to("rowan@example.com")
+    assert notice["Subject"] == f"New consultation {reference}"
+    assert_common_headers(notice, rows[f"request:{request_id}:received:therapist:{therapist_id}"])
+    for part in (body(notice, "plain"), body(notice, "html")):
+        assert reference in part and "PT" in part
+        assert f"https://portal.example.com/admin/requests/{request_id}" in part
+    assert_no_client_details(notice)
+
+
+def test_request_without_time_says_what_happens_next_and_notifies_intake(app, smtp_server):
+    with app.app_context():
+        consultation = sentinel_request(preferred_contact="phone")
+        notifications.queue_request_received(consultation)
+        db.session.commit()
+        reference = consultation.reference
+    deliver(app)
+    [client] = smtp_server.to(SENTINELS["email"])
+    assert client["Subject"] == "We received your consultation request"
+    assert not list(client.iter_attachments())
+    assert_client_email(client)
+    assert "by phone call within one business day" in " ".join(body(client, "plain").split())
+    [notice] = smtp_server.to("intake@example.com")
+    assert reference in notice["Subject"]
+    assert "no time chosen" in body(notice, "plain")
+    assert_no_client_details(notice)
+
+
+def test_queuing_the_same_event_twice_adds_nothing(app):
+    with app.app_context():
+        consultation = make_request(make_therapist(), future_slot())
+        assert len(notifications.queue_request_received(consultation)) == 2
+        assert notifications.queue_request_received(consultation) == []
+        db.session.commit()
+        assert db.session.scalar(select(func.count(OutboxEmail.id))) == 2
+
+
+def test_reschedule_to_another_therapist_updates_calendar_and_tells_all_three(app, smtp_server):
+    first_slot, new_slot = future_slot(days=4), future_slot(days=6, hour_utc=20)
+    with app.app_context():
+        before, after = make_therapist(email="before@example.com"), make_therapist(
+            email="after@example.com")
+        consultation = sentinel_request(before, first_slot)
+        notifications.queue_request_received(consultation)
+        consultation.therapist = after
+        consultation.slot_start = to_db(new_slot)
+        consultation.slot_end = to_db(new_slot + timedelta(minutes=30))
+        consultation.booking_sequence += 1
+        db.session.flush()
+        queued = notifications.queue_rescheduled(
+            consultation, previous_start=first_slot, previous_therapist_id=before.id)
+        db.session.commit()
+        reference = consultation.reference
+        assert {row.kind for row in queued} == {
+            "rescheduled_client", "therapist_notice", "no_longer_with_you"}
+    deliver(app)
+    client = smtp_server.to(SENTINELS["email"])[-1]
+    assert client["Subject"] == "Your consultation has a new time"
+    assert_client_email(client)
+    event = only_event(calendar_of(client))
+    assert event.decoded("dtstart") == new_slot.astimezone(PACIFIC)
+    assert int(event["SEQUENCE"]) == 1
+    assert str(event["UID"]) == f"consultation-{reference}@example.com"
+    [released] = [m for m in smtp_server.to("before@example.com")
+                  if "no longer with you" in m["Subject"]]
+    [taken] = smtp_server.to("after@example.com")
+    assert taken["Subject"] == f"Consultation {reference} is now with you"
+    for message in (released, taken):
+        assert_no_client_details(message)
+
+
+def test_cancellation_sends_cancelled_calendar_and_therapist_notice(app, smtp_server):
+    slot = future_slot(days=4)
+    with app.app_context():
+        therapist = make_therapist(email="cancel-t@example.com")
+        consultation = sentinel_request(therapist, slot)
+        consultation.status = "cancelled"
+        queued = notifications.queue_cancelled(consultation, by="practice")
+        db.session.commit()
+        assert len(queued) == 2
+        with pytest.raises(ValueError):
+            notifications.queue_cancelled(consultation, by="someone")
+    deliver(app)
+    [client] = smtp_server.to(SENTINELS["email"])
+    assert client["Subject"] == "Your consultation is cancelled"
+    assert "We are sorry" in body(client, "plain")
+    assert_client_email(client)
+    event = only_event(calendar_of(client))
+    assert str(event["STATUS"]) == "CANCELLED"
+    assert int(event["SEQUENCE"]) == 1
+    [notice] = smtp_server.to("cancel-t@example.com")
+    assert "cancelled by the practice" in body(notice, "plain")
+    assert_no_client_details(notice)
+
+
+def test_reassignment_tells_new_and_previous_therapist(app, smtp_server):
+    with app.app_context():
+        old, new = make_therapist(email="old@example.com"), make_therapist(email="new@example.com")
+        consultation = sentinel_request(new, future_slot())
+        queued = notifications.queue_reassigned(consultation, previous_therapist_id=old.id)
+        db.session.commit()
+        assert {row.recipient for row in queued} == {"old@example.com", "new@example.com"}
+        # Swapping back later is a new event, not a duplicate.
+        consultation.therapist = old
+        assert len(notifications.queue_reassigned(consultation,
+                                                  previous_therapist_id=new.id)) == 2
+        db.session.commit()
+    deliver(app)
+    assert len(smtp_server.to("old@example.com")) == 2
+    for message in smtp_server.messages:
+        assert_no_client_details(message)
+
+
+def make_soon(app, hours: float, **fields) -> int:
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=hours)
+    with app.app_context():
+        consultation = make_request(make_therapist(), start, **fields)
+        db.session.commit()
+        return consultation.id
+
+
+def test_reminders_send_is_idempotent_and_skips_far_and_cancelled(app, runner, smtp_server):
+    due = make_soon(app, 20)
+    make_soon(app, 40)
+    make_soon(app, 10, status="cancelled")
+    first = runner.invoke(args=["reminders", "send"])
+    assert first.exit_code == 0, first.output
+    assert "Reminders queued: 1." in first.output
+    second = runner.invoke(args=["reminders", "send"])
+    assert "Reminders queued: 0." in second.output
+    with app.app_context():
+        rows = db.session.scalars(select(OutboxEmail)).all()
+        assert [row.request_id for row in rows] == [due]
+        assert db.session.get(ConsultationRequest, due).reminder_queued_at is not None
+    deliver(app)
+    [reminder] = smtp_server.messages
+    assert reminder["Subject"] == "Reminder: your free consultation is coming up"
+    assert "PT" in body(reminder, "plain") and "/manage/" in body(reminder, "html")
+
+
+def test_header_injection_is_refused():
+    for address in ("a@example.com\r\nBcc: b@example.com", "A <a@example.com>",
+                    "a@example.com, b@example.com", "no-at-sign", "a@localhost"):
+        with pytest.raises(ValueError):
+            notifications.clean_address(address)
+    assert notifications.clean_address(" o'brien@example.com ") == "o'brien@example.com"
+    with pytest.raises(ValueError):
+        notifications.check_subject("About your ketamine session")

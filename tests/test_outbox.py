@@ -1,0 +1,220 @@
+"""Delivery through the outbox against a real SMTP server: outages, back-off, a
+sender dying mid-batch, two senders at once, the sink, the background sender."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from portal import notifications, outbox
+from portal.extensions import db
+from portal.models import OutboxEmail, utcnow
+from tests.factories import future_slot, make_request, make_therapist
+
+
+@pytest.fixture
+def app_config(mail_config, request):
+    """The SMTP fixture's address (Flask-Mail reads it at start-up), plus a test's own."""
+    return {**mail_config, **getattr(request, "param", {})}
+
+
+def queue_requests(app, count: int) -> None:
+    with app.app_context():
+        therapist = make_therapist()
+        for day in range(count):
+            notifications.queue_request_received(
+                make_request(therapist, future_slot(days=2 + day)))
+        db.session.commit()
+
+
+def queue_plain(app, count: int) -> None:
+    """Bare outbox rows: cheaper than requests when only delivery matters."""
+    with app.app_context():
+        for n in range(count):
+            db.session.add(OutboxEmail(
+                key=f"test:{n}", kind="test", recipient=f"r{n}@example.com",
+                subject=f"Test {n}", body_text="Hello", body_html="<p>Hello</p>",
+                message_id=f"<test-{n}@example.com>",
+            ))
+        db.session.commit()
+
+
+def statuses(app) -> dict[str, int]:
+    with app.app_context():
+        rows = db.session.execute(
+            select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)).all()
+        return dict(rows)  # not the Result itself: dict() would take it for a mapping
+
+
+def message_ids(smtp_server) -> list[str]:
+    return [m["Message-ID"] for m in smtp_server.messages]
+
+
+@pytest.mark.parametrize("outage", ["refused", "tempfail"])
+def test_outage_loses_nothing_and_sends_nothing_twice(app, runner, smtp_server, outage):
+    if outage == "refused":
+        smtp_server.stop()
+    else:
+        smtp_server.set_mode("tempfail")
+    queue_requests(app, 10)
+    down = runner.invoke(args=["outbox", "send"])
+    assert down.exit_code == 0, down.output
+    assert "Sent 0, will retry 20" in down.output and "20 waiting" in down.output
+    with app.app_context():
+        rows = db.session.scalars(select(OutboxEmail)).all()
+        assert len(rows) == 20
+        assert all(r.status == "queued" and r.attempts == 1 and r.last_error for r in rows)
+        assert all(r.next_attempt_at > utcnow() for r in rows)  # backing off
+
+    smtp_server.reset()  # the server is back
+    assert "Sent 0," in runner.invoke(args=["outbox", "send"]).output  # still backing off
+    back = runner.invoke(args=["outbox", "send", "--now"])
+    assert back.exit_code == 0 and "Sent 20," in back.output, back.output
+    again = runner.invoke(args=["outbox", "send", "--now"])
+    assert "Sent 0," in again.output
+    assert len(smtp_server.messages) == 20
+    assert len(set(message_ids(smtp_server))) == 20
+    assert statuses(app) == {"sent": 20}
+
+
+def test_backoff_grows_and_gives_up_after_max_attempts(app, smtp_server):
+    app.config.update(OUTBOX_MAX_ATTEMPTS=3, OUTBOX_BACKOFF_BASE_SECONDS=60)
+    smtp_server.set_mode("tempfail")
+    queue_plain(app, 1)
+    now = datetime.now(UTC)
+    delays = []
+    with app.app_context():
+        for attempt in range(3):
+            report = outbox.deliver_due(now, include_waiting=True)
+            row = db.session.scalars(select(OutboxEmail)).one()
+            assert row.attempts == attempt + 1
+            if attempt < 2:
+                assert report.retrying == 1 and row.status == "queued"
+                delays.append((row.next_attempt_at - now.replace(tzinfo=None)).total_seconds())
+            else:
+                assert report.failed == 1 and row.status == "failed"
+            assert "451" in row.last_error
+            db.session.rollback()
+    assert 30 <= delays[0] <= 60 and 60 <= delays[1] <= 120
+
+
+def test_a_sender_killed_mid_batch_loses_nothing_and_resends_at_most_one(
+        app, smtp_server, monkeypatch):
+    queue_plain(app, 6)
+    real_mark, marks = outbox._mark_sent, []
+
+    class Killed(BaseException):
+        pass
+
+    def mark_then_die(item, run_id, report):
+        marks.append(item.id)
+        if len(marks) == 3:
+            raise Killed  # the process dies after the server took the 3rd message
+        real_mark(item, run_id, report)
+
+    monkeypatch.setattr(outbox, "_mark_sent", mark_then_die)
+    now = datetime.now(UTC)
+    with app.app_context():
+        with pytest.raises(Killed):
+            outbox.deliver_due(now)
+        db.session.rollback()
+    monkeypatch.setattr(outbox, "_mark_sent", real_mark)
+    assert statuses(app) == {"sent": 2, "sending": 4}
+    with app.app_context():
+        assert outbox.deliver_due(now).sent == 0  # the lease still holds
+        later = now + timedelta(seconds=app.config["OUTBOX_LEASE_SECONDS"] + 1)
+        assert outbox.deliver_due(later).sent == 4  # taken over after expiry
+    assert statuses(app) == {"sent": 6}
+    ids = message_ids(smtp_server)
+    assert len(set(ids)) == 6 and len(ids) == 7  # one resend, same Message-ID
+
+
+def test_two_senders_at_once_deliver_each_message_exactly_once(app, smtp_server):
+    app.config["OUTBOX_BATCH_SIZE"] = 10
+    queue_plain(app, 200)
+    reports, errors = [], []
+
+    def sender():
+        try:
+            with app.app_context():
+                reports.append(outbox.deliver_due())
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert sum(r.sent for r in reports) == 200
+    assert all(r.sent > 0 for r in reports)  # both took part
+    ids = message_ids(smtp_server)
+    assert len(ids) == 200 and len(set(ids)) == 200
+    assert statuses(app) == {"sent": 200}
+
+
+def test_log_lines_name_id_kind_and_outcome_but_no_address(app, smtp_server, caplog):
+    queue_requests(app, 1)
+    with caplog.at_level(logging.INFO, logger="portal.outbox"), app.app_context():
+        outbox.deliver_due()
+    lines = [r.getMessage() for r in caplog.records if r.name == "portal.outbox"]
+    assert len(lines) == 2
+    assert all("outcome=sent" in line and "kind=" in line and "id=" in line for line in lines)
+    assert not any("@" in line for line in lines)
+
+
+def test_sink_backend_writes_eml_files_and_sends_nothing(app, tmp_path, caplog):
+    app.config.update(MAIL_BACKEND="sink", MAIL_SINK_DIR=str(tmp_path / "mail"))
+    queue_requests(app, 1)
+    with caplog.at_level(logging.INFO, logger="portal.mail"), app.app_context():
+        assert outbox.deliver_due().sent == 2
+    files = sorted((tmp_path / "mail").glob("*.eml"))
+    assert {f.name.split("-", 1)[1] for f in files} == {"confirmation.eml",
+                                                       "therapist_notice.eml"}
+    assert all(b"Message-ID: <" in f.read_bytes() for f in files)
+    assert sum("mail sink wrote" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_sent_bodies_are_forgotten_after_the_keeping_period(app, smtp_server):
+    queue_plain(app, 2)
+    with app.app_context():
+        outbox.deliver_due()
+        db.session.execute(update(OutboxEmail).where(OutboxEmail.key == "test:0")
+                           .values(sent_at=utcnow() - timedelta(days=15)))
+        db.session.commit()
+        assert outbox.forget_sent_bodies() == 1
+        rows = {r.key: r for r in db.session.scalars(select(OutboxEmail))}
+        assert rows["test:0"].body_text is None and rows["test:0"].status == "sent"
+        assert rows["test:1"].body_text == "Hello"
+
+
+def test_outbox_work_queues_reminders_and_delivers(app, runner, smtp_server):
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=5)
+    with app.app_context():
+        make_request(make_therapist(), start)
+        db.session.commit()
+    result = runner.invoke(args=["outbox", "work", "--max-loops", "1"])
+    assert result.exit_code == 0, result.output
+    assert "Reminders queued 1. Sent 1," in result.output
+    assert smtp_server.messages[0]["Subject"] == "Reminder: your free consultation is coming up"
+
+
+@pytest.mark.parametrize("app_config", [{"OUTBOX_BACKGROUND": True,
+                                         "OUTBOX_POLL_SECONDS": 0.1}], indirect=True)
+def test_background_sender_only_when_asked_and_delivers_within_seconds(app, smtp_server):
+    assert "outbox_sender" not in app.extensions  # never on its own under tests
+    sender = outbox.start_background_sender(app, lazy=False)
+    try:
+        queue_requests(app, 1)
+        deadline = time.monotonic() + 5
+        while len(smtp_server.messages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sender.stop()
+    assert len(smtp_server.messages) == 2
