@@ -7,18 +7,23 @@ import os
 import time
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from portal import demo
+from portal import demo, notifications, outbox
 from portal.accounts import AccountError, create_user
+from portal.database import begin_write
 from portal.extensions import db
 from portal.models import ROLES
+from portal.retention import purge_old_requests
 
 
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(purge_command)
+    app.cli.add_command(outbox_group)
+    app.cli.add_command(reminders_group)
 
 
 @click.command("seed-demo")
@@ -65,3 +70,67 @@ def create_user_command(email: str, role: str, therapist_id: int | None,
         raise click.ClickException(str(error)) from error
     db.session.commit()
     click.echo(f"{'Created' if created else 'Updated'} {user.role} {user.email}.")
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Deliver the queued email."""
+
+
+@outbox_group.command("send")
+@click.option("--now", "include_waiting", is_flag=True,
+              help="Also retry messages still waiting out their back-off (mail server is back).")
+@with_appcontext
+def outbox_send_command(include_waiting: bool) -> None:
+    """Deliver every due message once. Exits 0 when SMTP is down (the rows say why)."""
+    report = outbox.deliver_due(include_waiting=include_waiting)
+    outbox.forget_sent_bodies()
+    click.echo(report.summary())
+
+
+@outbox_group.command("work")
+@click.option("--max-loops", type=click.IntRange(min=1), default=None,
+              help="Stop after this many rounds (for tests).")
+@with_appcontext
+def outbox_work_command(max_loops: int | None) -> None:
+    """Keep delivering: queue due reminders and send what is due, every OUTBOX_POLL_SECONDS."""
+    poll = float(current_app.config["OUTBOX_POLL_SECONDS"])
+    loops = 0
+    try:
+        while max_loops is None or loops < max_loops:
+            reminders, report = outbox.work_once()
+            if loops % 200 == 0:
+                outbox.forget_sent_bodies()
+            if reminders or report.attempted:
+                click.echo(f"Reminders queued {reminders}. {report.summary()}")
+            loops += 1
+            if max_loops is None or loops < max_loops:
+                time.sleep(poll)
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+
+
+@click.group("reminders")
+def reminders_group() -> None:
+    """Reminder emails to clients."""
+
+
+@reminders_group.command("send")
+@with_appcontext
+def reminders_send_command() -> None:
+    """Queue a reminder for each booking in the next 24 hours (running it twice adds nothing)."""
+    begin_write()
+    count = notifications.queue_due_reminders()
+    db.session.commit()
+    click.echo(f"Reminders queued: {count}.")
+
+
+@click.command("purge")
+@click.option("--older-than-days", "days", type=click.IntRange(min=1), required=True,
+              help="Delete requests received more than this many days ago whose time is past.")
+@with_appcontext
+def purge_command(days: int) -> None:
+    """Delete old requests with their notes and emails (retention); audited."""
+    deleted = purge_old_requests(days)
+    db.session.commit()
+    click.echo(f"Deleted {deleted} request{'s' if deleted != 1 else ''} older than {days} days.")

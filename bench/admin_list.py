@@ -1,0 +1,145 @@
+"""Benchmark: the back-office request list and CSV export at 100,000 requests.
+
+Seeds a temporary SQLite database with ``flask --app portal seed-demo --requests N``
+(and a temporary PostgreSQL database too with --postgres URL or TEST_DATABASE_URL),
+then prints the median time of the list page (first page, a filtered page, a
+search, a deep page), and the export's rows per second and peak memory growth.
+
+    .venv/bin/python bench/admin_list.py [--requests 100000] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from portal import create_app  # noqa: E402
+from portal.extensions import db  # noqa: E402
+
+ADMIN_EMAIL = "bench-admin@example.com"
+PASSWORD = "bench password long enough"  # noqa: S105 - a throw-away benchmark database
+PAGES = {
+    "first page": "/admin/requests",
+    "filtered (status=new)": "/admin/requests?status=new",
+    "search (last name)": "/admin/requests?q=garc",
+    "search (email prefix)": "/admin/requests?q=rosa.lee.5",
+    "deep page": "/admin/requests?page=1900",
+}
+TARGET_MS, TARGET_ROWS_PER_S, TARGET_MB = 100, 20_000, 50
+
+
+def seed(url: str, count: int) -> None:
+    env = {**os.environ, "FLASK_SQLALCHEMY_DATABASE_URI": url, "FLASK_SECRET_KEY": "bench",
+           "PORTAL_PASSWORD": PASSWORD}
+    flask = [str(ROOT / ".venv/bin/flask"), "--app", "portal"]
+    started = time.perf_counter()
+    subprocess.run([*flask, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([*flask, "seed-demo", "--requests", str(count)], env=env, check=True,
+                   capture_output=True)
+    subprocess.run([*flask, "create-user", ADMIN_EMAIL, "--role", "admin"], env=env,
+                   check=True, capture_output=True)
+    print(f"  seeded {count:,} requests in {time.perf_counter() - started:.1f} s")
+
+
+def signed_in_client(app):
+    client = app.test_client()
+    response = client.post("/admin/login", data={"email": ADMIN_EMAIL, "password": PASSWORD})
+    assert response.status_code == 302, response.status_code
+    return client
+
+
+def median_ms(client, url: str, runs: int = 15) -> float:
+    client.get(url)  # warm caches
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(url)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    return statistics.median(times)
+
+
+def export_once(client) -> int:
+    response = client.get("/admin/requests/export.csv")
+    rows = sum(chunk.count(b"\n") for chunk in response.response) - 1
+    response.close()
+    return rows
+
+
+def export(client) -> tuple[int, float, float]:
+    """Rows, rows per second (untraced run) and peak memory growth (traced run)."""
+    started = time.perf_counter()
+    rows = export_once(client)
+    rate = rows / (time.perf_counter() - started)
+    tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    export_once(client)
+    peak = tracemalloc.get_traced_memory()[1] - baseline
+    tracemalloc.stop()
+    return rows, rate, peak / 1e6
+
+
+def run(label: str, url: str, count: int) -> bool:
+    print(f"\n{label}")
+    seed(url, count)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
+                      "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "TESTING": True})
+    client = signed_in_client(app)
+    ok = True
+    for name, page in PAGES.items():
+        ms = median_ms(client, page)
+        ok &= ms < TARGET_MS
+        print(f"  list, {name:<24} median {ms:7.1f} ms  {'ok' if ms < TARGET_MS else 'SLOW'}")
+    rows, rate, peak_mb = export(client)
+    ok &= rate >= TARGET_ROWS_PER_S and peak_mb < TARGET_MB
+    print(f"  export: {rows:,} rows, {rate:,.0f} rows/s, peak memory growth {peak_mb:.1f} MB")
+    with app.app_context():
+        db.engine.dispose()
+    return ok
+
+
+def postgres_database(base: str):
+    import psycopg
+
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    name = f"portal_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base.rpartition('/')[0]}/{name}", plain, name
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL"))
+    args = parser.parse_args()
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        ok &= run("SQLite", f"sqlite:///{tmp}/bench.sqlite3", args.requests)
+    if args.postgres:
+        import psycopg
+
+        url, plain, name = postgres_database(args.postgres)
+        try:
+            ok &= run("PostgreSQL", url, args.requests)
+        finally:
+            with psycopg.connect(plain, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(f"\nTargets: list < {TARGET_MS} ms, export >= {TARGET_ROWS_PER_S:,} rows/s and "
+          f"< {TARGET_MB} MB: {'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

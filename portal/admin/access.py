@@ -1,0 +1,47 @@
+"""Who may see what in the back office.
+
+Admins see everything. A therapist sees only the requests assigned to them;
+another therapist's request is answered with 403, a missing one with 404.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user
+from sqlalchemy import Select, false
+
+from portal.extensions import db
+from portal.models import ConsultationRequest
+
+
+def admin_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def visible_requests(stmt: Select) -> Select:
+    """Narrow a query on ConsultationRequest to what the current user may see."""
+    if current_user.is_admin:
+        return stmt
+    if current_user.therapist_id is None:
+        return stmt.where(false())
+    return stmt.where(ConsultationRequest.therapist_id == current_user.therapist_id)
+
+
+def request_or_404(request_id: int) -> ConsultationRequest:
+    consultation = db.session.get(ConsultationRequest, request_id)
+    if consultation is None:
+        abort(404)
+    if not current_user.is_admin and (
+        current_user.therapist_id is None
+        or consultation.therapist_id != current_user.therapist_id
+    ):
+        abort(403)
+    return consultation

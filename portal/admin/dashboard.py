@@ -1,0 +1,119 @@
+"""The back office's front page: this week and last, requests waiting too long,
+turned-away attempts, failed emails, and the intake pause switch."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from flask import current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from portal import audit
+from portal.admin import bp
+from portal.admin.access import admin_required, visible_requests
+from portal.admin.forms import PauseForm
+from portal.extensions import db
+from portal.models import (
+    STATUSES,
+    ConsultationRequest,
+    NotEligibleCount,
+    OutboxEmail,
+    Setting,
+    to_db,
+)
+from portal.scheduling import PACIFIC
+
+BUSINESS_OPEN, BUSINESS_CLOSE = time(9), time(17)
+Request = ConsultationRequest
+
+
+def business_hours_before(now: datetime, hours: float) -> datetime:
+    """The instant ``hours`` business hours (Mon–Fri, 9–5 Pacific) before ``now``."""
+    remaining = timedelta(hours=hours)
+    cursor = now.astimezone(PACIFIC)
+    for _ in range(3660):  # ten years of days: a bound, never reached in practice
+        day = cursor.date()
+        opens = datetime.combine(day, BUSINESS_OPEN, tzinfo=PACIFIC)
+        closes = datetime.combine(day, BUSINESS_CLOSE, tzinfo=PACIFIC)
+        if day.weekday() < 5 and cursor > opens:
+            end = min(cursor, closes)
+            available = end - opens
+            if remaining <= available:
+                return (end - remaining).astimezone(UTC)
+            remaining -= available
+        cursor = datetime.combine(day - timedelta(days=1), time(23, 59), tzinfo=PACIFIC)
+    return cursor.astimezone(UTC)
+
+
+def week_start(today: date) -> datetime:
+    monday = today - timedelta(days=today.weekday())
+    return datetime.combine(monday, time(0), tzinfo=PACIFIC)
+
+
+def counts_by_status(start: datetime, end: datetime) -> dict[str, int]:
+    rows = db.session.execute(visible_requests(
+        select(Request.status, func.count()).where(
+            Request.created_at >= to_db(start), Request.created_at < to_db(end))
+        .group_by(Request.status)))
+    return dict(rows.all())
+
+
+def setting(key: str) -> str:
+    row = db.session.get(Setting, key)
+    return row.value if row else ""
+
+
+@bp.get("/")
+def dashboard():
+    now = datetime.now(UTC)
+    this_week = week_start(now.astimezone(PACIFIC).date())
+    last_week = this_week - timedelta(days=7)
+    stale_before = business_hours_before(now, current_app.config["STALE_NEW_BUSINESS_HOURS"])
+    stale = visible_requests(select(Request).where(
+        Request.status == "new", Request.created_at < to_db(stale_before)))
+    context = {
+        "statuses": STATUSES,
+        "this_week": counts_by_status(this_week, now + timedelta(seconds=1)),
+        "last_week": counts_by_status(last_week, this_week),
+        "stale_count": db.session.scalar(select(func.count()).select_from(stale.subquery())),
+        "stale": db.session.scalars(stale.order_by(Request.created_at).limit(20)).all(),
+        "stale_hours": current_app.config["STALE_NEW_BUSINESS_HOURS"],
+    }
+    if current_user.is_admin:
+        context.update(admin_panels(now))
+    return render_template("admin/dashboard.html", **context)
+
+
+def admin_panels(now: datetime) -> dict:
+    since = now.astimezone(PACIFIC).date() - timedelta(days=13)
+    return {
+        "not_eligible": db.session.execute(
+            select(NotEligibleCount.day, NotEligibleCount.count)
+            .where(NotEligibleCount.day >= since).order_by(NotEligibleCount.day.desc())
+        ).all(),
+        "failed_emails": db.session.scalar(
+            select(func.count(OutboxEmail.id)).where(OutboxEmail.status == "failed")),
+        "pause_form": PauseForm(paused=setting("intake_paused") == "1",
+                                message=setting("intake_pause_message")),
+    }
+
+
+@bp.post("/intake-pause")
+@admin_required
+def intake_pause():
+    form = PauseForm()
+    if not form.validate_on_submit():
+        flash("The pause message is too long (1,000 characters at most).", "error")
+        return redirect(url_for("admin.dashboard"))
+    paused = "1" if form.paused.data else ""
+    for key, value in (("intake_paused", paused),
+                       ("intake_pause_message", (form.message.data or "").strip())):
+        row = db.session.get(Setting, key) or Setting(key=key)
+        row.value = value
+        db.session.add(row)
+    audit.record("intake_paused" if paused else "intake_resumed",
+                 actor=current_user._get_current_object())
+    db.session.commit()
+    flash("New requests are paused." if paused else "New requests are open.", "info")
+    return redirect(url_for("admin.dashboard"))

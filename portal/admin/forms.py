@@ -1,0 +1,131 @@
+"""Back-office forms. Filter forms read the query string and carry no CSRF token
+(they change nothing); every form that changes something is a FlaskForm with one."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    EmailField,
+    Form,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+
+from portal.admin.listing import SORTS
+from portal.models import ROLES, STATUSES
+
+
+def options(pairs) -> list[SelectChoice]:
+    """Select options as WTForms 3.3 wants them (tuples are deprecated)."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+class RequestFilterForm(Form):
+    q = StringField("Search", validators=[Optional(), Length(max=100)])
+    status = SelectField("Status", choices=options([("", "Any status"), *STATUSES.items()]),
+                         validate_choice=False)
+    therapist = SelectField("Therapist", validate_choice=False)
+    received_from = DateField("Received from", validators=[Optional()])
+    received_to = DateField("Received to", validators=[Optional()])
+    booked_from = DateField("Booked from", validators=[Optional()])
+    booked_to = DateField("Booked to", validators=[Optional()])
+    sort = SelectField("Sort", choices=options((key, label) for key, (label, _) in SORTS.items()),
+                       validate_choice=False)
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""
+
+
+class StatusForm(FlaskForm):
+    status = SelectField("New status", choices=options(STATUSES.items()))
+    note = TextAreaField("Note (optional)", validators=[Optional(), Length(max=4000)])
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField("Internal note", validators=[
+        InputRequired("Write the note."), Length(max=4000)])
+
+
+class ReassignForm(FlaskForm):
+    therapist_id = SelectField("Therapist", coerce=int, validate_choice=True)
+
+
+class RescheduleForm(FlaskForm):
+    slot = SelectField("New time", validate_choice=True)
+
+
+class TherapistForm(FlaskForm):
+    name = StringField("Name", validators=[InputRequired("Enter the name."), Length(max=120)])
+    email = EmailField("Notification email", validators=[
+        InputRequired("Enter the email address for notices."),
+        Email("Enter an email address like name@example.com."), Length(max=254)])
+    licence_type = StringField("Licence type", validators=[
+        InputRequired("Enter the licence type, like LMFT."), Length(max=40)])
+    licence_number = StringField("Licence number", validators=[
+        InputRequired("Enter the licence number."), Length(max=40)])
+    bio = TextAreaField("Short bio", validators=[Optional(), Length(max=2000)])
+    accepting_new = BooleanField("Accepting new clients")
+
+
+class HoursForm(FlaskForm):
+    weekday = SelectField("Day", coerce=int, choices=options(enumerate(WEEKDAYS)))
+    start = TimeField("From (Pacific)", validators=[InputRequired("Enter a start time.")])
+    end = TimeField("To (Pacific)", validators=[InputRequired("Enter an end time.")])
+
+    def validate_end(self, field):
+        if self.start.data and field.data and field.data <= self.start.data:
+            raise ValidationError("The end time must be after the start time.")
+
+
+class TimeOffForm(FlaskForm):
+    starts_at = DateTimeLocalField("Starts (Pacific)", validators=[
+        InputRequired("Enter when the time off starts.")])
+    ends_at = DateTimeLocalField("Ends (Pacific)", validators=[
+        InputRequired("Enter when the time off ends.")])
+    note = StringField("Note", validators=[Optional(), Length(max=200)])
+
+    def validate_ends_at(self, field):
+        if self.starts_at.data and field.data and field.data <= self.starts_at.data:
+            raise ValidationError("The end must be after the start.")
+
+
+class UserForm(FlaskForm):
+    role = SelectField("Role", choices=options(ROLES.items()))
+    therapist_id = SelectField("Linked therapist", coerce=int, validate_choice=True)
+    active = BooleanField("Active (can sign in)")
+
+    def validate_therapist_id(self, field):
+        if self.role.data == "therapist" and not field.data:
+            raise ValidationError("Choose the therapist this user is.")
+
+
+class NewUserForm(UserForm):
+    email = EmailField("Email address", validators=[
+        InputRequired("Enter an email address."),
+        Email("Enter an email address like name@example.com."), Length(max=254)])
+    password = PasswordField("Temporary password", validators=[
+        InputRequired("Enter a temporary password."), Length(max=1024)])
+
+
+class PauseForm(FlaskForm):
+    paused = BooleanField("Pause new consultation requests")
+    message = TextAreaField("Message shown on the public pages while paused",
+                            validators=[Optional(), Length(max=1000)])
+
+
+class AuditFilterForm(Form):
+    action = StringField("Action", validators=[Optional(), Length(max=40)])
+    actor = StringField("Who (email)", validators=[Optional(), Length(max=254)])
+    request_id = StringField("Request number", validators=[Optional(), Length(max=12)])

@@ -1,0 +1,126 @@
+"""The request list's filters, search and sort, shared by the list page and the CSV export.
+
+Only whitelisted fields are filtered on, and each filter maps onto an index:
+status and therapist onto (status|therapist_id, created_at), booked dates onto
+slot_start, names onto the normalised name columns as a prefix range (which
+an index can serve on SQLite and PostgreSQL alike, whatever the collation),
+email onto email_normalised, phone onto its E.164 form.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import phonenumbers
+from sqlalchemy import ColumnElement, and_, false, or_
+
+from portal.models import STATUSES, ConsultationRequest, to_db
+from portal.scheduling import PACIFIC
+
+Request = ConsultationRequest
+PER_PAGE_DEFAULT = 50
+PER_PAGE_MAX = 200
+SORTS = {
+    "received": ("Newest first", (Request.created_at.desc(), Request.id.desc())),
+    "received_asc": ("Oldest first", (Request.created_at.asc(), Request.id.asc())),
+    "booked": ("Booked time, soonest first",
+               (Request.slot_start.asc().nulls_last(), Request.id.asc())),
+    "booked_desc": ("Booked time, latest first",
+                    (Request.slot_start.desc().nulls_last(), Request.id.desc())),
+}
+_PHONE_LIKE = re.compile(r"^[\d\s().+\-]{7,}$")
+
+
+@dataclass
+class RequestQuery:
+    """What the person asked the list for, already validated."""
+
+    q: str = ""
+    status: str = ""
+    therapist: str = ""  # a therapist id, "none" (unassigned) or "" (any)
+    received_from: date | None = None
+    received_to: date | None = None
+    booked_from: date | None = None
+    booked_to: date | None = None
+    sort: str = "received"
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.status in STATUSES:
+            found.append(Request.status == self.status)
+        if self.therapist == "none":
+            found.append(Request.therapist_id.is_(None))
+        elif self.therapist.isdigit():
+            found.append(Request.therapist_id == int(self.therapist))
+        found += date_range(Request.created_at, self.received_from, self.received_to)
+        found += date_range(Request.slot_start, self.booked_from, self.booked_to)
+        if self.q.strip():
+            found.append(search_condition(self.q))
+        return found
+
+    def order_by(self):
+        return SORTS.get(self.sort, SORTS["received"])[1]
+
+    def as_audit_detail(self) -> dict:
+        # Filters only: a search term may be a client's name, so it is not kept.
+        detail = {key: str(value) for key, value in vars(self).items() if value and key != "q"}
+        if self.q.strip():
+            detail["search"] = True
+        return detail
+
+
+def pacific_midnight(day: date) -> datetime:
+    return to_db(datetime.combine(day, time(0), tzinfo=PACIFIC))
+
+
+def date_range(column, start: date | None, end: date | None) -> list[ColumnElement[bool]]:
+    """Whole Pacific days, ``end`` included."""
+    found = []
+    if start is not None:
+        found.append(column >= pacific_midnight(start))
+    if end is not None:
+        found.append(column < pacific_midnight(end + timedelta(days=1)))
+    return found
+
+
+def normalise_name(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def prefix(column, value: str) -> ColumnElement[bool]:
+    # The range is what an index can use; LIKE keeps the match exact under any collation.
+    upper = value[:-1] + chr(ord(value[-1]) + 1)
+    return and_(column >= value, column < upper, column.startswith(value, autoescape=True))
+
+
+def search_condition(q: str) -> ColumnElement[bool]:
+    q = q.strip()
+    if "@" in q:
+        return prefix(Request.email_normalised, q.lower())
+    if _PHONE_LIKE.match(q):
+        try:
+            number = phonenumbers.parse(q, "US")
+        except phonenumbers.NumberParseException:
+            return false()
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return Request.phone == e164
+    words = normalise_name(q).split(" ")
+    whole = " ".join(words)
+    found = [prefix(Request.first_name_normalised, whole),
+             prefix(Request.last_name_normalised, whole)]
+    if len(words) > 1:
+        found.append(and_(prefix(Request.first_name_normalised, words[0]),
+                          prefix(Request.last_name_normalised, " ".join(words[1:]))))
+    return or_(*found)
+
+
+def page_numbers(args) -> tuple[int, int]:
+    """``page`` and ``per_page`` from the query string, clamped to sane values."""
+    def number(name: str, default: int) -> int:
+        value = args.get(name, "")
+        return int(value) if value.isdigit() else default
+
+    per_page = min(max(number("per_page", PER_PAGE_DEFAULT), 1), PER_PAGE_MAX)
+    return max(number("page", 1), 1), per_page

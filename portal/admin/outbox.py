@@ -1,0 +1,55 @@
+"""The email outbox (admins only): what was queued, sent or failed, and a retry
+for failed messages. Lists show no message bodies: those hold client details."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from portal import audit
+from portal.admin import bp
+from portal.admin.access import admin_required
+from portal.admin.forms import ConfirmForm
+from portal.admin.listing import page_numbers
+from portal.extensions import db
+from portal.models import OUTBOX_STATES, OutboxEmail, utcnow
+
+
+@bp.get("/outbox")
+@admin_required
+def outbox_list():
+    state = request.args.get("status", "")
+    page, per_page = page_numbers(request.args)
+    stmt = select(OutboxEmail)
+    if state in OUTBOX_STATES:
+        stmt = stmt.where(OutboxEmail.status == state)
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    emails = db.session.scalars(stmt.order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc())
+                                .limit(per_page).offset((page - 1) * per_page)).all()
+    counts = dict(db.session.execute(select(OutboxEmail.status, func.count())
+                                     .group_by(OutboxEmail.status)).all())
+    return render_template("admin/outbox.html", emails=emails, total=total, page=page,
+                           per_page=per_page, state=state, states=OUTBOX_STATES, counts=counts,
+                           confirm_form=ConfirmForm(),
+                           page_url=lambda n: url_for("admin.outbox_list", status=state, page=n))
+
+
+@bp.post("/outbox/<int:email_id>/retry")
+@admin_required
+def outbox_retry(email_id: int):
+    email = db.get_or_404(OutboxEmail, email_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if email.status != "failed":
+        flash("Only a failed email can be retried.", "error")
+        return redirect(url_for("admin.outbox_list"))
+    email.status = "queued"
+    email.next_attempt_at = utcnow()
+    email.claimed_until = None
+    email.attempts = 0  # a fresh run of attempts once someone has looked at the failure
+    audit.record("email_retried", actor=current_user._get_current_object(),
+                 request_id=email.request_id, email_id=email.id)
+    db.session.commit()
+    flash(f"Email {email.id} is queued again.", "info")
+    return redirect(url_for("admin.outbox_list", status="failed"))

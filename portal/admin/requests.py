@@ -1,0 +1,138 @@
+"""The request list, a request's detail page and the CSV export.
+
+The list runs a fixed number of queries whatever the page size: one count,
+one page of rows with their therapist joined in, and the therapist names for
+the filter.
+"""
+
+from __future__ import annotations
+
+from flask import render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from portal import audit
+from portal.admin import bp
+from portal.admin.access import request_or_404, visible_requests
+from portal.admin.forms import (
+    ConfirmForm,
+    NoteForm,
+    ReassignForm,
+    RequestFilterForm,
+    StatusForm,
+    options,
+)
+from portal.admin.listing import RequestQuery, page_numbers
+from portal.extensions import db
+from portal.models import (
+    CONTACT_METHODS,
+    AuditEvent,
+    ConsultationRequest,
+    OutboxEmail,
+    RequestNote,
+    Therapist,
+)
+
+
+def therapist_choices() -> list[tuple[str, str]]:
+    therapists = db.session.execute(select(Therapist.id, Therapist.name, Therapist.active)
+                                    .order_by(Therapist.name))
+    return [(str(tid), name if active else f"{name} (inactive)")
+            for tid, name, active in therapists]
+
+
+def read_filters() -> tuple[RequestFilterForm, RequestQuery]:
+    """The filter form from the query string, and the query it asks for."""
+    form = RequestFilterForm(request.args)
+    form.therapist.choices = options([("", "Any therapist"), ("none", "Not assigned"),
+                                      *therapist_choices()])
+    form.validate()
+    def value(field):
+        return None if field.errors else field.data
+
+    query = RequestQuery(
+        q=(form.q.data or "")[:100], status=form.status.data or "",
+        therapist=form.therapist.data or "" if current_user.is_admin else "",
+        received_from=value(form.received_from), received_to=value(form.received_to),
+        booked_from=value(form.booked_from), booked_to=value(form.booked_to),
+        sort=form.sort.data or "received",
+    )
+    return form, query
+
+
+def filtered(stmt, query: RequestQuery):
+    return visible_requests(stmt).where(*query.conditions())
+
+
+@bp.get("/requests")
+def request_list():
+    form, query = read_filters()
+    page, per_page = page_numbers(request.args)
+    total = db.session.scalar(filtered(select(func.count(ConsultationRequest.id)), query))
+    # Ids first, then the rows: a deep OFFSET then walks only the index, not the table.
+    ids = db.session.scalars(
+        filtered(select(ConsultationRequest.id), query)
+        .order_by(*query.order_by()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    found = db.session.scalars(
+        select(ConsultationRequest).where(ConsultationRequest.id.in_(ids))
+        .options(joinedload(ConsultationRequest.therapist))
+    ).all() if ids else []
+    by_id = {row.id: row for row in found}
+    rows = [by_id[i] for i in ids if i in by_id]
+    return render_template(
+        "admin/requests.html", form=form, rows=rows, total=total, page=page,
+        per_page=per_page, first=(page - 1) * per_page + 1 if rows else 0,
+        last=(page - 1) * per_page + len(rows), page_url=page_url,
+        filtered=bool(query.conditions()),
+    )
+
+
+def page_url(page: int) -> str:
+    """This list with the same filters, on another page."""
+    args = request.args.to_dict(flat=False)
+    args["page"] = [str(page)]
+    return url_for("admin.request_list", **args)
+
+
+@bp.get("/requests/<int:request_id>")
+def request_detail(request_id: int):
+    consultation = request_or_404(request_id)
+    audit.record("request_viewed", actor=current_user._get_current_object(),
+                 request_id=consultation.id)
+    db.session.commit()
+    return render_detail(consultation)
+
+
+def render_detail(consultation: ConsultationRequest, **forms):
+    """The detail page; ``forms`` carries a submitted form back with its errors."""
+    notes = db.session.scalars(
+        select(RequestNote).where(RequestNote.request_id == consultation.id)
+        .options(selectinload(RequestNote.author)).order_by(RequestNote.created_at)
+    ).all()
+    emails = db.session.scalars(
+        select(OutboxEmail).where(OutboxEmail.request_id == consultation.id)
+        .order_by(OutboxEmail.created_at)
+    ).all()
+    history = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.request_id == consultation.id)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(200)
+    ).all()
+    status_form = forms.get("status_form") or StatusForm(status=consultation.status)
+    reassign_form = forms.get("reassign_form") or ReassignForm(
+        therapist_id=consultation.therapist_id or 0)
+    reassign_form.therapist_id.choices = options(reassign_choices())
+    return render_template(
+        "admin/request_detail.html", consultation=consultation, notes=notes, emails=emails,
+        history=history, status_form=status_form, reassign_form=reassign_form,
+        note_form=forms.get("note_form") or NoteForm(), confirm_form=ConfirmForm(),
+        contact_methods=CONTACT_METHODS,
+    ), 400 if forms else 200
+
+
+def reassign_choices() -> list[tuple[int, str]]:
+    therapists = db.session.execute(
+        select(Therapist.id, Therapist.name, Therapist.licence_type)
+        .where(Therapist.active.is_(True)).order_by(Therapist.name))
+    return [(tid, f"{name}, {licence}") for tid, name, licence in therapists]

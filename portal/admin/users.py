@@ -1,0 +1,93 @@
+"""Back-office users (admins only): create, role, therapist link, deactivate, unlock."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal import audit
+from portal.accounts import AccountError, create_user
+from portal.admin import bp
+from portal.admin.access import admin_required
+from portal.admin.forms import ConfirmForm, NewUserForm, UserForm, options
+from portal.extensions import db
+from portal.models import ROLES, Therapist, User, new_session_token, utcnow
+
+
+def actor():
+    return current_user._get_current_object()
+
+
+def therapist_options() -> list[tuple[int, str]]:
+    rows = db.session.execute(select(Therapist.id, Therapist.name).order_by(Therapist.name))
+    return [(0, "None (not a therapist)"), *((tid, name) for tid, name in rows)]
+
+
+@bp.get("/users")
+@admin_required
+def user_list():
+    users = db.session.scalars(select(User).order_by(User.email)).all()
+    return render_template("admin/users.html", users=users, roles=ROLES, now=utcnow())
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@admin_required
+def user_new():
+    form = NewUserForm(active=True)
+    form.therapist_id.choices = options(therapist_options())
+    if form.validate_on_submit():
+        try:
+            user, _ = create_user(form.email.data, form.password.data, form.role.data,
+                                  therapist_id=form.therapist_id.data or None)
+        except AccountError as error:
+            db.session.rollback()
+            message = str(error)
+            field = form.password if "password" in message.lower() else form.email
+            field.errors.append(message)
+        else:
+            user.active = form.active.data
+            audit.record("user_created", actor=actor(), user_id=user.id, role=user.role)
+            db.session.commit()
+            flash(f"{user.email} can now sign in with the temporary password.", "info")
+            return redirect(url_for("admin.user_list"))
+    return render_template("admin/user_form.html", form=form, user=None)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@admin_required
+def user_edit(user_id: int):
+    user = db.get_or_404(User, user_id)
+    form = UserForm(obj=user)
+    form.therapist_id.choices = options(therapist_options())
+    if form.validate_on_submit():
+        if user.id == current_user.id and (form.role.data != "admin" or not form.active.data):
+            form.role.errors.append("You can't remove your own admin access.")
+        else:
+            was_active = user.active
+            user.role, user.active = form.role.data, form.active.data
+            user.therapist_id = form.therapist_id.data or None
+            if was_active and not user.active:
+                user.session_token = new_session_token()  # signs them out everywhere
+            audit.record("user_changed", actor=actor(), user_id=user.id, role=user.role,
+                         active=user.active)
+            db.session.commit()
+            flash(f"{user.email} was updated.", "info")
+            return redirect(url_for("admin.user_list"))
+    elif not form.is_submitted():
+        form.therapist_id.data = user.therapist_id or 0
+    return render_template("admin/user_form.html", form=form, user=user)
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@admin_required
+def user_unlock(user_id: int):
+    user = db.get_or_404(User, user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    user.locked_until = None
+    user.failed_logins = 0
+    audit.record("user_unlocked", actor=actor(), user_id=user.id)
+    db.session.commit()
+    flash(f"{user.email} can sign in again.", "info")
+    return redirect(url_for("admin.user_list"))

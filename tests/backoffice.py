@@ -1,0 +1,67 @@
+"""Helpers for the back-office tests: sign in as a person would, and a small cast
+of users and requests (an admin, two therapists with a user each)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import AuditEvent
+from tests.factories import PASSWORD, future_slot, make_request, make_therapist, make_user
+
+TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str | None:
+    found = TOKEN.search(html)
+    return found.group(1) if found else None
+
+
+def sign_in(client, email: str, password: str = PASSWORD, next_url: str | None = None,
+            **environ):
+    """Fill in the login page (with its CSRF token when CSRF is on) and submit it."""
+    page = client.get("/admin/login", environ_base=environ)
+    data = {"email": email, "password": password}
+    token = csrf_token(page.get_data(as_text=True))
+    if token:
+        data["csrf_token"] = token
+    url = "/admin/login" + (f"?next={quote(next_url, safe='')}" if next_url else "")
+    return client.post(url, data=data, environ_base=environ)
+
+
+@dataclass
+class Cast:
+    admin_email: str
+    own_email: str  # therapist user for `mine`
+    other_email: str
+    therapist_id: int
+    other_therapist_id: int
+    mine: int  # request ids
+    theirs: int
+    admin_id: int
+
+
+def make_cast(app) -> Cast:
+    with app.app_context():
+        therapist, other = make_therapist("Maya Alvarez"), make_therapist("Daniel Okafor")
+        admin = make_user("admin@example.com")
+        make_user("maya@example.com", role="therapist", therapist=therapist)
+        make_user("daniel@example.com", role="therapist", therapist=other)
+        mine = make_request(therapist, future_slot(days=3), first_name="Rosa",
+                            last_name="Garcia")
+        theirs = make_request(other, future_slot(days=4), first_name="Luis", last_name="Chen")
+        db.session.commit()
+        return Cast("admin@example.com", "maya@example.com", "daniel@example.com",
+                    therapist.id, other.id, mine.id, theirs.id, admin.id)
+
+
+def audit_actions(app, request_id: int | None = None) -> list[str]:
+    with app.app_context():
+        stmt = select(AuditEvent.action).order_by(AuditEvent.id)
+        if request_id is not None:
+            stmt = stmt.where(AuditEvent.request_id == request_id)
+        return list(db.session.scalars(stmt))

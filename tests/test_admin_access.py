@@ -1,0 +1,155 @@
+"""Who may open what: every /admin URL in the URL map, for GET and POST, as an
+anonymous visitor, a therapist and an admin; and CSRF refusal on every POST."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import OutboxEmail, TimeOff, WeeklyHours
+from tests.backoffice import make_cast, sign_in
+from tests.factories import make_request
+
+# Every back-office endpoint and who may use it. A new route must be added here.
+ADMIN_ONLY = {
+    "admin.request_export", "admin.request_reassign", "admin.request_delete",
+    "admin.therapist_list", "admin.therapist_new", "admin.therapist_edit",
+    "admin.therapist_hours_add", "admin.therapist_hours_delete",
+    "admin.therapist_time_off_add", "admin.therapist_time_off_delete",
+    "admin.therapist_deactivate", "admin.therapist_activate",
+    "admin.user_list", "admin.user_new", "admin.user_edit", "admin.user_unlock",
+    "admin.outbox_list", "admin.outbox_retry", "admin.audit_log", "admin.intake_pause",
+}
+STAFF = {"admin.dashboard", "admin.request_list"}
+PER_REQUEST = {  # a therapist may use these only on their own requests
+    "admin.request_detail", "admin.request_status", "admin.request_note",
+    "admin.request_cancel", "admin.request_reschedule",
+}
+OPEN = {"auth.login"}
+SIGNED_IN = {"auth.logout"}
+
+
+@pytest.fixture
+def cast(app):
+    cast = make_cast(app)
+    with app.app_context():
+        hours = db.session.scalar(select(WeeklyHours.id).limit(1))
+        db.session.add(TimeOff(therapist_id=cast.therapist_id, starts_at=db.func.now(),
+                               ends_at=db.func.now()))
+        db.session.add(OutboxEmail(key="k1", kind="client_confirmation", recipient="a@example.com",
+                                   subject="s", message_id="<m>", status="failed",
+                                   request_id=cast.theirs))
+        db.session.commit()
+        cast.ids = {"hours_id": hours, "time_off_id": db.session.scalar(select(TimeOff.id)),
+                    "email_id": db.session.scalar(select(OutboxEmail.id))}
+    return cast
+
+
+def back_office_routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/admin"):
+            for method in sorted(rule.methods & {"GET", "POST"}):
+                yield rule, method
+
+
+def url_for_rule(app, rule, cast, request_id):
+    values = {"request_id": request_id, "therapist_id": cast.other_therapist_id,
+              "user_id": cast.admin_id, **cast.ids}
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **{arg: values[arg] for arg in rule.arguments})
+
+
+def test_every_back_office_route_is_classified(app):
+    endpoints = {rule.endpoint for rule, _ in back_office_routes(app)}
+    assert endpoints == ADMIN_ONLY | STAFF | PER_REQUEST | OPEN | SIGNED_IN
+
+
+def test_anonymous_is_sent_to_sign_in_everywhere(app, client, cast):
+    wrong = []
+    for rule, method in back_office_routes(app):
+        if rule.endpoint in OPEN:
+            continue
+        response = client.open(url_for_rule(app, rule, cast, cast.mine), method=method)
+        if response.status_code != 302 or not response.headers["Location"].startswith(
+                "/admin/login"):
+            wrong.append((method, rule.rule, response.status_code))
+    assert wrong == []
+
+
+def expected_for_therapist(endpoint: str, method: str) -> set[int]:
+    if endpoint in ADMIN_ONLY:
+        return {403}
+    if endpoint in PER_REQUEST:
+        return {403}  # the request belongs to the other therapist
+    if endpoint in SIGNED_IN:
+        return {302}
+    if endpoint in OPEN:
+        return {302, 200}
+    return {200} if method == "GET" else {405}
+
+
+def test_therapist_is_refused_admin_pages_and_other_therapists_requests(app, client, cast):
+    sign_in(client, cast.own_email)
+    wrong = []
+    routes = sorted(back_office_routes(app), key=lambda pair: pair[0].endpoint == "auth.logout")
+    for rule, method in routes:
+        response = client.open(url_for_rule(app, rule, cast, cast.theirs), method=method)
+        if response.status_code not in expected_for_therapist(rule.endpoint, method):
+            wrong.append((method, rule.rule, response.status_code))
+    assert wrong == []
+
+
+def test_therapist_works_their_own_requests(app, client, cast):
+    sign_in(client, cast.own_email)
+    assert client.get(f"/admin/requests/{cast.mine}").status_code == 200
+    page = client.get("/admin/requests").get_data(as_text=True)
+    assert "Rosa Garcia" in page and "Luis Chen" not in page
+    assert client.post(f"/admin/requests/{cast.mine}/notes",
+                       data={"body": "Left a voicemail"}).status_code == 302
+
+
+def test_admin_opens_every_page(app, client, cast):
+    sign_in(client, cast.admin_email)
+    wrong = []
+    for rule, method in back_office_routes(app):
+        if method != "GET" or rule.endpoint in OPEN:
+            continue
+        response = client.get(url_for_rule(app, rule, cast, cast.theirs))
+        if response.status_code != 200:
+            wrong.append((rule.rule, response.status_code))
+    assert wrong == []
+
+
+def test_missing_request_is_404(client, cast):
+    sign_in(client, cast.admin_email)
+    assert client.get("/admin/requests/99999").status_code == 404
+
+
+def database_snapshot(app) -> dict:
+    with app.app_context():
+        return {table.name: sorted(map(tuple, db.session.execute(table.select())), key=repr)
+                for table in db.metadata.sorted_tables}
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_every_post_without_a_valid_csrf_token_is_refused(app, client, cast):
+    assert sign_in(client, cast.admin_email).status_code == 302
+    with app.app_context():
+        make_request(first_name="Spare")  # keeps some data about for the deletes to find
+        db.session.commit()
+    before = database_snapshot(app)
+    wrong = []
+    for rule, method in back_office_routes(app):
+        if method != "POST":
+            continue
+        url = url_for_rule(app, rule, cast, cast.theirs)
+        for data in ({}, {"csrf_token": "forged"}):
+            response = client.post(url, data={**data, "body": "x", "status": "cancelled"})
+            if response.status_code != 400:
+                wrong.append((rule.rule, data, response.status_code))
+    assert wrong == []
+    assert database_snapshot(app) == before
+    assert client.get("/admin/").status_code == 200  # still signed in: logout was refused too

@@ -1,0 +1,164 @@
+"""Therapists, users, outbox, dashboard and audit log pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from portal import booking
+from portal.admin.dashboard import business_hours_before
+from portal.extensions import db
+from portal.models import (
+    ConsultationRequest,
+    OutboxEmail,
+    Setting,
+    Therapist,
+    User,
+    to_db,
+    utcnow,
+)
+from portal.scheduling import PACIFIC
+from tests.backoffice import audit_actions, make_cast, sign_in
+from tests.factories import make_request
+
+
+@pytest.fixture
+def cast(app):
+    return make_cast(app)
+
+
+@pytest.fixture
+def admin(client, cast):
+    sign_in(client, cast.admin_email)
+    return client
+
+
+def test_add_a_therapist_with_hours_and_time_off_reaches_public_slots(app, admin):
+    response = admin.post("/admin/therapists/new", data={
+        "name": "Mei Chen", "email": "mei@example.com", "licence_type": "LMFT",
+        "licence_number": "123456", "accepting_new": "y"})
+    assert response.status_code == 302
+    with app.app_context():
+        mei = db.session.scalar(select(Therapist).where(Therapist.name == "Mei Chen"))
+        assert booking.available_slots(mei.id) == {}
+        mei_id = mei.id
+    for day in range(7):
+        admin.post(f"/admin/therapists/{mei_id}/hours",
+                   data={"weekday": day, "start": "09:00", "end": "12:00"})
+    with app.app_context():
+        slots = booking.available_slots(mei_id)
+        assert slots
+        first = min(slots).astimezone(PACIFIC)
+    blocked = {"starts_at": first.strftime("%Y-%m-%dT%H:%M"),
+               "ends_at": (first + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")}
+    assert admin.post(f"/admin/therapists/{mei_id}/time-off", data=blocked).status_code == 302
+    with app.app_context():
+        assert min(slots) not in booking.available_slots(mei_id)
+
+
+def test_hours_must_end_after_they_start(admin, cast):
+    response = admin.post(f"/admin/therapists/{cast.therapist_id}/hours",
+                          data={"weekday": 0, "start": "12:00", "end": "09:00"})
+    assert response.status_code == 400
+    assert "end time must be after" in response.get_data(as_text=True)
+
+
+def test_deactivating_warns_about_upcoming_consultations(app, admin, cast):
+    page = admin.get(f"/admin/therapists/{cast.therapist_id}/deactivate").get_data(as_text=True)
+    assert "1 upcoming consultation" in page
+    assert admin.post(f"/admin/therapists/{cast.therapist_id}/deactivate").status_code == 302
+    with app.app_context():
+        assert db.session.get(Therapist, cast.therapist_id).active is False
+
+
+def test_create_user_and_link_a_therapist(app, admin, cast):
+    response = admin.post("/admin/users/new", data={
+        "email": "new@example.com", "password": "a long temporary password",
+        "role": "therapist", "therapist_id": cast.therapist_id, "active": "y"})
+    assert response.status_code == 302
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "new@example.com"))
+        assert user.therapist_id == cast.therapist_id and user.role == "therapist"
+    duplicate = admin.post("/admin/users/new", data={
+        "email": "new@example.com", "password": "a long temporary password",
+        "role": "admin", "therapist_id": 0, "active": "y"})
+    assert "already exists" in duplicate.get_data(as_text=True)
+
+
+def test_unlock_a_locked_user(app, admin, cast):
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == cast.own_email))
+        user.locked_until = utcnow() + timedelta(minutes=10)
+        db.session.commit()
+        user_id = user.id
+    assert "Locked until" in admin.get("/admin/users").get_data(as_text=True)
+    assert admin.post(f"/admin/users/{user_id}/unlock").status_code == 302
+    with app.app_context():
+        assert db.session.get(User, user_id).locked_until is None
+    assert "user_unlocked" in audit_actions(app)
+
+
+def test_outbox_lists_without_bodies_and_retries_failed(app, admin):
+    with app.app_context():
+        email = OutboxEmail(key="x:1", kind="client_confirmation", recipient="a@example.com",
+                            subject="Your consultation", message_id="<m>", status="failed",
+                            attempts=8, last_error="connection refused",
+                            body_text="SECRET BODY TEXT")
+        db.session.add(email)
+        db.session.commit()
+        email_id = email.id
+    page = admin.get("/admin/outbox?status=failed").get_data(as_text=True)
+    assert "connection refused" in page and "SECRET BODY TEXT" not in page
+    assert admin.post(f"/admin/outbox/{email_id}/retry").status_code == 302
+    with app.app_context():
+        assert db.session.get(OutboxEmail, email_id).status == "queued"
+
+
+def test_dashboard_flags_stale_new_requests_and_edits_the_pause(app, admin):
+    with app.app_context():
+        stale = make_request(first_name="Waiting")
+        stale.created_at = to_db(datetime.now(UTC) - timedelta(days=5))
+        db.session.commit()
+        reference = stale.reference
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert reference in page and "Waiting</span>" in page
+    response = admin.post("/admin/intake-pause",
+                          data={"paused": "y", "message": "Back on Monday."})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Setting, "intake_paused").value == "1"
+        assert db.session.get(Setting, "intake_pause_message").value == "Back on Monday."
+    admin.post("/admin/intake-pause", data={"message": ""})
+    with app.app_context():
+        assert db.session.get(Setting, "intake_paused").value == ""
+
+
+def test_business_hours_skip_nights_and_weekends():
+    monday_10 = datetime(2026, 12, 7, 10, 0, tzinfo=PACIFIC)
+    assert business_hours_before(monday_10, 1) == datetime(2026, 12, 7, 9, 0, tzinfo=PACIFIC)
+    # 8 business hours before Monday 10:00 is Friday 10:00.
+    assert business_hours_before(monday_10, 8) == datetime(2026, 12, 4, 10, 0, tzinfo=PACIFIC)
+    sunday = datetime(2026, 12, 6, 15, 0, tzinfo=PACIFIC)
+    assert business_hours_before(sunday, 2) == datetime(2026, 12, 4, 15, 0, tzinfo=PACIFIC)
+
+
+def test_audit_log_filters_by_request(app, admin, cast):
+    admin.get(f"/admin/requests/{cast.mine}")
+    page = admin.get(f"/admin/audit?request_id={cast.mine}").get_data(as_text=True)
+    assert "request viewed" in page
+    assert "request viewed" not in admin.get(
+        f"/admin/audit?request_id={cast.theirs}").get_data(as_text=True)
+
+
+def test_therapist_dashboard_counts_only_their_requests(app, client, cast):
+    with app.app_context():
+        make_request(db.session.get(Therapist, cast.other_therapist_id), first_name="Other")
+        db.session.commit()
+        total_mine = db.session.query(ConsultationRequest).filter_by(
+            therapist_id=cast.therapist_id).count()
+    sign_in(client, cast.own_email)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert f"<th scope=\"row\">All</th><td>{total_mine}</td>" in page
+    assert "Pause new requests" not in page

@@ -1,0 +1,161 @@
+"""Back-office sign-in: hashing cost, session rotation, lockout, rate limits, the
+safe next redirect, logout that really ends the session, and the idle timeout."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import select
+
+import portal.config
+from portal.accounts import find_user, hash_password, set_password
+from portal.extensions import db
+from portal.models import User, utcnow
+from tests.backoffice import audit_actions, make_cast, sign_in
+from tests.conftest import clear_database, make_app
+from tests.factories import make_user
+
+
+@pytest.fixture
+def cast(app):
+    return make_cast(app)
+
+
+def test_production_hash_is_scrypt_at_owasp_cost(database_url):
+    assert portal.config.PASSWORD_HASH_METHOD == "scrypt:131072:8:1"
+    app = make_app(database_url, PASSWORD_HASH_METHOD=portal.config.PASSWORD_HASH_METHOD)
+    try:
+        with app.app_context():
+            assert hash_password("a long enough password").startswith("scrypt:131072:8:1$")
+    finally:
+        clear_database(app)
+
+
+def test_sign_in_rotates_the_session_and_lands_on_the_dashboard(client, cast):
+    with client.session_transaction() as session:
+        session["planted"] = "by someone else"
+    response = sign_in(client, cast.admin_email)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/"
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        token = session["_user_id"]
+    with client.application.app_context():
+        assert find_user(cast.admin_email).session_token == token
+    assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize("email,password", [
+    ("nobody@example.com", "correct horse battery staple"),
+    ("admin@example.com", "wrong password entirely"),
+])
+def test_failure_message_does_not_reveal_whether_the_email_exists(client, cast, email,
+                                                                  password):
+    response = sign_in(client, email, password)
+    assert response.status_code == 200
+    assert "don&#39;t match an account" in response.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302
+
+
+def test_repeated_failures_lock_the_account_plainly_and_audited(app, client, cast):
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(limit - 1):
+        sign_in(client, cast.admin_email, "wrong password entirely")
+    page = sign_in(client, cast.admin_email, "wrong password entirely").get_data(as_text=True)
+    assert "locked until" in page and " PT" in page
+    assert "auth_locked" in audit_actions(app) or "auth.locked" in audit_actions(app)
+    # While locked even the right password is refused, with the same plain message.
+    page = sign_in(client, cast.admin_email).get_data(as_text=True)
+    assert "locked until" in page
+    assert client.get("/admin/").status_code == 302
+    with app.app_context():
+        user = find_user(cast.admin_email)
+        assert user.locked_until > utcnow()
+        user.locked_until = utcnow()  # the lock runs out
+        db.session.commit()
+    assert sign_in(client, cast.admin_email).status_code == 302
+
+
+@pytest.mark.parametrize("app_config", [{"RATELIMIT_ENABLED": True,
+                                         "LOGIN_RATE_LIMIT": "3 per minute"}])
+def test_sign_in_is_rate_limited_per_address(client, cast):
+    for n in range(3):
+        sign_in(client, f"guess{n}@example.com", "wrong password entirely")
+    assert sign_in(client, "guess9@example.com", "wrong").status_code == 429
+    other_address = sign_in(client, cast.admin_email, REMOTE_ADDR="10.0.0.9")
+    assert other_address.status_code == 302
+
+
+@pytest.mark.parametrize("app_config", [{"RATELIMIT_ENABLED": True,
+                                         "LOGIN_ACCOUNT_RATE_LIMIT": "2 per minute"}])
+def test_sign_in_is_rate_limited_per_account_across_addresses(client, cast):
+    for n in range(2):
+        sign_in(client, cast.other_email, "wrong password", REMOTE_ADDR=f"10.0.1.{n}")
+    refused = sign_in(client, " Daniel@Example.com ", "wrong password", REMOTE_ADDR="10.0.1.7")
+    assert refused.status_code == 429
+    assert sign_in(client, cast.admin_email, REMOTE_ADDR="10.0.1.8").status_code == 302
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.example", "https://evil.example/admin/", "/\\evil.example", "\\\\evil.example",
+    "javascript:alert(1)", "http:/evil.example", "/\r\nLocation: https://evil.example",
+    " //evil.example",
+])
+def test_next_never_leaves_the_site(client, cast, target):
+    response = sign_in(client, cast.admin_email, next_url=target)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/"
+
+
+def test_next_to_a_back_office_page_is_followed(client, cast):
+    response = sign_in(client, cast.admin_email, next_url="/admin/requests?status=new")
+    assert response.headers["Location"] == "/admin/requests?status=new"
+
+
+def test_anonymous_is_sent_to_sign_in_with_next(client, cast):
+    response = client.get("/admin/requests?status=new")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/admin/login?next=")
+
+
+def test_logout_kills_a_copied_cookie(app, client, cast):
+    sign_in(client, cast.admin_email)
+    copied = client.get_cookie("session").value
+    assert client.get("/admin/logout").status_code == 405  # a link can't sign anyone out
+    response = client.post("/admin/logout")
+    assert response.headers["Location"] == "/admin/login"
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    replay = thief.get("/admin/requests")
+    assert replay.status_code == 302
+    assert replay.headers["Location"].startswith("/admin/login")
+
+
+def test_password_change_signs_out_other_sessions(app, client, cast):
+    sign_in(client, cast.admin_email)
+    with app.app_context():
+        set_password(find_user(cast.admin_email), "a brand new long password")
+        db.session.commit()
+    assert client.get("/admin/").status_code == 302
+
+
+def test_idle_session_expires(app, client, cast):
+    sign_in(client, cast.admin_email)
+    assert client.get("/admin/").status_code == 200
+    with client.session_transaction() as session:
+        session["last_seen"] = int(time.time()) - app.config["SESSION_IDLE_MINUTES"] * 60 - 5
+    response = client.get("/admin/requests")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/admin/login")
+    assert client.get("/admin/").status_code == 302
+
+
+def test_deactivated_user_cannot_sign_in(app, client):
+    with app.app_context():
+        make_user("gone@example.com")
+        db.session.scalar(select(User).where(User.email == "gone@example.com")).active = False
+        db.session.commit()
+    response = sign_in(client, "gone@example.com")
+    assert response.status_code == 200
+    assert "don&#39;t match an account" in response.get_data(as_text=True)

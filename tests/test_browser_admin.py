@@ -1,0 +1,91 @@
+"""The back office in a real Chromium: sign in, filter, open a request, change its
+status and add a note; axe-core on each page; screenshots at desktop and phone widths."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from portal.extensions import db
+from portal.models import Therapist
+from tests.factories import PASSWORD, future_slot, make_request, make_user
+
+pytestmark = pytest.mark.browser
+WCAG = {"runOnly": {"type": "tag", "values": [
+    "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}}
+WIDTHS = {"desktop": 1280, "phone": 375}
+
+
+@pytest.fixture(scope="module")
+def back_office(live_app):
+    with live_app.app_context():
+        therapist = db.session.query(Therapist).order_by(Therapist.id).first()
+        make_user("browser-admin@example.com")
+        for n in range(3):
+            make_request(therapist, future_slot(days=6 + n), first_name="Avery",
+                         last_name=f"Browser{n}", email=f"avery{n}@example.com")
+        make_request(first_name="Quinn", last_name="Other", email="quinn@example.com")
+        db.session.commit()
+    return live_app
+
+
+@pytest.fixture
+def admin_page(browser, base_url, back_office):
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{base_url}/admin/login")
+    page.get_by_label("Email address").fill("browser-admin@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    yield page
+    context.close()
+
+
+def check_page(page, name: str, screenshot_dir) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options=WCAG)
+    assert results.violations_count == 0, results.generate_report()
+    for label, width in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(screenshot_dir / f"admin-{name}-{label}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_login_page_is_accessible(browser, base_url, back_office, screenshot_dir):
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    page.goto(f"{base_url}/admin/login")
+    check_page(page, "login", screenshot_dir)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Enter your email address")
+    context.close()
+
+
+def test_work_a_request_from_the_list(admin_page, base_url, screenshot_dir):
+    page = admin_page
+    check_page(page, "dashboard", screenshot_dir)
+    page.get_by_role("link", name="Requests").click()
+    page.get_by_label("Name, email or phone").fill("avery")
+    page.get_by_label("Status").select_option("new")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("1–3 of 3")).to_have_count(2)
+    expect(page.get_by_role("link", name="Quinn Other")).to_have_count(0)
+    check_page(page, "requests", screenshot_dir)
+
+    page.get_by_role("link", name="Avery Browser0").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Avery Browser0")
+    check_page(page, "request-detail", screenshot_dir)
+    page.get_by_label("New status").select_option("contacted")
+    page.get_by_label("Note (optional)").fill("Called, will ring back Tuesday.")
+    page.get_by_role("button", name="Save status").click()
+    expect(page.get_by_role("status")).to_contain_text("Contacted")
+    page.get_by_label("Internal note", exact=True).fill("Prefers mornings.")
+    page.get_by_role("button", name="Add note").click()
+    expect(page.locator(".notes")).to_contain_text("Called, will ring back Tuesday.")
+    expect(page.locator(".notes")).to_contain_text("Prefers mornings.")
+
+    page.get_by_role("link", name="Therapists").click()
+    expect(page.get_by_role("heading", name="Therapists")).to_be_visible()
+    check_page(page, "therapists", screenshot_dir)
