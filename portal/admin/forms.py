@@ -49,8 +49,9 @@ class ConfirmForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    status = SelectField("New status", choices=options(STATUSES.items()))
-    note = TextAreaField("Note (optional)", validators=[Optional(), Length(max=4000)])
+    status = SelectField("New status", choices=options(STATUSES.items()),
+                         validators=[InputRequired("Choose a status.")])
+    note = TextAreaField("Note", validators=[Optional(), Length(max=4000)])
 
 
 class NoteForm(FlaskForm):
