@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.extensions import db
+from tests.backoffice import make_cast, sign_in
 from tests.smtp import SmtpSink
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
@@ -111,6 +112,19 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def cast(app):
+    """An admin, two therapists with users, and their requests (see tests/backoffice.py)."""
+    return make_cast(app)
+
+
+@pytest.fixture
+def admin(client, cast):
+    """The test client, signed in as the admin."""
+    sign_in(client, cast.admin_email)
+    return client
 
 
 # -- mail --------------------------------------------------------------------

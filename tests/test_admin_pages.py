@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from portal import booking
@@ -20,19 +19,8 @@ from portal.models import (
     utcnow,
 )
 from portal.scheduling import PACIFIC
-from tests.backoffice import audit_actions, make_cast, sign_in
+from tests.backoffice import audit_actions, sign_in
 from tests.factories import make_request
-
-
-@pytest.fixture
-def cast(app):
-    return make_cast(app)
-
-
-@pytest.fixture
-def admin(client, cast):
-    sign_in(client, cast.admin_email)
-    return client
 
 
 def test_add_a_therapist_with_hours_and_time_off_reaches_public_slots(app, admin):

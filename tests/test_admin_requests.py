@@ -11,19 +11,8 @@ from sqlalchemy import event, func, select
 
 from portal.extensions import db
 from portal.models import AuditEvent, ConsultationRequest, OutboxEmail, RequestNote
-from tests.backoffice import audit_actions, make_cast, sign_in
+from tests.backoffice import audit_actions, sign_in
 from tests.factories import future_slot, make_request, make_therapist
-
-
-@pytest.fixture
-def cast(app):
-    return make_cast(app)
-
-
-@pytest.fixture
-def admin(client, cast):
-    sign_in(client, cast.admin_email)
-    return client
 
 
 def test_list_shows_where_you_are_and_keeps_filters_in_page_links(app, admin):

@@ -12,14 +12,9 @@ import portal.config
 from portal.accounts import find_user, hash_password, set_password
 from portal.extensions import db
 from portal.models import User, utcnow
-from tests.backoffice import audit_actions, make_cast, sign_in
+from tests.backoffice import audit_actions, sign_in
 from tests.conftest import clear_database, make_app
 from tests.factories import make_user
-
-
-@pytest.fixture
-def cast(app):
-    return make_cast(app)
 
 
 def test_production_hash_is_scrypt_at_owasp_cost(database_url):

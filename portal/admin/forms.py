@@ -16,17 +16,11 @@ from wtforms import (
     TextAreaField,
     TimeField,
 )
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
 
 from portal.admin.listing import SORTS
+from portal.forms import options
 from portal.models import ROLES, STATUSES
-
-
-def options(pairs) -> list[SelectChoice]:
-    """Select options as WTForms 3.3 wants them (tuples are deprecated)."""
-    return [SelectChoice(value, label) for value, label in pairs]
-
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 

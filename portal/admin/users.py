@@ -10,8 +10,9 @@ from portal import audit
 from portal.accounts import AccountError, create_user
 from portal.admin import bp
 from portal.admin.access import admin_required
-from portal.admin.forms import ConfirmForm, NewUserForm, UserForm, options
+from portal.admin.forms import ConfirmForm, NewUserForm, UserForm
 from portal.extensions import db
+from portal.forms import options
 from portal.models import ROLES, Therapist, User, new_session_token, utcnow
 
 

@@ -18,17 +18,12 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
+from portal.forms import options
 from portal.models import CONTACT_METHODS, INTERESTS
 from portal.residency import OUTSIDE_US, STATE_CHOICES, ZIP_MALFORMED_MESSAGE, normalise_zip
 from portal.scheduling import parse_slot_value
-
-
-def options(pairs) -> list[SelectChoice]:
-    return [SelectChoice(value, label) for value, label in pairs]
-
 
 YES_NO = options([("yes", "Yes"), ("no", "No")])
 NO_SLOT = "none"
