@@ -40,8 +40,8 @@ TARGET_MS, TARGET_ROWS_PER_S, TARGET_MB = 100, 20_000, 50
 
 
 def seed(url: str, count: int) -> None:
-    env = {**os.environ, "FLASK_SQLALCHEMY_DATABASE_URI": url, "FLASK_SECRET_KEY": "bench",
-           "PORTAL_PASSWORD": PASSWORD}
+    env = {**os.environ, "FLASK_SQLALCHEMY_DATABASE_URI": url,
+           "FLASK_SECRET_KEY": "bench-secret-key-not-for-production", "PORTAL_PASSWORD": PASSWORD}
     flask = [str(ROOT / ".venv/bin/flask"), "--app", "portal"]
     started = time.perf_counter()
     subprocess.run([*flask, "db", "upgrade"], env=env, check=True, capture_output=True)

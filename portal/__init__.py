@@ -17,6 +17,7 @@ from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.public import bp as public_bp
 
 INSECURE_SECRET_KEYS = {None, "", "change-me", "dev", "secret"}
+MIN_SECRET_KEY_LENGTH = 24
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -44,9 +45,13 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config.from_prefixed_env()
     if test_config:
         app.config.from_mapping(test_config)
-    if not (app.debug or app.testing) and app.config["SECRET_KEY"] in INSECURE_SECRET_KEYS:
+    key = app.config["SECRET_KEY"]
+    if not (app.debug or app.testing) and (
+        key in INSECURE_SECRET_KEYS or len(key) < MIN_SECRET_KEY_LENGTH
+    ):
         raise RuntimeError(
-            "SECRET_KEY is missing or a default: set SECRET_KEY in instance/config.py "
+            "SECRET_KEY is missing, a default or too short: set a random one of at least "
+            f"{MIN_SECRET_KEY_LENGTH} characters in instance/config.py "
             "or FLASK_SECRET_KEY in the environment (one value shared by every worker)."
         )
     app.config["SESSION_COOKIE_SECURE"] = app.config["PREFERRED_URL_SCHEME"] == "https"

@@ -61,10 +61,7 @@ def handle_http_error(error: HTTPException):
     if isinstance(error, SecurityError):
         # An untrusted Host: no URL can be built for it, so no templated page either.
         return "Bad request: unknown host.", 400, {"Content-Type": "text/plain; charset=utf-8"}
-    response, code = render_error(error.code)
-    if error.code == 429 and getattr(error, "retry_after", None):
-        return response, code, {"Retry-After": str(error.retry_after)}
-    return response, code
+    return render_error(error.code)  # Flask-Limiter adds Retry-After to a 429
 
 
 def handle_server_error(error: InternalServerError):

@@ -30,7 +30,7 @@ BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") e
 
 BASE_TEST_CONFIG = {
     "TESTING": True,
-    "SECRET_KEY": "test-secret-key",
+    "SECRET_KEY": "test-secret-key-for-the-suite-only",
     "WTF_CSRF_ENABLED": False,
     "RATELIMIT_ENABLED": False,
     "FORM_MIN_SECONDS": 0,

@@ -77,7 +77,10 @@ def test_repeated_failures_lock_the_account_plainly_and_audited(app, client, cas
 def test_sign_in_is_rate_limited_per_address(client, cast):
     for n in range(3):
         sign_in(client, f"guess{n}@example.com", "wrong password entirely")
-    assert sign_in(client, "guess9@example.com", "wrong").status_code == 429
+    refused = sign_in(client, "guess9@example.com", "wrong")
+    assert refused.status_code == 429
+    assert "Too many attempts" in refused.get_data(as_text=True)
+    assert int(refused.headers["Retry-After"]) > 0
     other_address = sign_in(client, cast.admin_email, REMOTE_ADDR="10.0.0.9")
     assert other_address.status_code == 302
 

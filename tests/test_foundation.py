@@ -15,6 +15,8 @@ def test_refuses_to_start_without_secret_key(monkeypatch):
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     with pytest.raises(RuntimeError, match="FLASK_SECRET_KEY"):
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "change-me"})
+    with pytest.raises(RuntimeError, match="at least 24 characters"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "short-key"})
 
 
 def test_starts_with_a_real_key():
