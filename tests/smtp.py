@@ -1,6 +1,7 @@
 """A real SMTP server on loopback (aiosmtpd) that records what it receives.
 
-Modes: ``accept`` (250), ``tempfail`` (451 for every message), ``slow`` (answers
+Modes: ``accept`` (250), ``tempfail`` (451 for every message), ``reject`` (550 for
+every message), ``slow`` (answers
 after ``delay`` seconds); ``stop()`` makes it refuse connections outright.
 """
 
@@ -26,6 +27,8 @@ class RecordingHandler:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         if self.mode == "tempfail":
             return "451 4.3.0 Try again later"
+        if self.mode == "reject":
+            return "550 5.1.1 Mailbox unavailable"
         if self.mode == "slow":
             await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)

@@ -103,6 +103,26 @@ def test_backoff_grows_and_gives_up_after_max_attempts(app, smtp_server):
     assert 30 <= delays[0] <= 60 and 60 <= delays[1] <= 120
 
 
+def test_a_permanent_refusal_fails_at_once_and_the_rest_still_go(app, smtp_server):
+    queue_plain(app, 3)
+    smtp_server.set_mode("reject")
+    with app.app_context():
+        report = outbox.deliver_due()
+        rows = db.session.scalars(select(OutboxEmail)).all()
+    assert report.failed == 3 and report.retrying == 0
+    assert all(row.status == "failed" and row.attempts == 1 for row in rows)
+    assert all("550" in row.last_error for row in rows)
+    smtp_server.set_mode("accept")
+    later = OutboxEmail(key="test:after", kind="test", recipient="x@example.com",
+                                   subject="After", body_text="Hello", body_html="<p>Hello</p>",
+                                   message_id="<test-after@example.com>")
+    with app.app_context():
+        db.session.add(later)
+        db.session.commit()
+        assert outbox.deliver_due(include_waiting=True).sent == 1  # failed rows stay failed
+    assert statuses(app) == {"failed": 3, "sent": 1}
+
+
 def test_a_sender_killed_mid_batch_loses_nothing_and_resends_at_most_one(
         app, smtp_server, monkeypatch):
     queue_plain(app, 6)
