@@ -23,6 +23,7 @@ from sqlalchemy import (
     Time,
     text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -45,6 +46,13 @@ def to_db(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is None:
         return value
     return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def search_key(length: int) -> String:
+    """A column for normalised search text. On PostgreSQL it sorts bytewise ("C"), so
+    prefix ranges (``col >= 'cruz' AND col < 'cru{'``) work whatever the database's
+    locale; other collations ignore punctuation and would match nothing."""
+    return String(length).with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
 
 
 def new_public_id() -> str:
@@ -131,6 +139,9 @@ STATUSES = {
 }
 OPEN_STATUSES = ("new", "contacted", "scheduled")
 _OPEN_SQL = "status IN ('new', 'contacted', 'scheduled')"
+# A request in these states no longer holds its therapist's time.
+RELEASED_STATUSES = ("cancelled", "not_a_fit")
+_HOLDS_SLOT_SQL = "status NOT IN ('cancelled', 'not_a_fit') AND slot_start IS NOT NULL"
 
 INTERESTS = {
     "kap": "Ketamine-assisted psychotherapy",
@@ -148,8 +159,7 @@ class ConsultationRequest(db.Model):
         # The guarantee that two people never hold the same therapist's time.
         Index(
             "uq_booking_therapist_slot", "therapist_id", "slot_start", unique=True,
-            sqlite_where=text("status != 'cancelled' AND slot_start IS NOT NULL"),
-            postgresql_where=text("status != 'cancelled' AND slot_start IS NOT NULL"),
+            sqlite_where=text(_HOLDS_SLOT_SQL), postgresql_where=text(_HOLDS_SLOT_SQL),
         ),
         # One open request per person, by normalised email and by phone.
         Index(
@@ -179,10 +189,10 @@ class ConsultationRequest(db.Model):
 
     first_name: Mapped[str] = mapped_column(String(80))
     last_name: Mapped[str] = mapped_column(String(80))
-    first_name_normalised: Mapped[str] = mapped_column(String(80))
-    last_name_normalised: Mapped[str] = mapped_column(String(80))
+    first_name_normalised: Mapped[str] = mapped_column(search_key(80))
+    last_name_normalised: Mapped[str] = mapped_column(search_key(80))
     email: Mapped[str] = mapped_column(String(254))
-    email_normalised: Mapped[str] = mapped_column(String(254))
+    email_normalised: Mapped[str] = mapped_column(search_key(254))
     phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
     preferred_contact: Mapped[str] = mapped_column(String(10))
     interests: Mapped[str] = mapped_column(String(200), default="")  # comma-separated keys
@@ -308,8 +318,9 @@ class OutboxEmail(db.Model):
     # Event and recipient: the same event can never queue the same email twice.
     key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(40))
+    # SET NULL: a notice queued just before its request is deleted still goes out.
     request_id: Mapped[int | None] = mapped_column(
-        ForeignKey("consultation_request.id", ondelete="CASCADE"), index=True
+        ForeignKey("consultation_request.id", ondelete="SET NULL"), index=True
     )
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
@@ -336,7 +347,8 @@ class AuditEvent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-    actor: Mapped[str] = mapped_column(String(254))  # email or "system"/"client", kept if deleted
+    # The user's email (lower case) or "system"/"client"; kept if the user is deleted.
+    actor: Mapped[str] = mapped_column(String(254), index=True)
     action: Mapped[str] = mapped_column(String(40), index=True)
     # No foreign key: the trail outlives a deleted request.
     request_id: Mapped[int | None] = mapped_column(Integer)

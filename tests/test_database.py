@@ -66,11 +66,12 @@ def test_a_therapist_time_can_be_booked_only_once(app):
         ) == 1
 
 
-def test_a_cancelled_booking_frees_the_time(app):
+def test_a_cancelled_or_not_a_fit_booking_frees_the_time(app):
     start = future_slot()
     with app.app_context():
         therapist = make_therapist()
         make_request(therapist, start, status="cancelled")
+        make_request(therapist, start, status="not_a_fit")
         make_request(therapist, start)
         other = make_therapist()
         make_request(other, start)  # same time, another therapist
@@ -78,7 +79,7 @@ def test_a_cancelled_booking_frees_the_time(app):
         db.session.commit()
         assert db.session.scalar(
             select(db.func.count()).select_from(ConsultationRequest)
-        ) == 4
+        ) == 5
 
 
 def test_one_open_request_per_email_and_per_phone(app):
