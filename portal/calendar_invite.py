@@ -2,9 +2,12 @@
 
 The UID stays the same for the life of a booking so that calendar programs
 update the event instead of adding a second one; SEQUENCE is the booking's
-``booking_sequence`` (raised on every reschedule); a cancellation is the same
-event with STATUS:CANCELLED. The event carries no client details and no manage
-link (calendars get shared and synced; the link is a key to the booking).
+``booking_sequence`` (raised on every reschedule and cancellation); a
+cancellation is the same event with STATUS:CANCELLED. The UID's domain is the
+setting ``CALENDAR_UID_DOMAIN``, not the sender's, so changing the sender
+address does not turn every booking into a new event. The event carries no
+client details and no manage link (calendars get shared and synced; the link
+is a key to the booking).
 """
 
 from __future__ import annotations

@@ -110,6 +110,15 @@ def outbox_work_command(max_loops: int | None) -> None:
         click.echo("Stopped.")
 
 
+@outbox_group.command("retry-failed")
+@with_appcontext
+def outbox_retry_failed_command() -> None:
+    """Queue every failed message again with fresh attempts (once the cause is fixed)."""
+    count = outbox.retry_failed()
+    db.session.commit()
+    click.echo(f"Queued again: {count}. Run 'outbox send' (or let a worker) deliver them.")
+
+
 @click.group("reminders")
 def reminders_group() -> None:
     """Reminder emails to clients."""

@@ -29,9 +29,17 @@ MAIL_DEFAULT_SENDER = "Consultations <consultations@example.com>"
 MAIL_DEBUG = False  # the SMTP conversation carries personal data
 MAIL_TIMEOUT = 10
 MAIL_SINK_DIR = "mail"  # relative to instance/
+# The .ics UID's domain: fixed, so that changing the sender address does not
+# make calendars see every booking as a new event.
+CALENDAR_UID_DOMAIN = "consultations.portal"
 OUTBOX_BACKGROUND = False
 OUTBOX_BATCH_SIZE = 50
-OUTBOX_MAX_ATTEMPTS = 8
+# Give up after about two days, so an outage over a weekend night loses nothing.
+# Back-off after attempt k is min(60 s * 2^(k-1), 6 h), jittered to 50-100 %:
+# the first 9 waits add up to 60 * (2^9 - 1) = 30,660 s (8.5 h), the next 10 are
+# capped at 6 h each (216,000 s), so 19 waits between 20 attempts come to
+# 246,660 s nominal: between 34 h and 69 h, about 51 h on average.
+OUTBOX_MAX_ATTEMPTS = 20
 OUTBOX_LEASE_SECONDS = 120
 OUTBOX_BACKOFF_BASE_SECONDS = 60
 OUTBOX_POLL_SECONDS = 3
@@ -47,7 +55,10 @@ MANAGE_TOKEN_MAX_AGE_DAYS = 60
 RATELIMIT_ENABLED = True
 RATELIMIT_STORAGE_URI = "memory://"
 RATELIMIT_HEADERS_ENABLED = True  # Retry-After on the 429 page
+# Counted only when a POST did something (redirected); every POST counts against
+# the attempt limit, which leaves room for many rounds of fixing errors.
 CONSULTATION_RATE_LIMIT = "10 per hour; 3 per minute"
+CONSULTATION_ATTEMPT_LIMIT = "100 per hour; 30 per minute"
 LOGIN_RATE_LIMIT = "10 per 5 minutes"
 LOGIN_ACCOUNT_RATE_LIMIT = "20 per hour"
 FORM_MIN_SECONDS = 3

@@ -24,8 +24,8 @@ from typing import Protocol
 from flask import current_app
 from flask_mail import Attachment, BadHeaderError, Connection, Message
 
+from portal.addresses import clean_address
 from portal.models import OutboxEmail
-from portal.notifications import clean_address
 
 log = logging.getLogger("portal.mail")
 
@@ -38,12 +38,17 @@ MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
 class Transport(Protocol):
     def send(self, message: Message, kind: str) -> None: ...
 
+    def reset(self) -> None:
+        """Back to a clean state after a send failed in an unexpected way."""
+
 
 def build_message(row: OutboxEmail) -> Message:
     """The Flask-Mail message for an outbox row, with the row's own Message-ID.
 
     ValueError or BadHeaderError when the row could never be sent safely.
     """
+    if row.body_text is None:  # forgotten after the keeping period: nothing left to send
+        raise ValueError("the message's content is no longer kept")
     message = Message(
         subject=row.subject, recipients=[clean_address(row.recipient)],
         body=row.body_text, html=row.body_html,
@@ -53,7 +58,8 @@ def build_message(row: OutboxEmail) -> Message:
     message.msgId = row.message_id
     if row.ics:
         message.attachments.append(Attachment(
-            filename="consultation.ics", content_type="text/calendar",
+            # method= must match the calendar's METHOD for Outlook and Gmail to offer it.
+            filename="consultation.ics", content_type="text/calendar; method=PUBLISH",
             data=row.ics.encode("utf-8"), disposition="attachment",
         ))
     if message.has_bad_headers():
@@ -119,6 +125,13 @@ class SmtpTransport:
     def send(self, message: Message, kind: str) -> None:
         self.connection.send(message)
 
+    def reset(self) -> None:
+        # smtplib resets only after the refusals it knows; after anything else the
+        # server may sit mid-transaction, and the next MAIL FROM would get a 503.
+        # An OSError here means the connection is gone: the caller retries the rest.
+        if self.connection.host is not None:
+            self.connection.host.rset()
+
 
 class SinkTransport:
     """Writes each message as an .eml file instead of sending it."""
@@ -140,6 +153,9 @@ class SinkTransport:
             except FileExistsError:
                 continue
         log.info("mail sink wrote %s", path.name)
+
+    def reset(self) -> None:
+        pass
 
 
 def sink_directory() -> Path:

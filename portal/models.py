@@ -305,7 +305,8 @@ class User(UserMixin, db.Model):
         return self.role == "admin"
 
 
-OUTBOX_STATES = ("queued", "sending", "sent", "failed")
+# "superseded": a queued reminder for a time that was changed or cancelled; never sent.
+OUTBOX_STATES = ("queued", "sending", "sent", "failed", "superseded")
 
 
 class OutboxEmail(db.Model):

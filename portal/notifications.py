@@ -12,14 +12,16 @@ back office: never a client's name, contact details, ZIP, interests or message
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid, parseaddr
 
 from flask import current_app, render_template
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import links
+from portal.addresses import clean_address
 from portal.calendar_invite import build_ics
 from portal.extensions import db
 from portal.models import (
@@ -32,10 +34,10 @@ from portal.models import (
 )
 from portal.scheduling import format_slot_long
 
+log = logging.getLogger("portal.notifications")
 REMINDER_WINDOW = timedelta(hours=24)
 # Subjects show on lock screens and shared inboxes: they never name a condition.
 FORBIDDEN_SUBJECT_WORDS = ("ketamine", "trauma", "depression", "ptsd", "anxiety")
-_HEADER_UNSAFE = set("\r\n\t\x00 <>,;\"\\()[]:")
 
 
 # -- the interface the request flow and the back office call -------------------
@@ -61,6 +63,7 @@ def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: date
     """A new time (the caller has already raised ``booking_sequence``)."""
     # The reminder belonged to the old time; the new time earns its own.
     consultation.reminder_queued_at = None
+    supersede_reminders(consultation)
     prefix = _prefix(consultation, f"rescheduled:{consultation.booking_sequence}")
     previous_when = _when(previous_start)
     booked = consultation.starts_at is not None
@@ -87,12 +90,13 @@ def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: date
 
 
 def queue_cancelled(consultation: ConsultationRequest, *, by: str) -> list[OutboxEmail]:
-    """A cancellation, ``by`` the "client" or the "practice"."""
+    """A cancellation, ``by`` the "client" or the "practice" (the caller has already
+    raised ``booking_sequence``: each cancellation is its own event)."""
     if by not in ("client", "practice"):
         raise ValueError(f"by must be 'client' or 'practice', not {by!r}")
-    prefix = _prefix(consultation, "cancelled")
+    supersede_reminders(consultation)
+    prefix = _prefix(consultation, f"cancelled:{consultation.booking_sequence}")
     booked = consultation.starts_at is not None
-    # A newer SEQUENCE makes calendar programs accept the cancellation over the booking.
     ics = _ics(consultation, cancelled=True) if booked else None
     client = _queue_client(consultation, f"{prefix}:client", "cancelled_client",
                            "client_cancelled", "Your consultation is cancelled", ics=ics, by=by)
@@ -136,12 +140,47 @@ def queue_due_reminders(now: datetime | None = None) -> int:
     ).all()
     queued = 0
     for consultation in due:
-        key = f"{_prefix(consultation, 'reminder')}:{consultation.booking_sequence}:client"
-        row = _queue_client(consultation, key, "reminder", "client_reminder",
-                            "Reminder: your free consultation is coming up")
-        consultation.reminder_queued_at = to_db(now)
-        queued += row is not None
+        # One savepoint each: a bad request (say, an unusable stored address)
+        # costs its own reminder, not everyone else's.
+        try:
+            with db.session.begin_nested():
+                queued += _queue_reminder(consultation, now)
+        except ValueError as error:  # this request's data can never make a reminder
+            consultation.reminder_queued_at = to_db(now)
+            _log_skipped(consultation, error)
+        except Exception as error:  # perhaps passing: the next round tries again
+            _log_skipped(consultation, error)
     return queued
+
+
+def _queue_reminder(consultation: ConsultationRequest, now: datetime) -> bool:
+    key = f"{_prefix(consultation, 'reminder')}:{consultation.booking_sequence}:client"
+    row = _queue_client(consultation, key, "reminder", "client_reminder",
+                        "Reminder: your free consultation is coming up")
+    consultation.reminder_queued_at = to_db(now)
+    return row is not None
+
+
+def _log_skipped(consultation: ConsultationRequest, error: Exception) -> None:
+    log.error("reminder for request id=%s not queued: %s", consultation.id,
+              type(error).__name__)
+
+
+def supersede_reminders(consultation: ConsultationRequest) -> int:
+    """Queued reminders of a request whose time changed or was cancelled never go out.
+
+    Rows already ``sending`` or ``sent`` are past stopping; how many were stopped.
+    """
+    if consultation.id is None:
+        return 0
+    result = db.session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.request_id == consultation.id, OutboxEmail.kind == "reminder",
+               OutboxEmail.status == "queued")
+        .values(status="superseded")
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 # -- composing -----------------------------------------------------------------
@@ -224,9 +263,9 @@ def _ics(consultation: ConsultationRequest, *, cancelled: bool = False) -> str:
         "Not for emergencies: call or text 988, or call 911."
     )
     return build_ics(
-        reference=consultation.reference, domain=_sender_domain(),
+        reference=consultation.reference, domain=config["CALENDAR_UID_DOMAIN"],
         starts_at=consultation.starts_at, ends_at=consultation.ends_at,
-        sequence=consultation.booking_sequence + (1 if cancelled else 0),
+        sequence=consultation.booking_sequence,
         summary="Free consultation", description=description,
         organizer_email=config["PRACTICE_NOTIFY_EMAIL"], cancelled=cancelled,
     )
@@ -263,16 +302,6 @@ def check_subject(subject: str) -> None:
     if any(word in lowered for word in FORBIDDEN_SUBJECT_WORDS) or "\n" in subject \
             or "\r" in subject:
         raise ValueError("an email subject must be neutral and on one line")
-
-
-def clean_address(address: str) -> str:
-    """A bare address fit for a header; ValueError for anything that could inject one."""
-    address = (address or "").strip()
-    local, at, domain = address.rpartition("@")
-    if not at or not local or "." not in domain or _HEADER_UNSAFE & set(address) \
-            or not address.isprintable() or len(address) > 254:
-        raise ValueError("not a usable email address")
-    return address
 
 
 def _sender_domain() -> str:

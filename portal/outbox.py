@@ -9,7 +9,12 @@ over one SMTP connection and each is marked sent in its own transaction as
 soon as the server took it, so a crash resends at most that one message (with
 the same Message-ID). A failure counts the attempt and schedules the next one
 with exponential back-off and jitter; after ``OUTBOX_MAX_ATTEMPTS`` (or a
-permanent 5xx refusal) the row is ``failed`` and shows up for the admins.
+permanent 5xx refusal) the row is ``failed`` and shows up for the admins;
+``retry_failed`` puts failed rows back in the queue once the cause is fixed.
+A sender renews a row's lease just before sending it, so a slow batch keeps
+what it is about to send and leaves the rest to others once their leases end.
+Leases and abandonment always follow the real clock; the ``now`` a caller
+passes only decides what is due.
 
 Unlike domain functions, ``deliver_due`` commits: its marks must be durable
 one by one. Log lines carry the row id, kind and outcome, never an address or
@@ -24,20 +29,19 @@ import random
 import secrets
 import smtplib
 import socket
-import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app
-from flask_mail import BadHeaderError, Message
+from flask_mail import Message
 from sqlalchemy import and_, or_, select, update
 
 from portal import notifications
 from portal.database import begin_write
 from portal.extensions import db
-from portal.mail_transport import MESSAGE_ERRORS, build_message, open_transport
+from portal.mail_transport import MESSAGE_ERRORS, Transport, build_message, open_transport
 from portal.models import OutboxEmail, to_db, utcnow
+from portal.outbox_errors import describe_error, error_code, error_origin
 
 log = logging.getLogger("portal.outbox")
 MAX_BACKOFF = timedelta(hours=6)
@@ -66,6 +70,8 @@ class Claimed:
     attempts: int
     message: Message | None
     build_error: Exception | None = None
+    leased_until: datetime | None = None  # naive UTC, as stored
+    lost: bool = False  # another sender took it over: not ours to send
 
 
 def new_run_id() -> str:
@@ -74,10 +80,10 @@ def new_run_id() -> str:
 
 def deliver_due(now: datetime | None = None, *, include_waiting: bool = False,
                 limit: int | None = None) -> DeliveryReport:
-    """Send every due message (with ``include_waiting``, also those backing off).
+    """Send every message due at ``now`` (with ``include_waiting``, also those backing off).
 
-    SMTP trouble is recorded on the rows, never raised; anything else (the
-    database, a template) is a portal fault and propagates.
+    SMTP trouble and unsendable messages are recorded on their rows, never
+    raised; anything else (the database) is a portal fault and propagates.
     """
     now = now or datetime.now(UTC)
     run_id = new_run_id()
@@ -85,7 +91,7 @@ def deliver_due(now: datetime | None = None, *, include_waiting: bool = False,
     report = DeliveryReport()
     while limit is None or report.attempted < limit:
         size = batch_size if limit is None else min(batch_size, limit - report.attempted)
-        batch = claim_batch(now, run_id, size, include_waiting=include_waiting)
+        batch = claim_batch(now, run_id, size, include_waiting=include_waiting, report=report)
         if not batch:
             break
         send_batch(batch, now, run_id, report)
@@ -96,15 +102,23 @@ def deliver_due(now: datetime | None = None, *, include_waiting: bool = False,
     return report
 
 
-def claim_batch(now: datetime, run_id: str, size: int, *,
-                include_waiting: bool = False) -> list[Claimed]:
-    """Lease up to ``size`` due rows to this run and return what is needed to send them."""
-    stamp = to_db(now)
+def _lease() -> timedelta:
+    return timedelta(seconds=float(current_app.config["OUTBOX_LEASE_SECONDS"]))
+
+
+def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool = False,
+                report: DeliveryReport | None = None) -> list[Claimed]:
+    """Lease up to ``size`` rows due at ``now`` to this run; what is needed to send them."""
+    # A long run's `now` lies in the past: leases from it would be expired already.
+    clock = to_db(datetime.now(UTC))
     queued = OutboxEmail.status == "queued"
     if not include_waiting:
-        queued = and_(queued, OutboxEmail.next_attempt_at <= stamp)
-    abandoned = and_(OutboxEmail.status == "sending", OutboxEmail.claimed_until < stamp)
+        queued = and_(queued, OutboxEmail.next_attempt_at <= to_db(now))
+    abandoned = and_(OutboxEmail.status == "sending", OutboxEmail.claimed_until < clock)
     begin_write()
+    given_up = _fail_exhausted(clock)
+    if report is not None:
+        report.failed += given_up
     ids = db.session.scalars(
         select(OutboxEmail.id)
         .where(or_(queued, abandoned))
@@ -115,14 +129,13 @@ def claim_batch(now: datetime, run_id: str, size: int, *,
         .with_for_update(skip_locked=True)
     ).all()
     if not ids:
-        db.session.rollback()
+        db.session.commit()
         return []
-    lease = timedelta(seconds=int(current_app.config["OUTBOX_LEASE_SECONDS"]))
     # The attempt is counted at claim time, so a message that kills its sender
     # still runs out of attempts instead of being retried forever.
     db.session.execute(
         update(OutboxEmail).where(OutboxEmail.id.in_(ids))
-        .values(status="sending", claimed_until=stamp + lease, claimed_by=run_id,
+        .values(status="sending", claimed_until=clock + _lease(), claimed_by=run_id,
                 attempts=OutboxEmail.attempts + 1)
         .execution_options(synchronize_session=False)
     )
@@ -130,14 +143,43 @@ def claim_batch(now: datetime, run_id: str, size: int, *,
         select(OutboxEmail).where(OutboxEmail.id.in_(ids)).order_by(OutboxEmail.id)
     ).all()
     claimed = [_claimed(row) for row in rows]
+    for item in claimed:
+        item.leased_until = clock + _lease()
     db.session.commit()
     return claimed
+
+
+def _fail_exhausted(clock: datetime) -> int:
+    """Abandoned rows out of attempts become ``failed`` (inside the claim's transaction).
+
+    Such a row most likely kills whoever sends it; claiming it again would
+    repeat that forever, each time counting one more attempt.
+    """
+    max_attempts = int(current_app.config["OUTBOX_MAX_ATTEMPTS"])
+    rows = db.session.execute(
+        select(OutboxEmail.id, OutboxEmail.kind, OutboxEmail.attempts)
+        .where(OutboxEmail.status == "sending", OutboxEmail.claimed_until < clock,
+               OutboxEmail.attempts >= max_attempts)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not rows:
+        return 0
+    db.session.execute(
+        update(OutboxEmail).where(OutboxEmail.id.in_([row.id for row in rows]))
+        .values(status="failed", claimed_until=None,
+                last_error="Gave up: every attempt ended without an answer from its sender")
+        .execution_options(synchronize_session=False)
+    )
+    for row in rows:
+        log.warning("outbox id=%s kind=%s outcome=failed attempt=%s error=abandoned",
+                    row.id, row.kind, row.attempts)
+    return len(rows)
 
 
 def _claimed(row: OutboxEmail) -> Claimed:
     try:
         return Claimed(row.id, row.kind, row.attempts, build_message(row))
-    except (ValueError, TypeError, BadHeaderError) as error:
+    except Exception as error:  # one unsendable row must not stop its batch
         return Claimed(row.id, row.kind, row.attempts, None, error)
 
 
@@ -148,21 +190,60 @@ def send_batch(batch: list[Claimed], now: datetime, run_id: str,
     try:
         with open_transport() as transport:
             while pending:
-                item = pending[0]
-                if item.message is None:
-                    _record_failure([item], item.build_error, now, run_id, report,
-                                    permanent=True)
-                else:
-                    try:
-                        transport.send(item.message, item.kind)
-                    except MESSAGE_ERRORS as error:
-                        _record_failure([item], error, now, run_id, report,
-                                        permanent=_is_permanent(error))
-                    else:
-                        _mark_sent(item, run_id, report)
+                if _running_out(pending[0]):
+                    _renew_leases(pending, run_id)
+                _send_one(transport, pending[0], now, run_id, report)
                 pending.pop(0)
     except OSError as error:  # smtplib's errors, refused connections and timeouts
         _record_failure(pending, error, now, run_id, report)
+
+
+def _send_one(transport: Transport, item: Claimed, now: datetime, run_id: str,
+              report: DeliveryReport) -> None:
+    if item.message is None:
+        _record_failure([item], item.build_error, now, run_id, report, permanent=True)
+        return
+    if item.lost:
+        log.info("outbox id=%s kind=%s outcome=skipped reason=lease-lost", item.id, item.kind)
+        return
+    try:
+        transport.send(item.message, item.kind)
+    except MESSAGE_ERRORS as error:
+        _record_failure([item], error, now, run_id, report, permanent=_is_permanent(error))
+    except OSError:
+        raise  # the connection is gone: send_batch retries this one and the rest later
+    except Exception as error:  # a bad message (e.g. unencodable) fails alone, for good
+        _record_failure([item], error, now, run_id, report, permanent=True)
+        transport.reset()
+    else:
+        _mark_sent(item, run_id, report)
+
+
+def _running_out(item: Claimed) -> bool:
+    """Less than half the lease left: renew before sending (a send may take a while)."""
+    left = item.leased_until - to_db(datetime.now(UTC)) if item.leased_until else timedelta(0)
+    return left < _lease() / 2
+
+
+def _renew_leases(items: list[Claimed], run_id: str) -> None:
+    """Extend this run's lease on the rest of its batch; mark rows no longer ours as lost.
+
+    Without it a slow batch outlives the lease taken at claim time, another
+    sender takes the rest over, and both send them. Renewing only when half the
+    lease is gone keeps it to one short transaction now and then per batch.
+    """
+    ids = [item.id for item in items if not item.lost]
+    clock = to_db(datetime.now(UTC))
+    begin_write()
+    mine = and_(OutboxEmail.id.in_(ids), OutboxEmail.claimed_by == run_id,
+                OutboxEmail.status == "sending")
+    db.session.execute(update(OutboxEmail).where(mine).values(claimed_until=clock + _lease())
+                       .execution_options(synchronize_session=False))
+    still_ours = set(db.session.scalars(select(OutboxEmail.id).where(mine)))
+    db.session.commit()
+    for item in items:
+        item.lost = item.lost or item.id not in still_ours
+        item.leased_until = clock + _lease()
 
 
 def _mark_sent(item: Claimed, run_id: str, report: DeliveryReport) -> None:
@@ -184,13 +265,15 @@ def _record_failure(items: list[Claimed], error: Exception | None, now: datetime
         return
     max_attempts = int(current_app.config["OUTBOX_MAX_ATTEMPTS"])
     description = describe_error(error)
+    # Back-off from the later of `now` and the clock: a long run's `now` is stale.
+    base = max(now, datetime.now(UTC))
     begin_write()
     for item in items:
         give_up = permanent or item.attempts >= max_attempts
         values = {"status": "failed"} if give_up else {
-            "status": "queued", "next_attempt_at": to_db(now + backoff(item.attempts)),
+            "status": "queued", "next_attempt_at": to_db(base + backoff(item.attempts)),
         }
-        db.session.execute(
+        result = db.session.execute(
             update(OutboxEmail)
             .where(OutboxEmail.id == item.id, OutboxEmail.claimed_by == run_id,
                    OutboxEmail.status == "sending")
@@ -198,6 +281,8 @@ def _record_failure(items: list[Claimed], error: Exception | None, now: datetime
             .values(claimed_until=None, last_error=description[:500], **values)
             .execution_options(synchronize_session=False)
         )
+        if result.rowcount != 1:
+            continue  # recorded already, or another sender owns it now
         if give_up:
             report.failed += 1
         else:
@@ -221,33 +306,38 @@ def _is_permanent(error: Exception) -> bool:
     return getattr(error, "smtp_code", 0) >= 500
 
 
-def error_code(error: Exception | None) -> str:
-    """What a log line may say about an error: its type and SMTP code, no server text."""
-    if error is None:
-        return "unknown"
-    code = getattr(error, "smtp_code", None)
-    return f"{type(error).__name__}" + (f" {code}" if code else "")
+def retry_failed() -> int:
+    """Put every failed message back in the queue, due now with fresh attempts; how many.
 
-
-def describe_error(error: Exception | None) -> str:
-    """What the admins see on the row."""
-    if error is None:
-        return "unknown error"
-    if isinstance(error, smtplib.SMTPResponseException):
-        text = error.smtp_error.decode("utf-8", "replace") if isinstance(
-            error.smtp_error, bytes) else str(error.smtp_error)
-        return f"{type(error).__name__}: {error.smtp_code} {text}"
-    return f"{type(error).__name__}: {error}"
+    For after the cause is fixed (a long outage, a mailbox that exists again).
+    Rows whose content was already forgotten stay failed: nothing is left to send.
+    Like other domain functions it does not commit; the caller does.
+    """
+    begin_write()
+    result = db.session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.status == "failed", OutboxEmail.body_text.is_not(None))
+        .values(status="queued", attempts=0, next_attempt_at=utcnow(), claimed_by=None,
+                claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 def forget_sent_bodies(now: datetime | None = None) -> int:
-    """Drop the content of messages sent long enough ago; the delivery record stays."""
+    """Drop the content of messages done with long enough ago; the delivery record stays.
+
+    Sent rows count from when they were sent; failed and superseded ones (never
+    sent, or not any more) from when they were queued.
+    """
     now = now or datetime.now(UTC)
     cutoff = to_db(now - timedelta(days=int(current_app.config["OUTBOX_KEEP_BODIES_DAYS"])))
     begin_write()
     result = db.session.execute(
         update(OutboxEmail)
-        .where(OutboxEmail.status == "sent", OutboxEmail.sent_at < cutoff,
+        .where(or_(and_(OutboxEmail.status == "sent", OutboxEmail.sent_at < cutoff),
+                   and_(OutboxEmail.status.in_(("failed", "superseded")),
+                        OutboxEmail.created_at < cutoff)),
                OutboxEmail.body_text.is_not(None))
         .values(body_text=None, body_html=None, ics=None)
         .execution_options(synchronize_session=False)
@@ -257,64 +347,25 @@ def forget_sent_bodies(now: datetime | None = None) -> int:
 
 
 def work_once(now: datetime | None = None) -> tuple[int, DeliveryReport]:
-    """One round of a sender: queue due reminders, then deliver what is due."""
-    begin_write()
-    reminders = notifications.queue_due_reminders(now)
-    db.session.commit()
+    """One round of a sender: queue due reminders, then deliver what is due.
+
+    Delivery runs even when queuing reminders failed: a reminder problem must
+    not hold back every other email.
+    """
+    try:
+        begin_write()
+        reminders = notifications.queue_due_reminders(now)
+        db.session.commit()
+    except Exception as error:
+        db.session.rollback()
+        reminders = 0
+        log.error("outbox reminders failed: %s at %s", type(error).__name__,
+                  error_origin(error))
     return reminders, deliver_due(now)
 
 
-# -- the in-process sender for `make run` --------------------------------------
+def start_background_sender(app: Flask, *, lazy: bool = True):
+    """Attach the in-process sender of ``make run`` (see ``portal.outbox_sender``)."""
+    from portal.outbox_sender import start_background_sender as start  # it imports us
 
-class BackgroundSender:
-    """A daemon thread doing ``work_once`` every ``OUTBOX_POLL_SECONDS``."""
-
-    FORGET_EVERY_SECONDS = 600
-
-    def __init__(self, app: Flask):
-        self.app = app
-        self.stopping = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.lock = threading.Lock()
-
-    def start(self) -> None:
-        with self.lock:
-            if self.thread is None or not self.thread.is_alive():
-                self.stopping.clear()
-                self.thread = threading.Thread(target=self._run, name="outbox-sender",
-                                               daemon=True)
-                self.thread.start()
-
-    def stop(self, timeout: float = 10) -> None:
-        self.stopping.set()
-        if self.thread is not None:
-            self.thread.join(timeout)
-
-    def _run(self) -> None:
-        poll = float(self.app.config["OUTBOX_POLL_SECONDS"])
-        forgot_at = 0.0
-        while not self.stopping.is_set():
-            try:
-                with self.app.app_context():
-                    work_once()
-                    if time.monotonic() - forgot_at > self.FORGET_EVERY_SECONDS:
-                        forget_sent_bodies()
-                        forgot_at = time.monotonic()
-            except Exception as error:  # keep the thread alive; the next round retries
-                log.error("outbox background sender round failed: %s", type(error).__name__)
-            self.stopping.wait(poll)
-
-
-def start_background_sender(app: Flask, *, lazy: bool = True) -> BackgroundSender:
-    """Attach a background sender to ``app``; started by the first request when ``lazy``.
-
-    Starting lazily keeps CLI commands (``db upgrade``, ``seed-demo``) from
-    sending, and starts the thread inside each server process after any fork.
-    """
-    sender = BackgroundSender(app)
-    app.extensions["outbox_sender"] = sender
-    if lazy:
-        app.before_request(sender.start)
-    else:
-        sender.start()
-    return sender
+    return start(app, lazy=lazy)

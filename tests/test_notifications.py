@@ -125,7 +125,7 @@ def test_booked_request_confirms_client_and_notifies_only_reference_to_therapist
     assert event.decoded("dtstart") == slot.astimezone(PACIFIC)
     assert event.decoded("dtend") == (slot + timedelta(minutes=30)).astimezone(PACIFIC)
     assert event["dtstart"].params["TZID"] == "America/Los_Angeles"
-    assert str(event["UID"]) == f"consultation-{reference}@example.com"
+    assert str(event["UID"]) == f"consultation-{reference}@consultations.portal"
     assert int(event["SEQUENCE"]) == 0
     assert str(event["STATUS"]) == "CONFIRMED"
 
@@ -190,7 +190,7 @@ def test_reschedule_to_another_therapist_updates_calendar_and_tells_all_three(ap
     event = only_event(calendar_of(client))
     assert event.decoded("dtstart") == new_slot.astimezone(PACIFIC)
     assert int(event["SEQUENCE"]) == 1
-    assert str(event["UID"]) == f"consultation-{reference}@example.com"
+    assert str(event["UID"]) == f"consultation-{reference}@consultations.portal"
     [released] = [m for m in smtp_server.to("before@example.com")
                   if "no longer with you" in m["Subject"]]
     [taken] = smtp_server.to("after@example.com")
@@ -205,6 +205,7 @@ def test_cancellation_sends_cancelled_calendar_and_therapist_notice(app, smtp_se
         therapist = make_therapist(email="cancel-t@example.com")
         consultation = sentinel_request(therapist, slot)
         consultation.status = "cancelled"
+        consultation.booking_sequence += 1  # what booking.cancel_booking does
         queued = notifications.queue_cancelled(consultation, by="practice")
         db.session.commit()
         assert len(queued) == 2

@@ -1,0 +1,184 @@
+"""The email of whole booking stories, driven through the booking functions (not the
+models): exactly which messages go to whom, the calendar's SEQUENCE over a booking's
+life, reminders that a change makes outdated, and no client details in any message
+bound for a therapist or the intake address."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import icalendar
+import pytest
+from sqlalchemy import select
+
+from portal import booking, notifications, outbox
+from portal.extensions import db
+from portal.models import ConsultationRequest, OutboxEmail
+from tests.factories import make_request, make_therapist
+
+CLIENTS = [
+    {"first_name": "Zebulonia", "last_name": "Quixotrane",
+     "email": "zebulonia.quixotrane@example.com", "phone": "+14155550187",
+     "zip_code": "95971", "message": "SENTINEL my private story about sleep"},
+    {"first_name": "Ottoline", "last_name": "Marwick-Fenn",
+     "email": "ottoline.fenn@example.com", "phone": "+14155550142",
+     "zip_code": "94110", "message": "SENTINEL2 another private story"},
+]
+INTAKE = "intake@example.com"
+
+
+@pytest.fixture
+def app_config(mail_config):
+    return mail_config
+
+
+def details(client: dict, therapist_choice: str, slot: datetime | None):
+    return booking.RequestDetails(
+        **client, preferred_contact="email", state="CA", ca_resident=True, in_california=True,
+        therapist_choice=therapist_choice, slot_start=slot, interests=["kap", "trauma"])
+
+
+def free_times(therapist_id: int) -> list[datetime]:
+    return sorted(booking.available_slots(str(therapist_id)))
+
+
+def outbox_rows() -> list[tuple[str, str]]:
+    return [(row.kind, row.recipient) for row in
+            db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id))]
+
+
+def calendars(messages) -> list[icalendar.Event]:
+    events = []
+    for message in messages:
+        for part in message.iter_attachments():
+            if part.get_content_type() == "text/calendar":
+                assert part.get_param("method") == "PUBLISH"
+                calendar = icalendar.Calendar.from_ical(part.get_payload(decode=True))
+                events.extend(calendar.walk("VEVENT"))
+    return events
+
+
+def assert_nothing_about_clients(message):
+    raw = message.as_bytes().decode("utf-8", "replace")
+    texts = [raw] + [part.get_content() for part in message.walk()
+                     if part.get_content_maintype() == "text"]
+    for client in CLIENTS:
+        for value in client.values():
+            assert all(value not in text for text in texts), value
+        assert all(client["phone"][-7:] not in text for text in texts)
+    assert all(label not in text for text in texts
+               for label in ("Ketamine", "Trauma / PTSD"))
+
+
+def test_a_booking_story_sends_each_notice_to_the_right_people_and_nothing_more(
+        app, smtp_server):
+    with app.app_context():
+        first = make_therapist("Dr. First", email="first@example.com")
+        second = make_therapist("Dr. Second", email="second@example.com")
+        db.session.commit()
+        times = free_times(first.id)
+        c1, c2 = CLIENTS[0]["email"], CLIENTS[1]["email"]
+
+        consultation = booking.create_request(details(CLIENTS[0], str(first.id), times[0]))
+        db.session.commit()
+        reference = consultation.reference
+        booking.reschedule_booking(consultation, times[2], actor="client")
+        db.session.commit()
+        booking.reschedule_booking(consultation, times[4], actor="practice",
+                                   therapist_id=second.id)
+        db.session.commit()
+        assert booking.cancel_booking(consultation, by="client", actor="client")
+        db.session.commit()
+        consultation.status = "new"  # reopened in the back office ...
+        db.session.commit()
+        assert booking.cancel_booking(consultation, by="practice", actor="practice")  # ... again
+        db.session.commit()
+
+        unbooked = booking.create_request(details(CLIENTS[1], "any", None))
+        db.session.commit()
+        booking.cancel_booking(unbooked, by="client", actor="client")
+        db.session.commit()
+
+        expected = [
+            ("confirmation", c1), ("therapist_notice", "first@example.com"),
+            ("rescheduled_client", c1), ("rescheduled_therapist", "first@example.com"),
+            ("rescheduled_client", c1), ("therapist_notice", "second@example.com"),
+            ("no_longer_with_you", "first@example.com"),
+            ("cancelled_client", c1), ("cancelled_therapist", "second@example.com"),
+            ("cancelled_client", c1), ("cancelled_therapist", "second@example.com"),
+            ("confirmation", c2), ("therapist_notice", INTAKE),
+            ("cancelled_client", c2), ("cancelled_therapist", INTAKE),
+        ]
+        assert outbox_rows() == expected
+        assert outbox.deliver_due().sent == len(expected)
+
+    assert sorted(rcpt[0] for _, rcpt in smtp_server.handler.envelopes) == sorted(
+        recipient for _, recipient in expected)
+    staff = [m for m in smtp_server.messages if str(m["To"]) not in (c1, c2)]
+    assert len(staff) == 8
+    for message in staff:
+        assert_nothing_about_clients(message)
+
+    events = calendars(smtp_server.to(c1))
+    sequences = [int(event["SEQUENCE"]) for event in events]
+    assert sequences == sorted(set(sequences)) and len(sequences) == 5
+    assert [str(event["STATUS"]) for event in events][-2:] == ["CANCELLED", "CANCELLED"]
+    assert {str(event["UID"]) for event in events} == {
+        f"consultation-{reference}@consultations.portal"}
+    assert not calendars(smtp_server.to(c2))
+
+
+def test_the_calendar_uid_does_not_follow_the_sender_address(app, smtp_server):
+    app.config["MAIL_DEFAULT_SENDER"] = "Consultations <hello@another.example>"
+    with app.app_context():
+        therapist = make_therapist()
+        db.session.commit()
+        consultation = booking.create_request(
+            details(CLIENTS[0], str(therapist.id), free_times(therapist.id)[0]))
+        db.session.commit()
+        reference = consultation.reference
+        outbox.deliver_due()
+    [event] = calendars(smtp_server.to(CLIENTS[0]["email"]))
+    assert str(event["UID"]) == f"consultation-{reference}@consultations.portal"
+
+
+def soon() -> datetime:
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=5)
+
+
+@pytest.mark.parametrize("change", ["reschedule", "cancel"])
+def test_a_changed_booking_never_gets_the_old_times_reminder(app, smtp_server, change):
+    with app.app_context():
+        therapist = make_therapist()
+        consultation = make_request(therapist, soon())
+        db.session.commit()
+        assert notifications.queue_due_reminders() == 1
+        db.session.commit()
+        if change == "reschedule":
+            booking.reschedule_booking(consultation, free_times(therapist.id)[0],
+                                       actor="client")
+        else:
+            booking.cancel_booking(consultation, by="client", actor="client")
+        db.session.commit()
+        [reminder] = db.session.scalars(
+            select(OutboxEmail).where(OutboxEmail.kind == "reminder")).all()
+        assert reminder.status == "superseded"
+        report = outbox.deliver_due(include_waiting=True)
+        assert report.sent == 2 and report.waiting == 0
+        assert db.session.get(ConsultationRequest, consultation.id).status in (
+            "new", "cancelled")
+    assert not [m for m in smtp_server.messages if "Reminder" in str(m["Subject"])]
+
+
+def test_a_reminder_already_sent_is_left_alone(app, smtp_server):
+    with app.app_context():
+        therapist = make_therapist()
+        consultation = make_request(therapist, soon())
+        db.session.commit()
+        notifications.queue_due_reminders()
+        db.session.commit()
+        assert outbox.deliver_due().sent == 1
+        booking.cancel_booking(consultation, by="practice", actor="practice")
+        db.session.commit()
+        statuses = dict(db.session.execute(select(OutboxEmail.kind, OutboxEmail.status)).all())
+    assert statuses["reminder"] == "sent"

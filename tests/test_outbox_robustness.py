@@ -1,0 +1,278 @@
+"""Delivery that keeps going when something goes wrong: an unsendable message in a
+batch, slow batches and leases, long outages, a failing reminder round, a failing
+background round, and error records that hold no addresses."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+from wtforms.validators import ValidationError
+
+from portal import mail_transport, notifications, outbox
+from portal.extensions import db
+from portal.models import ConsultationRequest, OutboxEmail, utcnow
+from portal.public.forms import DetailsForm
+from tests.factories import make_request, make_therapist
+from tests.test_outbox import queue_plain, statuses
+
+
+@pytest.fixture
+def app_config(mail_config, request):
+    return {**mail_config, **getattr(request, "param", {})}
+
+
+def add_row(app, key: str, recipient: str, **fields) -> None:
+    with app.app_context():
+        db.session.add(OutboxEmail(**{
+            "key": key, "kind": "test", "recipient": recipient, "subject": "Hello",
+            "body_text": "Hi", "body_html": "<p>Hi</p>", "message_id": f"<{key}@example.com>",
+            **fields}))
+        db.session.commit()
+
+
+def rows(app) -> dict[str, OutboxEmail]:
+    with app.app_context():
+        found = db.session.scalars(select(OutboxEmail)).all()
+        db.session.expunge_all()
+        return {row.key: row for row in found}
+
+
+# -- 1. one bad message fails alone ------------------------------------------------
+
+def test_a_non_ascii_recipient_fails_alone_and_the_rest_of_its_batch_goes(app, smtp_server):
+    add_row(app, "good:1", "one@example.com")
+    add_row(app, "bad", "j\u00f6hn@example.com")
+    add_row(app, "good:2", "two@example.com")
+    with app.app_context():
+        report = outbox.deliver_due()
+    assert report.sent == 2 and report.failed == 1 and report.retrying == 0
+    assert sorted(str(m["To"]) for m in smtp_server.messages) == [
+        "one@example.com", "two@example.com"]
+    assert rows(app)["bad"].status == "failed"
+    assert "j\u00f6hn" not in rows(app)["bad"].last_error
+
+
+def test_a_message_the_sender_cannot_encode_fails_alone_even_past_validation(
+        app, smtp_server, monkeypatch):
+    # As if a bad address had slipped past clean_address: smtplib raises
+    # UnicodeEncodeError half-way through the SMTP transaction.
+    monkeypatch.setattr(mail_transport, "clean_address", lambda address: address)
+    add_row(app, "a", "first@example.com")
+    add_row(app, "bad", "j\u00f6hn@example.com")
+    add_row(app, "b", "second@example.com")
+    with app.app_context():
+        report = outbox.deliver_due()
+    assert (report.sent, report.failed, report.retrying) == (2, 1, 0)
+    assert {k: r.status for k, r in rows(app).items()} == {
+        "a": "sent", "bad": "failed", "b": "sent"}
+    assert rows(app)["bad"].last_error.startswith("UnicodeEncodeError")
+
+
+def test_an_abandoned_row_out_of_attempts_fails_instead_of_being_claimed(app, smtp_server):
+    attempts = app.config["OUTBOX_MAX_ATTEMPTS"]
+    add_row(app, "killer", "k@example.com", status="sending", attempts=attempts,
+            claimed_by="dead:1", claimed_until=utcnow() - timedelta(minutes=1))
+    add_row(app, "fine", "f@example.com")
+    with app.app_context():
+        report = outbox.deliver_due()
+    assert report.sent == 1 and report.failed == 1
+    killer = rows(app)["killer"]
+    assert killer.status == "failed" and killer.attempts == attempts
+    assert [str(m["To"]) for m in smtp_server.messages] == ["f@example.com"]
+
+
+def test_the_form_refuses_a_non_ascii_mailbox_and_stores_ascii_domains(app):
+    with app.test_request_context():
+        form = DetailsForm(meta={"csrf": False})
+        form.email.data = "j\u00f6hn@example.com"
+        with pytest.raises(ValidationError, match="only English letters"):
+            form.validate_email(form.email)
+        form.email.data = "john@b\u00fccher.example"
+        form.email_as_typed.data = True
+        form.validate_email(form.email)
+        assert form.email.data == "john@xn--bcher-kva.example"
+
+
+# -- 2. and 3. leases ----------------------------------------------------------------
+
+@pytest.mark.parametrize("app_config", [{"OUTBOX_LEASE_SECONDS": 1,
+                                         "OUTBOX_BATCH_SIZE": 5}], indirect=True)
+def test_a_slow_batch_keeps_what_it_sends_and_each_message_goes_once(app, smtp_server):
+    smtp_server.set_mode("slow", 0.5)
+    queue_plain(app, 5)
+    reports, errors = [], []
+
+    def sender(delay: float):
+        time.sleep(delay)
+        try:
+            with app.app_context():
+                reports.append(outbox.deliver_due())
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    # The second sender arrives after the first one's claim-time lease ran out.
+    threads = [threading.Thread(target=sender, args=(delay,)) for delay in (0, 1.2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    ids = [m["Message-ID"] for m in smtp_server.messages]
+    assert len(ids) == 5 and len(set(ids)) == 5
+    assert sum(r.sent for r in reports) == 5
+    assert statuses(app) == {"sent": 5}
+
+
+@pytest.mark.parametrize("app_config", [{"OUTBOX_LEASE_SECONDS": 0.4}], indirect=True)
+def test_a_row_taken_over_by_another_sender_is_skipped(app, smtp_server):
+    queue_plain(app, 3)
+    with app.app_context():
+        batch = outbox.claim_batch(datetime.now(UTC), "run:slow", 10)
+        db.session.execute(update(OutboxEmail).where(OutboxEmail.key == "test:1")
+                           .values(claimed_by="run:other"))  # its lease ran out meanwhile
+        db.session.commit()
+        time.sleep(0.25)  # past half the lease: the sender renews, and finds out
+        report = outbox.DeliveryReport()
+        outbox.send_batch(batch, datetime.now(UTC), "run:slow", report)
+    assert report.sent == 2
+    assert sorted(str(m["To"]) for m in smtp_server.messages) == [
+        "r0@example.com", "r2@example.com"]
+    taken = rows(app)["test:1"]
+    assert taken.status == "sending" and taken.claimed_by == "run:other"
+
+
+def test_leases_follow_the_clock_not_the_runs_now(app):
+    queue_plain(app, 1)
+    with app.app_context():
+        stale = datetime.now(UTC) - timedelta(hours=1)  # a run that started long ago
+        [item] = outbox.claim_batch(stale, "run:a", 10, include_waiting=True)
+        assert db.session.get(OutboxEmail, item.id).claimed_until > utcnow()
+        # A run whose `now` is far ahead still respects a live lease.
+        assert outbox.claim_batch(datetime.now(UTC) + timedelta(days=1), "run:b", 10,
+                                  include_waiting=True) == []
+
+
+# -- 4. long outages ----------------------------------------------------------------
+
+@pytest.mark.parametrize("jitter, low, high", [("least", 24, 40), ("middle", 40, 60)])
+def test_messages_survive_an_outage_of_a_day(app, monkeypatch, jitter, low, high):
+    pick = {"least": lambda a, b: a, "middle": lambda a, b: (a + b) / 2}[jitter]
+    monkeypatch.setattr(outbox.random, "uniform", pick)
+    with app.app_context():
+        attempts = app.config["OUTBOX_MAX_ATTEMPTS"]
+        window = sum((outbox.backoff(n) for n in range(1, attempts)), timedelta())
+    assert timedelta(hours=low) <= window <= timedelta(hours=high)
+
+
+def test_retry_failed_queues_failed_mail_again(app, runner, smtp_server):
+    smtp_server.set_mode("reject")
+    queue_plain(app, 2)
+    add_row(app, "forgotten", "gone@example.com", status="failed", body_text=None)
+    with app.app_context():
+        assert outbox.deliver_due().failed == 2
+    smtp_server.set_mode("accept")
+    result = runner.invoke(args=["outbox", "retry-failed"])
+    assert result.exit_code == 0, result.output
+    assert "Queued again: 2." in result.output
+    again = rows(app)
+    assert all(again[f"test:{n}"].status == "queued" and again[f"test:{n}"].attempts == 0
+               for n in range(2))
+    assert "Sent 2," in runner.invoke(args=["outbox", "send"]).output
+    assert statuses(app) == {"sent": 2, "failed": 1}  # nothing left to send of that one
+
+
+# -- 6. and 8. rounds that go wrong ------------------------------------------------------
+
+def test_delivery_runs_when_queuing_reminders_fails(app, smtp_server, monkeypatch, caplog):
+    queue_plain(app, 1)
+
+    def broken(now=None):
+        raise RuntimeError("jane@example.com")
+
+    monkeypatch.setattr(notifications, "queue_due_reminders", broken)
+    with caplog.at_level(logging.ERROR, logger="portal.outbox"), app.app_context():
+        reminders, report = outbox.work_once()
+    assert reminders == 0 and report.sent == 1
+    [line] = [r.getMessage() for r in caplog.records if r.name == "portal.outbox"]
+    assert "RuntimeError at tests.test_outbox_robustness:" in line
+    assert "jane" not in line
+
+
+def test_one_bad_booking_does_not_hold_back_the_other_reminders(app, smtp_server):
+    soon = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=5)
+    with app.app_context():
+        therapist = make_therapist()
+        bad = make_request(therapist, soon, email="broken@localhost")
+        good = make_request(therapist, soon + timedelta(hours=1))
+        db.session.commit()
+        bad_id, good_id = bad.id, good.id
+    with app.app_context():
+        reminders, report = outbox.work_once()
+        assert reminders == 1 and report.sent == 1
+        assert db.session.scalars(select(OutboxEmail.request_id)).all() == [good_id]
+        # Marked, so it is not tried (and logged) again every few seconds.
+        assert db.session.get(ConsultationRequest, bad_id).reminder_queued_at is not None
+
+
+@pytest.mark.parametrize("app_config", [{"OUTBOX_POLL_SECONDS": 0.05}], indirect=True)
+def test_background_sender_logs_where_a_round_failed_and_delivers_in_the_next(
+        app, smtp_server, monkeypatch, caplog):
+    real, calls = outbox.work_once, []
+
+    def fail_once(now=None):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("jane@example.com")
+        return real(now)
+
+    monkeypatch.setattr(outbox, "work_once", fail_once)
+    queue_plain(app, 1)
+    with caplog.at_level(logging.ERROR, logger="portal.outbox"):
+        sender = outbox.start_background_sender(app, lazy=False)
+        try:
+            deadline = time.monotonic() + 5
+            while not smtp_server.messages and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            sender.stop()
+    assert len(smtp_server.messages) == 1
+    lines = [r.getMessage() for r in caplog.records if "round failed" in r.getMessage()]
+    assert lines[0].startswith("outbox background sender round failed: RuntimeError at "
+                               "tests.test_outbox_robustness:")
+    assert not any("jane" in line for line in lines)
+
+
+# -- 9. privacy of error records and old bodies --------------------------------------
+
+def test_a_refused_recipient_is_recorded_without_the_address():
+    error = smtplib.SMTPRecipientsRefused({
+        "jane@example.com": (550, b"5.1.1 <jane@example.com>: Recipient address rejected")})
+    text = outbox.describe_error(error)
+    assert text.startswith("SMTPRecipientsRefused: 550 5.1.1")
+    assert "Recipient address rejected" in text and "jane" not in text
+
+
+def test_bodies_of_old_failed_and_superseded_mail_are_forgotten(app):
+    old = utcnow() - timedelta(days=app.config["OUTBOX_KEEP_BODIES_DAYS"] + 1)
+    add_row(app, "failed:old", "a@example.com", status="failed", created_at=old)
+    add_row(app, "superseded:old", "b@example.com", status="superseded", created_at=old)
+    add_row(app, "failed:new", "c@example.com", status="failed")
+    add_row(app, "queued:old", "d@example.com", created_at=old)
+    with app.app_context():
+        assert outbox.forget_sent_bodies() == 2
+    kept = {key: row.body_text is not None for key, row in rows(app).items()}
+    assert kept == {"failed:old": False, "superseded:old": False, "failed:new": True,
+                    "queued:old": True}
+
+
+def test_superseded_mail_is_never_sent(app, smtp_server):
+    add_row(app, "reminder", "a@example.com", status="superseded")
+    with app.app_context():
+        assert outbox.deliver_due(include_waiting=True).attempted == 0
+    assert not smtp_server.messages
