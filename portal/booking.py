@@ -1,4 +1,5 @@
-"""Booking consultations: free times, new requests, cancel, reschedule, reassign.
+"""Booking consultations: new requests, cancel, reschedule, reassign. Free times
+come from portal.availability (re-exported here for callers of ``booking.*``).
 
 Domain functions take plain values and model objects, add and flush, raise a
 named error, and never commit: the caller (a view or a back-office action)
@@ -11,27 +12,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit, notifications
-from portal.database import begin_write
+from portal.availability import (
+    available_slots,
+    chosen_therapists,
+    upcoming_counts,
+)
 from portal.extensions import db
 from portal.models import (
     OPEN_STATUSES,
     ConsultationRequest,
     Therapist,
-    TimeOff,
     User,
-    as_utc,
     to_db,
     utcnow,
 )
 from portal.residency import check_eligibility
-from portal.scheduling import SLOT_LENGTH, Busy, HoursRange, free_slots, merge_free_slots
+from portal.scheduling import SLOT_LENGTH, pick_therapist, rank_therapists
 
 
 class BookingError(Exception):
@@ -44,6 +47,10 @@ class SlotTaken(BookingError):
 
 class DuplicateRequest(BookingError):
     """The person already has an open request (same email or phone)."""
+
+    def __init__(self, matched: str) -> None:
+        super().__init__(matched)
+        self.matched = matched  # "email" or "phone": the answer that matched
 
 
 class NotEligible(BookingError):
@@ -78,96 +85,52 @@ class RequestDetails:
     submission_token: str | None = None
 
 
-# -- free times ----------------------------------------------------------------
+def search_text(value: str, column) -> str:
+    """``value`` as its ``*_normalised`` column stores it: stripped and casefolded.
 
-def bookable_therapists() -> list[Therapist]:
-    return list(db.session.scalars(
-        select(Therapist).where(Therapist.active.is_(True), Therapist.accepting_new.is_(True))
-        .order_by(Therapist.name)
-    ))
-
-
-def _chosen_therapists(therapist_choice: object) -> list[Therapist]:
-    therapists = bookable_therapists()
-    if therapist_choice in (None, "", "any"):
-        return therapists
-    return [t for t in therapists if str(t.id) == str(therapist_choice)]
+    casefold() can lengthen text ("\u0130" becomes two characters, "\u00df" becomes
+    "ss"), so it is cut to the column's length: PostgreSQL refuses anything longer."""
+    return value.strip().casefold()[: column.type.length]
 
 
-def _busy_by_therapist(ids: list[int], start: datetime, end: datetime,
-                       exclude_request_id: int | None) -> dict[int, list[Busy]]:
-    busy: dict[int, list[Busy]] = {tid: [] for tid in ids}
-    bookings = select(ConsultationRequest.therapist_id, ConsultationRequest.slot_start,
-                      ConsultationRequest.slot_end).where(
-        ConsultationRequest.therapist_id.in_(ids), ConsultationRequest.status != "cancelled",
-        ConsultationRequest.slot_start.is_not(None),
-        ConsultationRequest.slot_start < to_db(end), ConsultationRequest.slot_end > to_db(start),
+def find_by_public_id(public_id: str) -> ConsultationRequest | None:
+    return db.session.scalar(
+        select(ConsultationRequest).where(ConsultationRequest.public_id == public_id[:32])
     )
-    if exclude_request_id is not None:
-        bookings = bookings.where(ConsultationRequest.id != exclude_request_id)
-    time_off = select(TimeOff.therapist_id, TimeOff.starts_at, TimeOff.ends_at).where(
-        TimeOff.therapist_id.in_(ids), TimeOff.starts_at < to_db(end),
-        TimeOff.ends_at > to_db(start),
-    )
-    for rows in (db.session.execute(bookings), db.session.execute(time_off)):
-        for therapist_id, begins, ends in rows:
-            if begins <= ends:  # a reversed time-off range blocks nothing rather than crash
-                busy[therapist_id].append(Busy(as_utc(begins), as_utc(ends)))
-    return busy
-
-
-def available_slots(therapist_choice: object, now: datetime | None = None, *,
-                    exclude_request_id: int | None = None) -> dict[datetime, list[int]]:
-    """Free start times (UTC, sorted) for a therapist id or "any", each with the
-    ids of the therapists free then. ``exclude_request_id``: a booking being moved
-    does not block its own time."""
-    now = now or datetime.now(UTC)
-    config = current_app.config
-    notice = timedelta(hours=config["MIN_NOTICE_HOURS"])
-    horizon = timedelta(days=config["BOOKING_HORIZON_DAYS"])
-    therapists = _chosen_therapists(therapist_choice)
-    ids = [t.id for t in therapists]
-    busy = _busy_by_therapist(ids, now, now + horizon + SLOT_LENGTH, exclude_request_id)
-    per_therapist = {
-        t.id: free_slots([HoursRange(h.weekday, h.start, h.end) for h in t.hours], busy[t.id],
-                         now=now, min_notice=notice, horizon=horizon)
-        for t in therapists
-    }
-    return merge_free_slots(per_therapist)
-
-
-def upcoming_counts(therapist_ids: Sequence[int], now: datetime) -> dict[int, int]:
-    rows = db.session.execute(
-        select(ConsultationRequest.therapist_id, func.count()).where(
-            ConsultationRequest.therapist_id.in_(list(therapist_ids)),
-            ConsultationRequest.status.in_(OPEN_STATUSES),
-            ConsultationRequest.slot_start >= to_db(now),
-        ).group_by(ConsultationRequest.therapist_id)
-    )
-    return dict(rows.tuples().all())
-
-
-def _ranked_candidates(ids: Sequence[int], now: datetime) -> list[int]:
-    # Fewest upcoming consultations first; ties to the lowest id, as pick_therapist does.
-    counts = upcoming_counts(ids, now)
-    return sorted(ids, key=lambda tid: (counts.get(tid, 0), tid))
 
 
 # -- constraint errors ---------------------------------------------------------
 
-def _violated(error: IntegrityError) -> str:
-    """Which unique rule fired: "slot", "person", "token" or "other".
+_RULE_BY_INDEX = {
+    "uq_booking_therapist_slot": "slot",
+    "uq_open_request_email": "email",
+    "uq_open_request_phone": "phone",
+    "uq_consultation_request_submission_token": "token",
+}
+# SQLite's message names the columns (never the values): "UNIQUE constraint
+# failed: consultation_request.therapist_id, consultation_request.slot_start".
+_RULE_BY_SQLITE_COLUMN = {
+    "consultation_request.slot_start": "slot",
+    "consultation_request.email_normalised": "email",
+    "consultation_request.phone": "phone",
+    "consultation_request.submission_token": "token",
+}
 
-    PostgreSQL names the index; SQLite names the columns instead."""
-    diag = getattr(error.orig, "diag", None)
-    text = f"{getattr(diag, 'constraint_name', '') or ''} {error.orig}".lower()
-    if "uq_booking_therapist_slot" in text or "slot_start" in text:
-        return "slot"
-    if "uq_open_request" in text or "email_normalised" in text or ".phone" in text:
-        return "person"
-    if "submission_token" in text:
-        return "token"
-    return "other"
+
+def _violated(error: IntegrityError) -> str:
+    """Which unique rule fired: "slot", "email", "phone", "token" or "other".
+
+    PostgreSQL names the index; its message also quotes the values, so only the
+    name is trusted there. SQLite names the columns instead."""
+    name = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+    if name:
+        return _RULE_BY_INDEX.get(name, "other")
+    if type(error.orig).__module__ != "sqlite3":
+        return "other"
+    columns = str(error.orig).partition("UNIQUE constraint failed:")[2]
+    found = {rule for column, rule in _RULE_BY_SQLITE_COLUMN.items()
+             if column in (c.strip() for c in columns.split(","))}
+    return found.pop() if len(found) == 1 else "other"
 
 
 # -- new requests ----------------------------------------------------------------
@@ -188,6 +151,15 @@ def open_request_for(email_normalised: str, phone: str) -> ConsultationRequest |
     ).limit(1))
 
 
+def _duplicate_of(details: RequestDetails) -> DuplicateRequest | None:
+    """The error to raise when the person already has an open request."""
+    email = search_text(details.email, ConsultationRequest.email_normalised)
+    existing = open_request_for(email, details.phone)
+    if existing is None:
+        return None
+    return DuplicateRequest("email" if existing.email_normalised == email else "phone")
+
+
 def _new_row(details: RequestDetails, therapist_id: int | None,
              now: datetime) -> ConsultationRequest:
     start = details.slot_start
@@ -195,9 +167,12 @@ def _new_row(details: RequestDetails, therapist_id: int | None,
     return ConsultationRequest(
         submission_token=details.submission_token, status="new",
         first_name=details.first_name, last_name=details.last_name,
-        first_name_normalised=details.first_name.strip().lower(),
-        last_name_normalised=details.last_name.strip().lower(),
-        email=details.email, email_normalised=details.email.strip().lower(),
+        first_name_normalised=search_text(details.first_name,
+                                          ConsultationRequest.first_name_normalised),
+        last_name_normalised=search_text(details.last_name,
+                                         ConsultationRequest.last_name_normalised),
+        email=details.email,
+        email_normalised=search_text(details.email, ConsultationRequest.email_normalised),
         phone=details.phone, preferred_contact=details.preferred_contact,
         interests=",".join(details.interests), message=details.message,
         state=details.state, zip_code=details.zip_code,
@@ -227,14 +202,14 @@ def _candidates(details: RequestDetails, now: datetime) -> list[int | None]:
     if details.slot_start is None:
         if details.therapist_choice == "any":
             return [None]  # the intake coordinator assigns someone
-        if not _chosen_therapists(details.therapist_choice):
+        if not chosen_therapists(details.therapist_choice):
             raise UnknownTherapist(details.therapist_choice)
         return [int(details.therapist_choice)]
     free = available_slots(details.therapist_choice, now).get(
         details.slot_start.astimezone(UTC), [])
     if not free:
         raise SlotTaken(details.slot_start)
-    return list(_ranked_candidates(free, now))
+    return rank_therapists(free, upcoming_counts(free, now))
 
 
 def create_request(details: RequestDetails, *, now: datetime | None = None) -> ConsultationRequest:
@@ -242,17 +217,18 @@ def create_request(details: RequestDetails, *, now: datetime | None = None) -> C
 
     A form already submitted returns the request it created. Raises NotEligible,
     DuplicateRequest, SlotTaken or UnknownTherapist; the caller rolls back then.
+    The caller starts the transaction (``begin_write()``), so that on SQLite the
+    checks here and the insert hold the write lock together.
     """
     now = now or datetime.now(UTC)
-    begin_write()
     if not check_eligibility(details.state, details.zip_code, details.ca_resident,
                              details.in_california).eligible:
         raise NotEligible()
     existing = find_by_submission_token(details.submission_token)
     if existing is not None:
         return existing
-    if open_request_for(details.email.strip().lower(), details.phone) is not None:
-        raise DuplicateRequest()
+    if (duplicate := _duplicate_of(details)) is not None:
+        raise duplicate
     for therapist_id in _candidates(details, now):
         outcome = _insert(details, therapist_id, now)
         if isinstance(outcome, ConsultationRequest):
@@ -260,8 +236,8 @@ def create_request(details: RequestDetails, *, now: datetime | None = None) -> C
                          therapist_id=therapist_id, booked=outcome.slot_start is not None)
             notifications.queue_request_received(outcome)
             return outcome
-        if outcome == "person":
-            raise DuplicateRequest()
+        if outcome in ("email", "phone"):
+            raise DuplicateRequest(outcome)
         if outcome == "token":  # a double click raced us: the first submit won
             return find_by_submission_token(details.submission_token)
         if outcome != "slot":
@@ -289,6 +265,9 @@ def cancel_booking(consultation: ConsultationRequest, *, by: str,
     previous = consultation.status
     consultation.status = "cancelled"
     consultation.cancelled_at = utcnow()
+    # A newer SEQUENCE makes calendars take the cancellation over the booking, and
+    # keeps a later cancellation (after a reopen) a new event with its own emails.
+    consultation.booking_sequence = (consultation.booking_sequence or 0) + 1
     db.session.flush()
     audit.record("booking_cancelled", actor=_actor_label(actor), request_id=consultation.id,
                  by=by, previous_status=previous)
@@ -308,7 +287,35 @@ def _therapist_for_new_time(consultation: ConsultationRequest, start: datetime,
         return wanted
     if wanted is not None and not any_therapist:
         raise SlotTaken(start)
-    return _ranked_candidates(free, now)[0]
+    return pick_therapist(free, upcoming_counts(free, now))
+
+
+def _move(consultation: ConsultationRequest, start: datetime, therapist_id: int) -> None:
+    """Give the request its new time, only while it is still open.
+
+    The status is checked by the UPDATE itself, so a cancel committed by someone
+    else a moment ago wins even when ``consultation`` was loaded before it."""
+    try:
+        with db.session.begin_nested():
+            moved = db.session.execute(
+                update(ConsultationRequest)
+                .where(ConsultationRequest.id == consultation.id,
+                       ConsultationRequest.status.in_(OPEN_STATUSES))
+                .values(therapist_id=therapist_id, slot_start=to_db(start),
+                        slot_end=to_db(start + SLOT_LENGTH), updated_at=utcnow(),
+                        booking_sequence=func.coalesce(ConsultationRequest.booking_sequence, 0)
+                        + 1)
+                .execution_options(synchronize_session=False)
+            )
+    except IntegrityError as error:
+        db.session.refresh(consultation)
+        if _violated(error) == "slot":
+            raise SlotTaken(start) from None
+        raise
+    # Reload the row (and, lazily, the therapist the notices read).
+    db.session.refresh(consultation)
+    if moved.rowcount != 1:
+        raise BookingClosed(consultation.status)
 
 
 def reschedule_booking(consultation: ConsultationRequest, new_start: datetime, *,
@@ -317,9 +324,8 @@ def reschedule_booking(consultation: ConsultationRequest, new_start: datetime, *
     """Move an open request to ``new_start`` (aware), with the same therapist unless
     ``therapist_id`` is given. With ``any_therapist`` (or when the request has no
     therapist yet) the current one is kept if free, else the free one with the fewest
-    upcoming consultations gets it. Raises SlotTaken or BookingClosed.
-
-    Call ``begin_write()`` before loading ``consultation`` so the check holds."""
+    upcoming consultations gets it. Raises SlotTaken or BookingClosed, also when the
+    request was cancelled after ``consultation`` was loaded."""
     if not consultation.is_open:
         raise BookingClosed(consultation.status)
     now = now or datetime.now(UTC)
@@ -328,20 +334,7 @@ def reschedule_booking(consultation: ConsultationRequest, new_start: datetime, *
     if previous_start == start and therapist_id in (None, previous_therapist):
         return
     chosen = _therapist_for_new_time(consultation, start, therapist_id, any_therapist, now)
-    try:
-        with db.session.begin_nested():
-            # The relationship, not just the id: the notices read consultation.therapist.
-            consultation.therapist = db.session.get(Therapist, chosen)
-            consultation.slot_start = to_db(start)
-            consultation.slot_end = to_db(start + SLOT_LENGTH)
-            db.session.flush()
-    except IntegrityError as error:
-        db.session.refresh(consultation)
-        if _violated(error) == "slot":
-            raise SlotTaken(start) from None
-        raise
-    consultation.booking_sequence = (consultation.booking_sequence or 0) + 1
-    db.session.flush()
+    _move(consultation, start, chosen)
     audit.record("booking_rescheduled", actor=_actor_label(actor), request_id=consultation.id,
                  previous_start=previous_start, new_start=start,
                  previous_therapist_id=previous_therapist, therapist_id=chosen)

@@ -131,9 +131,14 @@ def merge_free_slots(per_therapist: Mapping[int, Iterable[datetime]]) -> dict[da
     return {start: sorted(merged[start]) for start in sorted(merged)}
 
 
+def rank_therapists(candidates: Iterable[int], upcoming_counts: Mapping[int, int]) -> list[int]:
+    """Candidates best first: fewest upcoming consultations, ties to the lowest id."""
+    return sorted(candidates, key=lambda tid: (upcoming_counts.get(tid, 0), tid))
+
+
 def pick_therapist(candidates: Iterable[int], upcoming_counts: Mapping[int, int]) -> int:
     """The candidate with the fewest upcoming consultations; ties go to the lowest id."""
-    ranked = sorted(candidates, key=lambda tid: (upcoming_counts.get(tid, 0), tid))
+    ranked = rank_therapists(candidates, upcoming_counts)
     if not ranked:
         raise ValueError("no therapist is free at that time")
     return ranked[0]
@@ -162,13 +167,6 @@ def format_time(dt: datetime) -> str:
 def format_day(day: date) -> str:
     """A date for people, e.g. "Tuesday, December 1"."""
     return f"{_WEEKDAYS[day.weekday()]}, {_MONTHS[day.month - 1]} {day.day}"
-
-
-def format_slot(dt: datetime) -> str:
-    """A compact slot label, e.g. "Tue, Dec 1 · 10:00 AM PT"."""
-    local = _pacific(dt)
-    weekday, month = _WEEKDAYS[local.weekday()][:3], _MONTHS[local.month - 1][:3]
-    return f"{weekday}, {month} {local.day} \u00b7 {format_time(dt)} PT"
 
 
 def format_slot_long(dt: datetime, length: timedelta = SLOT_LENGTH) -> str:

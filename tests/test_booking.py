@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from portal import booking
 from portal.extensions import db
-from portal.models import AuditEvent, ConsultationRequest, OutboxEmail
+from portal.models import AuditEvent, ConsultationRequest, OutboxEmail, Setting
 from tests.factories import future_slot, make_request, make_therapist, make_time_off
 
 
@@ -222,3 +222,59 @@ def test_reassign_checks_the_constraint(ctx):
     assert consultation.therapist is third
     with pytest.raises(booking.UnknownTherapist):
         booking.reassign_therapist(consultation, 424242, actor="system")
+
+
+def test_a_not_a_fit_request_frees_its_time(ctx):
+    therapist = make_therapist()
+    slot = future_slot(days=3)
+    make_request(therapist, slot, status="not_a_fit")
+    db.session.commit()
+    assert slot in booking.available_slots(str(therapist.id))
+    consultation = booking.create_request(details(therapist_choice=str(therapist.id),
+                                                  slot_start=slot))
+    assert consultation.therapist_id == therapist.id
+
+
+def test_create_request_leaves_the_callers_transaction_alone(ctx):
+    """The view owns the transaction: work already flushed in it must survive."""
+    db.session.add(Setting(key="flushed-by-the-caller", value="1"))
+    db.session.flush()
+    booking.create_request(details())
+    db.session.commit()
+    assert db.session.get(Setting, "flushed-by-the-caller") is not None
+
+
+def test_a_request_cancelled_after_it_was_loaded_is_not_moved(ctx):
+    therapist = make_therapist()
+    old = future_slot(days=3)
+    consultation = make_request(therapist, old)
+    db.session.commit()
+    assert consultation.is_open  # loaded as open ...
+    db.session.execute(  # ... then cancelled by another request, behind this object's back
+        text("UPDATE consultation_request SET status = 'cancelled' WHERE id = :id"),
+        {"id": consultation.id})
+    with pytest.raises(booking.BookingClosed):
+        booking.reschedule_booking(consultation, future_slot(days=4), actor="client")
+    db.session.commit()
+    db.session.expire_all()
+    row = db.session.get(ConsultationRequest, consultation.id)
+    assert row.status == "cancelled" and row.starts_at == old and row.booking_sequence == 0
+    assert count(AuditEvent, AuditEvent.action == "booking_rescheduled") == 0
+
+
+def test_a_duplicate_email_is_told_apart_from_a_taken_slot_whatever_the_values(ctx, monkeypatch):
+    """PostgreSQL quotes the values in its message; only the index name may decide."""
+    make_request(email="slot_start@example.com")
+    monkeypatch.setattr(booking, "open_request_for", lambda email, phone: None)
+    db.session.commit()
+    with pytest.raises(booking.DuplicateRequest) as raised:
+        booking.create_request(details(email="slot_start@example.com"))
+    assert raised.value.matched == "email"
+
+
+def test_normalised_names_fit_their_columns(ctx):
+    consultation = booking.create_request(details(first_name="\u0130" * 80,
+                                                  last_name="\u00df" * 80))
+    db.session.commit()
+    assert len(consultation.first_name_normalised) == 80
+    assert consultation.last_name_normalised == "s" * 80

@@ -67,6 +67,9 @@ def test_landing_and_not_eligible(page: Page, base_url, screenshot_dir):
     expect(page).to_have_url(f"{base_url}/consultation/not-eligible")
     expect(page.get_by_role("heading", level=1)).to_contain_text("people in California")
     check_page(page, screenshot_dir, "not-eligible")
+    page.get_by_role("link", name="Privacy notice").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Privacy notice")
+    check_page(page, screenshot_dir, "privacy")
 
 
 def test_book_with_an_error_round_trip_then_reschedule_and_cancel(
@@ -118,12 +121,16 @@ def test_the_whole_request_works_without_javascript(browser, base_url):
     try:
         answer_eligibility(page, base_url, state="California", zip_code="94110-1234",
                            resident="Yes", present="Yes")
+        # Typed first, then a therapist chosen: "Show times" keeps what was typed.
+        page.get_by_label("First name").fill("Sam")
+        page.get_by_label("Last name").fill("Lee")
         page.get_by_label("Daniel Okafor, LCSW").check()
         page.get_by_role("button", name="Show times").click()
         expect(page.get_by_text("Showing free times for Daniel Okafor")).to_be_visible()
+        expect(page.get_by_label("First name")).to_have_value("Sam")
+        expect(page.get_by_label("Daniel Okafor, LCSW")).to_be_checked()
+        expect(page.get_by_role("alert")).to_have_count(0)
         page.get_by_label("None of these times work").check()
-        page.get_by_label("First name").fill("Sam")
-        page.get_by_label("Last name").fill("Lee")
         page.get_by_label("Email address").fill(f"nojs-{secrets.token_hex(4)}@example.com")
         page.get_by_label("Phone number").fill(f"415 555 {secrets.randbelow(10000):04d}")
         page.get_by_role("group", name="How would you like us to contact you?") \

@@ -4,8 +4,10 @@ CSRF rescue. The rate limit has its own module (it needs its own config)."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from tests.test_public_flow import (
     ELIGIBLE,
@@ -66,11 +68,38 @@ def test_a_forged_form_token_asks_to_submit_again(app, client):
     assert response.status_code == 302 and len(requests_stored(app)) == 1
 
 
-@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+@pytest.mark.parametrize("app_config", [{"FORM_MIN_SECONDS": 30}])
+def test_resubmitting_after_an_unreadable_form_token_is_not_taken_for_a_robot(app, client):
+    """The person has filled the form in once already: the fresh token must not
+    start the time trap again and silently drop their second submit."""
+    pass_eligibility(client)
+    data = form_data(client, form_token="garbled")
+    html = client.post("/consultation/details", data=data).text
+    assert "Please check your answers and submit again" in html
+    fresh = re.search(r'name="form_token" type="hidden" value="([^"]+)"', html).group(1)
+    response = client.post("/consultation/details", data={**data, "form_token": fresh})
+    assert response.status_code == 302 and len(requests_stored(app)) == 1
+
+
+class SignedTwoHoursAgo(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return int(time.time()) - 7200
+
+
+def expired_csrf_token(app, client) -> str:
+    """A genuine CSRF token for this session, signed longer ago than WTF_CSRF_TIME_LIMIT."""
+    with client.session_transaction() as session:
+        raw = session["csrf_token"]
+    serializer = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token",
+                                        signer=SignedTwoHoursAgo)
+    return serializer.dumps(raw)
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True, "WTF_CSRF_TIME_LIMIT": 3600}])
 def test_an_expired_csrf_token_keeps_everything_typed(app, client):
     token = CSRF.search(client.get("/consultation").text).group(1)
     client.post("/consultation", data={**ELIGIBLE, "csrf_token": token})
-    data = form_data(client, first_name="Jordan", csrf_token="expired-or-forged")
+    data = form_data(client, first_name="Jordan", csrf_token=expired_csrf_token(app, client))
     response = client.post("/consultation/details", data=data)
     html = response.text
     assert response.status_code == 200
@@ -82,7 +111,17 @@ def test_an_expired_csrf_token_keeps_everything_typed(app, client):
 
 
 @pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
-def test_cancel_without_csrf_changes_nothing(app, client):
+def test_a_forged_csrf_token_keeps_everything_typed(app, client):
+    token = CSRF.search(client.get("/consultation").text).group(1)
+    client.post("/consultation", data={**ELIGIBLE, "csrf_token": token})
+    data = form_data(client, first_name="Jordan", csrf_token="forged")
+    html = client.post("/consultation/details", data=data).text
+    assert "This page was open for a while" in html and 'value="Jordan"' in html
+    assert requests_stored(app) == []
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_cancel_with_an_expired_csrf_token_asks_to_press_again(app, client):
     from portal.extensions import db
     from portal.links import manage_token
     from tests.factories import future_slot, make_request
@@ -90,6 +129,13 @@ def test_cancel_without_csrf_changes_nothing(app, client):
     with app.app_context():
         consultation = make_request(slot_start=future_slot())
         db.session.commit()
-        url = f"/manage/{manage_token(consultation)}/cancel"
-    assert client.post(url).status_code == 400
+        url = f"/manage/{manage_token(consultation)}"
+    client.get(url)  # the page that set the session's token
+    response = client.post(url + "/cancel",
+                           data={"csrf_token": expired_csrf_token(app, client)})
+    assert response.status_code == 200
+    assert "press the button again" in response.text and 'role="alert"' in response.text
     assert requests_stored(app)[0].status == "new"
+    fresh = CSRF.search(response.text).group(1)
+    response = client.post(url + "/cancel", data={"csrf_token": fresh})
+    assert response.status_code == 302 and requests_stored(app)[0].status == "cancelled"

@@ -4,6 +4,7 @@ time, confirmation, and the manage page, asserting pages, redirects and rows."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -48,6 +49,11 @@ def form_data(client, therapist="any", slot_index=0, **fields) -> dict:
         "form_token": FORM_TOKEN.search(html).group(1),
     }
     return {**data, **fields}
+
+
+def checked_therapist(html: str) -> str:
+    [value] = re.findall(r'name="therapist" value="([^"]+)" checked', html)
+    return value
 
 
 def requests_stored(app) -> list[ConsultationRequest]:
@@ -99,6 +105,7 @@ def test_unanswered_eligibility_shows_field_errors(client):
 
 @pytest.mark.parametrize("zip_code, message", [
     ("9411", "Enter a 5-digit ZIP code, like 94110"),
+    ("94110-12345", "Enter a 5-digit ZIP code, like 94110"),
     ("97201", "97201 is an Oregon ZIP code"),
     ("00000", "We couldn&#39;t find that ZIP code"),
 ])
@@ -107,6 +114,10 @@ def test_a_bad_zip_says_what_to_do(client, zip_code, message):
     assert response.status_code == 200
     assert message in response.text
     assert f'value="{zip_code}"' in response.text  # what was typed stays
+    # One message for the field, inline and in the summary: never two at once.
+    [inline] = re.findall(r'id="zip_code-error">(.*?)</p>', response.text, re.S)
+    assert inline.count(".") <= 1 and "characters" not in inline
+    assert response.text.count('href="#zip_code"') == 1
 
 
 @pytest.mark.parametrize("answers", [
@@ -188,7 +199,7 @@ def test_therapist_filter_works_without_javascript(app, client, therapist_id):
     only_other = SLOT_VALUE.findall(details_page(client, str(other_id)))
     assert "none" in only_other and len(only_other) < len(everyone)
     html = details_page(client, str(other_id))
-    assert f'name="therapist" type="hidden" value="{other_id}"' in html
+    assert checked_therapist(html) == str(other_id)
     assert "Daniel Okafor, LMFT, California licence #" in html
     assert all(parse_slot_value(v) for v in everyone if v != "none")
 
@@ -350,5 +361,153 @@ def test_a_therapist_who_stopped_taking_requests_is_not_swapped_silently(app, cl
         db.session.commit()
     html = client.post("/consultation/details", data=data).text
     assert "isn&#39;t taking new consultations" in html
-    assert 'name="therapist" type="hidden" value="any"' in html
+    assert checked_therapist(html) == "any"
     assert requests_stored(app) == []
+
+
+def snapshot(app) -> dict[str, list]:
+    """Every row of every table, so a test can say exactly what changed."""
+    with app.app_context():
+        return {table.name: [tuple(row) for row in db.session.execute(table.select())]
+                for table in db.metadata.sorted_tables}
+
+
+def test_not_eligible_changes_only_the_anonymous_count(app, client, therapist_id):
+    before = snapshot(app)
+    pass_eligibility(client)
+    client.post("/consultation", data={**ELIGIBLE, "ca_resident": "no"})
+    after = snapshot(app)
+    changed = {name for name in after if after[name] != before[name]}
+    assert changed == {"not_eligible_count"}
+    [(_, count)] = after["not_eligible_count"]
+    assert count == 1
+
+
+def test_any_therapist_shows_each_time_once(app, client):
+    with app.app_context():
+        make_therapist("Maya Alvarez")
+        make_therapist("Daniel Okafor")  # the same weekly hours: every time is free twice
+        db.session.commit()
+    pass_eligibility(client)
+    values = SLOT_VALUE.findall(details_page(client, "any"))
+    assert len(values) > 10 and len(values) == len(set(values))
+
+
+def test_show_times_switches_therapist_and_keeps_what_was_typed(app, client, therapist_id):
+    with app.app_context():
+        other = make_therapist("Daniel Okafor", hours=[(0, "09:00", "10:00")])
+        db.session.commit()
+        other_id = other.id
+    pass_eligibility(client)
+    data = form_data(client, first_name="Jordan", email="", therapist=str(other_id),
+                     show_times="1", message="Evenings are best")
+    response = client.post("/consultation/details", data=data)
+    html = response.text
+    assert response.status_code == 200 and 'role="alert"' not in html  # nothing judged yet
+    assert checked_therapist(html) == str(other_id)
+    assert "Showing free times for <strong>Daniel Okafor" in html
+    assert 'value="Jordan"' in html and "Evenings are best" in html
+    assert requests_stored(app) == []
+    assert SLOT_VALUE.findall(html) == SLOT_VALUE.findall(details_page(client, str(other_id)))
+
+
+def test_names_of_only_spaces_are_refused(app, client, therapist_id):
+    pass_eligibility(client)
+    html = client.post("/consultation/details",
+                       data=form_data(client, first_name="   ", last_name="\u00a0 ")).text
+    assert "Enter your first name" in html and "Enter your last name" in html
+    assert requests_stored(app) == []
+
+
+def test_long_names_that_casefold_longer_are_stored(app, client, therapist_id):
+    pass_eligibility(client)
+    response = client.post("/consultation/details",
+                           data=form_data(client, first_name="\u0130" * 80,
+                                          last_name="Stra\u00dfe" * 13))
+    assert response.status_code == 302
+    [row] = requests_stored(app)
+    assert row.first_name == "\u0130" * 80
+    assert len(row.first_name_normalised) <= 80 and len(row.last_name_normalised) <= 80
+    assert row.last_name_normalised.startswith("strasse")
+
+
+def test_repeated_interests_are_stored_once(app, client, therapist_id):
+    pass_eligibility(client)
+    response = client.post("/consultation/details",
+                           data=form_data(client, interests=["depression"] * 60 + ["kap"]))
+    assert response.status_code == 302
+    assert requests_stored(app)[0].interests == "depression,kap"
+
+
+@pytest.mark.parametrize("taken, field", [("email", "email"), ("phone", "phone")])
+def test_an_existing_request_is_pointed_out_on_the_answer_that_matched(app, client,
+                                                                     therapist_id, taken, field):
+    with app.app_context():
+        make_request(**({"email": "casey@example.com"} if taken == "email"
+                        else {"phone": "+14155550123"}))
+        db.session.commit()
+    pass_eligibility(client)
+    html = client.post("/consultation/details", data=form_data(client)).text
+    [inline] = re.findall(r'id="(\w+)-error">', html)
+    assert inline == field
+    assert f'href="#{field}"' in html
+
+
+def test_an_expired_manage_link_is_the_link_invalid_page(app, client, booked):
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    from portal.links import MANAGE_SALT
+
+    max_age = app.config["MANAGE_TOKEN_MAX_AGE_DAYS"] * 86400
+
+    class SignedTooLongAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - max_age - 60
+
+    request_id, _ = booked
+    with app.app_context():
+        public_id = db.session.get(ConsultationRequest, request_id).public_id
+    token = URLSafeTimedSerializer(app.secret_key, salt=MANAGE_SALT,
+                                   signer=SignedTooLongAgo).dumps(public_id)
+    for response in (client.get(f"/manage/{token}"),
+                     client.get(f"/manage/{token}/reschedule"),
+                     client.post(f"/manage/{token}/cancel")):
+        assert response.status_code == 404 and "This link doesn" in response.text
+    assert requests_stored(app)[0].status == "new"
+
+
+def test_rescheduling_with_no_free_times_has_no_form_and_no_dead_links(app, client):
+    with app.app_context():
+        therapist = make_therapist(hours=[(0, "09:00", "09:30")])
+        consultation = make_request(therapist)  # nothing booked yet
+        db.session.commit()
+        url = f"/manage/{manage_token(consultation)}"
+        db.session.delete(therapist.hours[0])
+        db.session.commit()
+    html = client.get(url + "/reschedule").text
+    assert "<title>Choose a time" in html and "<h1>Choose a time</h1>" in html
+    assert "Keep the current time" not in html and "no free times" in html
+    html = client.post(url + "/reschedule", data={"slot": "2026-12-01T18:00:00+00:00"}).text
+    for anchor in re.findall(r'<a href="#([^"]+)"', html):
+        assert f'id="{anchor}"' in html
+
+
+def test_the_confirmation_of_a_cancelled_request_says_cancelled(app, client, booked):
+    request_id, url = booked
+    client.post(url + "/cancel")
+    with app.app_context():
+        public_id = db.session.get(ConsultationRequest, request_id).public_id
+    html = client.get(f"/consultation/confirmed/{public_id}").text
+    assert "<title>This consultation was cancelled" in html and "booked" not in html
+
+
+def test_the_privacy_notice_is_linked_from_the_consent_and_every_footer(client, therapist_id):
+    page = client.get("/privacy")
+    assert page.status_code == 200 and "Version 2026-11" in page.text
+    for heading in ("What we collect", "Who sees it", "How long we keep it", "deleting"):
+        assert heading in page.text
+    pass_eligibility(client)
+    html = details_page(client)
+    consent = html[html.index('id="consent_privacy-hint"'):]
+    assert 'href="/privacy"' in consent[:400]
+    assert 'href="/privacy"' in client.get("/").text

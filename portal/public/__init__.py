@@ -1,7 +1,8 @@
-"""The public consultation request flow."""
+"""The public consultation request flow: its blueprint, with the routes of
+portal.public.views (the request flow) and portal.public.manage (the client's
+manage pages) registered on it."""
 
-from flask import Blueprint
+from portal.public import manage  # noqa: F401  (registers the manage routes on bp)
+from portal.public.views import bp
 
-bp = Blueprint("public", __name__)
-
-from portal.public import manage, views  # noqa: E402,F401  (routes register on bp)
+__all__ = ["bp"]

@@ -1,6 +1,8 @@
 """Forms of the public request flow, with the messages people see when an answer
 needs fixing. Choice fields check their values themselves (``validate_choice=False``)
-so that a tampered value gets the same plain message as a missing one."""
+so that a tampered value gets the same plain message as a missing one. Each field
+shows one message: a check that finds a problem stops the field's later checks.
+Lengths come from the model's columns, so nothing valid here is too long to store."""
 
 from __future__ import annotations
 
@@ -18,10 +20,16 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    StopValidation,
+    ValidationError,
+)
 
 from portal.forms import options
-from portal.models import CONTACT_METHODS, INTERESTS
+from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
 from portal.residency import OUTSIDE_US, STATE_CHOICES, ZIP_MALFORMED_MESSAGE, normalise_zip
 from portal.scheduling import parse_slot_value
 
@@ -51,6 +59,33 @@ def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def without_repeats(values):
+    """Each ticked box once: repeats come from scripts, and would overflow the column."""
+    return list(dict.fromkeys(values)) if isinstance(values, list) else values
+
+
+def column_length(column) -> int:
+    return column.type.length
+
+
+NAME_MAX = column_length(ConsultationRequest.first_name)
+EMAIL_MAX = column_length(ConsultationRequest.email)
+ZIP_MAX = column_length(ConsultationRequest.zip_code)
+
+
+class MaxLength(Length):
+    """Length that stops the field's later checks, so a person reads one message."""
+
+    def __init__(self, limit: int, message: str) -> None:
+        super().__init__(max=limit, message=message)
+
+    def __call__(self, form, field):
+        try:
+            super().__call__(form, field)
+        except ValidationError as error:
+            raise StopValidation(error.args[0]) from None
+
+
 def one_of(allowed, message):
     def check(form, field):
         values = field.data if isinstance(field.data, list) else [field.data]
@@ -61,7 +96,7 @@ def one_of(allowed, message):
 
 def plain_text(form, field):
     if isinstance(field.data, str) and CONTROL_CHARACTERS.search(field.data):
-        raise ValidationError("Remove the unusual characters from this answer")
+        raise StopValidation("Remove the unusual characters from this answer")
 
 
 def suggested_email(address: str) -> str | None:
@@ -82,7 +117,8 @@ class EligibilityForm(FlaskForm):
         validators=[InputRequired("Choose the state you live in"),
                     one_of({code for code, _ in STATE_CHOICES}, "Choose the state you live in")],
     )
-    zip_code = StringField("ZIP code", filters=[strip], validators=[Length(max=10)])
+    zip_code = StringField("ZIP code", filters=[strip],
+                           validators=[MaxLength(ZIP_MAX, ZIP_MALFORMED_MESSAGE)])
     ca_resident = RadioField(
         "Do you live in California?", choices=YES_NO, validate_choice=False,
         validators=[InputRequired("Select yes if you live in California"),
@@ -105,19 +141,22 @@ class EligibilityForm(FlaskForm):
 
 
 class DetailsForm(FlaskForm):
+    # DataRequired after the strip filter: an answer of only spaces is no answer.
     first_name = StringField("First name", filters=[strip], validators=[
-        InputRequired("Enter your first name"),
-        Length(max=80, message="Your first name must be 80 characters or fewer"), plain_text])
+        DataRequired("Enter your first name"),
+        MaxLength(NAME_MAX, f"Your first name must be {NAME_MAX} characters or fewer"),
+        plain_text])
     last_name = StringField("Last name", filters=[strip], validators=[
-        InputRequired("Enter your last name"),
-        Length(max=80, message="Your last name must be 80 characters or fewer"), plain_text])
+        DataRequired("Enter your last name"),
+        MaxLength(NAME_MAX, f"Your last name must be {NAME_MAX} characters or fewer"),
+        plain_text])
     email = StringField("Email address", filters=[strip], validators=[
-        InputRequired("Enter your email address"),
-        Length(max=254, message="Your email address must be 254 characters or fewer")])
+        DataRequired("Enter your email address"),
+        MaxLength(EMAIL_MAX, f"Your email address must be {EMAIL_MAX} characters or fewer")])
     email_as_typed = BooleanField("My email address is right as I typed it")
     phone = StringField("Phone number", filters=[strip], validators=[
-        InputRequired("Enter your phone number"),
-        Length(max=30, message="Enter a US phone number, like (415) 555-0123")])
+        DataRequired("Enter your phone number"),
+        MaxLength(30, "Enter a US phone number, like (415) 555-0123")])
     preferred_contact = RadioField(
         "How would you like us to contact you?", choices=options(CONTACT_METHODS.items()),
         validate_choice=False,
@@ -126,11 +165,14 @@ class DetailsForm(FlaskForm):
     )
     interests = MultiCheckboxField(
         "What would you like help with?", choices=options(INTERESTS.items()), validate_choice=False,
+        filters=[without_repeats],
         validators=[one_of(set(INTERESTS), "Choose from the options shown")],
     )
     message = TextAreaField("Anything you'd like us to know", filters=[strip], validators=[
-        Length(max=2000, message="Your message must be 2,000 characters or fewer"), plain_text])
-    therapist = HiddenField("Therapist", default="any")
+        MaxLength(2000, "Your message must be 2,000 characters or fewer"), plain_text])
+    # A therapist's id or "any"; the view maps anything else to "any". The template
+    # draws it beside a "Show times" button that re-renders without judging answers.
+    therapist = RadioField("Choose a therapist", default="any", validate_choice=False)
     slot = RadioField("Choose a time", validate_choice=False, validators=[
         InputRequired("Choose a time, or choose \u201cNone of these times work\u201d")])
     consent_privacy = BooleanField(
@@ -145,12 +187,21 @@ class DetailsForm(FlaskForm):
 
     def validate_email(self, field):
         try:
-            result = validate_email(field.data, check_deliverability=False)
+            # No SMTPUTF8: our mail goes out without it, so a non-ASCII mailbox name
+            # could never receive the confirmation (and would break the sender).
+            result = validate_email(field.data, check_deliverability=False,
+                                    allow_smtputf8=False)
         except EmailNotValidError:
+            if not field.data.rpartition("@")[0].isascii():
+                raise ValidationError("Enter an email address using only English letters, "
+                                      "numbers and symbols like . _ -") from None
             raise ValidationError(
                 "Enter an email address in the correct format, like name@example.com") from None
-        field.data = result.normalized
-        suggestion = suggested_email(result.normalized)
+        # The ASCII form (xn--) of an internationalised domain is what SMTP can use.
+        if len(result.ascii_email or result.normalized) > EMAIL_MAX:  # xn-- can lengthen it
+            raise ValidationError(f"Your email address must be {EMAIL_MAX} characters or fewer")
+        field.data = result.ascii_email or result.normalized
+        suggestion = suggested_email(field.data)
         if suggestion and not self.email_as_typed.data:
             self.email_suggestion = suggestion
             raise ValidationError(f"Did you mean {suggestion}? Correct your email address, or "

@@ -2,8 +2,8 @@
 
 The token's random part becomes ``ConsultationRequest.submission_token``, so a
 second submit of the same form (double click, back button, refresh) finds the
-request the first one made. Its signing time tells how fast the form was
-filled in: faster than a person can type is treated like the honeypot.
+request the first one made. Its start time (signed with it) tells how fast the
+form was filled in: faster than a person can type is treated like the honeypot.
 """
 
 from __future__ import annotations
@@ -12,30 +12,39 @@ import secrets
 import time
 
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeSerializer
 
 SALT = "consultation-form"
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=SALT)
 
 
-def issue_form_token() -> str:
-    return _serializer().dumps(secrets.token_urlsafe(24))
+def issue_form_token(*, already_filled: bool = False) -> str:
+    """A fresh token. ``already_filled``: for someone whose filled-in form came back
+    with an unreadable token; they have spent their time on it already, so the time
+    trap starts FORM_MIN_SECONDS in the past rather than making them wait again."""
+    started = time.time()
+    if already_filled:
+        started -= float(current_app.config["FORM_MIN_SECONDS"])
+    return _serializer().dumps([secrets.token_urlsafe(24), started])
 
 
 def read_form_token(value: object) -> tuple[str, float] | None:
-    """The token's random part and its age in seconds; None if forged or garbled."""
+    """The token's random part and the form's age in seconds; None if forged or garbled."""
     if not isinstance(value, str) or not value or len(value) > 200:
         return None
     try:
-        nonce, signed_at = _serializer().loads(value, return_timestamp=True)
+        payload = _serializer().loads(value)
     except BadSignature:
         return None
-    if not isinstance(nonce, str) or len(nonce) > 64:
+    if not (isinstance(payload, list) and len(payload) == 2):
         return None
-    return nonce, time.time() - signed_at.timestamp()
+    nonce, started = payload
+    if not isinstance(nonce, str) or len(nonce) > 64 or not isinstance(started, int | float):
+        return None
+    return nonce, time.time() - started
 
 
 def looks_automated(token_age: float, honeypot: object) -> bool:

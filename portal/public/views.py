@@ -1,4 +1,4 @@
-"""Public pages: the landing page and the consultation request flow.
+"""Public pages: the landing page, the consultation request flow and the privacy notice.
 
 Step 1's answers (state, ZIP, two yes/no) travel in the signed session and
 nothing else does: the session cookie is signed, not encrypted. Each POST view
@@ -7,54 +7,33 @@ validates, calls one domain function, commits once and redirects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from flask import current_app, redirect, render_template, request, session, url_for
-from sqlalchemy import select
+from flask import Blueprint, redirect, render_template, request, session, url_for
 
 from portal import booking, intake
+from portal.availability import bookable_therapists
+from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
-from portal.extensions import db, limiter
-from portal.models import ConsultationRequest
-from portal.public import bp
+from portal.extensions import db
+from portal.models import Therapist
 from portal.public.forms import NO_SLOT, DetailsForm, EligibilityForm
+from portal.public.messages import (
+    DUPLICATE_MESSAGES,
+    FORM_EXPIRED_MESSAGE,
+    SLOT_TAKEN_MESSAGE,
+    THERAPIST_GONE_MESSAGE,
+    friendly_csrf_error,
+)
+from portal.public.rate_limits import limit_posts
+from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.submission import issue_form_token, looks_automated, read_form_token
 from portal.residency import CALIFORNIA, check_eligibility, zip_error_message
-from portal.scheduling import (
-    PACIFIC,
-    format_day,
-    format_slot_long,
-    format_time,
-    group_by_day,
-    slot_value,
-)
+from portal.scheduling import PACIFIC, format_day, format_slot_long, format_time
 
+bp = Blueprint("public", __name__)
 ELIGIBILITY = "eligibility"
-CSRF_MESSAGE = ("This page was open for a while, so for your security we need you to submit "
-                "again. Everything you typed is still here.")
-FORM_EXPIRED_MESSAGE = ("Something went wrong with this form. Please check your answers and "
-                        "submit again.")
-SLOT_TAKEN_MESSAGE = "That time was just taken \u2014 please pick another"
-THERAPIST_GONE_MESSAGE = ("That therapist isn't taking new consultations at the moment. "
-                          "Please choose a time with any of our therapists")
-# Never a link to the existing booking: whoever typed the address may not own it.
-DUPLICATE_MESSAGE = ("You already have an open consultation request with this email address or "
-                     "phone number. To change or cancel it, use the link in the email we sent you")
-
-
-def consultation_rate_limit() -> str:
-    return current_app.config["CONSULTATION_RATE_LIMIT"]
-
-
-limit_posts = limiter.limit(consultation_rate_limit, methods=["POST"])
-
-
-def friendly_csrf_error(form) -> None:
-    """Swap Flask-WTF's token message for one that says nothing was lost."""
-    token_field = getattr(form, "csrf_token", None)  # absent when CSRF is switched off
-    if token_field is not None and token_field.errors:
-        token_field.errors = []
-        form.form_errors.append(CSRF_MESSAGE)
 
 
 @bp.context_processor
@@ -71,9 +50,13 @@ def paused_page():
 
 @bp.get("/")
 def index():
-    therapists = booking.bookable_therapists()
-    return render_template("public/index.html", therapists=therapists,
+    return render_template("public/index.html", therapists=bookable_therapists(),
                            pause_message=intake.pause_message())
+
+
+@bp.get("/privacy")
+def privacy():
+    return render_template("public/privacy.html")
 
 
 # -- step 1: eligibility --------------------------------------------------------
@@ -129,25 +112,12 @@ def not_eligible():
 
 # -- step 2: details and a time ----------------------------------------------------
 
-def therapist_choice(value: object) -> str:
-    """A bookable therapist's id as text, or "any" for anything else."""
-    ids = {str(t.id) for t in booking.bookable_therapists()}
-    return value if isinstance(value, str) and value in ids else "any"
-
-
-def slot_options(choice: str) -> list[tuple[object, list[tuple[str, str]]]]:
-    """Free times grouped by Pacific day, as (day, [(value, label), ...])."""
-    free = booking.available_slots(choice)
-    return [(day, [(slot_value(dt), dt) for dt in day_slots])
-            for day, day_slots in group_by_day(free)]
-
-
-def render_details(form: DetailsForm, choice: str):
+def render_details(form: DetailsForm, therapists: Sequence[Therapist]):
     friendly_csrf_error(form)
-    therapists = booking.bookable_therapists()
+    choice = form.therapist.data
     return render_template(
         "public/details.html", form=form, choice=choice, therapists=therapists,
-        days=slot_options(choice), no_slot=NO_SLOT,
+        days=slot_options(choice, therapists), no_slot=NO_SLOT,
         chosen=next((t for t in therapists if str(t.id) == choice), None),
     )
 
@@ -184,38 +154,47 @@ def details():
     answers = eligibility_answers()
     if answers is None:
         return redirect(url_for("public.eligibility"))
+    therapists = bookable_therapists()
     if request.method == "GET":
-        form.therapist.data = therapist_choice(request.args.get("therapist", "any"))
+        form.therapist.data = therapist_choice(request.args.get("therapist", "any"), therapists)
         form.form_token.data = issue_form_token()
-        return render_details(form, form.therapist.data)
+        return render_details(form, therapists)
     posted = form.therapist.data
-    form.therapist.data = therapist_choice(posted)
+    form.therapist.data = therapist_choice(posted, therapists)
+    if "show_times" in request.form:
+        # Only the therapist changed: show their times, keep every answer, judge none yet.
+        return render_details(form, therapists)
     valid = form.validate_on_submit()
     if posted not in (None, "", form.therapist.data):
         # Never book someone else without saying so: that therapist just stopped taking requests.
         form.slot.errors = [THERAPIST_GONE_MESSAGE]
-        return render_details(form, form.therapist.data)
+        return render_details(form, therapists)
     if not valid:
-        return render_details(form, form.therapist.data)
+        return render_details(form, therapists)
+    return submit_details(form, answers, therapists)
+
+
+def submit_details(form: DetailsForm, answers: dict, therapists: Sequence[Therapist]):
     token = read_form_token(form.form_token.data)
     if token is None:
         form.form_errors.append(FORM_EXPIRED_MESSAGE)
-        form.form_token.data = issue_form_token()
-        return render_details(form, form.therapist.data)
+        form.form_token.data = issue_form_token(already_filled=True)
+        return render_details(form, therapists)
     if looks_automated(token[1], form.website.data):
         return render_template("public/confirmed.html", consultation=None)
     return book(form, answers, token[0])
 
 
 def book(form: DetailsForm, answers: dict, nonce: str):
+    begin_write()  # on SQLite: the checks and the insert hold the write lock together
     try:
         consultation = booking.create_request(request_details(form, answers, nonce))
     except booking.SlotTaken:
         db.session.rollback()
         form.slot.errors = [SLOT_TAKEN_MESSAGE]
-    except booking.DuplicateRequest:
+    except booking.DuplicateRequest as duplicate:
         db.session.rollback()
-        form.email.errors = [DUPLICATE_MESSAGE]
+        form[duplicate.matched].errors = [DUPLICATE_MESSAGES[duplicate.matched]]
     except booking.UnknownTherapist:
         db.session.rollback()
         form.therapist.data = "any"
@@ -227,14 +206,13 @@ def book(form: DetailsForm, answers: dict, nonce: str):
         db.session.commit()
         session.pop(ELIGIBILITY, None)
         return redirect(url_for("public.confirmed", public_id=consultation.public_id))
-    return render_details(form, form.therapist.data)
+    # The rollback ended the transaction that loaded the therapists: load them afresh.
+    return render_details(form, bookable_therapists())
 
 
 @bp.get("/consultation/confirmed/<public_id>")
 def confirmed(public_id: str):
-    consultation = db.session.scalar(
-        select(ConsultationRequest).where(ConsultationRequest.public_id == public_id[:32])
-    )
+    consultation = booking.find_by_public_id(public_id)
     if consultation is None:
         return render_template("public/link_invalid.html"), 404
     return render_template("public/confirmed.html", consultation=consultation,

@@ -1,0 +1,97 @@
+"""Free consultation times from the database: which therapists can be booked,
+what keeps them busy (bookings that hold their time, time off), and how many
+upcoming consultations each has. The pure arithmetic is in portal.scheduling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from portal.extensions import db
+from portal.models import (
+    OPEN_STATUSES,
+    RELEASED_STATUSES,
+    ConsultationRequest,
+    Therapist,
+    TimeOff,
+    as_utc,
+    to_db,
+)
+from portal.scheduling import SLOT_LENGTH, Busy, HoursRange, free_slots, merge_free_slots
+
+
+def bookable_therapists() -> list[Therapist]:
+    """Active therapists taking new clients, with their weekly hours loaded at once
+    (a page shows every therapist's times). Load once per request and pass it on."""
+    return list(db.session.scalars(
+        select(Therapist).where(Therapist.active.is_(True), Therapist.accepting_new.is_(True))
+        .options(selectinload(Therapist.hours)).order_by(Therapist.name)
+    ))
+
+
+def chosen_therapists(therapist_choice: object,
+                       therapists: Sequence[Therapist] | None = None) -> list[Therapist]:
+    therapists = bookable_therapists() if therapists is None else list(therapists)
+    if therapist_choice in (None, "", "any"):
+        return therapists
+    return [t for t in therapists if str(t.id) == str(therapist_choice)]
+
+
+def _busy_by_therapist(ids: list[int], start: datetime, end: datetime,
+                       exclude_request_id: int | None) -> dict[int, list[Busy]]:
+    busy: dict[int, list[Busy]] = {tid: [] for tid in ids}
+    bookings = select(ConsultationRequest.therapist_id, ConsultationRequest.slot_start,
+                      ConsultationRequest.slot_end).where(
+        ConsultationRequest.therapist_id.in_(ids),
+        ConsultationRequest.status.not_in(RELEASED_STATUSES),
+        ConsultationRequest.slot_start.is_not(None),
+        ConsultationRequest.slot_start < to_db(end), ConsultationRequest.slot_end > to_db(start),
+    )
+    if exclude_request_id is not None:
+        bookings = bookings.where(ConsultationRequest.id != exclude_request_id)
+    time_off = select(TimeOff.therapist_id, TimeOff.starts_at, TimeOff.ends_at).where(
+        TimeOff.therapist_id.in_(ids), TimeOff.starts_at < to_db(end),
+        TimeOff.ends_at > to_db(start),
+    )
+    for rows in (db.session.execute(bookings), db.session.execute(time_off)):
+        for therapist_id, begins, ends in rows:
+            if begins <= ends:  # a reversed time-off range blocks nothing rather than crash
+                busy[therapist_id].append(Busy(as_utc(begins), as_utc(ends)))
+    return busy
+
+
+def available_slots(therapist_choice: object, now: datetime | None = None, *,
+                    exclude_request_id: int | None = None,
+                    therapists: Sequence[Therapist] | None = None) -> dict[datetime, list[int]]:
+    """Free start times (UTC, sorted) for a therapist id or "any", each with the
+    ids of the therapists free then. ``exclude_request_id``: a booking being moved
+    does not block its own time. ``therapists``: bookable_therapists() when the
+    caller has them already."""
+    now = now or datetime.now(UTC)
+    config = current_app.config
+    notice = timedelta(hours=config["MIN_NOTICE_HOURS"])
+    horizon = timedelta(days=config["BOOKING_HORIZON_DAYS"])
+    therapists = chosen_therapists(therapist_choice, therapists)
+    ids = [t.id for t in therapists]
+    busy = _busy_by_therapist(ids, now, now + horizon + SLOT_LENGTH, exclude_request_id)
+    per_therapist = {
+        t.id: free_slots([HoursRange(h.weekday, h.start, h.end) for h in t.hours], busy[t.id],
+                         now=now, min_notice=notice, horizon=horizon)
+        for t in therapists
+    }
+    return merge_free_slots(per_therapist)
+
+
+def upcoming_counts(therapist_ids: Sequence[int], now: datetime) -> dict[int, int]:
+    rows = db.session.execute(
+        select(ConsultationRequest.therapist_id, func.count()).where(
+            ConsultationRequest.therapist_id.in_(list(therapist_ids)),
+            ConsultationRequest.status.in_(OPEN_STATUSES),
+            ConsultationRequest.slot_start >= to_db(now),
+        ).group_by(ConsultationRequest.therapist_id)
+    )
+    return dict(rows.tuples().all())

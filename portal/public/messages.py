@@ -1,0 +1,29 @@
+"""What the public pages say when a submit needs another go, shared by the request
+flow and the manage pages so that both speak alike."""
+
+from __future__ import annotations
+
+CSRF_MESSAGE = ("This page was open for a while, so for your security we need you to submit "
+                "again. Everything you typed is still here.")
+CSRF_MESSAGE_NO_ANSWERS = ("This page was open for a while, so for your security we need you "
+                           "to press the button again.")
+FORM_EXPIRED_MESSAGE = ("Something went wrong with this form. Please check your answers and "
+                        "submit again.")
+SLOT_TAKEN_MESSAGE = "That time was just taken \u2014 please pick another"
+THERAPIST_GONE_MESSAGE = ("That therapist isn't taking new consultations at the moment. "
+                          "Please choose a time with any of our therapists")
+# Never a link to the existing booking: whoever typed the address may not own it.
+DUPLICATE_MESSAGES = {
+    "email": ("You already have an open consultation request with this email address. To "
+              "change or cancel it, use the link in the email we sent you"),
+    "phone": ("You already have an open consultation request with this phone number. To "
+              "change or cancel it, use the link in the email we sent you"),
+}
+
+
+def friendly_csrf_error(form, message: str = CSRF_MESSAGE) -> None:
+    """Swap Flask-WTF's token message for one that says nothing was lost."""
+    token_field = getattr(form, "csrf_token", None)  # absent when CSRF is switched off
+    if token_field is not None and token_field.errors:
+        token_field.errors = []
+        form.form_errors.append(message)
