@@ -6,21 +6,34 @@ default is lower). Functions add to the session and never commit.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal import audit
 from portal.extensions import db
-from portal.models import ROLES, User, new_session_token, utcnow
+from portal.models import ROLES, AuditEvent, User, as_utc, new_session_token, utcnow
 
 # Checked against when the email is unknown, so both paths cost the same.
 _DUMMY_HASH = None
 
 
+FAILURE_ACTIONS = ("auth.failed", "auth.locked")
+
+
 class AccountError(ValueError):
-    """A request about an account that cannot be carried out, with a message for people."""
+    """A request about an account that cannot be carried out.
+
+    ``message`` is for a person at the form, ``field`` the form field it belongs
+    to; ``str()`` adds ``cli_hint`` for the command line.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, cli_hint: str = ""):
+        super().__init__(f"{message} {cli_hint}".strip())
+        self.message = message
+        self.field = field
 
 
 def normalise_email(email: str) -> str:
@@ -34,7 +47,8 @@ def find_user(email: str) -> User | None:
 def check_password_strength(password: str) -> None:
     minimum = current_app.config["PASSWORD_MIN_LENGTH"]
     if len(password) < minimum:
-        raise AccountError(f"Use a password of at least {minimum} characters.")
+        raise AccountError(f"Use a password of at least {minimum} characters.",
+                           field="password")
 
 
 def hash_password(password: str) -> str:
@@ -58,15 +72,15 @@ def create_user(
     Returns the user and whether it was created.
     """
     if role not in ROLES:
-        raise AccountError(f"Role must be one of: {', '.join(ROLES)}.")
+        raise AccountError(f"Role must be one of: {', '.join(ROLES)}.", field="role")
     email = normalise_email(email)
     if "@" not in email:
-        raise AccountError("Enter an email address.")
+        raise AccountError("Enter an email address.", field="email")
     user = find_user(email)
     if user is not None and not reset_password:
         raise AccountError(
-            f"A user with the email {email} already exists. "
-            "Use --reset-password to give it a new password."
+            f"A user with the email {email} already exists.", field="email",
+            cli_hint="Use --reset-password to give it a new password.",
         )
     check_password_strength(password)
     created = user is None
@@ -96,17 +110,36 @@ def is_locked(user: User) -> bool:
     return user.locked_until is not None and user.locked_until > utcnow()
 
 
-def record_failed_login(user: User) -> bool:
-    """Count a failure; returns True when this failure locked the account."""
-    user.failed_logins = (user.failed_logins or 0) + 1
-    if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
-        user.locked_until = utcnow() + timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
-        user.failed_logins = 0
-        return True
-    return False
+def record_failed_login(user: User) -> datetime | None:
+    """Count a failed sign-in and audit it; returns the lock's end when this failure
+    locked the account.
+
+    The counter changes in single UPDATE statements, so concurrent failures each
+    count. Failures older than the lock window are forgotten first (the audit
+    trail says when the last one was): a few typos a month apart never lock.
+    Call inside a write transaction (``begin_write()``).
+    """
+    config = current_app.config
+    now = utcnow()
+    window = timedelta(minutes=config["LOGIN_LOCK_MINUTES"])
+    recent_failure = exists().where(
+        AuditEvent.actor == user.email, AuditEvent.action.in_(FAILURE_ACTIONS),
+        AuditEvent.at >= now - window)
+    this_user = update(User).where(User.id == user.id)
+    db.session.execute(this_user.where(~recent_failure).values(failed_logins=0))
+    failures = db.session.scalar(this_user.values(
+        failed_logins=func.coalesce(User.failed_logins, 0) + 1).returning(User.failed_logins))
+    if failures < config["LOGIN_MAX_FAILURES"]:
+        audit.record("auth.failed", actor=user)
+        return None
+    locked_until = now + window
+    db.session.execute(this_user.values(locked_until=locked_until, failed_logins=0))
+    audit.record("auth.locked", actor=user, until=as_utc(locked_until).isoformat())
+    return locked_until
 
 
 def record_successful_login(user: User) -> None:
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = utcnow()
+    audit.record("auth.login", actor=user)

@@ -1,6 +1,9 @@
-"""Retention: requests older than a cut-off whose consultation is over are deleted,
-with their notes and emails. One audit line per run says how many went; the
-trail itself keeps no client details, so it stays."""
+"""Deleting requests: in bulk by age (retention), and one at a time by an admin.
+
+Retention deletes requests older than a cut-off whose consultation is over,
+with their notes and emails; one audit line per run says how many went. The
+trail itself keeps no client details, so it stays.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,38 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, or_, select
 
 from portal import audit
+from portal.database import begin_write
 from portal.extensions import db
-from portal.models import ConsultationRequest, OutboxEmail, RequestNote, to_db
+from portal.models import ConsultationRequest, OutboxEmail, RequestNote, User, to_db
 
 CHUNK = 500
+
+
+class StillBooked(Exception):
+    """An open request with a time still ahead: deleting it would cancel the
+    consultation without telling anyone."""
+
+    message = "Cancel the consultation first so the client and therapist are told."
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def is_still_booked(consultation: ConsultationRequest, now: datetime | None = None) -> bool:
+    starts_at = consultation.starts_at
+    return consultation.is_open and starts_at is not None and starts_at > (now or datetime.now(UTC))
+
+
+def delete_request(consultation: ConsultationRequest, *, actor: User | str) -> None:
+    """Delete one request with its notes; audited. Emails already queued about it
+    still go out (their request_id becomes NULL). Raises StillBooked. Adds and
+    flushes; the caller commits."""
+    if is_still_booked(consultation):
+        raise StillBooked()
+    audit.record("request_deleted", actor=actor, request_id=consultation.id,
+                 reference=consultation.reference)
+    db.session.delete(consultation)
+    db.session.flush()
 
 
 def purge_old_requests(older_than_days: int, *, now: datetime | None = None) -> int:
@@ -21,13 +52,15 @@ def purge_old_requests(older_than_days: int, *, now: datetime | None = None) -> 
     if older_than_days < 1:
         raise ValueError("older_than_days must be at least 1")
     now = now or datetime.now(UTC)
+    begin_write()
     cutoff = to_db(now - timedelta(days=older_than_days))
     due = select(ConsultationRequest.id).where(
         ConsultationRequest.created_at < cutoff,
         or_(ConsultationRequest.slot_end.is_(None), ConsultationRequest.slot_end < to_db(now)),
     )
     deleted = 0
-    # In chunks, so a first run over years of data holds no huge lock or id list.
+    # In chunks, so no statement carries a huge id list. It is still one transaction
+    # (the caller commits once), so a run that fails half-way deletes nothing.
     while ids := list(db.session.scalars(due.limit(CHUNK))):
         # Explicit deletes rather than ON DELETE CASCADE, which SQLite honours only
         # when foreign keys are switched on for the connection.

@@ -3,13 +3,15 @@ anonymous visitor, a therapist and an admin; and CSRF refusal on every POST."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import OutboxEmail, TimeOff, WeeklyHours
+from portal.models import OutboxEmail, TimeOff, WeeklyHours, utcnow
 from tests.backoffice import make_cast, sign_in
-from tests.factories import make_request
+from tests.factories import future_slot, make_request
 
 # Every back-office endpoint and who may use it. A new route must be added here.
 ADMIN_ONLY = {
@@ -19,7 +21,8 @@ ADMIN_ONLY = {
     "admin.therapist_time_off_add", "admin.therapist_time_off_delete",
     "admin.therapist_deactivate", "admin.therapist_activate",
     "admin.user_list", "admin.user_new", "admin.user_edit", "admin.user_unlock",
-    "admin.outbox_list", "admin.outbox_retry", "admin.audit_log", "admin.intake_pause",
+    "admin.outbox_list", "admin.outbox_retry", "admin.outbox_retry_all", "admin.audit_log",
+    "admin.intake_pause",
 }
 STAFF = {"admin.dashboard", "admin.request_list"}
 PER_REQUEST = {  # a therapist may use these only on their own requests
@@ -34,9 +37,11 @@ SIGNED_IN = {"auth.logout"}
 def cast(app):
     cast = make_cast(app)
     with app.app_context():
-        hours = db.session.scalar(select(WeeklyHours.id).limit(1))
-        db.session.add(TimeOff(therapist_id=cast.therapist_id, starts_at=db.func.now(),
-                               ends_at=db.func.now()))
+        # The URLs use the other therapist, so their hours and time off are the ones found.
+        hours = db.session.scalar(select(WeeklyHours.id).where(
+            WeeklyHours.therapist_id == cast.other_therapist_id).limit(1))
+        db.session.add(TimeOff(therapist_id=cast.other_therapist_id, starts_at=utcnow(),
+                               ends_at=utcnow() + timedelta(hours=1)))
         db.session.add(OutboxEmail(key="k1", kind="client_confirmation", recipient="a@example.com",
                                    subject="s", message_id="<m>", status="failed",
                                    request_id=cast.theirs))
@@ -153,3 +158,52 @@ def test_every_post_without_a_valid_csrf_token_is_refused(app, client, cast):
     assert wrong == []
     assert database_snapshot(app) == before
     assert client.get("/admin/").status_code == 200  # still signed in: logout was refused too
+
+
+def admin_post_table(cast) -> list[tuple[str, dict, int]]:
+    """Every back-office POST an admin makes with valid input, in an order that works
+    (the request is cancelled before it is deleted, sign-out comes last)."""
+    new_time = future_slot(days=5, hour_utc=20).isoformat()
+    return [
+        ("admin.request_status", {"status": "contacted", "note": "Called"}, 302),
+        ("admin.request_note", {"body": "Left a voicemail"}, 302),
+        ("admin.request_reassign", {"therapist_id": cast.therapist_id}, 302),
+        ("admin.request_reschedule", {"slot": new_time}, 302),
+        ("admin.request_cancel", {}, 302),
+        ("admin.request_delete", {}, 302),
+        ("admin.therapist_new", {"name": "Mei Chen", "email": "mei@example.com",
+                                 "licence_type": "LMFT", "licence_number": "1"}, 302),
+        ("admin.therapist_edit", {"name": "Daniel O.", "email": "d@example.com",
+                                  "licence_type": "LCSW", "licence_number": "2"}, 302),
+        ("admin.therapist_hours_add", {"weekday": 1, "start": "09:00", "end": "12:00"}, 302),
+        ("admin.therapist_hours_delete", {}, 302),
+        ("admin.therapist_time_off_add", {"starts_at": "2030-01-02T09:00",
+                                          "ends_at": "2030-01-02T12:00"}, 302),
+        ("admin.therapist_time_off_delete", {}, 302),
+        ("admin.therapist_deactivate", {}, 302),
+        ("admin.therapist_activate", {}, 302),
+        ("admin.user_new", {"email": "new@example.com", "password": "a long temporary one",
+                            "role": "admin", "therapist_id": 0, "active": "y"}, 302),
+        ("admin.user_edit", {"role": "admin", "therapist_id": 0, "active": "y"}, 302),
+        ("admin.user_unlock", {}, 302),
+        ("admin.outbox_retry", {}, 302),
+        ("admin.outbox_retry_all", {}, 302),
+        ("admin.intake_pause", {"paused": "y", "message": "Back soon"}, 302),
+        ("auth.login", {"email": cast.admin_email, "password": "x"}, 302),
+        ("auth.logout", {}, 302),
+    ]
+
+
+def test_admin_post_to_every_route_with_valid_input_never_fails(app, client, cast):
+    table = admin_post_table(cast)
+    posts = {rule.endpoint for rule, method in back_office_routes(app) if method == "POST"}
+    assert {endpoint for endpoint, _, _ in table} == posts  # a new POST route goes here
+    rules = {rule.endpoint: rule for rule, _ in back_office_routes(app)}
+    sign_in(client, cast.admin_email)
+    wrong = []
+    for endpoint, data, expected in table:
+        rule = rules[endpoint]
+        response = client.post(url_for_rule(app, rule, cast, cast.theirs), data=data)
+        if response.status_code != expected:
+            wrong.append((endpoint, response.status_code))
+    assert wrong == []

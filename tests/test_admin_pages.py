@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -10,11 +12,14 @@ from portal import booking
 from portal.admin.dashboard import business_hours_before
 from portal.extensions import db
 from portal.models import (
+    AuditEvent,
     ConsultationRequest,
     OutboxEmail,
     Setting,
     Therapist,
+    TimeOff,
     User,
+    WeeklyHours,
     to_db,
     utcnow,
 )
@@ -70,9 +75,47 @@ def test_create_user_and_link_a_therapist(app, admin, cast):
         user = db.session.scalar(select(User).where(User.email == "new@example.com"))
         assert user.therapist_id == cast.therapist_id and user.role == "therapist"
     duplicate = admin.post("/admin/users/new", data={
-        "email": "new@example.com", "password": "a long temporary password",
+        "email": "New@Example.com", "password": "a long temporary password",
         "role": "admin", "therapist_id": 0, "active": "y"})
-    assert "already exists" in duplicate.get_data(as_text=True)
+    page = duplicate.get_data(as_text=True)
+    assert "already exists" in page and "--reset-password" not in page
+    # The message sits with the email field, not the password.
+    assert re.search(r'id="email-error"><span[^>]*>Error:</span> [^<]*already exists', page)
+    assert 'id="password-error"' not in page
+
+
+def test_changing_a_users_therapist_link_is_audited(app, admin, cast):
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == cast.own_email))
+        user_id = user.id
+    response = admin.post(f"/admin/users/{user_id}", data={
+        "role": "therapist", "therapist_id": cast.other_therapist_id, "active": "y"})
+    assert response.status_code == 302
+    with app.app_context():
+        event = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "user_changed")).one()
+        detail = json.loads(event.detail)
+    assert detail["therapist_id"] == cast.other_therapist_id
+    assert detail["previous"] == {"role": "therapist", "active": True,
+                                  "therapist_id": cast.therapist_id}
+
+
+def test_removing_hours_and_time_off_returns_to_the_therapist(app, admin, cast):
+    with app.app_context():
+        therapist = db.session.get(Therapist, cast.therapist_id)
+        hours_id = therapist.hours[0].id
+        off = TimeOff(therapist=therapist, starts_at=utcnow(),
+                      ends_at=utcnow() + timedelta(hours=2))
+        db.session.add(off)
+        db.session.commit()
+        off_id = off.id
+    base = f"/admin/therapists/{cast.therapist_id}"
+    for url in (f"{base}/hours/{hours_id}/delete", f"{base}/time-off/{off_id}/delete"):
+        response = admin.post(url)
+        assert response.status_code == 302 and response.headers["Location"] == base
+    with app.app_context():
+        assert db.session.get(WeeklyHours, hours_id) is None
+        assert db.session.get(TimeOff, off_id) is None
 
 
 def test_unlock_a_locked_user(app, admin, cast):
@@ -104,6 +147,24 @@ def test_outbox_lists_without_bodies_and_retries_failed(app, admin):
         assert db.session.get(OutboxEmail, email_id).status == "queued"
 
 
+def test_retry_all_failed_emails(app, admin):
+    with app.app_context():
+        for n in range(3):
+            db.session.add(OutboxEmail(key=f"f:{n}", kind="client_confirmation",
+                                       recipient="a@example.com", subject="s", message_id="<m>",
+                                       status="failed", attempts=8, body_text="body"))
+        db.session.commit()
+    page = admin.get("/admin/outbox").get_data(as_text=True)
+    assert "Retry all failed emails (3)" in page
+    response = admin.post("/admin/outbox/retry-failed")
+    assert response.status_code == 302
+    with app.app_context():
+        assert set(db.session.scalars(select(OutboxEmail.status))) == {"queued"}
+        detail = db.session.scalars(select(AuditEvent.detail).where(
+            AuditEvent.action == "emails_retried")).one()
+    assert json.loads(detail) == {"count": 3}
+
+
 def test_dashboard_flags_stale_new_requests_and_edits_the_pause(app, admin):
     with app.app_context():
         stale = make_request(first_name="Waiting")
@@ -130,6 +191,15 @@ def test_business_hours_skip_nights_and_weekends():
     assert business_hours_before(monday_10, 8) == datetime(2026, 12, 4, 10, 0, tzinfo=PACIFIC)
     sunday = datetime(2026, 12, 6, 15, 0, tzinfo=PACIFIC)
     assert business_hours_before(sunday, 2) == datetime(2026, 12, 4, 15, 0, tzinfo=PACIFIC)
+
+
+def test_audit_log_filters_by_who_whatever_the_case(app, admin, cast):
+    admin.get(f"/admin/requests/{cast.mine}")
+    for who in ("Admin@Example.COM", " admin@example.com ", "ADMIN"):
+        page = admin.get("/admin/audit", query_string={"actor": who}).get_data(as_text=True)
+        assert "request viewed" in page, who
+    page = admin.get("/admin/audit", query_string={"actor": "maya"}).get_data(as_text=True)
+    assert "No entries match" in page
 
 
 def test_audit_log_filters_by_request(app, admin, cast):

@@ -3,15 +3,17 @@ safe next redirect, logout that really ends the session, and the idle timeout.""
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import portal.config
 from portal.accounts import find_user, hash_password, set_password
 from portal.extensions import db
-from portal.models import User, utcnow
+from portal.models import AuditEvent, User, utcnow
 from tests.backoffice import audit_actions, sign_in
 from tests.conftest import clear_database, make_app
 from tests.factories import make_user
@@ -55,11 +57,14 @@ def test_failure_message_does_not_reveal_whether_the_email_exists(client, cast, 
 
 def test_repeated_failures_lock_the_account_plainly_and_audited(app, client, cast):
     limit = app.config["LOGIN_MAX_FAILURES"]
-    for _ in range(limit - 1):
-        sign_in(client, cast.admin_email, "wrong password entirely")
-    page = sign_in(client, cast.admin_email, "wrong password entirely").get_data(as_text=True)
+    for n in range(limit - 1):
+        # A mixed-case, padded copy of the email is the same account.
+        email = " ADMIN@Example.COM " if n % 2 else cast.admin_email
+        sign_in(client, email, "wrong password entirely")
+    assert audit_actions(app).count("auth.failed") == limit - 1
+    page = sign_in(client, "Admin@Example.com", "wrong password entirely").get_data(as_text=True)
     assert "locked until" in page and " PT" in page
-    assert "auth_locked" in audit_actions(app) or "auth.locked" in audit_actions(app)
+    assert audit_actions(app).count("auth.locked") == 1
     # While locked even the right password is refused, with the same plain message.
     page = sign_in(client, cast.admin_email).get_data(as_text=True)
     assert "locked until" in page
@@ -157,3 +162,88 @@ def test_deactivated_user_cannot_sign_in(app, client):
     response = sign_in(client, "gone@example.com")
     assert response.status_code == 200
     assert "don&#39;t match an account" in response.get_data(as_text=True)
+
+
+def test_failures_older_than_the_lock_window_are_forgotten(app, client, cast):
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(limit - 1):
+        sign_in(client, cast.admin_email, "wrong password entirely")
+    with app.app_context():  # those typos were made long ago
+        db.session.execute(update(AuditEvent).values(
+            at=utcnow() - timedelta(minutes=app.config["LOGIN_LOCK_MINUTES"] + 1)))
+        db.session.commit()
+    page = sign_in(client, cast.admin_email, "wrong password entirely").get_data(as_text=True)
+    assert "locked until" not in page
+    with app.app_context():
+        user = find_user(cast.admin_email)
+        assert user.failed_logins == 1 and user.locked_until is None
+    assert sign_in(client, cast.admin_email).status_code == 302
+
+
+def test_session_ends_at_its_absolute_lifetime_however_active(app, client, cast):
+    sign_in(client, cast.admin_email)
+    with client.session_transaction() as session:
+        assert isinstance(session["signed_in_at"], int)
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    with client.session_transaction() as session:
+        # Active a minute ago, but signed in longer ago than the lifetime allows.
+        session["signed_in_at"] = int(time.time() - lifetime - 5)
+        session["last_seen"] = int(time.time()) - 60
+    response = client.get("/admin/requests")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/admin/login")
+    assert client.get("/admin/").status_code == 302
+
+
+def test_idle_timeout_on_a_post_does_not_send_back_to_the_post_url(app, client, cast):
+    sign_in(client, cast.admin_email)
+    with client.session_transaction() as session:
+        session["last_seen"] = int(time.time()) - app.config["SESSION_IDLE_MINUTES"] * 60 - 5
+    response = client.post(f"/admin/requests/{cast.mine}/notes", data={"body": "late"})
+    assert response.headers["Location"] == "/admin/login"
+    assert sign_in(client, cast.admin_email).headers["Location"] == "/admin/"
+    # An expired GET still comes back to where the person was.
+    with client.session_transaction() as session:
+        session["last_seen"] = int(time.time()) - app.config["SESSION_IDLE_MINUTES"] * 60 - 5
+    response = client.get("/admin/requests?status=new")
+    assert response.headers["Location"] == "/admin/login?next=/admin/requests?status%3Dnew"
+
+
+def test_concurrent_sign_ins_and_writes_never_fail(app, cast):
+    """Each thread has its own client and connection. Sign-ins read the user, hash, then
+    write; without a write transaction taken up front, SQLite refuses the write of
+    whoever read before another's commit ("database is locked")."""
+    rounds, threads = 3, 6
+    start = threading.Barrier(threads)
+    failures: list[str] = []
+
+    def worker(n: int) -> None:
+        client = app.test_client()
+        if n % 3 == 2:  # stays signed in: another thread's sign-out would end this session
+            sign_in(client, cast.other_email)
+        start.wait()
+        for _ in range(rounds):
+            try:
+                if n % 3 == 0:
+                    response = sign_in(client, cast.own_email, "wrong password entirely")
+                    expected = {200}
+                elif n % 3 == 1:
+                    response = sign_in(client, cast.admin_email)
+                    expected = {302}
+                else:
+                    response = client.get(f"/admin/requests/{cast.theirs}")  # audited: a write
+                    expected = {200}
+                if response.status_code not in expected:
+                    failures.append(f"{n}: {response.status_code}")
+                if n % 3 != 2:
+                    client.post("/admin/logout")
+            except Exception as error:  # noqa: BLE001 - any error is the finding
+                failures.append(f"{n}: {error!r}")
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(60)
+    assert failures == []
+    assert audit_actions(app).count("auth.login") == rounds * 2 + 2

@@ -23,20 +23,26 @@ def test_purge_deletes_old_past_requests_with_their_notes_and_emails(app, runner
         past = datetime.now(UTC) - timedelta(days=390)
         old = aged(make_request(therapist, past, first_name="Old"), 400)
         aged(make_request(first_name="OldNoTime"), 400)
-        aged(make_request(therapist, future_slot(days=5), first_name="OldButUpcoming"), 400)
-        make_request(first_name="Recent")
-        db.session.add(RequestNote(request_id=old.id, body="note"))
-        db.session.add(OutboxEmail(key="old:1", kind="client_confirmation", request_id=old.id,
-                                   recipient="a@example.com", subject="s", message_id="<m>"))
+        upcoming = aged(make_request(therapist, future_slot(days=5),
+                                     first_name="OldButUpcoming"), 400)
+        recent = make_request(first_name="Recent")
+        for n, row in enumerate((old, upcoming, recent)):
+            db.session.add(RequestNote(request_id=row.id, body=f"note {row.first_name}"))
+            db.session.add(OutboxEmail(key=f"old:{n}", kind="client_confirmation",
+                                       request_id=row.id, recipient="a@example.com",
+                                       subject="s", message_id=f"<m{n}>"))
         db.session.commit()
+        kept_ids = {upcoming.id, recent.id}
     result = runner.invoke(args=["purge", "--older-than-days", "365"])
     assert result.exit_code == 0, result.output
     assert "Deleted 2 requests" in result.output
     with app.app_context():
         left = set(db.session.scalars(select(ConsultationRequest.first_name)))
         assert left == {"OldButUpcoming", "Recent"}
-        assert db.session.scalar(select(func.count(RequestNote.id))) == 0
-        assert db.session.scalar(select(func.count(OutboxEmail.id))) == 0
+        # The survivors keep their notes and emails; the purged ones' are gone.
+        assert set(db.session.scalars(select(RequestNote.request_id))) == kept_ids
+        assert set(db.session.scalars(select(OutboxEmail.request_id))) == kept_ids
+        assert db.session.scalar(select(func.count(OutboxEmail.id))) == 2
         events = db.session.scalars(select(AuditEvent).where(
             AuditEvent.action == "retention_purge")).all()
         assert len(events) == 1

@@ -357,7 +357,8 @@ def test_sign_in_issues_a_new_session_cookie_with_safe_flags(app, client, world)
     after = client.get_cookie("session").value
     assert after != before
     content = session_of(app, after)
-    assert set(content) <= {"_user_id", "_fresh", "_id", "last_seen", "csrf_token", "_flashes"}
+    assert set(content) <= {"_user_id", "_fresh", "_id", "signed_in_at", "last_seen",
+                            "csrf_token", "_flashes"}
     assert content["_user_id"] != str(world["user_id"])  # a rotating token, not the user id
     replay = app.test_client()
     replay.set_cookie("session", before)

@@ -13,7 +13,13 @@ from flask_login import current_user
 from sqlalchemy import Select, false
 
 from portal.extensions import db
-from portal.models import ConsultationRequest
+from portal.models import ConsultationRequest, User
+
+
+def actor() -> User:
+    """The signed-in user as a plain model object, for audit rows and note authors
+    (``current_user`` is a proxy, which the session and ``isinstance`` don't see through)."""
+    return current_user._get_current_object()
 
 
 def admin_required(view):
@@ -35,7 +41,9 @@ def visible_requests(stmt: Select) -> Select:
     return stmt.where(ConsultationRequest.therapist_id == current_user.therapist_id)
 
 
-def request_or_404(request_id: int) -> ConsultationRequest:
+def visible_request_or_abort(request_id: int) -> ConsultationRequest:
+    """The request, if the current user may see it: 404 when missing, 403 when another
+    therapist's."""
     consultation = db.session.get(ConsultationRequest, request_id)
     if consultation is None:
         abort(404)

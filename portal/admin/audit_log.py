@@ -5,12 +5,21 @@ from __future__ import annotations
 from flask import render_template, request, url_for
 from sqlalchemy import func, select
 
-from portal.admin import bp
 from portal.admin.access import admin_required
+from portal.admin.blueprint import bp
 from portal.admin.forms import AuditFilterForm
 from portal.admin.listing import page_numbers
 from portal.extensions import db
 from portal.models import AuditEvent
+
+
+def audit_filters(form: AuditFilterForm) -> dict[str, str]:
+    """The validated filter values, by field name; also what page links carry."""
+    values = {name: (form[name].data or "").strip() for name in ("action", "actor", "request_id")}
+    values["actor"] = values["actor"].lower()  # users are stored by lower-case email
+    if not values["request_id"].isdigit():
+        values["request_id"] = ""
+    return {name: value for name, value in values.items() if value and not form[name].errors}
 
 
 @bp.get("/audit")
@@ -18,19 +27,22 @@ from portal.models import AuditEvent
 def audit_log():
     form = AuditFilterForm(request.args)
     form.validate()
+    filters = audit_filters(form)
     page, per_page = page_numbers(request.args)
     stmt = select(AuditEvent)
-    if form.action.data:
-        stmt = stmt.where(AuditEvent.action == form.action.data.strip())
-    if form.actor.data:
-        stmt = stmt.where(func.lower(AuditEvent.actor) == form.actor.data.strip().lower())
-    if (form.request_id.data or "").strip().isdigit():
-        stmt = stmt.where(AuditEvent.request_id == int(form.request_id.data))
+    if "action" in filters:
+        stmt = stmt.where(AuditEvent.action == filters["action"])
+    if "actor" in filters:
+        # Equality uses the actor index; without "@" it is the start of an email.
+        actor = filters["actor"]
+        stmt = stmt.where(AuditEvent.actor == actor if "@" in actor
+                          else AuditEvent.actor.startswith(actor, autoescape=True))
+    if "request_id" in filters:
+        stmt = stmt.where(AuditEvent.request_id == int(filters["request_id"]))
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     events = db.session.scalars(stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
                                 .limit(per_page).offset((page - 1) * per_page)).all()
-    args = request.args.to_dict()
     return render_template(
         "admin/audit.html", form=form, events=events, total=total, page=page, per_page=per_page,
-        page_url=lambda n: url_for("admin.audit_log", **{**args, "page": n}),
+        page_url=lambda n: url_for("admin.audit_log", **filters, per_page=per_page, page=n),
     )

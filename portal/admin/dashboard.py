@@ -10,8 +10,8 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal import audit
-from portal.admin import bp
-from portal.admin.access import admin_required, visible_requests
+from portal.admin.access import actor, admin_required, visible_requests
+from portal.admin.blueprint import bp
 from portal.admin.forms import PauseForm
 from portal.extensions import db
 from portal.models import (
@@ -112,8 +112,7 @@ def intake_pause():
         row = db.session.get(Setting, key) or Setting(key=key)
         row.value = value
         db.session.add(row)
-    audit.record("intake_paused" if paused else "intake_resumed",
-                 actor=current_user._get_current_object())
+    audit.record("intake_paused" if paused else "intake_resumed", actor=actor())
     db.session.commit()
     flash("New requests are paused." if paused else "New requests are open.", "info")
     return redirect(url_for("admin.dashboard"))

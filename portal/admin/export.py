@@ -13,13 +13,13 @@ import io
 from collections.abc import Iterator
 
 from flask import Response, stream_with_context
-from flask_login import current_user
 from sqlalchemy import select
 
 from portal import audit
-from portal.admin import bp
-from portal.admin.access import admin_required
+from portal.admin.access import actor, admin_required
+from portal.admin.blueprint import bp
 from portal.admin.requests import filtered, read_filters
+from portal.database import begin_write
 from portal.extensions import db
 from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest, Therapist, as_utc
 
@@ -64,7 +64,7 @@ def request_export():
             .outerjoin(Therapist, ConsultationRequest.therapist_id == Therapist.id)
             .order_by(ConsultationRequest.id)
             .execution_options(yield_per=BATCH))
-    user = current_user._get_current_object()
+    user = actor()
     body = stream_with_context(csv_rows(stmt, user, query.as_audit_detail()))
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": 'attachment; filename="consultation-requests.csv"'})
@@ -98,8 +98,8 @@ def csv_rows(stmt, user, audit_detail: dict) -> Iterator[str]:
 
 
 def record_export(user, audit_detail: dict, rows: int, completed: bool) -> None:
-    # The read transaction is over; the audit line gets a transaction of its own.
-    db.session.rollback()
+    # The read transaction is over; the audit line gets a write transaction of its own.
+    begin_write()
     audit.record("requests_exported", actor=user, rows=rows,
                  completed=completed, filter=audit_detail)
     db.session.commit()

@@ -10,6 +10,7 @@ email onto email_normalised, phone onto its E.164 form.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -63,6 +64,13 @@ class RequestQuery:
     def order_by(self):
         return SORTS.get(self.sort, SORTS["received"])[1]
 
+    def as_args(self) -> dict[str, str]:
+        """The filter as query-string values, for page and export links. Built from
+        these validated fields only: a key copied from the request could be one
+        that url_for treats specially (``_external``, ``_anchor``, ``_method``)."""
+        return {key: value.isoformat() if isinstance(value, date) else value
+                for key, value in vars(self).items() if value}
+
     def as_audit_detail(self) -> dict:
         # Filters only: a search term may be a client's name, so it is not kept.
         detail = {key: str(value) for key, value in vars(self).items() if value and key != "q"}
@@ -85,20 +93,38 @@ def date_range(column, start: date | None, end: date | None) -> list[ColumnEleme
     return found
 
 
-def normalise_name(text: str) -> str:
-    return " ".join(text.lower().split())
+def normalise(text: str) -> str:
+    # Exactly as the stored *_normalised columns are made (booking.py): inner spaces kept.
+    return text.strip().casefold()
+
+
+def next_string(value: str) -> str | None:
+    """The smallest string greater than every string starting with ``value``, or None
+    when there is none (``value`` is all U+10FFFF). Surrogates are skipped: the
+    database drivers cannot encode them."""
+    value = value.rstrip(chr(sys.maxunicode))
+    if not value:
+        return None
+    following = ord(value[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:
+        following = 0xE000
+    return value[:-1] + chr(following)
 
 
 def prefix(column, value: str) -> ColumnElement[bool]:
-    # The range is what an index can use; LIKE keeps the match exact under any collation.
-    upper = value[:-1] + chr(ord(value[-1]) + 1)
-    return and_(column >= value, column < upper, column.startswith(value, autoescape=True))
+    # The range is what an index can use (the search columns compare bytewise on
+    # PostgreSQL); LIKE keeps the match exact.
+    found = [column >= value, column.startswith(value, autoescape=True)]
+    upper = next_string(value)
+    if upper is not None:
+        found.append(column < upper)
+    return and_(*found)
 
 
 def search_condition(q: str) -> ColumnElement[bool]:
-    q = q.strip()
+    q = normalise(q)
     if "@" in q:
-        return prefix(Request.email_normalised, q.lower())
+        return prefix(Request.email_normalised, q)
     if _PHONE_LIKE.match(q):
         try:
             number = phonenumbers.parse(q, "US")
@@ -106,13 +132,11 @@ def search_condition(q: str) -> ColumnElement[bool]:
             return false()
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         return Request.phone == e164
-    words = normalise_name(q).split(" ")
-    whole = " ".join(words)
-    found = [prefix(Request.first_name_normalised, whole),
-             prefix(Request.last_name_normalised, whole)]
-    if len(words) > 1:
-        found.append(and_(prefix(Request.first_name_normalised, words[0]),
-                          prefix(Request.last_name_normalised, " ".join(words[1:]))))
+    found = [prefix(Request.first_name_normalised, q), prefix(Request.last_name_normalised, q)]
+    first, _, rest = q.partition(" ")
+    if rest.strip():  # "rosa garcia": first name, then last name
+        found.append(and_(prefix(Request.first_name_normalised, first),
+                          prefix(Request.last_name_normalised, rest.strip())))
     return or_(*found)
 
 

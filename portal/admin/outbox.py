@@ -4,12 +4,11 @@ for failed messages. Lists show no message bodies: those hold client details."""
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from sqlalchemy import func, select
 
-from portal import audit
-from portal.admin import bp
-from portal.admin.access import admin_required
+from portal import audit, outbox
+from portal.admin.access import actor, admin_required
+from portal.admin.blueprint import bp
 from portal.admin.forms import ConfirmForm
 from portal.admin.listing import page_numbers
 from portal.extensions import db
@@ -44,12 +43,26 @@ def outbox_retry(email_id: int):
     if email.status != "failed":
         flash("Only a failed email can be retried.", "error")
         return redirect(url_for("admin.outbox_list"))
+    if email.body_text is None:
+        flash(f"Email {email.id} can't be sent again: its content was already deleted.", "error")
+        return redirect(url_for("admin.outbox_list", status="failed"))
     email.status = "queued"
     email.next_attempt_at = utcnow()
     email.claimed_until = None
     email.attempts = 0  # a fresh run of attempts once someone has looked at the failure
-    audit.record("email_retried", actor=current_user._get_current_object(),
-                 request_id=email.request_id, email_id=email.id)
+    audit.record("email_retried", actor=actor(), request_id=email.request_id, email_id=email.id)
     db.session.commit()
     flash(f"Email {email.id} is queued again.", "info")
     return redirect(url_for("admin.outbox_list", status="failed"))
+
+
+@bp.post("/outbox/retry-failed")
+@admin_required
+def outbox_retry_all():
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    count = outbox.retry_failed()
+    audit.record("emails_retried", actor=actor(), count=count)
+    db.session.commit()
+    flash(f"{count} failed email{'s are' if count != 1 else ' is'} queued again.", "info")
+    return redirect(url_for("admin.outbox_list", status="queued"))

@@ -1,9 +1,10 @@
 """Changes to one request from its detail page: status, notes, reassignment,
 cancel and reschedule on the client's behalf, and deletion.
 
-Each view validates, calls one domain function from :mod:`portal.booking`
-(which queues the emails), commits once and redirects back. Every change
-leaves a line in the audit trail.
+Each view validates, calls one domain function (:mod:`portal.request_status`,
+:mod:`portal.booking`, :mod:`portal.retention`; they queue the emails and write
+the audit lines), commits once and redirects back. The blueprint has already
+begun a write transaction for every POST.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import abort, flash, redirect, render_template, url_for
-from flask_login import current_user
 
-from portal import audit, booking
-from portal.admin import bp
-from portal.admin.access import admin_required, request_or_404
+from portal import booking, request_status, retention
+from portal.admin.access import actor, admin_required, visible_request_or_abort
+from portal.admin.blueprint import bp
 from portal.admin.forms import (
     ConfirmForm,
     NoteForm,
@@ -26,52 +26,38 @@ from portal.admin.forms import (
 )
 from portal.admin.requests import reassign_choices, render_detail
 from portal.extensions import db
-from portal.models import RequestNote
 from portal.scheduling import format_slot_long, parse_slot_value, slot_value
-
-
-def actor():
-    return current_user._get_current_object()
 
 
 def back_to(consultation):
     return redirect(url_for("admin.request_detail", request_id=consultation.id))
 
 
-@bp.post("/requests/<int:request_id>/status")
-def request_status(request_id: int):
-    consultation = request_or_404(request_id)
+@bp.post("/requests/<int:request_id>/status", endpoint="request_status")
+def request_status_change(request_id: int):
+    consultation = visible_request_or_abort(request_id)
     form = StatusForm()
     if not form.validate_on_submit():
         return render_detail(consultation, status_form=form)
-    previous, wanted = consultation.status, form.status.data
-    if wanted == "cancelled" and previous != "cancelled":
-        # Cancelling frees the time and tells the client and therapist, as on the public page.
-        booking.cancel_booking(consultation, by="practice", actor=actor())
-    elif wanted != previous:
-        consultation.status = wanted
-        audit.record("status_changed", actor=actor(), request_id=consultation.id,
-                     previous_status=previous, status=wanted)
-    if form.note.data and form.note.data.strip():
-        add_note(consultation, form.note.data)
+    try:
+        request_status.change_status(consultation, form.status.data, actor=actor(),
+                                     note=form.note.data)
+    except request_status.StatusChangeRefused as refused:
+        db.session.rollback()
+        form.status.errors.append(refused.message)
+        return render_detail(consultation, status_form=form)
     db.session.commit()
     flash(f"Status is now “{consultation.status_label}”.", "info")
     return back_to(consultation)
 
 
-def add_note(consultation, body: str) -> None:
-    db.session.add(RequestNote(request_id=consultation.id, author_id=current_user.id,
-                               body=body.strip()))
-    audit.record("note_added", actor=actor(), request_id=consultation.id)
-
-
 @bp.post("/requests/<int:request_id>/notes")
 def request_note(request_id: int):
-    consultation = request_or_404(request_id)
+    consultation = visible_request_or_abort(request_id)
     form = NoteForm()
     if not form.validate_on_submit():
         return render_detail(consultation, note_form=form)
-    add_note(consultation, form.body.data)
+    request_status.add_note(consultation, form.body.data, actor=actor())
     db.session.commit()
     flash("Note added.", "info")
     return back_to(consultation)
@@ -80,7 +66,7 @@ def request_note(request_id: int):
 @bp.post("/requests/<int:request_id>/reassign")
 @admin_required
 def request_reassign(request_id: int):
-    consultation = request_or_404(request_id)
+    consultation = visible_request_or_abort(request_id)
     form = ReassignForm()
     form.therapist_id.choices = options(reassign_choices())
     if not form.validate_on_submit():
@@ -105,7 +91,7 @@ def request_reassign(request_id: int):
 
 @bp.post("/requests/<int:request_id>/cancel")
 def request_cancel(request_id: int):
-    consultation = request_or_404(request_id)
+    consultation = visible_request_or_abort(request_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     if booking.cancel_booking(consultation, by="practice", actor=actor()):
@@ -116,7 +102,7 @@ def request_cancel(request_id: int):
 
 @bp.route("/requests/<int:request_id>/reschedule", methods=["GET", "POST"])
 def request_reschedule(request_id: int):
-    consultation = request_or_404(request_id)
+    consultation = visible_request_or_abort(request_id)
     if not consultation.is_open:
         flash("This request is closed, so its time can't change.", "error")
         return back_to(consultation)
@@ -143,14 +129,15 @@ def request_reschedule(request_id: int):
 @bp.route("/requests/<int:request_id>/delete", methods=["GET", "POST"])
 @admin_required
 def request_delete(request_id: int):
-    consultation = request_or_404(request_id)
+    consultation = visible_request_or_abort(request_id)
     form = ConfirmForm()
-    if form.validate_on_submit():
+    refusal = retention.StillBooked.message if retention.is_still_booked(consultation) else None
+    if refusal is None and form.validate_on_submit():
         reference = consultation.reference
-        audit.record("request_deleted", actor=actor(), request_id=consultation.id,
-                     reference=reference)
-        db.session.delete(consultation)
+        retention.delete_request(consultation, actor=actor())
         db.session.commit()
         flash(f"Request {reference} was deleted.", "info")
         return redirect(url_for("admin.request_list"))
-    return render_template("admin/request_delete.html", consultation=consultation, form=form)
+    status = 409 if refusal and form.is_submitted() else 200
+    return render_template("admin/request_delete.html", consultation=consultation, form=form,
+                           refusal=refusal), status

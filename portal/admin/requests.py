@@ -1,8 +1,9 @@
-"""The request list, a request's detail page and the CSV export.
+"""The request list and a request's detail page (the CSV export, which shares the
+list's filters, is in :mod:`portal.admin.export`).
 
-The list runs a fixed number of queries whatever the page size: one count,
-one page of rows with their therapist joined in, and the therapist names for
-the filter.
+The list runs a fixed number of queries whatever the page size: the therapist
+names for the filter, one count, one page of ids, and those rows with their
+therapist joined in.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal import audit
-from portal.admin import bp
-from portal.admin.access import request_or_404, visible_requests
+from portal.admin.access import actor, visible_request_or_abort, visible_requests
+from portal.admin.blueprint import bp
 from portal.admin.forms import (
     ConfirmForm,
     NoteForm,
@@ -24,6 +25,7 @@ from portal.admin.forms import (
     options,
 )
 from portal.admin.listing import RequestQuery, page_numbers
+from portal.database import begin_write
 from portal.extensions import db
 from portal.models import (
     CONTACT_METHODS,
@@ -53,7 +55,7 @@ def read_filters() -> tuple[RequestFilterForm, RequestQuery]:
 
     query = RequestQuery(
         q=(form.q.data or "")[:100], status=form.status.data or "",
-        therapist=form.therapist.data or "" if current_user.is_admin else "",
+        therapist=(form.therapist.data or "") if current_user.is_admin else "",
         received_from=value(form.received_from), received_to=value(form.received_to),
         booked_from=value(form.booked_from), booked_to=value(form.booked_to),
         sort=form.sort.data or "received",
@@ -69,6 +71,7 @@ def filtered(stmt, query: RequestQuery):
 def request_list():
     form, query = read_filters()
     page, per_page = page_numbers(request.args)
+    links = {**query.as_args(), "per_page": per_page}
     total = db.session.scalar(filtered(select(func.count(ConsultationRequest.id)), query))
     # Ids first, then the rows: a deep OFFSET then walks only the index, not the table.
     ids = db.session.scalars(
@@ -84,29 +87,26 @@ def request_list():
     return render_template(
         "admin/requests.html", form=form, rows=rows, total=total, page=page,
         per_page=per_page, first=(page - 1) * per_page + 1 if rows else 0,
-        last=(page - 1) * per_page + len(rows), page_url=page_url,
-        filtered=bool(query.conditions()),
+        last=(page - 1) * per_page + len(rows), filtered=bool(query.conditions()),
+        page_url=lambda n: url_for("admin.request_list", **links, page=n),
+        export_url=url_for("admin.request_export", **query.as_args()),
     )
-
-
-def page_url(page: int) -> str:
-    """This list with the same filters, on another page."""
-    args = request.args.to_dict(flat=False)
-    args["page"] = [str(page)]
-    return url_for("admin.request_list", **args)
 
 
 @bp.get("/requests/<int:request_id>")
 def request_detail(request_id: int):
-    consultation = request_or_404(request_id)
-    audit.record("request_viewed", actor=current_user._get_current_object(),
-                 request_id=consultation.id)
-    db.session.commit()
-    return render_detail(consultation)
+    return render_detail(visible_request_or_abort(request_id))
 
 
 def render_detail(consultation: ConsultationRequest, **forms):
-    """The detail page; ``forms`` carries a submitted form back with its errors."""
+    """The detail page; ``forms`` carries a submitted form back with its errors.
+
+    Every render shows the whole record, so every render is audited, the
+    re-rendered form after a failed change included. The caller has rolled back
+    whatever that change left behind."""
+    begin_write()
+    audit.record("request_viewed", actor=actor(), request_id=consultation.id)
+    db.session.commit()
     notes = db.session.scalars(
         select(RequestNote).where(RequestNote.request_id == consultation.id)
         .options(selectinload(RequestNote.author)).order_by(RequestNote.created_at)

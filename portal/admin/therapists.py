@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import abort, flash, redirect, render_template, url_for
-from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal import audit
-from portal.admin import bp
-from portal.admin.access import admin_required
+from portal.admin.access import actor, admin_required
+from portal.admin.blueprint import bp
 from portal.admin.forms import WEEKDAYS, ConfirmForm, HoursForm, TherapistForm, TimeOffForm
 from portal.extensions import db
 from portal.models import (
@@ -30,19 +30,31 @@ def therapist_or_404(therapist_id: int) -> Therapist:
     return db.get_or_404(Therapist, therapist_id)
 
 
-def actor():
-    return current_user._get_current_object()
+def to_therapist_page(therapist_id: int):
+    # By id: after a commit the objects that led here may be deleted or detached.
+    return redirect(url_for("admin.therapist_edit", therapist_id=therapist_id))
 
 
-def to_therapist_page(therapist: Therapist):
-    return redirect(url_for("admin.therapist_edit", therapist_id=therapist.id))
+def render_therapist_form(therapist: Therapist | None, *, form: TherapistForm | None = None,
+                          hours_form: HoursForm | None = None,
+                          time_off_form: TimeOffForm | None = None):
+    """The therapist page; a submitted form comes back with its errors (status 400)."""
+    submitted = any(f is not None and f.is_submitted() for f in (form, hours_form, time_off_form))
+    page = render_template(
+        "admin/therapist_form.html", therapist=therapist,
+        form=form if form is not None else TherapistForm(obj=therapist),
+        hours_form=hours_form if hours_form is not None else HoursForm(),
+        time_off_form=time_off_form if time_off_form is not None else TimeOffForm(),
+        confirm_form=ConfirmForm(),
+        weekdays=WEEKDAYS)
+    return page, 400 if submitted else 200
 
 
 @bp.get("/therapists")
 @admin_required
 def therapist_list():
-    therapists = db.session.scalars(select(Therapist).order_by(
-        Therapist.active.desc(), Therapist.name)).all()
+    therapists = db.session.scalars(select(Therapist).options(selectinload(Therapist.hours))
+                                    .order_by(Therapist.active.desc(), Therapist.name)).all()
     return render_template("admin/therapists.html", therapists=therapists)
 
 
@@ -58,8 +70,8 @@ def therapist_new():
         audit.record("therapist_added", actor=actor(), therapist_id=therapist.id)
         db.session.commit()
         flash(f"{therapist.name} was added. Now add their weekly hours.", "info")
-        return to_therapist_page(therapist)
-    return render_template("admin/therapist_form.html", form=form, therapist=None)
+        return to_therapist_page(therapist.id)
+    return render_therapist_form(None, form=form)
 
 
 @bp.route("/therapists/<int:therapist_id>", methods=["GET", "POST"])
@@ -72,11 +84,8 @@ def therapist_edit(therapist_id: int):
         audit.record("therapist_changed", actor=actor(), therapist_id=therapist.id)
         db.session.commit()
         flash("Changes saved.", "info")
-        return to_therapist_page(therapist)
-    return render_template(
-        "admin/therapist_form.html", form=form, therapist=therapist, hours_form=HoursForm(),
-        time_off_form=TimeOffForm(), confirm_form=ConfirmForm(), weekdays=WEEKDAYS,
-    )
+        return to_therapist_page(therapist_id)
+    return render_therapist_form(therapist, form=form)
 
 
 @bp.post("/therapists/<int:therapist_id>/hours")
@@ -85,16 +94,13 @@ def therapist_hours_add(therapist_id: int):
     therapist = therapist_or_404(therapist_id)
     form = HoursForm()
     if not form.validate_on_submit():
-        return render_template(
-            "admin/therapist_form.html", form=TherapistForm(obj=therapist), therapist=therapist,
-            hours_form=form, time_off_form=TimeOffForm(), confirm_form=ConfirmForm(),
-            weekdays=WEEKDAYS), 400
+        return render_therapist_form(therapist, hours_form=form)
     therapist.hours.append(WeeklyHours(weekday=form.weekday.data, start=form.start.data,
                                        end=form.end.data))
     audit.record("therapist_hours_added", actor=actor(), therapist_id=therapist.id)
     db.session.commit()
     flash("Hours added.", "info")
-    return to_therapist_page(therapist)
+    return to_therapist_page(therapist_id)
 
 
 @bp.post("/therapists/<int:therapist_id>/hours/<int:hours_id>/delete")
@@ -107,7 +113,7 @@ def therapist_hours_delete(therapist_id: int, hours_id: int):
     audit.record("therapist_hours_removed", actor=actor(), therapist_id=therapist_id)
     db.session.commit()
     flash("Hours removed.", "info")
-    return to_therapist_page(hours.therapist)
+    return to_therapist_page(therapist_id)
 
 
 @bp.post("/therapists/<int:therapist_id>/time-off")
@@ -116,17 +122,14 @@ def therapist_time_off_add(therapist_id: int):
     therapist = therapist_or_404(therapist_id)
     form = TimeOffForm()
     if not form.validate_on_submit():
-        return render_template(
-            "admin/therapist_form.html", form=TherapistForm(obj=therapist), therapist=therapist,
-            hours_form=HoursForm(), time_off_form=form, confirm_form=ConfirmForm(),
-            weekdays=WEEKDAYS), 400
+        return render_therapist_form(therapist, time_off_form=form)
     therapist.time_off.append(TimeOff(
         starts_at=to_db(form.starts_at.data.replace(tzinfo=PACIFIC)),
         ends_at=to_db(form.ends_at.data.replace(tzinfo=PACIFIC)), note=form.note.data or ""))
     audit.record("therapist_time_off_added", actor=actor(), therapist_id=therapist.id)
     db.session.commit()
     flash("Time off added.", "info")
-    return to_therapist_page(therapist)
+    return to_therapist_page(therapist_id)
 
 
 @bp.post("/therapists/<int:therapist_id>/time-off/<int:time_off_id>/delete")
@@ -139,7 +142,7 @@ def therapist_time_off_delete(therapist_id: int, time_off_id: int):
     audit.record("therapist_time_off_removed", actor=actor(), therapist_id=therapist_id)
     db.session.commit()
     flash("Time off removed.", "info")
-    return to_therapist_page(item.therapist)
+    return to_therapist_page(therapist_id)
 
 
 def upcoming_for(therapist: Therapist) -> list[ConsultationRequest]:
@@ -175,4 +178,4 @@ def therapist_activate(therapist_id: int):
     audit.record("therapist_activated", actor=actor(), therapist_id=therapist.id)
     db.session.commit()
     flash(f"{therapist.name} is active again.", "info")
-    return to_therapist_page(therapist)
+    return to_therapist_page(therapist_id)

@@ -5,19 +5,16 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal import audit
 from portal.accounts import AccountError, create_user
-from portal.admin import bp
-from portal.admin.access import admin_required
+from portal.admin.access import actor, admin_required
+from portal.admin.blueprint import bp
 from portal.admin.forms import ConfirmForm, NewUserForm, UserForm
 from portal.extensions import db
 from portal.forms import options
 from portal.models import ROLES, Therapist, User, new_session_token, utcnow
-
-
-def actor():
-    return current_user._get_current_object()
 
 
 def therapist_options() -> list[tuple[int, str]]:
@@ -28,7 +25,8 @@ def therapist_options() -> list[tuple[int, str]]:
 @bp.get("/users")
 @admin_required
 def user_list():
-    users = db.session.scalars(select(User).order_by(User.email)).all()
+    users = db.session.scalars(select(User).options(selectinload(User.therapist))
+                               .order_by(User.email)).all()
     return render_template("admin/users.html", users=users, roles=ROLES, now=utcnow())
 
 
@@ -43,9 +41,8 @@ def user_new():
                                   therapist_id=form.therapist_id.data or None)
         except AccountError as error:
             db.session.rollback()
-            message = str(error)
-            field = form.password if "password" in message.lower() else form.email
-            field.errors.append(message)
+            field = getattr(form, error.field or "email", form.email)
+            field.errors.append(error.message)
         else:
             user.active = form.active.data
             audit.record("user_created", actor=actor(), user_id=user.id, role=user.role)
@@ -65,13 +62,14 @@ def user_edit(user_id: int):
         if user.id == current_user.id and (form.role.data != "admin" or not form.active.data):
             form.role.errors.append("You can't remove your own admin access.")
         else:
-            was_active = user.active
+            before = {"role": user.role, "active": user.active,
+                      "therapist_id": user.therapist_id}
             user.role, user.active = form.role.data, form.active.data
             user.therapist_id = form.therapist_id.data or None
-            if was_active and not user.active:
+            if before["active"] and not user.active:
                 user.session_token = new_session_token()  # signs them out everywhere
             audit.record("user_changed", actor=actor(), user_id=user.id, role=user.role,
-                         active=user.active)
+                         active=user.active, therapist_id=user.therapist_id, previous=before)
             db.session.commit()
             flash(f"{user.email} was updated.", "info")
             return redirect(url_for("admin.user_list"))

@@ -1,7 +1,6 @@
-"""Back-office sign-in."""
+"""Back-office sign-in. Importing the views registers their routes on the blueprint."""
 
-from flask import Blueprint
+from portal.auth import views  # noqa: F401  (importing the views registers their routes)
+from portal.auth.blueprint import bp
 
-bp = Blueprint("auth", __name__, url_prefix="/admin")
-
-from portal.auth import views  # noqa: E402,F401  (routes register on bp)
+__all__ = ["bp"]

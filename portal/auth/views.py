@@ -9,11 +9,10 @@ rate-limited.
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
 
 from portal import audit
@@ -25,14 +24,16 @@ from portal.accounts import (
     record_failed_login,
     record_successful_login,
 )
-from portal.auth import bp
+from portal.auth.blueprint import bp
 from portal.auth.forms import LoginForm
+from portal.auth.sessions import SIGN_IN_MESSAGE, start_session
+from portal.database import begin_write
 from portal.extensions import db, limiter, login_manager
 from portal.models import User, as_utc, new_session_token
 from portal.scheduling import format_time
 
 login_manager.login_view = "auth.login"
-login_manager.login_message = "Please sign in to continue."
+login_manager.login_message = SIGN_IN_MESSAGE
 login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 
@@ -62,6 +63,10 @@ def is_safe_next(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc
 
 
+def after_sign_in(next_url: str | None):
+    return redirect(next_url if is_safe_next(next_url) else url_for("admin.dashboard"))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
@@ -69,33 +74,46 @@ def is_safe_next(target: str | None) -> bool:
 def login():
     next_url = request.values.get("next")
     if current_user.is_authenticated:
-        return redirect(next_url if is_safe_next(next_url) else url_for("admin.dashboard"))
+        return after_sign_in(next_url)
     form = LoginForm()
     if form.validate_on_submit():
-        user = find_user(form.email.data)
-        usable = user if user is not None and user.active else None
-        if usable is not None and is_locked(usable):
-            form.form_errors.append(lock_message(usable.locked_until))
-        # An unknown email still costs one hash check, so timing reveals nothing.
-        elif password_matches(usable, form.password.data):
-            return sign_in(usable, next_url)
-        else:
-            locked_until = note_failure(usable)
-            form.form_errors.append(
-                GENERIC_FAILURE if locked_until is None else lock_message(locked_until))
-        db.session.commit()
+        outcome = check_sign_in(form.email.data, form.password.data)
+        if isinstance(outcome, User):
+            start_session(outcome)
+            return after_sign_in(next_url)
+        form.form_errors.append(outcome)
     return render_template("auth/login.html", form=form, next_url=next_url)
 
 
-def note_failure(user: User | None) -> object | None:
-    """Count a failed attempt; returns the lock's end when this attempt locked the account."""
+def check_sign_in(email: str, password: str) -> User | str:
+    """The signed-in user, or the message to show. Commits what it records."""
+    user = find_user(email)
+    if user is not None and user.active and is_locked(user):
+        db.session.rollback()
+        return lock_message(user.locked_until)
+    usable_id = user.id if user is not None and user.active else None
+    # The slow hash runs before the write lock is taken; an unknown email still
+    # costs one hash check, so timing reveals nothing.
+    matched = password_matches(user if usable_id else None, password)
+    if usable_id is None:
+        db.session.rollback()
+        return GENERIC_FAILURE
+    begin_write()
+    # Read again under the write lock: a racing attempt may have locked it meanwhile.
+    user = db.session.get(User, usable_id, populate_existing=True)
     if user is None or not user.active:
-        return None
-    if record_failed_login(user):
-        audit.record("auth.locked", actor=user, until=as_utc(user.locked_until).isoformat())
-        return user.locked_until
-    audit.record("auth.failed", actor=user)
-    return None
+        db.session.rollback()
+        return GENERIC_FAILURE
+    if is_locked(user):
+        db.session.rollback()
+        return lock_message(user.locked_until)
+    if matched:
+        record_successful_login(user)
+        db.session.commit()
+        return user
+    locked_until = record_failed_login(user)
+    db.session.commit()
+    return GENERIC_FAILURE if locked_until is None else lock_message(locked_until)
 
 
 def lock_message(locked_until) -> str:
@@ -105,46 +123,20 @@ def lock_message(locked_until) -> str:
     )
 
 
-def sign_in(user: User, next_url: str | None):
-    record_successful_login(user)
-    audit.record("auth.login", actor=user)
-    db.session.commit()
-    # A fresh session: nothing planted before sign-in survives it.
-    session.clear()
-    login_user(user)
-    session["last_seen"] = now_seconds()
-    return redirect(next_url if is_safe_next(next_url) else url_for("admin.dashboard"))
-
-
-def now_seconds() -> int:
-    return int(time.time())
-
-
 @bp.post("/logout")
 @login_required
 def logout():
-    user = current_user._get_current_object()
+    begin_write()
+    user = db.session.get(User, current_user.id)
     # Rotating the token makes every copy of the old cookie worthless.
     user.session_token = new_session_token()
+    # The row update goes out before the audit insert: that insert's foreign-key check
+    # share-locks the user row on PostgreSQL, and two sign-outs each holding that lock
+    # while waiting to change the (unique, so key) token column would deadlock.
+    db.session.flush()
     audit.record("auth.logout", actor=user)
     db.session.commit()
     logout_user()
     session.clear()
     flash("You have signed out.", "info")
     return redirect(url_for("auth.login"))
-
-
-def enforce_idle_timeout():
-    """Called before every back-office page: sign out after SESSION_IDLE_MINUTES idle."""
-    if not current_user.is_authenticated:
-        return None
-    now = now_seconds()
-    last_seen = session.get("last_seen")
-    idle_limit = current_app.config["SESSION_IDLE_MINUTES"] * 60
-    if not isinstance(last_seen, int) or now - last_seen > idle_limit:
-        logout_user()
-        session.clear()
-        flash("You were signed out after a period of inactivity. Please sign in again.", "info")
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    session["last_seen"] = now
-    return None

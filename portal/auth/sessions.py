@@ -1,0 +1,63 @@
+"""How long a back-office session lasts: an idle limit (SESSION_IDLE_MINUTES) and
+an absolute one from sign-in (PERMANENT_SESSION_LIFETIME), whichever ends first.
+
+Both times live in the signed session cookie; a session without them (from
+before these limits, or forged without the key) counts as expired.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app, flash, redirect, request, session, url_for
+from flask_login import login_user, logout_user
+
+from portal.models import User
+
+SIGN_IN_MESSAGE = "Please sign in to continue."
+
+
+def now_seconds() -> int:
+    return int(time.time())
+
+
+def start_session(user: User) -> None:
+    # A fresh session: nothing planted before sign-in survives it.
+    session.clear()
+    login_user(user)
+    session["signed_in_at"] = session["last_seen"] = now_seconds()
+
+
+def send_to_sign_in(message: str = SIGN_IN_MESSAGE):
+    """To the sign-in page, coming back here afterwards only for a GET: a POST-only
+    URL as ``next`` would answer 405 once the person has signed in."""
+    flash(message, "info")
+    if request.method == "GET":
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return redirect(url_for("auth.login"))
+
+
+def session_expired(now: int) -> str | None:
+    """Why the current session is over, or None while it is within both limits."""
+    config = current_app.config
+    signed_in_at, last_seen = session.get("signed_in_at"), session.get("last_seen")
+    if not isinstance(signed_in_at, int) or not isinstance(last_seen, int):
+        return "Please sign in again."
+    if now - signed_in_at > current_app.permanent_session_lifetime.total_seconds():
+        return ("You were signed out because your session reached its time limit. "
+                "Please sign in again.")
+    if now - last_seen > config["SESSION_IDLE_MINUTES"] * 60:
+        return "You were signed out after a period of inactivity. Please sign in again."
+    return None
+
+
+def enforce_session_limits():
+    """Before every back-office page: sign out a session past either limit."""
+    now = now_seconds()
+    reason = session_expired(now)
+    if reason is not None:
+        logout_user()
+        session.clear()
+        return send_to_sign_in(reason)
+    session["last_seen"] = now
+    return None

@@ -1,0 +1,132 @@
+"""The request list's filters, sorts, search and page links."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from portal.extensions import db
+from portal.models import ConsultationRequest, Therapist, to_db
+from tests.backoffice import sign_in
+from tests.factories import future_slot, make_request
+
+NAME = re.compile(r'<a href="/admin/requests/\d+">([^<]+)</a>')
+
+
+def names(client, url: str, **query) -> list[str]:
+    response = client.get(url, query_string=query)
+    assert response.status_code == 200
+    return NAME.findall(response.get_data(as_text=True))
+
+
+@pytest.fixture
+def dated(app, cast):
+    """Received 10, 5 and 1 days ago; booked in 9, 6 and no time; the cast's two besides."""
+    now = datetime.now(UTC)
+    with app.app_context():
+        other = db.session.get(Therapist, cast.other_therapist_id)
+        for first, received, booked in (("Old", 10, 9), ("Mid", 5, 6), ("New", 1, None)):
+            row = make_request(other if booked else None,
+                               future_slot(days=booked) if booked else None,
+                               first_name=first, last_name="Dated")
+            row.created_at = to_db(now - timedelta(days=received))
+        db.session.commit()
+    return now
+
+
+def day(now: datetime, days: int) -> str:
+    return (now + timedelta(days=days)).date().isoformat()
+
+
+def test_received_date_range(admin, dated):
+    found = names(admin, "/admin/requests", received_from=day(dated, -6),
+                  received_to=day(dated, -2))
+    assert found == ["Mid Dated"]
+
+
+def test_booked_date_range(admin, dated):
+    found = names(admin, "/admin/requests", booked_from=day(dated, 5), booked_to=day(dated, 7))
+    assert found == ["Mid Dated"]
+
+
+@pytest.mark.parametrize("sort,expected", [
+    ("received", ["Rosa Garcia", "Luis Chen", "New Dated", "Mid Dated", "Old Dated"]),
+    ("received_asc", ["Old Dated", "Mid Dated", "New Dated", "Luis Chen", "Rosa Garcia"]),
+    ("booked", ["Rosa Garcia", "Luis Chen", "Mid Dated", "Old Dated", "New Dated"]),
+    ("booked_desc", ["Old Dated", "Mid Dated", "Luis Chen", "Rosa Garcia", "New Dated"]),
+])
+def test_each_sort(app, admin, cast, dated, sort, expected):
+    with app.app_context():  # Luis after Rosa, both received now
+        db.session.get(ConsultationRequest, cast.theirs).created_at = to_db(
+            dated - timedelta(minutes=1))
+        db.session.get(ConsultationRequest, cast.mine).created_at = to_db(dated)
+        db.session.commit()
+    assert names(admin, "/admin/requests", sort=sort) == expected
+
+
+def test_therapist_none_lists_unassigned_requests(admin, dated):
+    assert names(admin, "/admin/requests", therapist="none") == ["New Dated"]
+
+
+def test_per_page_is_capped(app, admin):
+    with app.app_context():
+        for n in range(205):
+            make_request(first_name="Many", last_name=f"Row{n}")
+        db.session.commit()
+    page = admin.get("/admin/requests?per_page=100000").get_data(as_text=True)
+    assert len(NAME.findall(page)) == 200
+    assert "1–200 of 207" in page
+
+
+def test_a_therapist_cannot_widen_the_list_to_another_therapist(client, cast):
+    sign_in(client, cast.own_email)
+    found = names(client, "/admin/requests", therapist=str(cast.other_therapist_id))
+    assert found == ["Rosa Garcia"]
+    assert names(client, "/admin/requests", therapist="none") == ["Rosa Garcia"]
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("Cruz", {"Ana Cruz"}), ("cruz", {"Ana Cruz"}), ("CRU", {"Ana Cruz"}),
+    ("Díaz", {"Jo Díaz"}), ("díaz", {"Jo Díaz"}), ("DÍAZ", {"Jo Díaz"}), ("diaz", set()),
+    ("Ortiz", {"Sam Ortiz"}), ("Jo Díaz", {"Jo Díaz"}), ("ana  cruz", {"Ana Cruz"}),
+    ("Strauß", {"Lee Strauß"}), ("STRAUSS", {"Lee Strauß"}),
+    ("Ana de la Cruz", {"Ana de la Cruz"}), ("cruz\U0010ffff", set()),
+    ("\U0010ffff", set()), ("z\U0010ffff\U0010ffff", set()), ("\ud7ff", set()),
+])
+def test_search_normalises_as_storage_does(app, admin, query, expected):
+    people = {"Ana Cruz": ("Ana", "Cruz"), "Jo Díaz": ("Jo", "Díaz"),
+              "Sam Ortiz": ("Sam", "Ortiz"), "Lee Strauß": ("Lee", "Strauß"),
+              "Ana de la Cruz": ("Ana", "de la Cruz")}
+    with app.app_context():
+        for first, last in people.values():
+            row = make_request(first_name=first, last_name=last)
+            # Stored the way booking stores it: strip and casefold, inner spaces kept.
+            row.first_name_normalised = first.strip().casefold()
+            row.last_name_normalised = last.strip().casefold()
+        db.session.commit()
+    found = set(names(admin, "/admin/requests", q=query)) & set(people)
+    assert found == expected
+
+
+@pytest.mark.parametrize("url", ["/admin/requests", "/admin/audit"])
+@pytest.mark.parametrize("extra", [
+    {"_method": "POST"}, {"_external": "1"}, {"_anchor": "x"}, {"_scheme": "https"},
+    {"endpoint": "admin.user_list"}, {"unknown": "kept?"},
+])
+def test_page_links_are_built_only_from_the_filter(app, admin, cast, url, extra):
+    with app.app_context():
+        for n in range(3):
+            make_request(first_name="Page", last_name=f"Link{n}")
+        db.session.commit()
+    admin.get(f"/admin/requests/{cast.mine}")  # something in the audit log
+    admin.get(f"/admin/requests/{cast.mine}")
+    response = admin.get(url, query_string={"per_page": "1", "status": "new", **extra})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    links = re.findall(r'href="([^"]*(?:page=2|export\\.csv)[^"]*)"', page)
+    assert links
+    for link in links:
+        assert link.startswith("/admin/") and "#" not in link
+        assert not any(key in link for key in extra)
