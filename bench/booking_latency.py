@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.outbox_drain import free_port  # noqa: E402
-from portal import create_app, outbox  # noqa: E402
+from portal import create_app, outbox_sender  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from tests.factories import make_therapist  # noqa: E402
 from tests.smtp import SmtpSink  # noqa: E402
@@ -64,7 +64,7 @@ def run(mode: str, bookings: int, tmp: str) -> list[float]:
         for _ in range(3):
             make_therapist()
         db.session.commit()
-    sender = outbox.start_background_sender(app, lazy=False)
+    sender = outbox_sender.start_background_sender(app, lazy=False)
     try:
         return [book_once(app, n) for n in range(bookings)]
     finally:

@@ -72,18 +72,50 @@ def available_slots(therapist_choice: object, now: datetime | None = None, *,
     does not block its own time. ``therapists``: bookable_therapists() when the
     caller has them already."""
     now = now or datetime.now(UTC)
-    config = current_app.config
-    notice = timedelta(hours=config["MIN_NOTICE_HOURS"])
-    horizon = timedelta(days=config["BOOKING_HORIZON_DAYS"])
+    notice, horizon = _notice_and_horizon()
     therapists = chosen_therapists(therapist_choice, therapists)
     ids = [t.id for t in therapists]
     busy = _busy_by_therapist(ids, now, now + horizon + SLOT_LENGTH, exclude_request_id)
     per_therapist = {
-        t.id: free_slots([HoursRange(h.weekday, h.start, h.end) for h in t.hours], busy[t.id],
-                         now=now, min_notice=notice, horizon=horizon)
+        t.id: free_slots(_weekly_hours(t), busy[t.id], now=now, min_notice=notice,
+                         horizon=horizon)
         for t in therapists
     }
     return merge_free_slots(per_therapist)
+
+
+def free_therapists_at(therapist_choice: object, start: datetime, now: datetime | None = None,
+                       *, exclude_request_id: int | None = None,
+                       therapists: Sequence[Therapist] | None = None) -> list[int]:
+    """The ids (sorted) of the therapists free at ``start`` (aware): the same answer as
+    ``available_slots(...).get(start, [])``, but only the bookings and time off that
+    overlap that one slot are read. For checking a chosen time under the write lock."""
+    now = now or datetime.now(UTC)
+    start = start.astimezone(UTC)
+    notice, horizon = _notice_and_horizon()
+    if not now + notice <= start < now + horizon:
+        return []
+    therapists = chosen_therapists(therapist_choice, therapists)
+    busy = _busy_by_therapist([t.id for t in therapists], start, start + SLOT_LENGTH,
+                              exclude_request_id)
+    # The notice and horizon are checked above; free_slots only has to say whether
+    # ``start`` is one of the therapist's free times, so it is asked as if ``now``
+    # were the notice before it, with a window that ends one slot after it.
+    return sorted(
+        t.id for t in therapists
+        if start in free_slots(_weekly_hours(t), busy[t.id], now=start - notice,
+                               min_notice=notice, horizon=notice + SLOT_LENGTH)
+    )
+
+
+def _notice_and_horizon() -> tuple[timedelta, timedelta]:
+    config = current_app.config
+    return (timedelta(hours=config["MIN_NOTICE_HOURS"]),
+            timedelta(days=config["BOOKING_HORIZON_DAYS"]))
+
+
+def _weekly_hours(therapist: Therapist) -> list[HoursRange]:
+    return [HoursRange(h.weekday, h.start, h.end) for h in therapist.hours]
 
 
 def upcoming_counts(therapist_ids: Sequence[int], now: datetime) -> dict[int, int]:

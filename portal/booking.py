@@ -20,8 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import audit, notifications
 from portal.availability import (
-    available_slots,
-    chosen_therapists,
+    available_slots as available_slots,  # re-exported for callers of booking.*
+)
+from portal.availability import (
+    free_therapists_at,
     upcoming_counts,
 )
 from portal.extensions import db
@@ -30,6 +32,7 @@ from portal.models import (
     ConsultationRequest,
     Therapist,
     User,
+    normalise_search,
     to_db,
     utcnow,
 )
@@ -86,11 +89,11 @@ class RequestDetails:
 
 
 def search_text(value: str, column) -> str:
-    """``value`` as its ``*_normalised`` column stores it: stripped and casefolded.
+    """``value`` as its ``*_normalised`` column stores it: ``normalise_search``d.
 
     casefold() can lengthen text ("\u0130" becomes two characters, "\u00df" becomes
     "ss"), so it is cut to the column's length: PostgreSQL refuses anything longer."""
-    return value.strip().casefold()[: column.type.length]
+    return normalise_search(value)[: column.type.length]
 
 
 def find_by_public_id(public_id: str) -> ConsultationRequest | None:
@@ -117,7 +120,7 @@ _RULE_BY_SQLITE_COLUMN = {
 }
 
 
-def _violated(error: IntegrityError) -> str:
+def violated_rule(error: IntegrityError) -> str:
     """Which unique rule fired: "slot", "email", "phone", "token" or "other".
 
     PostgreSQL names the index; its message also quotes the values, so only the
@@ -193,8 +196,19 @@ def _insert(details: RequestDetails, therapist_id: int | None,
             db.session.add(row)
             db.session.flush()
     except IntegrityError as error:
-        return _violated(error)
+        return violated_rule(error)
     return row
+
+
+def _bookable_therapist_id(choice: object) -> int | None:
+    """``choice`` as the id of a bookable therapist (written exactly as its id), else None."""
+    text = str(choice)
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) >= 2**31:
+        return None  # not an id the (32-bit) column could hold
+    therapist = db.session.get(Therapist, int(text))
+    if therapist is None or not therapist.bookable or str(therapist.id) != text:
+        return None
+    return therapist.id
 
 
 def _candidates(details: RequestDetails, now: datetime) -> list[int | None]:
@@ -202,11 +216,11 @@ def _candidates(details: RequestDetails, now: datetime) -> list[int | None]:
     if details.slot_start is None:
         if details.therapist_choice == "any":
             return [None]  # the intake coordinator assigns someone
-        if not chosen_therapists(details.therapist_choice):
+        therapist_id = _bookable_therapist_id(details.therapist_choice)
+        if therapist_id is None:
             raise UnknownTherapist(details.therapist_choice)
-        return [int(details.therapist_choice)]
-    free = available_slots(details.therapist_choice, now).get(
-        details.slot_start.astimezone(UTC), [])
+        return [therapist_id]
+    free = free_therapists_at(details.therapist_choice, details.slot_start, now)
     if not free:
         raise SlotTaken(details.slot_start)
     return rank_therapists(free, upcoming_counts(free, now))
@@ -248,18 +262,13 @@ def create_request(details: RequestDetails, *, now: datetime | None = None) -> C
 
 # -- changes to an existing booking ------------------------------------------------
 
-def _actor_label(actor: User | str | None) -> User | str:
-    return actor if actor is not None else "system"
-
-
 def cancel_booking(consultation: ConsultationRequest, *, by: str,
                    actor: User | str | None) -> bool:
     """Cancel the request and free its time. ``by`` is "client" or "practice".
 
     Returns False (and queues nothing) when it was already cancelled, so a
     double click sends one notice."""
-    if by not in ("client", "practice"):
-        raise ValueError(f"by must be 'client' or 'practice', not {by!r}")
+    notifications.check_cancelled_by(by)
     if consultation.status == "cancelled":
         return False
     previous = consultation.status
@@ -269,18 +278,24 @@ def cancel_booking(consultation: ConsultationRequest, *, by: str,
     # keeps a later cancellation (after a reopen) a new event with its own emails.
     consultation.booking_sequence = (consultation.booking_sequence or 0) + 1
     db.session.flush()
-    audit.record("booking_cancelled", actor=_actor_label(actor), request_id=consultation.id,
+    audit.record("booking_cancelled", actor=actor, request_id=consultation.id,
                  by=by, previous_status=previous)
     notifications.queue_cancelled(consultation, by=by)
     return True
 
 
 def _therapist_for_new_time(consultation: ConsultationRequest, start: datetime,
-                            therapist_id: int | None, any_therapist: bool, now: datetime) -> int:
+                            therapist_id: int | None, any_therapist: bool, now: datetime, *,
+                            therapists: Sequence[Therapist] | None = None,
+                            free_times: dict[datetime, list[int]] | None = None) -> int:
     current = consultation.therapist_id
     wanted = therapist_id if therapist_id is not None else current
     choice = "any" if any_therapist or wanted is None else wanted
-    free = available_slots(choice, now, exclude_request_id=consultation.id).get(start, [])
+    if free_times is not None:
+        free = free_times.get(start, [])
+    else:
+        free = free_therapists_at(choice, start, now, exclude_request_id=consultation.id,
+                                  therapists=therapists)
     if not free:
         raise SlotTaken(start)
     if wanted in free:
@@ -301,15 +316,17 @@ def _move(consultation: ConsultationRequest, start: datetime, therapist_id: int)
                 update(ConsultationRequest)
                 .where(ConsultationRequest.id == consultation.id,
                        ConsultationRequest.status.in_(OPEN_STATUSES))
+                # The reminder belonged to the old time; the new time earns its own.
                 .values(therapist_id=therapist_id, slot_start=to_db(start),
                         slot_end=to_db(start + SLOT_LENGTH), updated_at=utcnow(),
+                        reminder_queued_at=None,
                         booking_sequence=func.coalesce(ConsultationRequest.booking_sequence, 0)
                         + 1)
                 .execution_options(synchronize_session=False)
             )
     except IntegrityError as error:
         db.session.refresh(consultation)
-        if _violated(error) == "slot":
+        if violated_rule(error) == "slot":
             raise SlotTaken(start) from None
         raise
     # Reload the row (and, lazily, the therapist the notices read).
@@ -320,12 +337,19 @@ def _move(consultation: ConsultationRequest, start: datetime, therapist_id: int)
 
 def reschedule_booking(consultation: ConsultationRequest, new_start: datetime, *,
                        actor: User | str | None, therapist_id: int | None = None,
-                       any_therapist: bool = False, now: datetime | None = None) -> None:
+                       any_therapist: bool = False, now: datetime | None = None,
+                       therapists: Sequence[Therapist] | None = None,
+                       free_times: dict[datetime, list[int]] | None = None) -> None:
     """Move an open request to ``new_start`` (aware), with the same therapist unless
     ``therapist_id`` is given. With ``any_therapist`` (or when the request has no
     therapist yet) the current one is kept if free, else the free one with the fewest
     upcoming consultations gets it. Raises SlotTaken or BookingClosed, also when the
-    request was cancelled after ``consultation`` was loaded."""
+    request was cancelled after ``consultation`` was loaded.
+
+    ``therapists``: bookable_therapists(), when the caller has them already.
+    ``free_times``: when the caller has just computed ``available_slots`` for this
+    request's choice (its therapist, or "any") with ``exclude_request_id`` set to it,
+    in this same write transaction; otherwise only the new time is checked."""
     if not consultation.is_open:
         raise BookingClosed(consultation.status)
     now = now or datetime.now(UTC)
@@ -333,15 +357,14 @@ def reschedule_booking(consultation: ConsultationRequest, new_start: datetime, *
     previous_start, previous_therapist = consultation.starts_at, consultation.therapist_id
     if previous_start == start and therapist_id in (None, previous_therapist):
         return
-    chosen = _therapist_for_new_time(consultation, start, therapist_id, any_therapist, now)
+    chosen = _therapist_for_new_time(consultation, start, therapist_id, any_therapist, now,
+                                     therapists=therapists, free_times=free_times)
     _move(consultation, start, chosen)
-    audit.record("booking_rescheduled", actor=_actor_label(actor), request_id=consultation.id,
+    audit.record("booking_rescheduled", actor=actor, request_id=consultation.id,
                  previous_start=previous_start, new_start=start,
                  previous_therapist_id=previous_therapist, therapist_id=chosen)
-    notifications.queue_rescheduled(
-        consultation, previous_start=previous_start,
-        previous_therapist_id=previous_therapist if previous_therapist != chosen else None,
-    )
+    notifications.queue_rescheduled(consultation, previous_start=previous_start,
+                                    previous_therapist_id=previous_therapist)
 
 
 def reassign_therapist(consultation: ConsultationRequest, therapist_id: int, *,
@@ -363,9 +386,9 @@ def reassign_therapist(consultation: ConsultationRequest, therapist_id: int, *,
             db.session.flush()
     except IntegrityError as error:
         db.session.refresh(consultation)
-        if _violated(error) == "slot":
+        if violated_rule(error) == "slot":
             raise SlotTaken(consultation.starts_at) from None
         raise
-    audit.record("therapist_reassigned", actor=_actor_label(actor), request_id=consultation.id,
+    audit.record("therapist_reassigned", actor=actor, request_id=consultation.id,
                  previous_therapist_id=previous, therapist_id=therapist.id)
     notifications.queue_reassigned(consultation, previous_therapist_id=previous)

@@ -4,13 +4,14 @@ and owns the commit."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from portal import demo, notifications, outbox
+from portal import demo, outbox, outbox_sender
 from portal.accounts import AccountError, create_user
 from portal.database import begin_write
 from portal.extensions import db
@@ -85,6 +86,7 @@ def outbox_send_command(include_waiting: bool) -> None:
     """Deliver every due message once. Exits 0 when SMTP is down (the rows say why)."""
     report = outbox.deliver_due(include_waiting=include_waiting)
     outbox.forget_sent_bodies()
+    report.waiting = outbox.waiting_count()
     click.echo(report.summary())
 
 
@@ -94,18 +96,15 @@ def outbox_send_command(include_waiting: bool) -> None:
 @with_appcontext
 def outbox_work_command(max_loops: int | None) -> None:
     """Keep delivering: queue due reminders and send what is due, every OUTBOX_POLL_SECONDS."""
-    poll = float(current_app.config["OUTBOX_POLL_SECONDS"])
-    loops = 0
+
+    def show(reminders: int, report: outbox.DeliveryReport) -> None:
+        if reminders or report.attempted:
+            report.waiting = outbox.waiting_count()
+            click.echo(f"Reminders queued {reminders}. {report.summary()}")
+
     try:
-        while max_loops is None or loops < max_loops:
-            reminders, report = outbox.work_once()
-            if loops % 200 == 0:
-                outbox.forget_sent_bodies()
-            if reminders or report.attempted:
-                click.echo(f"Reminders queued {reminders}. {report.summary()}")
-            loops += 1
-            if max_loops is None or loops < max_loops:
-                time.sleep(poll)
+        outbox_sender.work_loop(current_app._get_current_object(), threading.Event(),
+                                max_rounds=max_loops, on_round=show)
     except KeyboardInterrupt:
         click.echo("Stopped.")
 
@@ -114,6 +113,7 @@ def outbox_work_command(max_loops: int | None) -> None:
 @with_appcontext
 def outbox_retry_failed_command() -> None:
     """Queue every failed message again with fresh attempts (once the cause is fixed)."""
+    begin_write()
     count = outbox.retry_failed()
     db.session.commit()
     click.echo(f"Queued again: {count}. Run 'outbox send' (or let a worker) deliver them.")
@@ -128,9 +128,7 @@ def reminders_group() -> None:
 @with_appcontext
 def reminders_send_command() -> None:
     """Queue a reminder for each booking in the next 24 hours (running it twice adds nothing)."""
-    begin_write()
-    count = notifications.queue_due_reminders()
-    db.session.commit()
+    count = outbox.queue_reminders()
     click.echo(f"Reminders queued: {count}.")
 
 
@@ -140,6 +138,7 @@ def reminders_send_command() -> None:
 @with_appcontext
 def purge_command(days: int) -> None:
     """Delete old requests with their notes and emails (retention); audited."""
+    begin_write()
     deleted = purge_old_requests(days)
     db.session.commit()
     click.echo(f"Deleted {deleted} request{'s' if deleted != 1 else ''} older than {days} days.")

@@ -47,10 +47,14 @@ def begin_write() -> None:
     On SQLite this takes the write lock up front, so a check-then-insert is
     serialised across processes; elsewhere it is an ordinary transaction and
     the unique indexes are the guarantee. A read transaction already open in
-    this session is ended first (it holds nothing that needs keeping).
+    this session is ended first (it holds nothing that needs keeping). Called
+    again inside a transaction it already began (a view, then the domain function
+    it calls), it returns at once, keeping what was done meanwhile.
     """
     session = db.session()  # the scoped session's current Session
     if session.in_transaction():
+        if session.connection().get_execution_options().get("sqlite_immediate"):
+            return  # already a writer's transaction
         if session.new or session.dirty or session.deleted:
             raise RuntimeError("begin_write() called with unflushed changes")
         session.rollback()

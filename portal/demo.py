@@ -18,6 +18,7 @@ from portal.models import (
     WeeklyHours,
     new_public_id,
     new_reference,
+    normalise_search,
     utcnow,
 )
 
@@ -114,8 +115,10 @@ def _synthetic_row(n, now, therapist_ids, taken, rng) -> dict:
     return {
         "public_id": new_public_id(), "reference": new_reference(), "created_at": created,
         "updated_at": created, "status": status, "first_name": first, "last_name": last,
-        "first_name_normalised": first.lower(), "last_name_normalised": last.lower(),
-        "email": email, "email_normalised": email, "phone": f"+1415{n % 10_000_000:07d}",
+        "first_name_normalised": normalise_search(first),
+        "last_name_normalised": normalise_search(last),
+        "email": email, "email_normalised": normalise_search(email),
+        "phone": f"+1415{n % 10_000_000:07d}",
         "preferred_contact": rng.choice(["email", "phone", "text"]),
         "interests": ",".join(interests), "message": "", "state": "CA",
         "zip_code": rng.choice(CA_ZIPS), "ca_resident": True, "in_california": True,

@@ -85,7 +85,6 @@ class SafeConnection(Connection):
         else:
             host = smtplib.SMTP(state.server, state.port, timeout=self.timeout)
         try:
-            host.set_debuglevel(0)
             if state.use_tls:
                 host.starttls(context=context)
             if state.username and state.password:

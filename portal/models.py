@@ -55,6 +55,12 @@ def search_key(length: int) -> String:
     return String(length).with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
 
 
+def normalise_search(text: str) -> str:
+    """Text as the ``search_key`` columns store it and searches compare it: stripped
+    and casefolded (inner spaces kept)."""
+    return text.strip().casefold()
+
+
 def new_public_id() -> str:
     return secrets.token_urlsafe(18)  # 24 URL-safe characters, 144 random bits
 
@@ -141,7 +147,8 @@ OPEN_STATUSES = ("new", "contacted", "scheduled")
 _OPEN_SQL = "status IN ('new', 'contacted', 'scheduled')"
 # A request in these states no longer holds its therapist's time.
 RELEASED_STATUSES = ("cancelled", "not_a_fit")
-_HOLDS_SLOT_SQL = "status NOT IN ('cancelled', 'not_a_fit') AND slot_start IS NOT NULL"
+_HOLDS_SLOT_SQL = ("status NOT IN (" + ", ".join(f"'{s}'" for s in RELEASED_STATUSES) + ")"
+                   " AND slot_start IS NOT NULL")
 
 INTERESTS = {
     "kap": "Ketamine-assisted psychotherapy",
@@ -250,6 +257,11 @@ class ConsultationRequest(db.Model):
     @property
     def ends_at(self) -> datetime | None:
         return as_utc(self.slot_end)
+
+    def starts_after(self, now: datetime) -> bool:
+        """Booked for a time still ahead of ``now`` (aware)."""
+        starts_at = self.starts_at
+        return starts_at is not None and starts_at > now
 
 
 class RequestNote(db.Model):

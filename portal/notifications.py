@@ -30,6 +30,7 @@ from portal.models import (
     ConsultationRequest,
     OutboxEmail,
     Therapist,
+    as_utc,
     to_db,
 )
 from portal.scheduling import format_slot_long
@@ -38,6 +39,7 @@ log = logging.getLogger("portal.notifications")
 REMINDER_WINDOW = timedelta(hours=24)
 # Subjects show on lock screens and shared inboxes: they never name a condition.
 FORBIDDEN_SUBJECT_WORDS = ("ketamine", "trauma", "depression", "ptsd", "anxiety")
+CANCELLED_BY = ("client", "practice")
 
 
 # -- the interface the request flow and the back office call -------------------
@@ -60,16 +62,14 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
 
 def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: datetime | None,
                       previous_therapist_id: int | None = None) -> list[OutboxEmail]:
-    """A new time (the caller has already raised ``booking_sequence``)."""
-    # The reminder belonged to the old time; the new time earns its own.
-    consultation.reminder_queued_at = None
+    """A new time (the caller has already raised ``booking_sequence`` and cleared
+    ``reminder_queued_at``: the new time earns its own reminder)."""
     supersede_reminders(consultation)
     prefix = _prefix(consultation, f"rescheduled:{consultation.booking_sequence}")
     previous_when = _when(previous_start)
-    booked = consultation.starts_at is not None
     client = _queue_client(
         consultation, f"{prefix}:client", "rescheduled_client", "client_rescheduled",
-        "Your consultation has a new time", ics=_ics(consultation) if booked else None,
+        "Your consultation has a new time", ics=_ics(consultation),
         previous_when=previous_when,
     )
     changed = previous_therapist_id not in (None, consultation.therapist_id)
@@ -92,8 +92,7 @@ def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: date
 def queue_cancelled(consultation: ConsultationRequest, *, by: str) -> list[OutboxEmail]:
     """A cancellation, ``by`` the "client" or the "practice" (the caller has already
     raised ``booking_sequence``: each cancellation is its own event)."""
-    if by not in ("client", "practice"):
-        raise ValueError(f"by must be 'client' or 'practice', not {by!r}")
+    check_cancelled_by(by)
     supersede_reminders(consultation)
     prefix = _prefix(consultation, f"cancelled:{consultation.booking_sequence}")
     booked = consultation.starts_at is not None
@@ -104,6 +103,12 @@ def queue_cancelled(consultation: ConsultationRequest, *, by: str) -> list[Outbo
                                  "cancelled_therapist", "therapist_cancelled",
                                  f"Consultation {consultation.reference} was cancelled", by=by)
     return _rows(client, therapist)
+
+
+def check_cancelled_by(by: str) -> None:
+    """Who may cancel: the "client" or the "practice"; anything else is a ValueError."""
+    if by not in CANCELLED_BY:
+        raise ValueError(f"by must be 'client' or 'practice', not {by!r}")
 
 
 def queue_reassigned(consultation: ConsultationRequest, *,
@@ -198,9 +203,7 @@ def _rows(*rows: OutboxEmail | None) -> list[OutboxEmail]:
 def _when(starts_at: datetime | None) -> str | None:
     if starts_at is None:
         return None
-    if starts_at.tzinfo is None:
-        starts_at = starts_at.replace(tzinfo=UTC)  # a stored naive UTC value
-    return format_slot_long(starts_at)
+    return format_slot_long(as_utc(starts_at))  # as_utc: a stored naive value too
 
 
 def _practice() -> dict[str, str]:

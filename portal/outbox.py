@@ -17,7 +17,8 @@ Leases and abandonment always follow the real clock; the ``now`` a caller
 passes only decides what is due.
 
 Unlike domain functions, ``deliver_due`` commits: its marks must be durable
-one by one. Log lines carry the row id, kind and outcome, never an address or
+one by one (``queue_reminders`` commits too: it is a sender's step, not an
+event's). Log lines carry the row id, kind and outcome, never an address or
 any content.
 """
 
@@ -32,7 +33,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flask import Flask, current_app
+from flask import current_app
 from flask_mail import Message
 from sqlalchemy import and_, or_, select, update
 
@@ -52,15 +53,17 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
-    waiting: int = 0  # rows still queued after this run (due later, or backing off)
+    waiting: int | None = None  # rows still queued (see waiting_count), when asked for
 
     @property
     def attempted(self) -> int:
         return self.sent + self.retrying + self.failed
 
     def summary(self) -> str:
-        return (f"Sent {self.sent}, will retry {self.retrying}, failed for good {self.failed}; "
-                f"{self.waiting} waiting in the outbox.")
+        done = f"Sent {self.sent}, will retry {self.retrying}, failed for good {self.failed}"
+        if self.waiting is None:
+            return f"{done}."
+        return f"{done}; {self.waiting} waiting in the outbox."
 
 
 @dataclass
@@ -70,16 +73,22 @@ class Claimed:
     attempts: int
     message: Message | None
     build_error: Exception | None = None
-    leased_until: datetime | None = None  # naive UTC, as stored
     lost: bool = False  # another sender took it over: not ours to send
+
+
+class Batch(list):
+    """The rows one claim leased, in sending order; their lease ends together."""
+
+    def __init__(self, items=(), leased_until: datetime | None = None) -> None:
+        super().__init__(items)
+        self.leased_until = leased_until  # naive UTC, as stored
 
 
 def new_run_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def deliver_due(now: datetime | None = None, *, include_waiting: bool = False,
-                limit: int | None = None) -> DeliveryReport:
+def deliver_due(now: datetime | None = None, *, include_waiting: bool = False) -> DeliveryReport:
     """Send every message due at ``now`` (with ``include_waiting``, also those backing off).
 
     SMTP trouble and unsendable messages are recorded on their rows, never
@@ -89,17 +98,17 @@ def deliver_due(now: datetime | None = None, *, include_waiting: bool = False,
     run_id = new_run_id()
     batch_size = int(current_app.config["OUTBOX_BATCH_SIZE"])
     report = DeliveryReport()
-    while limit is None or report.attempted < limit:
-        size = batch_size if limit is None else min(batch_size, limit - report.attempted)
-        batch = claim_batch(now, run_id, size, include_waiting=include_waiting, report=report)
-        if not batch:
-            break
+    while batch := claim_batch(now, run_id, batch_size, include_waiting=include_waiting,
+                               report=report):
         send_batch(batch, now, run_id, report)
-    report.waiting = db.session.scalar(
+    return report
+
+
+def waiting_count() -> int:
+    """Rows still queued: due later, or backing off. For what a command prints."""
+    return db.session.scalar(
         select(db.func.count(OutboxEmail.id)).where(OutboxEmail.status == "queued")
     )
-    db.session.commit()
-    return report
 
 
 def _lease() -> timedelta:
@@ -107,10 +116,10 @@ def _lease() -> timedelta:
 
 
 def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool = False,
-                report: DeliveryReport | None = None) -> list[Claimed]:
+                report: DeliveryReport | None = None) -> Batch:
     """Lease up to ``size`` rows due at ``now`` to this run; what is needed to send them."""
     # A long run's `now` lies in the past: leases from it would be expired already.
-    clock = to_db(datetime.now(UTC))
+    clock = utcnow()
     queued = OutboxEmail.status == "queued"
     if not include_waiting:
         queued = and_(queued, OutboxEmail.next_attempt_at <= to_db(now))
@@ -130,7 +139,7 @@ def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool 
     ).all()
     if not ids:
         db.session.commit()
-        return []
+        return Batch()
     # The attempt is counted at claim time, so a message that kills its sender
     # still runs out of attempts instead of being retried forever.
     db.session.execute(
@@ -142,9 +151,7 @@ def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool 
     rows = db.session.scalars(
         select(OutboxEmail).where(OutboxEmail.id.in_(ids)).order_by(OutboxEmail.id)
     ).all()
-    claimed = [_claimed(row) for row in rows]
-    for item in claimed:
-        item.leased_until = clock + _lease()
+    claimed = Batch((_claimed(row) for row in rows), leased_until=clock + _lease())
     db.session.commit()
     return claimed
 
@@ -183,15 +190,15 @@ def _claimed(row: OutboxEmail) -> Claimed:
         return Claimed(row.id, row.kind, row.attempts, None, error)
 
 
-def send_batch(batch: list[Claimed], now: datetime, run_id: str,
-               report: DeliveryReport) -> None:
+def send_batch(batch: Batch, now: datetime, run_id: str, report: DeliveryReport) -> None:
     """Send a claimed batch over one connection; a connection failure fails the rest."""
     pending = list(batch)
+    leased_until = getattr(batch, "leased_until", None)  # a plain list: renew at once
     try:
         with open_transport() as transport:
             while pending:
-                if _running_out(pending[0]):
-                    _renew_leases(pending, run_id)
+                if _running_out(leased_until):
+                    leased_until = _renew_leases(pending, run_id)
                 _send_one(transport, pending[0], now, run_id, report)
                 pending.pop(0)
     except OSError as error:  # smtplib's errors, refused connections and timeouts
@@ -219,21 +226,22 @@ def _send_one(transport: Transport, item: Claimed, now: datetime, run_id: str,
         _mark_sent(item, run_id, report)
 
 
-def _running_out(item: Claimed) -> bool:
+def _running_out(leased_until: datetime | None) -> bool:
     """Less than half the lease left: renew before sending (a send may take a while)."""
-    left = item.leased_until - to_db(datetime.now(UTC)) if item.leased_until else timedelta(0)
+    left = leased_until - utcnow() if leased_until else timedelta(0)
     return left < _lease() / 2
 
 
-def _renew_leases(items: list[Claimed], run_id: str) -> None:
+def _renew_leases(items: list[Claimed], run_id: str) -> datetime:
     """Extend this run's lease on the rest of its batch; mark rows no longer ours as lost.
 
     Without it a slow batch outlives the lease taken at claim time, another
     sender takes the rest over, and both send them. Renewing only when half the
     lease is gone keeps it to one short transaction now and then per batch.
+    Returns when the renewed lease ends.
     """
     ids = [item.id for item in items if not item.lost]
-    clock = to_db(datetime.now(UTC))
+    clock = utcnow()
     begin_write()
     mine = and_(OutboxEmail.id.in_(ids), OutboxEmail.claimed_by == run_id,
                 OutboxEmail.status == "sending")
@@ -243,7 +251,7 @@ def _renew_leases(items: list[Claimed], run_id: str) -> None:
     db.session.commit()
     for item in items:
         item.lost = item.lost or item.id not in still_ours
-        item.leased_until = clock + _lease()
+    return clock + _lease()
 
 
 def _mark_sent(item: Claimed, run_id: str, report: DeliveryReport) -> None:
@@ -306,19 +314,22 @@ def _is_permanent(error: Exception) -> bool:
     return getattr(error, "smtp_code", 0) >= 500
 
 
-def retry_failed() -> int:
-    """Put every failed message back in the queue, due now with fresh attempts; how many.
+def retry_failed(email_id: int | None = None) -> int:
+    """Put every failed message (or only ``email_id``) back in the queue, due now with
+    fresh attempts; how many.
 
     For after the cause is fixed (a long outage, a mailbox that exists again).
     Rows whose content was already forgotten stay failed: nothing is left to send.
-    Like other domain functions it does not commit; the caller does.
+    Like other domain functions it does not commit; the caller begins the write
+    transaction (``begin_write()``) and commits.
     """
-    begin_write()
+    retry = update(OutboxEmail).where(OutboxEmail.status == "failed",
+                                      OutboxEmail.body_text.is_not(None))
+    if email_id is not None:
+        retry = retry.where(OutboxEmail.id == email_id)
     result = db.session.execute(
-        update(OutboxEmail)
-        .where(OutboxEmail.status == "failed", OutboxEmail.body_text.is_not(None))
-        .values(status="queued", attempts=0, next_attempt_at=utcnow(), claimed_by=None,
-                claimed_until=None)
+        retry.values(status="queued", attempts=0, next_attempt_at=utcnow(), claimed_by=None,
+                     claimed_until=None)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount
@@ -346,6 +357,15 @@ def forget_sent_bodies(now: datetime | None = None) -> int:
     return result.rowcount
 
 
+def queue_reminders(now: datetime | None = None) -> int:
+    """Queue the reminders due at ``now`` in a write transaction of their own, and commit;
+    how many were new."""
+    begin_write()
+    count = notifications.queue_due_reminders(now)
+    db.session.commit()
+    return count
+
+
 def work_once(now: datetime | None = None) -> tuple[int, DeliveryReport]:
     """One round of a sender: queue due reminders, then deliver what is due.
 
@@ -353,19 +373,10 @@ def work_once(now: datetime | None = None) -> tuple[int, DeliveryReport]:
     not hold back every other email.
     """
     try:
-        begin_write()
-        reminders = notifications.queue_due_reminders(now)
-        db.session.commit()
+        reminders = queue_reminders(now)
     except Exception as error:
         db.session.rollback()
         reminders = 0
         log.error("outbox reminders failed: %s at %s", type(error).__name__,
                   error_origin(error))
     return reminders, deliver_due(now)
-
-
-def start_background_sender(app: Flask, *, lazy: bool = True):
-    """Attach the in-process sender of ``make run`` (see ``portal.outbox_sender``)."""
-    from portal.outbox_sender import start_background_sender as start  # it imports us
-
-    return start(app, lazy=lazy)

@@ -1,7 +1,6 @@
-"""The in-process sender of ``make run``: a daemon thread draining the outbox.
-
-Production runs ``flask --app portal outbox work`` processes instead; this one
-exists so that a developer sees mail arrive (in the sink) within seconds.
+"""Senders that keep draining the outbox: the loop that ``flask --app portal outbox work``
+runs in production, and the in-process daemon thread of ``make run``, which runs the
+same loop so that a developer sees mail arrive (in the sink) within seconds.
 """
 
 from __future__ import annotations
@@ -9,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from flask import Flask
 
@@ -16,12 +16,44 @@ from portal import outbox
 from portal.outbox_errors import error_origin
 
 log = logging.getLogger("portal.outbox")
+# Forgetting old bodies is a sweep over the table: every ten minutes is plenty.
+FORGET_EVERY_SECONDS = 600
+
+
+def work_loop(app: Flask, stopping: threading.Event, *, max_rounds: int | None = None,
+              on_round: Callable[[int, outbox.DeliveryReport], None] | None = None,
+              survive_errors: bool = False) -> None:
+    """Rounds of ``outbox.work_once`` every ``OUTBOX_POLL_SECONDS`` until ``stopping`` is
+    set (or ``max_rounds`` are done), forgetting old bodies in the first round and then
+    every ``FORGET_EVERY_SECONDS``. Each round has its own app context (and so its own
+    session). ``on_round`` sees each round's reminder count and report. A failed round
+    propagates, unless ``survive_errors``: then it is logged and the next round retries.
+    """
+    poll = float(app.config["OUTBOX_POLL_SECONDS"])
+    forgot_at: float | None = None
+    rounds = 0
+    while not stopping.is_set() and (max_rounds is None or rounds < max_rounds):
+        try:
+            with app.app_context():
+                reminders, report = outbox.work_once()
+                if forgot_at is None or time.monotonic() - forgot_at >= FORGET_EVERY_SECONDS:
+                    outbox.forget_sent_bodies()
+                    forgot_at = time.monotonic()
+                if on_round is not None:
+                    on_round(reminders, report)
+        except Exception as error:
+            if not survive_errors:
+                raise
+            # Type and place only: the message may quote data (an address, a value).
+            log.error("outbox background sender round failed: %s at %s",
+                      type(error).__name__, error_origin(error))
+        rounds += 1
+        if max_rounds is None or rounds < max_rounds:
+            stopping.wait(poll)
 
 
 class BackgroundSender:
-    """A daemon thread doing ``outbox.work_once`` every ``OUTBOX_POLL_SECONDS``."""
-
-    FORGET_EVERY_SECONDS = 600
+    """A daemon thread running ``work_loop``; a failed round does not stop it."""
 
     def __init__(self, app: Flask):
         self.app = app
@@ -43,20 +75,7 @@ class BackgroundSender:
             self.thread.join(timeout)
 
     def _run(self) -> None:
-        poll = float(self.app.config["OUTBOX_POLL_SECONDS"])
-        forgot_at = 0.0
-        while not self.stopping.is_set():
-            try:
-                with self.app.app_context():
-                    outbox.work_once()
-                    if time.monotonic() - forgot_at > self.FORGET_EVERY_SECONDS:
-                        outbox.forget_sent_bodies()
-                        forgot_at = time.monotonic()
-            except Exception as error:  # keep the thread alive; the next round retries
-                # Type and place only: the message may quote data (an address, a value).
-                log.error("outbox background sender round failed: %s at %s",
-                          type(error).__name__, error_origin(error))
-            self.stopping.wait(poll)
+        work_loop(self.app, self.stopping, survive_errors=True)
 
 
 def start_background_sender(app: Flask, *, lazy: bool = True) -> BackgroundSender:

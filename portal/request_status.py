@@ -16,28 +16,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit, booking
 from portal.extensions import db
 from portal.models import (
-    OPEN_STATUSES,
     RELEASED_STATUSES,
     STATUSES,
     ConsultationRequest,
     RequestNote,
     User,
 )
+from portal.refusals import Refused
 
 
-class StatusChangeRefused(Exception):
+class StatusChangeRefused(Refused):
     """A status change that cannot be made; ``message`` says why, for staff."""
 
     message = "That status change can't be made."
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class NotHappenedYet(StatusChangeRefused):
@@ -61,7 +57,7 @@ def change_status(consultation: ConsultationRequest, new_status: str, *,
         raise ValueError(f"unknown status {new_status!r}")
     now = now or datetime.now(UTC)
     previous = consultation.status
-    upcoming = consultation.starts_at is not None and consultation.starts_at > now
+    upcoming = consultation.starts_after(now)
     if new_status == previous:
         pass
     elif new_status == "cancelled":
@@ -86,24 +82,18 @@ def _set_status(consultation: ConsultationRequest, new_status: str, *,
             if reclaims:
                 consultation.cancelled_at = None
             db.session.flush()
-    except IntegrityError:
+    except IntegrityError as error:
         db.session.refresh(consultation)
-        raise _clash_for(consultation, new_status) from None
+        raise _refusal_for(booking.violated_rule(error)) from None
     audit.record("status_changed", actor=actor, request_id=consultation.id,
                  previous_status=previous, status=new_status)
 
 
-def _clash_for(consultation: ConsultationRequest, new_status: str) -> StatusChangeRefused:
-    """Which unique rule refused taking the request back, found by asking the database
-    (the error text differs between SQLite and PostgreSQL)."""
-    R = ConsultationRequest
-    if consultation.slot_start is not None and consultation.therapist_id is not None:
-        holder = db.session.scalar(select(R.id).where(
-            R.id != consultation.id, R.therapist_id == consultation.therapist_id,
-            R.slot_start == consultation.slot_start, R.status.not_in(RELEASED_STATUSES)))
-        if holder is not None:
-            return TimeTaken()
-    if new_status in OPEN_STATUSES:
+def _refusal_for(rule: str) -> StatusChangeRefused:
+    """What to tell staff when the unique rule ``rule`` refused taking the request back."""
+    if rule == "slot":
+        return TimeTaken()
+    if rule in ("email", "phone"):
         return PersonHasOpenRequest()
     return StatusChangeRefused()
 

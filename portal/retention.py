@@ -12,26 +12,22 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, or_, select
 
 from portal import audit
-from portal.database import begin_write
 from portal.extensions import db
-from portal.models import ConsultationRequest, OutboxEmail, RequestNote, User, to_db
+from portal.models import ConsultationRequest, OutboxEmail, User, to_db
+from portal.refusals import Refused
 
 CHUNK = 500
 
 
-class StillBooked(Exception):
+class StillBooked(Refused):
     """An open request with a time still ahead: deleting it would cancel the
     consultation without telling anyone."""
 
     message = "Cancel the consultation first so the client and therapist are told."
 
-    def __str__(self) -> str:
-        return self.message
-
 
 def is_still_booked(consultation: ConsultationRequest, now: datetime | None = None) -> bool:
-    starts_at = consultation.starts_at
-    return consultation.is_open and starts_at is not None and starts_at > (now or datetime.now(UTC))
+    return consultation.is_open and consultation.starts_after(now or datetime.now(UTC))
 
 
 def delete_request(consultation: ConsultationRequest, *, actor: User | str) -> None:
@@ -48,11 +44,11 @@ def delete_request(consultation: ConsultationRequest, *, actor: User | str) -> N
 
 def purge_old_requests(older_than_days: int, *, now: datetime | None = None) -> int:
     """Delete requests received more than ``older_than_days`` ago whose time (if any)
-    has passed. Adds and flushes; the caller commits. Returns how many went."""
+    has passed. Adds and flushes; the caller begins the write transaction
+    (``begin_write()``) and commits. Returns how many went."""
     if older_than_days < 1:
         raise ValueError("older_than_days must be at least 1")
     now = now or datetime.now(UTC)
-    begin_write()
     cutoff = to_db(now - timedelta(days=older_than_days))
     due = select(ConsultationRequest.id).where(
         ConsultationRequest.created_at < cutoff,
@@ -62,9 +58,8 @@ def purge_old_requests(older_than_days: int, *, now: datetime | None = None) -> 
     # In chunks, so no statement carries a huge id list. It is still one transaction
     # (the caller commits once), so a run that fails half-way deletes nothing.
     while ids := list(db.session.scalars(due.limit(CHUNK))):
-        # Explicit deletes rather than ON DELETE CASCADE, which SQLite honours only
-        # when foreign keys are switched on for the connection.
-        db.session.execute(delete(RequestNote).where(RequestNote.request_id.in_(ids)))
+        # Notes go by ON DELETE CASCADE (foreign keys are on for every SQLite
+        # connection too); emails by hand, as their key is SET NULL for one-off deletes.
         db.session.execute(delete(OutboxEmail).where(OutboxEmail.request_id.in_(ids)))
         db.session.execute(delete(ConsultationRequest).where(ConsultationRequest.id.in_(ids)))
         deleted += len(ids)

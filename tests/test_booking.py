@@ -67,6 +67,31 @@ def test_available_slots_respect_notice_horizon_and_inactive_therapists(ctx, app
     assert booking.available_slots("999999") == {}
 
 
+def test_one_time_is_checked_as_the_full_list_would_answer(ctx, app):
+    """free_therapists_at reads around one time only, yet agrees with available_slots."""
+    first = make_therapist(hours=[(d, "09:00", "12:00") for d in range(7)])
+    second = make_therapist()
+    make_therapist(accepting_new=False)
+    slot = future_slot(days=3)
+    make_request(first, slot)
+    moved = make_request(second, slot + timedelta(hours=1))
+    make_time_off(second, slot - timedelta(minutes=15), slot + timedelta(minutes=15))
+    now = datetime.now(UTC)
+    notice = timedelta(hours=app.config["MIN_NOTICE_HOURS"])
+    horizon = timedelta(days=app.config["BOOKING_HORIZON_DAYS"])
+    for choice in ("any", str(first.id), str(second.id)):
+        for exclude in (None, moved.id):
+            free = booking.available_slots(choice, now, exclude_request_id=exclude)
+            assert free
+            times = set(free) | {s + timedelta(minutes=15) for s in free} | {
+                now + notice - timedelta(minutes=30), now + horizon, slot,
+                slot + timedelta(hours=1), slot + timedelta(days=60)}
+            for start in sorted(times):
+                assert booking.free_therapists_at(
+                    choice, start, now, exclude_request_id=exclude) == free.get(start, []), (
+                    choice, exclude, start)
+
+
 def test_create_request_books_any_with_the_least_busy_therapist(ctx):
     busy, quiet = make_therapist(), make_therapist()
     make_request(busy, future_slot(days=4))
@@ -85,8 +110,8 @@ def test_any_tries_the_next_therapist_when_the_first_is_taken(ctx, monkeypatch):
     first, second = make_therapist(), make_therapist()
     slot = future_slot(days=3)
     make_request(first, slot)  # invisible to the check below, as if committed a moment ago
-    monkeypatch.setattr(booking, "available_slots",
-                        lambda choice, now=None, **kw: {slot: [first.id, second.id]})
+    monkeypatch.setattr(booking, "free_therapists_at",
+                        lambda choice, start, now=None, **kw: [first.id, second.id])
     db.session.commit()
     consultation = booking.create_request(details(slot_start=slot))
     assert consultation.therapist_id == second.id
@@ -96,8 +121,8 @@ def test_slot_taken_when_every_free_therapist_is_taken(ctx, monkeypatch):
     therapist = make_therapist()
     slot = future_slot(days=3)
     make_request(therapist, slot)
-    monkeypatch.setattr(booking, "available_slots",
-                        lambda choice, now=None, **kw: {slot: [therapist.id]})
+    monkeypatch.setattr(booking, "free_therapists_at",
+                        lambda choice, start, now=None, **kw: [therapist.id])
     db.session.commit()
     with pytest.raises(booking.SlotTaken):
         booking.create_request(details(slot_start=slot))

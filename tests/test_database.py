@@ -11,13 +11,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import create_app
 from portal.database import begin_write
 from portal.extensions import db
-from portal.models import ConsultationRequest
+from portal.models import ConsultationRequest, Therapist
 from tests.conftest import BACKENDS, BASE_TEST_CONFIG
 from tests.factories import future_slot, make_request, make_therapist
 
@@ -112,6 +112,37 @@ def test_begin_write_takes_the_sqlite_write_lock_up_front(app):
         finally:
             other.close()
             db.session.rollback()
+
+
+def test_a_second_begin_write_keeps_the_transaction_it_began(app):
+    """A view and the domain function it calls both begin the write: the second
+    call keeps the first's transaction (and its flushed work), with no ROLLBACK."""
+    with app.app_context():
+        statements, rollbacks = [], []
+
+        def on_statement(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+
+        def on_rollback(conn):
+            rollbacks.append(conn)
+
+        event.listen(db.engine, "before_cursor_execute", on_statement)
+        event.listen(db.engine, "rollback", on_rollback)
+        try:
+            begin_write()
+            therapist = make_therapist()  # flushed, not committed
+            began = len(statements)
+            begin_write()
+            assert rollbacks == []
+            assert not any(s.upper().startswith(("BEGIN", "ROLLBACK"))
+                           for s in statements[began:])
+            assert db.session.get(ConsultationRequest, -1) is None  # the session still works
+            assert db.session.scalar(select(Therapist.id).where(Therapist.id == therapist.id))
+            db.session.commit()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", on_statement)
+            event.remove(db.engine, "rollback", on_rollback)
+        assert db.session.scalar(select(Therapist.id).where(Therapist.id == therapist.id))
 
 
 def test_plain_reads_do_not_take_the_write_lock(app):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import notifications, outbox
+from portal import notifications, outbox, outbox_sender
 from portal.extensions import db
 from portal.models import OutboxEmail, utcnow
 from tests.conftest import BASE_TEST_CONFIG
@@ -270,7 +270,7 @@ def test_outbox_work_queues_reminders_and_delivers(app, runner, smtp_server):
                                          "OUTBOX_POLL_SECONDS": 0.1}], indirect=True)
 def test_background_sender_only_when_asked_and_delivers_within_seconds(app, smtp_server):
     assert "outbox_sender" not in app.extensions  # never on its own under tests
-    sender = outbox.start_background_sender(app, lazy=False)
+    sender = outbox_sender.start_background_sender(app, lazy=False)
     try:
         queue_requests(app, 1)
         deadline = time.monotonic() + 5

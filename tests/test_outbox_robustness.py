@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, update
 from wtforms.validators import ValidationError
 
-from portal import mail_transport, notifications, outbox
+from portal import mail_transport, notifications, outbox, outbox_sender
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail, utcnow
 from portal.public.forms import DetailsForm
@@ -234,7 +234,7 @@ def test_background_sender_logs_where_a_round_failed_and_delivers_in_the_next(
     monkeypatch.setattr(outbox, "work_once", fail_once)
     queue_plain(app, 1)
     with caplog.at_level(logging.ERROR, logger="portal.outbox"):
-        sender = outbox.start_background_sender(app, lazy=False)
+        sender = outbox_sender.start_background_sender(app, lazy=False)
         try:
             deadline = time.monotonic() + 5
             while not smtp_server.messages and time.monotonic() < deadline:

@@ -9,7 +9,7 @@ from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from portal import audit
+from portal import audit, intake
 from portal.admin.access import actor, admin_required, visible_requests
 from portal.admin.blueprint import bp
 from portal.admin.forms import PauseForm
@@ -19,7 +19,6 @@ from portal.models import (
     ConsultationRequest,
     NotEligibleCount,
     OutboxEmail,
-    Setting,
     to_db,
 )
 from portal.scheduling import PACIFIC
@@ -59,11 +58,6 @@ def counts_by_status(start: datetime, end: datetime) -> dict[str, int]:
     return dict(rows.all())
 
 
-def setting(key: str) -> str:
-    row = db.session.get(Setting, key)
-    return row.value if row else ""
-
-
 @bp.get("/")
 def dashboard():
     now = datetime.now(UTC)
@@ -87,6 +81,7 @@ def dashboard():
 
 def admin_panels(now: datetime) -> dict:
     since = now.astimezone(PACIFIC).date() - timedelta(days=13)
+    paused, message = intake.pause_state()
     return {
         "not_eligible": db.session.execute(
             select(NotEligibleCount.day, NotEligibleCount.count)
@@ -94,8 +89,7 @@ def admin_panels(now: datetime) -> dict:
         ).all(),
         "failed_emails": db.session.scalar(
             select(func.count(OutboxEmail.id)).where(OutboxEmail.status == "failed")),
-        "pause_form": PauseForm(paused=setting("intake_paused") == "1",
-                                message=setting("intake_pause_message")),
+        "pause_form": PauseForm(paused=paused, message=message),
     }
 
 
@@ -106,12 +100,8 @@ def intake_pause():
     if not form.validate_on_submit():
         flash("The pause message is too long (1,000 characters at most).", "error")
         return redirect(url_for("admin.dashboard"))
-    paused = "1" if form.paused.data else ""
-    for key, value in (("intake_paused", paused),
-                       ("intake_pause_message", (form.message.data or "").strip())):
-        row = db.session.get(Setting, key) or Setting(key=key)
-        row.value = value
-        db.session.add(row)
+    paused = bool(form.paused.data)
+    intake.set_pause(paused, form.message.data or "")
     audit.record("intake_paused" if paused else "intake_resumed", actor=actor())
     db.session.commit()
     flash("New requests are paused." if paused else "New requests are open.", "info")

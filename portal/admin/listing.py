@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 import phonenumbers
 from sqlalchemy import ColumnElement, and_, false, or_
 
-from portal.models import STATUSES, ConsultationRequest, to_db
+from portal.models import STATUSES, ConsultationRequest, normalise_search, to_db
 from portal.scheduling import PACIFIC
 
 Request = ConsultationRequest
@@ -93,11 +93,6 @@ def date_range(column, start: date | None, end: date | None) -> list[ColumnEleme
     return found
 
 
-def normalise(text: str) -> str:
-    # Exactly as the stored *_normalised columns are made (booking.py): inner spaces kept.
-    return text.strip().casefold()
-
-
 def next_string(value: str) -> str | None:
     """The smallest string greater than every string starting with ``value``, or None
     when there is none (``value`` is all U+10FFFF). Surrogates are skipped: the
@@ -122,7 +117,7 @@ def prefix(column, value: str) -> ColumnElement[bool]:
 
 
 def search_condition(q: str) -> ColumnElement[bool]:
-    q = normalise(q)
+    q = normalise_search(q)  # as the stored *_normalised columns are made
     if "@" in q:
         return prefix(Request.email_normalised, q)
     if _PHONE_LIKE.match(q):

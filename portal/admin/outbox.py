@@ -12,7 +12,7 @@ from portal.admin.blueprint import bp
 from portal.admin.forms import ConfirmForm
 from portal.admin.listing import page_numbers
 from portal.extensions import db
-from portal.models import OUTBOX_STATES, OutboxEmail, utcnow
+from portal.models import OUTBOX_STATES, OutboxEmail
 
 
 @bp.get("/outbox")
@@ -46,10 +46,8 @@ def outbox_retry(email_id: int):
     if email.body_text is None:
         flash(f"Email {email.id} can't be sent again: its content was already deleted.", "error")
         return redirect(url_for("admin.outbox_list", status="failed"))
-    email.status = "queued"
-    email.next_attempt_at = utcnow()
-    email.claimed_until = None
-    email.attempts = 0  # a fresh run of attempts once someone has looked at the failure
+    # A fresh run of attempts, due now, once someone has looked at the failure.
+    outbox.retry_failed(email.id)
     audit.record("email_retried", actor=actor(), request_id=email.request_id, email_id=email.id)
     db.session.commit()
     flash(f"Email {email.id} is queued again.", "info")
