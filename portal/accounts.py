@@ -59,8 +59,7 @@ def set_password(user: User, password: str) -> None:
     check_password_strength(password)
     user.password_hash = hash_password(password)
     user.session_token = new_session_token()  # signs out every other session
-    user.failed_logins = 0
-    user.locked_until = None
+    unlock(user)
 
 
 def create_user(
@@ -110,6 +109,12 @@ def is_locked(user: User) -> bool:
     return user.locked_until is not None and user.locked_until > utcnow()
 
 
+def unlock(user: User) -> None:
+    """End a sign-in lock and forget the failures that led to it."""
+    user.failed_logins = 0
+    user.locked_until = None
+
+
 def record_failed_login(user: User) -> datetime | None:
     """Count a failed sign-in and audit it; returns the lock's end when this failure
     locked the account.
@@ -139,7 +144,6 @@ def record_failed_login(user: User) -> datetime | None:
 
 
 def record_successful_login(user: User) -> None:
-    user.failed_logins = 0
-    user.locked_until = None
+    unlock(user)
     user.last_login_at = utcnow()
     audit.record("auth.login", actor=user)

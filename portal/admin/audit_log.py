@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import render_template, request, url_for
 from sqlalchemy import func, select
 
+from portal.accounts import normalise_email
 from portal.admin.access import admin_required
 from portal.admin.blueprint import bp
 from portal.admin.forms import AuditFilterForm
@@ -16,7 +17,7 @@ from portal.models import AuditEvent
 def audit_filters(form: AuditFilterForm) -> dict[str, str]:
     """The validated filter values, by field name; also what page links carry."""
     values = {name: (form[name].data or "").strip() for name in ("action", "actor", "request_id")}
-    values["actor"] = values["actor"].lower()  # users are stored by lower-case email
+    values["actor"] = normalise_email(values["actor"])  # as users' emails are stored
     if not values["request_id"].isdigit():
         values["request_id"] = ""
     return {name: value for name, value in values.items() if value and not form[name].errors}

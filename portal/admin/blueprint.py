@@ -2,9 +2,11 @@
 
 Every page needs a signed-in user within the session's limits (checked once,
 before each request, so a new page cannot forget it); admin-only pages say so
-with :func:`portal.admin.access.admin_required`. Every POST starts a write
-transaction before it loads what it changes, so on SQLite a read-then-write
-never meets another writer's commit halfway ("database is locked").
+with :func:`portal.admin.access.admin_required`. Every POST, and the request
+detail page (each view of it writes an audit line), starts a write transaction
+before anything is loaded, the signed-in user included: on SQLite a
+read-then-write then never meets another writer's commit halfway ("database is
+locked"), and nothing loaded in a read transaction has to be loaded again.
 """
 
 from __future__ import annotations
@@ -29,13 +31,19 @@ def pacific_datetime(value) -> str:
     return f"{local:%b} {local.day}, {local.year}, {format_time(local)} PT"
 
 
+#: GET pages that write (an audit line) and so begin a write transaction too.
+WRITING_PAGES = frozenset({"admin.request_detail"})
+
+
 @bp.before_request
 def require_sign_in():
+    # Before current_user: beginning the write later would end the read transaction
+    # that loaded the user, and load it again.
+    if request.method == "POST" or request.endpoint in WRITING_PAGES:
+        begin_write()
     if not current_user.is_authenticated:
         return send_to_sign_in()
     expired = enforce_session_limits()
     if expired is not None:
         return expired
-    if request.method == "POST":
-        begin_write()
     return None

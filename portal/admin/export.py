@@ -60,7 +60,7 @@ def neutralise(cell: str) -> str:
 @admin_required
 def request_export():
     _, query = read_filters()
-    stmt = (filtered(select(*(column for _, column, _ in COLUMNS)), query)
+    stmt = (filtered(select(*(column for _, column, _ in COLUMNS)), query.conditions())
             .outerjoin(Therapist, ConsultationRequest.therapist_id == Therapist.id)
             .order_by(ConsultationRequest.id)
             .execution_options(yield_per=BATCH))

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask_wtf import FlaskForm
+from sqlalchemy import Row, select
 from wtforms import (
     BooleanField,
     DateField,
@@ -19,10 +22,21 @@ from wtforms import (
 from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
 
 from portal.admin.listing import SORTS
+from portal.extensions import db
 from portal.forms import options
-from portal.models import ROLES, STATUSES
+from portal.models import ROLES, STATUSES, Therapist
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def therapist_options(label: Callable[[Row], str], *,
+                      active_only: bool = False) -> list[tuple[int, str]]:
+    """``(id, label(row))`` for each therapist, by name: one query of the columns
+    ``label`` may read (``name``, ``licence_type``, ``active``)."""
+    stmt = select(Therapist.id, Therapist.name, Therapist.licence_type, Therapist.active)
+    if active_only:
+        stmt = stmt.where(Therapist.active.is_(True))
+    return [(row.id, label(row)) for row in db.session.execute(stmt.order_by(Therapist.name))]
 
 
 class RequestFilterForm(Form):

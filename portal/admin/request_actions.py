@@ -9,21 +9,12 @@ begun a write transaction for every POST.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from flask import abort, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from portal import booking, request_status, retention
 from portal.admin.access import actor, admin_required, visible_request_or_abort
 from portal.admin.blueprint import bp
-from portal.admin.forms import (
-    ConfirmForm,
-    NoteForm,
-    ReassignForm,
-    RescheduleForm,
-    StatusForm,
-    options,
-)
+from portal.admin.forms import NoteForm, ReassignForm, RescheduleForm, StatusForm, options
 from portal.admin.requests import reassign_choices, render_detail
 from portal.extensions import db
 from portal.scheduling import format_slot_long, parse_slot_value, slot_value
@@ -31,6 +22,14 @@ from portal.scheduling import format_slot_long, parse_slot_value, slot_value
 
 def back_to(consultation):
     return redirect(url_for("admin.request_detail", request_id=consultation.id))
+
+
+def saved(message: str, consultation):
+    """Commit the change, say so, and go back to the request."""
+    response = back_to(consultation)  # before the commit expires the row
+    db.session.commit()
+    flash(message, "info")
+    return response
 
 
 @bp.post("/requests/<int:request_id>/status", endpoint="request_status")
@@ -46,9 +45,7 @@ def request_status_change(request_id: int):
         db.session.rollback()
         form.status.errors.append(refused.message)
         return render_detail(consultation, status_form=form)
-    db.session.commit()
-    flash(f"Status is now “{consultation.status_label}”.", "info")
-    return back_to(consultation)
+    return saved(f"Status is now “{consultation.status_label}”.", consultation)
 
 
 @bp.post("/requests/<int:request_id>/notes")
@@ -58,9 +55,7 @@ def request_note(request_id: int):
     if not form.validate_on_submit():
         return render_detail(consultation, note_form=form)
     request_status.add_note(consultation, form.body.data, actor=actor())
-    db.session.commit()
-    flash("Note added.", "info")
-    return back_to(consultation)
+    return saved("Note added.", consultation)
 
 
 @bp.post("/requests/<int:request_id>/reassign")
@@ -84,19 +79,15 @@ def request_reassign(request_id: int):
         form.therapist_id.errors.append(
             "This request can't be reassigned: it is closed or the therapist is inactive.")
         return render_detail(consultation, reassign_form=form)
-    db.session.commit()
-    flash("Therapist changed. They will get a notice by email.", "info")
-    return back_to(consultation)
+    return saved("Therapist changed. They will get a notice by email.", consultation)
 
 
 @bp.post("/requests/<int:request_id>/cancel")
 def request_cancel(request_id: int):
     consultation = visible_request_or_abort(request_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
     if booking.cancel_booking(consultation, by="practice", actor=actor()):
-        db.session.commit()
-        flash("The consultation is cancelled. The client and therapist will be told.", "info")
+        return saved("The consultation is cancelled. The client and therapist will be told.",
+                     consultation)
     return back_to(consultation)
 
 
@@ -113,31 +104,29 @@ def request_reschedule(request_id: int):
     if form.validate_on_submit():
         try:
             booking.reschedule_booking(consultation, parse_slot_value(form.slot.data),
-                                       actor=actor())
+                                       actor=actor(), free_times=slots)
         except (booking.SlotTaken, booking.BookingClosed):
             db.session.rollback()
             form.slot.errors.append("That time was just taken. Choose another time.")
         else:
-            db.session.commit()
-            flash("The consultation has a new time. The client and therapist will be told.",
-                  "info")
-            return back_to(consultation)
+            return saved("The consultation has a new time. The client and therapist will be "
+                         "told.", consultation)
     return render_template("admin/request_reschedule.html", consultation=consultation,
-                           form=form, now=datetime.now(UTC))
+                           form=form)
 
 
 @bp.route("/requests/<int:request_id>/delete", methods=["GET", "POST"])
 @admin_required
 def request_delete(request_id: int):
     consultation = visible_request_or_abort(request_id)
-    form = ConfirmForm()
     refusal = retention.StillBooked.message if retention.is_still_booked(consultation) else None
-    if refusal is None and form.validate_on_submit():
+    posted = request.method == "POST"
+    if refusal is None and posted:
         reference = consultation.reference
         retention.delete_request(consultation, actor=actor())
         db.session.commit()
         flash(f"Request {reference} was deleted.", "info")
         return redirect(url_for("admin.request_list"))
-    status = 409 if refusal and form.is_submitted() else 200
-    return render_template("admin/request_delete.html", consultation=consultation, form=form,
+    status = 409 if refusal and posted else 200
+    return render_template("admin/request_delete.html", consultation=consultation,
                            refusal=refusal), status

@@ -17,12 +17,12 @@ from portal import audit
 from portal.admin.access import actor, visible_request_or_abort, visible_requests
 from portal.admin.blueprint import bp
 from portal.admin.forms import (
-    ConfirmForm,
     NoteForm,
     ReassignForm,
     RequestFilterForm,
     StatusForm,
     options,
+    therapist_options,
 )
 from portal.admin.listing import RequestQuery, page_numbers
 from portal.database import begin_write
@@ -33,15 +33,18 @@ from portal.models import (
     ConsultationRequest,
     OutboxEmail,
     RequestNote,
-    Therapist,
 )
 
 
 def therapist_choices() -> list[tuple[str, str]]:
-    therapists = db.session.execute(select(Therapist.id, Therapist.name, Therapist.active)
-                                    .order_by(Therapist.name))
-    return [(str(tid), name if active else f"{name} (inactive)")
-            for tid, name, active in therapists]
+    """Every therapist, for the list's filter (values are query-string text)."""
+    return [(str(tid), label) for tid, label in therapist_options(
+        lambda t: t.name if t.active else f"{t.name} (inactive)")]
+
+
+def reassign_choices() -> list[tuple[int, str]]:
+    """The therapists a request can move to: the active ones."""
+    return therapist_options(lambda t: f"{t.name}, {t.licence_type}", active_only=True)
 
 
 def read_filters() -> tuple[RequestFilterForm, RequestQuery]:
@@ -63,8 +66,9 @@ def read_filters() -> tuple[RequestFilterForm, RequestQuery]:
     return form, query
 
 
-def filtered(stmt, query: RequestQuery):
-    return visible_requests(stmt).where(*query.conditions())
+def filtered(stmt, conditions):
+    """``stmt`` narrowed to what the user may see and to the filters' ``conditions``."""
+    return visible_requests(stmt).where(*conditions)
 
 
 @bp.get("/requests")
@@ -72,10 +76,11 @@ def request_list():
     form, query = read_filters()
     page, per_page = page_numbers(request.args)
     links = {**query.as_args(), "per_page": per_page}
-    total = db.session.scalar(filtered(select(func.count(ConsultationRequest.id)), query))
+    conditions = query.conditions()
+    total = db.session.scalar(filtered(select(func.count(ConsultationRequest.id)), conditions))
     # Ids first, then the rows: a deep OFFSET then walks only the index, not the table.
     ids = db.session.scalars(
-        filtered(select(ConsultationRequest.id), query)
+        filtered(select(ConsultationRequest.id), conditions)
         .order_by(*query.order_by()).limit(per_page).offset((page - 1) * per_page)
     ).all()
     found = db.session.scalars(
@@ -87,7 +92,7 @@ def request_list():
     return render_template(
         "admin/requests.html", form=form, rows=rows, total=total, page=page,
         per_page=per_page, first=(page - 1) * per_page + 1 if rows else 0,
-        last=(page - 1) * per_page + len(rows), filtered=bool(query.conditions()),
+        last=(page - 1) * per_page + len(rows), filtered=bool(conditions),
         page_url=lambda n: url_for("admin.request_list", **links, page=n),
         export_url=url_for("admin.request_export", **query.as_args()),
     )
@@ -102,11 +107,12 @@ def render_detail(consultation: ConsultationRequest, **forms):
     """The detail page; ``forms`` carries a submitted form back with its errors.
 
     Every render shows the whole record, so every render is audited, the
-    re-rendered form after a failed change included. The caller has rolled back
-    whatever that change left behind."""
-    begin_write()
+    re-rendered form after a failed change included (the caller has rolled back
+    whatever that change left behind). The audit line and the page's reads share
+    one write transaction, committed once the page is rendered."""
+    begin_write()  # already begun for this page and for a POST, unless rolled back
     audit.record("request_viewed", actor=actor(), request_id=consultation.id)
-    db.session.commit()
+    db.session.flush()
     notes = db.session.scalars(
         select(RequestNote).where(RequestNote.request_id == consultation.id)
         .options(selectinload(RequestNote.author)).order_by(RequestNote.created_at)
@@ -122,17 +128,12 @@ def render_detail(consultation: ConsultationRequest, **forms):
     status_form = forms.get("status_form") or StatusForm(status=consultation.status)
     reassign_form = forms.get("reassign_form") or ReassignForm(
         therapist_id=consultation.therapist_id or 0)
-    reassign_form.therapist_id.choices = options(reassign_choices())
-    return render_template(
+    if reassign_form.therapist_id.choices is None:  # a submitted one has them already
+        reassign_form.therapist_id.choices = options(reassign_choices())
+    page = render_template(
         "admin/request_detail.html", consultation=consultation, notes=notes, emails=emails,
         history=history, status_form=status_form, reassign_form=reassign_form,
-        note_form=forms.get("note_form") or NoteForm(), confirm_form=ConfirmForm(),
-        contact_methods=CONTACT_METHODS,
-    ), 400 if forms else 200
-
-
-def reassign_choices() -> list[tuple[int, str]]:
-    therapists = db.session.execute(
-        select(Therapist.id, Therapist.name, Therapist.licence_type)
-        .where(Therapist.active.is_(True)).order_by(Therapist.name))
-    return [(tid, f"{name}, {licence}") for tid, name, licence in therapists]
+        note_form=forms.get("note_form") or NoteForm(), contact_methods=CONTACT_METHODS,
+    )
+    db.session.commit()
+    return page, 400 if forms else 200

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal import audit
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
-from portal.admin.forms import WEEKDAYS, ConfirmForm, HoursForm, TherapistForm, TimeOffForm
+from portal.admin.forms import WEEKDAYS, HoursForm, TherapistForm, TimeOffForm
 from portal.extensions import db
 from portal.models import (
     OPEN_STATUSES,
@@ -35,6 +35,24 @@ def to_therapist_page(therapist_id: int):
     return redirect(url_for("admin.therapist_edit", therapist_id=therapist_id))
 
 
+def _saved(therapist_id: int, action: str, message: str):
+    """Audit the change, commit it, say so, and go back to the therapist's page."""
+    audit.record(action, actor=actor(), therapist_id=therapist_id)
+    db.session.commit()
+    flash(message, "info")
+    return to_therapist_page(therapist_id)
+
+
+def _remove_child(model: type[WeeklyHours] | type[TimeOff], item_id: int, therapist_id: int,
+                  action: str, message: str):
+    """Delete one of the therapist's hours or time-off rows (404 if not theirs)."""
+    item = db.session.get(model, item_id)
+    if item is None or item.therapist_id != therapist_id:
+        abort(404)
+    db.session.delete(item)
+    return _saved(therapist_id, action, message)
+
+
 def render_therapist_form(therapist: Therapist | None, *, form: TherapistForm | None = None,
                           hours_form: HoursForm | None = None,
                           time_off_form: TimeOffForm | None = None):
@@ -45,7 +63,6 @@ def render_therapist_form(therapist: Therapist | None, *, form: TherapistForm | 
         form=form if form is not None else TherapistForm(obj=therapist),
         hours_form=hours_form if hours_form is not None else HoursForm(),
         time_off_form=time_off_form if time_off_form is not None else TimeOffForm(),
-        confirm_form=ConfirmForm(),
         weekdays=WEEKDAYS)
     return page, 400 if submitted else 200
 
@@ -67,10 +84,8 @@ def therapist_new():
         form.populate_obj(therapist)
         db.session.add(therapist)
         db.session.flush()
-        audit.record("therapist_added", actor=actor(), therapist_id=therapist.id)
-        db.session.commit()
-        flash(f"{therapist.name} was added. Now add their weekly hours.", "info")
-        return to_therapist_page(therapist.id)
+        return _saved(therapist.id, "therapist_added",
+                      f"{therapist.name} was added. Now add their weekly hours.")
     return render_therapist_form(None, form=form)
 
 
@@ -81,10 +96,7 @@ def therapist_edit(therapist_id: int):
     form = TherapistForm(obj=therapist)
     if form.validate_on_submit():
         form.populate_obj(therapist)
-        audit.record("therapist_changed", actor=actor(), therapist_id=therapist.id)
-        db.session.commit()
-        flash("Changes saved.", "info")
-        return to_therapist_page(therapist_id)
+        return _saved(therapist_id, "therapist_changed", "Changes saved.")
     return render_therapist_form(therapist, form=form)
 
 
@@ -97,23 +109,14 @@ def therapist_hours_add(therapist_id: int):
         return render_therapist_form(therapist, hours_form=form)
     therapist.hours.append(WeeklyHours(weekday=form.weekday.data, start=form.start.data,
                                        end=form.end.data))
-    audit.record("therapist_hours_added", actor=actor(), therapist_id=therapist.id)
-    db.session.commit()
-    flash("Hours added.", "info")
-    return to_therapist_page(therapist_id)
+    return _saved(therapist_id, "therapist_hours_added", "Hours added.")
 
 
 @bp.post("/therapists/<int:therapist_id>/hours/<int:hours_id>/delete")
 @admin_required
 def therapist_hours_delete(therapist_id: int, hours_id: int):
-    hours = db.session.get(WeeklyHours, hours_id)
-    if hours is None or hours.therapist_id != therapist_id:
-        abort(404)
-    db.session.delete(hours)
-    audit.record("therapist_hours_removed", actor=actor(), therapist_id=therapist_id)
-    db.session.commit()
-    flash("Hours removed.", "info")
-    return to_therapist_page(therapist_id)
+    return _remove_child(WeeklyHours, hours_id, therapist_id, "therapist_hours_removed",
+                         "Hours removed.")
 
 
 @bp.post("/therapists/<int:therapist_id>/time-off")
@@ -126,23 +129,14 @@ def therapist_time_off_add(therapist_id: int):
     therapist.time_off.append(TimeOff(
         starts_at=to_db(form.starts_at.data.replace(tzinfo=PACIFIC)),
         ends_at=to_db(form.ends_at.data.replace(tzinfo=PACIFIC)), note=form.note.data or ""))
-    audit.record("therapist_time_off_added", actor=actor(), therapist_id=therapist.id)
-    db.session.commit()
-    flash("Time off added.", "info")
-    return to_therapist_page(therapist_id)
+    return _saved(therapist_id, "therapist_time_off_added", "Time off added.")
 
 
 @bp.post("/therapists/<int:therapist_id>/time-off/<int:time_off_id>/delete")
 @admin_required
 def therapist_time_off_delete(therapist_id: int, time_off_id: int):
-    item = db.session.get(TimeOff, time_off_id)
-    if item is None or item.therapist_id != therapist_id:
-        abort(404)
-    db.session.delete(item)
-    audit.record("therapist_time_off_removed", actor=actor(), therapist_id=therapist_id)
-    db.session.commit()
-    flash("Time off removed.", "info")
-    return to_therapist_page(therapist_id)
+    return _remove_child(TimeOff, time_off_id, therapist_id, "therapist_time_off_removed",
+                         "Time off removed.")
 
 
 def upcoming_for(therapist: Therapist) -> list[ConsultationRequest]:
@@ -157,14 +151,14 @@ def upcoming_for(therapist: Therapist) -> list[ConsultationRequest]:
 @admin_required
 def therapist_deactivate(therapist_id: int):
     therapist = therapist_or_404(therapist_id)
-    form = ConfirmForm()
-    if form.validate_on_submit():
+    if request.method == "POST":
         therapist.active = False
         audit.record("therapist_deactivated", actor=actor(), therapist_id=therapist.id)
+        message = f"{therapist.name} is inactive and no longer offered to clients."
         db.session.commit()
-        flash(f"{therapist.name} is inactive and no longer offered to clients.", "info")
+        flash(message, "info")
         return redirect(url_for("admin.therapist_list"))
-    return render_template("admin/therapist_deactivate.html", therapist=therapist, form=form,
+    return render_template("admin/therapist_deactivate.html", therapist=therapist,
                            upcoming=upcoming_for(therapist))
 
 
@@ -172,10 +166,5 @@ def therapist_deactivate(therapist_id: int):
 @admin_required
 def therapist_activate(therapist_id: int):
     therapist = therapist_or_404(therapist_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
     therapist.active = True
-    audit.record("therapist_activated", actor=actor(), therapist_id=therapist.id)
-    db.session.commit()
-    flash(f"{therapist.name} is active again.", "info")
-    return to_therapist_page(therapist_id)
+    return _saved(therapist_id, "therapist_activated", f"{therapist.name} is active again.")

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal import audit
-from portal.accounts import AccountError, create_user
+from portal.accounts import AccountError, create_user, is_locked, unlock
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
-from portal.admin.forms import ConfirmForm, NewUserForm, UserForm
+from portal.admin.forms import NewUserForm, UserForm, therapist_options
 from portal.extensions import db
 from portal.forms import options
-from portal.models import ROLES, Therapist, User, new_session_token, utcnow
+from portal.models import ROLES, User, new_session_token
 
 
-def therapist_options() -> list[tuple[int, str]]:
-    rows = db.session.execute(select(Therapist.id, Therapist.name).order_by(Therapist.name))
-    return [(0, "None (not a therapist)"), *((tid, name) for tid, name in rows)]
+def therapist_link_choices() -> list[tuple[int, str]]:
+    return [(0, "None (not a therapist)"), *therapist_options(lambda t: t.name)]
 
 
 @bp.get("/users")
@@ -27,14 +26,14 @@ def therapist_options() -> list[tuple[int, str]]:
 def user_list():
     users = db.session.scalars(select(User).options(selectinload(User.therapist))
                                .order_by(User.email)).all()
-    return render_template("admin/users.html", users=users, roles=ROLES, now=utcnow())
+    return render_template("admin/users.html", users=users, roles=ROLES, is_locked=is_locked)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
 @admin_required
 def user_new():
     form = NewUserForm(active=True)
-    form.therapist_id.choices = options(therapist_options())
+    form.therapist_id.choices = options(therapist_link_choices())
     if form.validate_on_submit():
         try:
             user, _ = create_user(form.email.data, form.password.data, form.role.data,
@@ -46,8 +45,9 @@ def user_new():
         else:
             user.active = form.active.data
             audit.record("user_created", actor=actor(), user_id=user.id, role=user.role)
+            email = user.email  # read before the commit expires the row
             db.session.commit()
-            flash(f"{user.email} can now sign in with the temporary password.", "info")
+            flash(f"{email} can now sign in with the temporary password.", "info")
             return redirect(url_for("admin.user_list"))
     return render_template("admin/user_form.html", form=form, user=None)
 
@@ -57,7 +57,7 @@ def user_new():
 def user_edit(user_id: int):
     user = db.get_or_404(User, user_id)
     form = UserForm(obj=user)
-    form.therapist_id.choices = options(therapist_options())
+    form.therapist_id.choices = options(therapist_link_choices())
     if form.validate_on_submit():
         if user.id == current_user.id and (form.role.data != "admin" or not form.active.data):
             form.role.errors.append("You can't remove your own admin access.")
@@ -70,8 +70,9 @@ def user_edit(user_id: int):
                 user.session_token = new_session_token()  # signs them out everywhere
             audit.record("user_changed", actor=actor(), user_id=user.id, role=user.role,
                          active=user.active, therapist_id=user.therapist_id, previous=before)
+            email = user.email  # read before the commit expires the row
             db.session.commit()
-            flash(f"{user.email} was updated.", "info")
+            flash(f"{email} was updated.", "info")
             return redirect(url_for("admin.user_list"))
     elif not form.is_submitted():
         form.therapist_id.data = user.therapist_id or 0
@@ -82,11 +83,9 @@ def user_edit(user_id: int):
 @admin_required
 def user_unlock(user_id: int):
     user = db.get_or_404(User, user_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    user.locked_until = None
-    user.failed_logins = 0
+    unlock(user)
     audit.record("user_unlocked", actor=actor(), user_id=user.id)
+    email = user.email  # read before the commit expires the row
     db.session.commit()
-    flash(f"{user.email} can sign in again.", "info")
+    flash(f"{email} can sign in again.", "info")
     return redirect(url_for("admin.user_list"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, logout_user
+from flask_login import current_user, logout_user
 from sqlalchemy import select
 
 from portal import audit
@@ -124,10 +124,13 @@ def lock_message(locked_until) -> str:
 
 
 @bp.post("/logout")
-@login_required
 def logout():
+    # The write begins before current_user loads the user (as login_required would),
+    # so the user is not loaded in a read transaction and then again.
     begin_write()
-    user = db.session.get(User, current_user.id)
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    user: User = current_user._get_current_object()
     # Rotating the token makes every copy of the old cookie worthless.
     user.session_token = new_session_token()
     # The row update goes out before the audit insert: that insert's foreign-key check
