@@ -230,6 +230,7 @@ class DetailsForm(FlaskForm):
 class RescheduleForm(FlaskForm):
     slot = RadioField("Choose a new time", validate_choice=False, validators=[
         InputRequired("Choose a new time")])
+    # "any" or the booking's own therapist: which times the page showed.
     therapist = HiddenField()
 
     def validate_slot(self, field):

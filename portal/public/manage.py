@@ -24,22 +24,12 @@ from portal.public.messages import (
 )
 from portal.public.rate_limits import limit_posts
 from portal.public.slot_choices import slot_options, therapist_choice
-from portal.public.views import bp
-from portal.scheduling import format_slot_long
+from portal.public.views import bp, describe, invalid_link
 
 
 def consultation_for(token: str) -> ConsultationRequest | None:
     public_id = public_id_from_manage_token(token)
     return booking.find_by_public_id(public_id) if public_id is not None else None
-
-
-def invalid_link():
-    return render_template("public/link_invalid.html"), 404
-
-
-def describe(consultation: ConsultationRequest) -> dict:
-    start = consultation.starts_at
-    return {"consultation": consultation, "when": format_slot_long(start) if start else None}
 
 
 def render_manage(token: str, consultation: ConsultationRequest, form: CancelForm):
@@ -99,12 +89,14 @@ def manage_reschedule(token: str):
     if not consultation.is_open:
         return redirect(url_for("public.manage", token=token))
     therapists = bookable_therapists()
-    choice = reschedule_choice(consultation, request.values.get("therapist"), therapists)
-    form = RescheduleForm()
+    # On a GET the choice comes from the link's query string, on a POST from the form.
+    form = RescheduleForm(therapist=request.args.get("therapist"))
+    choice = reschedule_choice(consultation, form.therapist.data, therapists)
+    form.therapist.data = choice  # the page's hidden input: the times it shows
     if form.validate_on_submit():
         try:
             booking.reschedule_booking(consultation, form.new_start, actor="client",
-                                       any_therapist=choice == "any")
+                                       any_therapist=choice == "any", therapists=therapists)
         except (booking.SlotTaken, booking.BookingClosed):
             db.session.rollback()
             consultation = consultation_for(token)

@@ -7,17 +7,19 @@ validates, calls one domain function, commits once and redirects.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import wraps
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
+from sqlalchemy import select
 
 from portal import booking, intake
 from portal.availability import bookable_therapists
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
-from portal.models import Therapist
+from portal.models import ConsultationRequest, Therapist
 from portal.public.forms import NO_SLOT, DetailsForm, EligibilityForm
 from portal.public.messages import (
     DUPLICATE_MESSAGES,
@@ -29,7 +31,7 @@ from portal.public.messages import (
 from portal.public.rate_limits import limit_posts
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.submission import issue_form_token, looks_automated, read_form_token
-from portal.residency import CALIFORNIA, check_eligibility, zip_error_message
+from portal.residency import CALIFORNIA, check_eligibility, normalise_zip, zip_error_message
 from portal.scheduling import PACIFIC, format_day, format_slot_long, format_time
 
 bp = Blueprint("public", __name__)
@@ -41,16 +43,40 @@ def time_formatting() -> dict:
     return {"format_day": format_day, "format_time": format_time}
 
 
-def paused_page():
-    message = intake.pause_message()
-    if message is None:
-        return None
-    return render_template("public/paused.html", pause_message=message)
+def open_intake(view: Callable) -> Callable:
+    """While intake is paused, the paused page instead of the view. A decorator, not a
+    before_request hook: handle_csrf_error calls the view itself, past any hook."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        message = intake.pause_message()
+        if message is not None:
+            return render_template("public/paused.html", pause_message=message)
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def invalid_link():
+    return render_template("public/link_invalid.html"), 404
+
+
+def describe(consultation: ConsultationRequest) -> dict:
+    """What a page about one booking shows: the request and its time in words."""
+    start = consultation.starts_at
+    return {"consultation": consultation, "when": format_slot_long(start) if start else None}
+
+
+def listed_therapists() -> list[Therapist]:
+    """The landing page's therapists: the same ones as bookable_therapists(), without
+    the weekly hours it loads for the time picker (this page shows no times)."""
+    return list(db.session.scalars(
+        select(Therapist).where(Therapist.active.is_(True), Therapist.accepting_new.is_(True))
+        .order_by(Therapist.name)
+    ))
 
 
 @bp.get("/")
 def index():
-    return render_template("public/index.html", therapists=bookable_therapists(),
+    return render_template("public/index.html", therapists=listed_therapists(),
                            pause_message=intake.pause_message())
 
 
@@ -81,9 +107,8 @@ def zip_mismatch(form: EligibilityForm) -> str | None:
 @bp.route("/consultation", methods=["GET", "POST"])
 @rerender_on_csrf_error
 @limit_posts
+@open_intake
 def eligibility():
-    if (page := paused_page()) is not None:
-        return page
     form = EligibilityForm(data=session.get(ELIGIBILITY) if request.method == "GET" else None)
     if form.validate_on_submit():
         mismatch = zip_mismatch(form)
@@ -96,7 +121,7 @@ def eligibility():
                 db.session.commit()
                 return redirect(url_for("public.not_eligible"))
             session[ELIGIBILITY] = {
-                "state": form.state.data, "zip_code": form.zip_code.data,
+                "state": form.state.data, "zip_code": normalise_zip(form.zip_code.data),
                 "ca_resident": "yes", "in_california": "yes",
             }
             return redirect(url_for("public.details"))
@@ -128,7 +153,8 @@ def request_details(form: DetailsForm, answers: dict, nonce: str) -> booking.Req
         email=form.email.data, phone=form.phone.data,
         preferred_contact=form.preferred_contact.data, interests=form.interests.data or [],
         message=form.message.data or "", state=answers["state"],
-        zip_code=answers["zip_code"][:5], ca_resident=True, in_california=True,
+        # Normalised at step 1; again here for a session stored before that was so.
+        zip_code=normalise_zip(answers["zip_code"]), ca_resident=True, in_california=True,
         therapist_choice=form.therapist.data, slot_start=form.slot_start,
         submission_token=nonce,
     )
@@ -145,9 +171,8 @@ def already_submitted(form: DetailsForm):
 @bp.route("/consultation/details", methods=["GET", "POST"])
 @rerender_on_csrf_error
 @limit_posts
+@open_intake
 def details():
-    if (page := paused_page()) is not None:
-        return page
     form = DetailsForm()
     if request.method == "POST" and (done := already_submitted(form)) is not None:
         return done
@@ -214,7 +239,5 @@ def book(form: DetailsForm, answers: dict, nonce: str):
 def confirmed(public_id: str):
     consultation = booking.find_by_public_id(public_id)
     if consultation is None:
-        return render_template("public/link_invalid.html"), 404
-    return render_template("public/confirmed.html", consultation=consultation,
-                           when=format_slot_long(consultation.starts_at)
-                           if consultation.starts_at else None)
+        return invalid_link()
+    return render_template("public/confirmed.html", **describe(consultation))
