@@ -25,7 +25,7 @@ HORIZON = timedelta(days=21)
 _EARLIEST_YEAR = 2000
 _LATEST_YEAR = 2200
 
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
@@ -166,7 +166,7 @@ def format_time(dt: datetime) -> str:
 
 def format_day(day: date) -> str:
     """A date for people, e.g. "Tuesday, December 1"."""
-    return f"{_WEEKDAYS[day.weekday()]}, {_MONTHS[day.month - 1]} {day.day}"
+    return f"{WEEKDAYS[day.weekday()]}, {_MONTHS[day.month - 1]} {day.day}"
 
 
 def format_slot_long(dt: datetime, length: timedelta = SLOT_LENGTH) -> str:

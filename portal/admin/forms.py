@@ -25,8 +25,7 @@ from portal.admin.listing import SORTS
 from portal.extensions import db
 from portal.forms import options
 from portal.models import ROLES, STATUSES, Therapist
-
-WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+from portal.scheduling import WEEKDAYS
 
 
 def therapist_options(label: Callable[[Row], str], *,
@@ -50,10 +49,6 @@ class RequestFilterForm(Form):
     booked_to = DateField("Booked to", validators=[Optional()])
     sort = SelectField("Sort", choices=options((key, label) for key, (label, _) in SORTS.items()),
                        validate_choice=False)
-
-
-class ConfirmForm(FlaskForm):
-    """A button that changes something: only the CSRF token."""
 
 
 class StatusForm(FlaskForm):

@@ -3,13 +3,12 @@ for failed messages. Lists show no message bodies: those hold client details."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from portal import audit, outbox
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
-from portal.admin.forms import ConfirmForm
 from portal.admin.listing import page_numbers
 from portal.extensions import db
 from portal.models import OUTBOX_STATES, OutboxEmail
@@ -30,7 +29,6 @@ def outbox_list():
                                      .group_by(OutboxEmail.status)).all())
     return render_template("admin/outbox.html", emails=emails, total=total, page=page,
                            per_page=per_page, state=state, states=OUTBOX_STATES, counts=counts,
-                           confirm_form=ConfirmForm(),
                            page_url=lambda n: url_for("admin.outbox_list", status=state, page=n))
 
 
@@ -38,8 +36,6 @@ def outbox_list():
 @admin_required
 def outbox_retry(email_id: int):
     email = db.get_or_404(OutboxEmail, email_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
     if email.status != "failed":
         flash("Only a failed email can be retried.", "error")
         return redirect(url_for("admin.outbox_list"))
@@ -57,8 +53,6 @@ def outbox_retry(email_id: int):
 @bp.post("/outbox/retry-failed")
 @admin_required
 def outbox_retry_all():
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
     count = outbox.retry_failed()
     audit.record("emails_retried", actor=actor(), count=count)
     db.session.commit()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from portal import audit
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
-from portal.admin.forms import WEEKDAYS, HoursForm, TherapistForm, TimeOffForm
+from portal.admin.forms import HoursForm, TherapistForm, TimeOffForm
 from portal.extensions import db
 from portal.models import (
     OPEN_STATUSES,
@@ -23,7 +23,7 @@ from portal.models import (
     WeeklyHours,
     to_db,
 )
-from portal.scheduling import PACIFIC
+from portal.scheduling import PACIFIC, WEEKDAYS
 
 
 def therapist_or_404(therapist_id: int) -> Therapist:
