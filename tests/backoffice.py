@@ -65,3 +65,10 @@ def audit_actions(app, request_id: int | None = None) -> list[str]:
         if request_id is not None:
             stmt = stmt.where(AuditEvent.request_id == request_id)
         return list(db.session.scalars(stmt))
+
+
+def database_snapshot(app) -> dict[str, list]:
+    """Every row of every table (in a stable order), so a test can say exactly what changed."""
+    with app.app_context():
+        return {table.name: sorted(map(tuple, db.session.execute(table.select())), key=repr)
+                for table in db.metadata.sorted_tables}

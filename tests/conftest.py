@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from portal import create_app
 from portal.extensions import db
 from tests.backoffice import make_cast, sign_in
+from tests.factories import make_therapist
 from tests.smtp import SmtpSink
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
@@ -105,6 +106,15 @@ def app(database_url, app_config):
 
 
 @pytest.fixture
+def sqlite_app(tmp_path):
+    """The app on a SQLite file whatever TEST_DATABASE_URL says: for checks of
+    SQLite's own behaviour (locks, PRAGMAs), run once rather than skipped."""
+    app = make_app(f"sqlite:///{tmp_path / 'portal.sqlite3'}")
+    yield app
+    clear_database(app)
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 
@@ -125,6 +135,15 @@ def admin(client, cast):
     """The test client, signed in as the admin."""
     sign_in(client, cast.admin_email)
     return client
+
+
+@pytest.fixture
+def therapist_id(app):
+    """One therapist who works 09:00-17:00 every day; their id."""
+    with app.app_context():
+        therapist = make_therapist("Maya Alvarez", licence_type="LMFT", licence_number="118204")
+        db.session.commit()
+        return therapist.id
 
 
 # -- mail --------------------------------------------------------------------
@@ -172,6 +191,15 @@ def smtp_server(smtp_sink):
 @pytest.fixture
 def mail_config(smtp_server):
     return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_server.port}
+
+
+@pytest.fixture
+def mail_app_config(mail_config, request):
+    """An ``app_config`` for modules that send mail: the SMTP fixture's address
+    (Flask-Mail reads it at start-up), plus a test's own through
+    ``@pytest.mark.parametrize("app_config", [{...}], indirect=True)``.
+    A module opts in with ``app_config = mail_app_config``."""
+    return {**mail_config, **getattr(request, "param", {})}
 
 
 # -- browser -----------------------------------------------------------------

@@ -61,6 +61,13 @@ def make_request(therapist: Therapist | None = None, slot_start: datetime | None
     return consultation
 
 
+def make_requests(count: int, therapist: Therapist | None = None, *, first_name: str = "Casey",
+                  last_name: str = "Client", **fields) -> list[ConsultationRequest]:
+    """``count`` requests, named ``first_name`` and ``last_name`` + 0, 1, 2 ..."""
+    return [make_request(therapist, first_name=first_name, last_name=f"{last_name}{n}", **fields)
+            for n in range(count)]
+
+
 def make_user(email: str | None = None, role: str = "admin", therapist: Therapist | None = None,
               password: str = PASSWORD) -> User:
     email = email or f"user{next(_counter)}@example.com"
@@ -73,3 +80,9 @@ def future_slot(days: int = 3, hour_utc: int = 18) -> datetime:
     """A half-hour start well past the minimum notice, inside 09:00-17:00 Pacific."""
     day = (datetime.now(UTC) + timedelta(days=days)).date()
     return datetime(day.year, day.month, day.day, hour_utc, 0, tzinfo=UTC)
+
+
+def soon(hours: float = 5) -> datetime:
+    """The next whole hour plus ``hours`` (by default well inside the 24-hour
+    reminder window)."""
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=hours)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import OutboxEmail, TimeOff, WeeklyHours, utcnow
-from tests.backoffice import make_cast, sign_in
+from tests.backoffice import database_snapshot, make_cast, sign_in
 from tests.factories import future_slot, make_request
 
 # Every back-office endpoint and who may use it. A new route must be added here.
@@ -131,12 +131,6 @@ def test_admin_opens_every_page(app, client, cast):
 def test_missing_request_is_404(client, cast):
     sign_in(client, cast.admin_email)
     assert client.get("/admin/requests/99999").status_code == 404
-
-
-def database_snapshot(app) -> dict:
-    with app.app_context():
-        return {table.name: sorted(map(tuple, db.session.execute(table.select())), key=repr)
-                for table in db.metadata.sorted_tables}
 
 
 @pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])

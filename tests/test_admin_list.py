@@ -10,7 +10,7 @@ import pytest
 from portal.extensions import db
 from portal.models import ConsultationRequest, Therapist, to_db
 from tests.backoffice import sign_in
-from tests.factories import future_slot, make_request
+from tests.factories import future_slot, make_request, make_requests
 
 NAME = re.compile(r'<a href="/admin/requests/\d+">([^<]+)</a>')
 
@@ -72,8 +72,7 @@ def test_therapist_none_lists_unassigned_requests(admin, dated):
 
 def test_per_page_is_capped(app, admin):
     with app.app_context():
-        for n in range(205):
-            make_request(first_name="Many", last_name=f"Row{n}")
+        make_requests(205, first_name="Many", last_name="Row")
         db.session.commit()
     page = admin.get("/admin/requests?per_page=100000").get_data(as_text=True)
     assert len(NAME.findall(page)) == 200
@@ -117,8 +116,7 @@ def test_search_normalises_as_storage_does(app, admin, query, expected):
 ])
 def test_page_links_are_built_only_from_the_filter(app, admin, cast, url, extra):
     with app.app_context():
-        for n in range(3):
-            make_request(first_name="Page", last_name=f"Link{n}")
+        make_requests(3, first_name="Page", last_name="Link")
         db.session.commit()
     admin.get(f"/admin/requests/{cast.mine}")  # something in the audit log
     admin.get(f"/admin/requests/{cast.mine}")

@@ -103,7 +103,8 @@ def test_create_request_books_any_with_the_least_busy_therapist(ctx):
     assert consultation.email_normalised == "casey@example.com"
     assert consultation.first_name_normalised == "casey"
     assert count(AuditEvent, AuditEvent.action == "request_created") == 1
-    assert count(OutboxEmail, OutboxEmail.request_id == consultation.id) >= 1
+    assert sorted(db.session.scalars(select(OutboxEmail.kind).where(
+        OutboxEmail.request_id == consultation.id))) == ["confirmation", "therapist_notice"]
 
 
 def test_any_tries_the_next_therapist_when_the_first_is_taken(ctx, monkeypatch):

@@ -8,12 +8,11 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import Therapist
+from tests.browser import check_page as axe_and_screenshots
 from tests.factories import PASSWORD, future_slot, make_request, make_user
 
 pytestmark = pytest.mark.browser
-WCAG = {"runOnly": {"type": "tag", "values": [
-    "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}}
-WIDTHS = {"desktop": 1280, "phone": 375}
+LABELS = {1280: "desktop", 375: "phone"}  # the screenshots' names
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ def back_office(live_app):
 
 @pytest.fixture
 def admin_page(browser, base_url, back_office):
-    context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto(f"{base_url}/admin/login")
     page.get_by_label("Email address").fill("browser-admin@example.com")
@@ -43,18 +42,13 @@ def admin_page(browser, base_url, back_office):
 
 
 def check_page(page, name: str, screenshot_dir) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page, options=WCAG)
-    assert results.violations_count == 0, results.generate_report()
-    for label, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(screenshot_dir / f"admin-{name}-{label}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
+    """No axe violations at 1280 and 375 px; screenshots admin-<name>-<desktop|phone>.png."""
+    axe_and_screenshots(
+        page, name, lambda width: screenshot_dir / f"admin-{name}-{LABELS[width]}.png")
 
 
 def test_login_page_is_accessible(browser, base_url, back_office, screenshot_dir):
-    context = browser.new_context(bypass_csp=True)
+    context = browser.new_context()
     page = context.new_page()
     page.goto(f"{base_url}/admin/login")
     check_page(page, "login", screenshot_dir)

@@ -14,25 +14,15 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import ConsultationRequest
+from tests.browser import check_page as axe_and_screenshots
 
 pytestmark = pytest.mark.browser
 
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-WIDTHS = (1280, 375)
 
 
 def check_page(page: Page, screenshot_dir, name: str) -> None:
-    """No axe violations, and a full-page screenshot at each width."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS}})
-        violations = [(v["id"], [n["target"] for n in v["nodes"]])
-                      for v in results.response["violations"]]
-        assert violations == [], f"{name} at {width}px: {violations}"
-        page.screenshot(path=str(screenshot_dir / f"public-{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
+    """No axe violations at 1280 and 375 px; screenshots public-<name>-<width>.png."""
+    axe_and_screenshots(page, name, lambda width: screenshot_dir / f"public-{name}-{width}.png")
 
 
 def answer_eligibility(page: Page, base_url: str, *, state: str, zip_code: str,

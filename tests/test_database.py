@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -96,22 +97,27 @@ def test_one_open_request_per_email_and_per_phone(app):
         db.session.commit()
 
 
-def test_begin_write_takes_the_sqlite_write_lock_up_front(app):
-    with app.app_context():
-        if db.engine.dialect.name != "sqlite":
-            pytest.skip("SQLite only")
+@contextmanager
+def other_sqlite3_connection():
+    """A second writer on the app's SQLite file, outside SQLAlchemy, that gives up
+    after 0.1 s; the app's own transaction is rolled back afterwards."""
+    other = sqlite3.connect(db.engine.url.database, timeout=0.1)
+    try:
+        yield other
+    finally:
+        other.close()
+        db.session.rollback()
+
+
+def test_begin_write_takes_the_sqlite_write_lock_up_front(sqlite_app):
+    with sqlite_app.app_context():
         make_therapist()
         db.session.commit()
         begin_write()
         db.session.scalar(select(ConsultationRequest.id))  # a read, yet the lock is held
-        path = db.engine.url.database
-        other = sqlite3.connect(path, timeout=0.1)
-        try:
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("UPDATE therapist SET name = 'x'")
-        finally:
-            other.close()
-            db.session.rollback()
+        with other_sqlite3_connection() as other, pytest.raises(sqlite3.OperationalError,
+                                                                match="locked"):
+            other.execute("UPDATE therapist SET name = 'x'")
 
 
 def test_a_second_begin_write_keeps_the_transaction_it_began(app):
@@ -145,17 +151,11 @@ def test_a_second_begin_write_keeps_the_transaction_it_began(app):
         assert db.session.scalar(select(Therapist.id).where(Therapist.id == therapist.id))
 
 
-def test_plain_reads_do_not_take_the_write_lock(app):
-    with app.app_context():
-        if db.engine.dialect.name != "sqlite":
-            pytest.skip("SQLite only")
+def test_plain_reads_do_not_take_the_write_lock(sqlite_app):
+    with sqlite_app.app_context():
         make_therapist()
         db.session.commit()
         db.session.scalar(select(ConsultationRequest.id))
-        other = sqlite3.connect(db.engine.url.database, timeout=0.1)
-        try:
+        with other_sqlite3_connection() as other:
             other.execute("UPDATE therapist SET name = 'x'")
             other.commit()
-        finally:
-            other.close()
-            db.session.rollback()

@@ -137,10 +137,8 @@ def test_unexpected_error_shows_500_page_without_traceback(app, client):
     assert "Traceback" not in body and "secret internals" not in body
 
 
-def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(app):
-    with app.app_context():
-        if db.engine.dialect.name != "sqlite":
-            pytest.skip("SQLite only")
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(sqlite_app):
+    with sqlite_app.app_context():
         conn = db.session.connection()
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000

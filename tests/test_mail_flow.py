@@ -5,7 +5,7 @@ bound for a therapist or the intake address."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import icalendar
 import pytest
@@ -14,7 +14,8 @@ from sqlalchemy import select
 from portal import booking, notifications, outbox
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail
-from tests.factories import make_request, make_therapist
+from tests.conftest import mail_app_config
+from tests.factories import make_request, make_therapist, soon
 
 CLIENTS = [
     {"first_name": "Zebulonia", "last_name": "Quixotrane",
@@ -27,9 +28,7 @@ CLIENTS = [
 INTAKE = "intake@example.com"
 
 
-@pytest.fixture
-def app_config(mail_config):
-    return mail_config
+app_config = mail_app_config  # the SMTP fixture's address, plus a test's own
 
 
 def details(client: dict, therapist_choice: str, slot: datetime | None):
@@ -142,15 +141,11 @@ def test_the_calendar_uid_does_not_follow_the_sender_address(app, smtp_server):
     assert str(event["UID"]) == f"consultation-{reference}@consultations.portal"
 
 
-def soon() -> datetime:
-    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=5)
-
-
 @pytest.mark.parametrize("change", ["reschedule", "cancel"])
 def test_a_changed_booking_never_gets_the_old_times_reminder(app, smtp_server, change):
     with app.app_context():
         therapist = make_therapist()
-        consultation = make_request(therapist, soon())
+        consultation = make_request(therapist, soon(hours=5))
         db.session.commit()
         assert notifications.queue_due_reminders() == 1
         db.session.commit()
@@ -165,15 +160,15 @@ def test_a_changed_booking_never_gets_the_old_times_reminder(app, smtp_server, c
         assert reminder.status == "superseded"
         report = outbox.deliver_due(include_waiting=True)
         assert report.sent == 2 and outbox.waiting_count() == 0
-        assert db.session.get(ConsultationRequest, consultation.id).status in (
-            "new", "cancelled")
+        expected = {"reschedule": "new", "cancel": "cancelled"}[change]
+        assert db.session.get(ConsultationRequest, consultation.id).status == expected
     assert not [m for m in smtp_server.messages if "Reminder" in str(m["Subject"])]
 
 
 def test_a_reminder_already_sent_is_left_alone(app, smtp_server):
     with app.app_context():
         therapist = make_therapist()
-        consultation = make_request(therapist, soon())
+        consultation = make_request(therapist, soon(hours=5))
         db.session.commit()
         notifications.queue_due_reminders()
         db.session.commit()

@@ -13,11 +13,9 @@ from sqlalchemy import select
 from portal import mail_transport, outbox
 from portal.extensions import db
 from portal.models import OutboxEmail
+from tests.conftest import mail_app_config
 
-
-@pytest.fixture
-def app_config(mail_config, request):
-    return {**mail_config, **getattr(request, "param", {})}
+app_config = mail_app_config  # the SMTP fixture's address, plus a test's own
 
 
 def queue_one(app, **fields) -> None:

@@ -3,7 +3,9 @@ subjects, both parts, the .ics, and no client details in any therapist's inbox."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import html
+import re
+from datetime import timedelta
 
 import icalendar
 import pytest
@@ -12,8 +14,9 @@ from sqlalchemy import func, select
 from portal import notifications, outbox
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail, to_db
-from portal.scheduling import PACIFIC
-from tests.factories import future_slot, make_request, make_therapist
+from portal.scheduling import PACIFIC, format_slot_long
+from tests.conftest import mail_app_config
+from tests.factories import future_slot, make_request, make_therapist, soon
 
 SENTINELS = {
     "first_name": "Zebulonia",
@@ -26,9 +29,7 @@ SENTINELS = {
 FORBIDDEN = ("ketamine", "trauma", "depression")
 
 
-@pytest.fixture
-def app_config(mail_config):
-    return mail_config
+app_config = mail_app_config  # the SMTP fixture's address, plus a test's own
 
 
 def sentinel_request(therapist=None, slot=None, **fields):
@@ -45,6 +46,26 @@ def body(message, subtype):
     return message.get_body((subtype,)).get_content()
 
 
+def both_parts(message) -> list[str]:
+    """The plain part and the HTML part's text, whitespace normalised (templates wrap lines)."""
+    markup = re.sub(r"<br\s*/?>", " ", body(message, "html"))
+    text = html.unescape(re.sub(r"<[^>]+>", "", markup))
+    return [" ".join(part.split()) for part in (body(message, "plain"), text)]
+
+
+def assert_links(message, *urls):
+    """Each URL is in the plain part and in the HTML part's markup."""
+    for subtype in ("plain", "html"):
+        assert all(url in body(message, subtype) for url in urls), subtype
+
+
+def assert_says(message, *snippets):
+    """Each snippet is in both parts, word for word."""
+    for part in both_parts(message):
+        for snippet in snippets:
+            assert snippet in part, (snippet, part)
+
+
 def calendar_of(message) -> icalendar.Calendar:
     parts = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
     assert len(parts) == 1
@@ -55,6 +76,19 @@ def only_event(calendar):
     events = calendar.walk("VEVENT")
     assert len(events) == 1
     return events[0]
+
+
+def assert_event(event, start, *, sequence: int, reference: str, status: str = "CONFIRMED"):
+    """The event is the half hour from ``start`` on Pacific time, as this booking's
+    event (its UID) at this version (its SEQUENCE)."""
+    # Aware datetimes compare as instants: the TZID is what says "Pacific, not UTC".
+    assert event.decoded("dtstart") == start.astimezone(PACIFIC)
+    assert event.decoded("dtend") == (start + timedelta(minutes=30)).astimezone(PACIFIC)
+    for name in ("dtstart", "dtend"):
+        assert event[name].params["TZID"] == "America/Los_Angeles", name
+    assert str(event["UID"]) == f"consultation-{reference}@consultations.portal"
+    assert int(event["SEQUENCE"]) == sequence
+    assert str(event["STATUS"]) == status
 
 
 def assert_no_client_details(message):
@@ -112,31 +146,24 @@ def test_booked_request_confirms_client_and_notifies_only_reference_to_therapist
     rows = rows_by_key(app)
 
     [client] = smtp_server.to(SENTINELS["email"])
-    assert smtp_server.handler.envelopes[0][1] in ([SENTINELS["email"]], ["rowan@example.com"])
+    assert sorted(rcpt for _, rcpts in smtp_server.handler.envelopes for rcpt in rcpts) == [
+        "rowan@example.com", SENTINELS["email"]]
+    assert all(len(rcpts) == 1 for _, rcpts in smtp_server.handler.envelopes)
     assert client["Subject"] == "Your free consultation is booked"
     assert_common_headers(client, rows[f"request:{request_id}:received:client"])
     assert_client_email(client)
-    when = "PT"
-    for part in (body(client, "plain"), body(client, "html")):
-        assert when in part and "Dr. Rowan Ames" in part and "LMFT #123456" in part
-        assert "https://portal.example.com/manage/" in part
-        assert reference in part
+    assert_says(client, format_slot_long(slot), "Dr. Rowan Ames", "LMFT #123456", reference)
+    assert_links(client, "https://portal.example.com/manage/")
     event = only_event(calendar := calendar_of(client))
     assert str(calendar["METHOD"]) == "PUBLISH"
     assert calendar.walk("VTIMEZONE")[0]["TZID"] == "America/Los_Angeles"
-    assert event.decoded("dtstart") == slot.astimezone(PACIFIC)
-    assert event.decoded("dtend") == (slot + timedelta(minutes=30)).astimezone(PACIFIC)
-    assert event["dtstart"].params["TZID"] == "America/Los_Angeles"
-    assert str(event["UID"]) == f"consultation-{reference}@consultations.portal"
-    assert int(event["SEQUENCE"]) == 0
-    assert str(event["STATUS"]) == "CONFIRMED"
+    assert_event(event, slot, sequence=0, reference=reference)
 
     [notice] = smtp_server.to("rowan@example.com")
     assert notice["Subject"] == f"New consultation {reference}"
     assert_common_headers(notice, rows[f"request:{request_id}:received:therapist:{therapist_id}"])
-    for part in (body(notice, "plain"), body(notice, "html")):
-        assert reference in part and "PT" in part
-        assert f"https://portal.example.com/admin/requests/{request_id}" in part
+    assert_says(notice, reference, format_slot_long(slot))
+    assert_links(notice, f"https://portal.example.com/admin/requests/{request_id}")
     assert_no_client_details(notice)
 
 
@@ -189,16 +216,46 @@ def test_reschedule_to_another_therapist_updates_calendar_and_tells_all_three(ap
     client = smtp_server.to(SENTINELS["email"])[-1]
     assert client["Subject"] == "Your consultation has a new time"
     assert_client_email(client)
-    event = only_event(calendar_of(client))
-    assert event.decoded("dtstart") == new_slot.astimezone(PACIFIC)
-    assert int(event["SEQUENCE"]) == 1
-    assert str(event["UID"]) == f"consultation-{reference}@consultations.portal"
+    assert_says(client, format_slot_long(new_slot), f"(It was {format_slot_long(first_slot)}.)")
+    assert_event(only_event(calendar_of(client)), new_slot, sequence=1, reference=reference)
     [released] = [m for m in smtp_server.to("before@example.com")
                   if "no longer with you" in m["Subject"]]
+    assert released["Subject"] == f"Consultation {reference} is no longer with you"
+    assert_says(released, f"Consultation {reference} ({format_slot_long(new_slot)}) "
+                          "is no longer with you.")
     [taken] = smtp_server.to("after@example.com")
     assert taken["Subject"] == f"Consultation {reference} is now with you"
+    assert_says(taken, "A consultation has been moved to you.", reference,
+                format_slot_long(new_slot))
     for message in (released, taken):
         assert_no_client_details(message)
+
+
+def test_reschedule_with_the_same_therapist_tells_client_and_therapist_the_new_time(
+        app, smtp_server):
+    first_slot, new_slot = future_slot(days=4), future_slot(days=6, hour_utc=20)
+    with app.app_context():
+        therapist = make_therapist(email="same@example.com")
+        consultation = sentinel_request(therapist, first_slot)
+        consultation.slot_start = to_db(new_slot)
+        consultation.slot_end = to_db(new_slot + timedelta(minutes=30))
+        consultation.booking_sequence += 1
+        queued = notifications.queue_rescheduled(consultation, previous_start=first_slot,
+                                                 previous_therapist_id=therapist.id)
+        db.session.commit()
+        reference = consultation.reference
+        assert {row.kind for row in queued} == {"rescheduled_client", "rescheduled_therapist"}
+    deliver(app)
+    [client] = smtp_server.to(SENTINELS["email"])
+    assert client["Subject"] == "Your consultation has a new time"
+    assert_client_email(client)
+    assert_says(client, format_slot_long(new_slot), f"(It was {format_slot_long(first_slot)}.)")
+    assert_event(only_event(calendar_of(client)), new_slot, sequence=1, reference=reference)
+    [notice] = smtp_server.to("same@example.com")
+    assert notice["Subject"] == f"Consultation {reference} has a new time"
+    assert_says(notice, f"New time: {format_slot_long(new_slot)}",
+                f"It was: {format_slot_long(first_slot)}")
+    assert_no_client_details(notice)
 
 
 def test_cancellation_sends_cancelled_calendar_and_therapist_notice(app, smtp_server):
@@ -210,19 +267,22 @@ def test_cancellation_sends_cancelled_calendar_and_therapist_notice(app, smtp_se
         consultation.booking_sequence += 1  # what booking.cancel_booking does
         queued = notifications.queue_cancelled(consultation, by="practice")
         db.session.commit()
-        assert len(queued) == 2
+        reference = consultation.reference
+        assert {row.kind for row in queued} == {"cancelled_client", "cancelled_therapist"}
         with pytest.raises(ValueError):
             notifications.queue_cancelled(consultation, by="someone")
     deliver(app)
     [client] = smtp_server.to(SENTINELS["email"])
     assert client["Subject"] == "Your consultation is cancelled"
-    assert "We are sorry" in body(client, "plain")
+    assert_says(client, f"We are sorry: your free consultation on {format_slot_long(slot)} "
+                        "is cancelled.")
     assert_client_email(client)
-    event = only_event(calendar_of(client))
-    assert str(event["STATUS"]) == "CANCELLED"
-    assert int(event["SEQUENCE"]) == 1
+    assert_event(only_event(calendar_of(client)), slot, sequence=1, reference=reference,
+                 status="CANCELLED")
     [notice] = smtp_server.to("cancel-t@example.com")
-    assert "cancelled by the practice" in body(notice, "plain")
+    assert notice["Subject"] == f"Consultation {reference} was cancelled"
+    assert_says(notice, f"Consultation {reference} on {format_slot_long(slot)} was cancelled "
+                        "by the practice.")
     assert_no_client_details(notice)
 
 
@@ -245,15 +305,16 @@ def test_reassignment_tells_new_and_previous_therapist(app, smtp_server):
 
 
 def make_soon(app, hours: float, **fields) -> int:
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=hours)
     with app.app_context():
-        consultation = make_request(make_therapist(), start, **fields)
+        consultation = make_request(make_therapist(), soon(hours=hours), **fields)
         db.session.commit()
         return consultation.id
 
 
 def test_reminders_send_is_idempotent_and_skips_far_and_cancelled(app, runner, smtp_server):
     due = make_soon(app, 20)
+    with app.app_context():
+        due_start = db.session.get(ConsultationRequest, due).starts_at
     make_soon(app, 40)
     make_soon(app, 10, status="cancelled")
     first = runner.invoke(args=["reminders", "send"])
@@ -268,7 +329,8 @@ def test_reminders_send_is_idempotent_and_skips_far_and_cancelled(app, runner, s
     deliver(app)
     [reminder] = smtp_server.messages
     assert reminder["Subject"] == "Reminder: your free consultation is coming up"
-    assert "PT" in body(reminder, "plain") and "/manage/" in body(reminder, "html")
+    assert_says(reminder, format_slot_long(due_start))
+    assert_links(reminder, "https://portal.example.com/manage/")
 
 
 def test_header_injection_is_refused():

@@ -18,14 +18,10 @@ from sqlalchemy import func, select, update
 from portal import notifications, outbox, outbox_sender
 from portal.extensions import db
 from portal.models import OutboxEmail, utcnow
-from tests.conftest import BASE_TEST_CONFIG
-from tests.factories import future_slot, make_request, make_therapist
+from tests.conftest import BASE_TEST_CONFIG, mail_app_config
+from tests.factories import future_slot, make_request, make_therapist, soon
 
-
-@pytest.fixture
-def app_config(mail_config, request):
-    """The SMTP fixture's address (Flask-Mail reads it at start-up), plus a test's own."""
-    return {**mail_config, **getattr(request, "param", {})}
+app_config = mail_app_config  # the SMTP fixture's address, plus a test's own
 
 
 def queue_requests(app, count: int) -> None:
@@ -256,9 +252,8 @@ def test_sent_bodies_are_forgotten_after_the_keeping_period(app, smtp_server):
 
 
 def test_outbox_work_queues_reminders_and_delivers(app, runner, smtp_server):
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=5)
     with app.app_context():
-        make_request(make_therapist(), start)
+        make_request(make_therapist(), soon(hours=5))
         db.session.commit()
     result = runner.invoke(args=["outbox", "work", "--max-loops", "1"])
     assert result.exit_code == 0, result.output

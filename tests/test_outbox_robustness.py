@@ -18,13 +18,11 @@ from portal import mail_transport, notifications, outbox, outbox_sender
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail, utcnow
 from portal.public.forms import DetailsForm
-from tests.factories import make_request, make_therapist
+from tests.conftest import mail_app_config
+from tests.factories import make_request, make_therapist, soon
 from tests.test_outbox import queue_plain, statuses
 
-
-@pytest.fixture
-def app_config(mail_config, request):
-    return {**mail_config, **getattr(request, "param", {})}
+app_config = mail_app_config  # the SMTP fixture's address, plus a test's own
 
 
 def add_row(app, key: str, recipient: str, **fields) -> None:
@@ -205,11 +203,11 @@ def test_delivery_runs_when_queuing_reminders_fails(app, smtp_server, monkeypatc
 
 
 def test_one_bad_booking_does_not_hold_back_the_other_reminders(app, smtp_server):
-    soon = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=5)
+    start = soon(hours=5)
     with app.app_context():
         therapist = make_therapist()
-        bad = make_request(therapist, soon, email="broken@localhost")
-        good = make_request(therapist, soon + timedelta(hours=1))
+        bad = make_request(therapist, start, email="broken@localhost")
+        good = make_request(therapist, start + timedelta(hours=1))
         db.session.commit()
         bad_id, good_id = bad.id, good.id
     with app.app_context():

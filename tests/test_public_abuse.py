@@ -21,17 +21,6 @@ CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 pytestmark = pytest.mark.usefixtures("therapist_id")
 
 
-@pytest.fixture
-def therapist_id(app):
-    from portal.extensions import db
-    from tests.factories import make_therapist
-
-    with app.app_context():
-        therapist = make_therapist()
-        db.session.commit()
-        return therapist.id
-
-
 def test_a_filled_honeypot_looks_like_success_but_stores_nothing(app, client):
     pass_eligibility(client)
     response = client.post("/consultation/details",

@@ -19,6 +19,7 @@ from portal.models import (
     Therapist,
 )
 from portal.scheduling import parse_slot_value
+from tests.backoffice import database_snapshot
 from tests.factories import future_slot, make_request, make_therapist
 
 ELIGIBLE = {"state": "CA", "zip_code": "94110", "ca_resident": "yes", "in_california": "yes"}
@@ -68,12 +69,19 @@ def outbox_count(app) -> int:
         return db.session.scalar(select(func.count()).select_from(OutboxEmail))
 
 
-@pytest.fixture
-def therapist_id(app):
+def outbox_kinds(app) -> list[str]:
+    """The kinds of every queued email, sorted."""
     with app.app_context():
-        therapist = make_therapist("Maya Alvarez", licence_type="LMFT", licence_number="118204")
+        return sorted(db.session.scalars(select(OutboxEmail.kind)))
+
+
+@pytest.fixture
+def other_therapist_id(app, therapist_id):
+    """A second therapist, free on Mondays 09:00-10:00 only (fewer times than the first)."""
+    with app.app_context():
+        other = make_therapist("Daniel Okafor", hours=[(0, "09:00", "10:00")])
         db.session.commit()
-        return therapist.id
+        return other.id
 
 
 # -- landing and step 1 ----------------------------------------------------------
@@ -164,7 +172,7 @@ def test_booking_a_time_redirects_to_the_confirmation(app, client, therapist_id)
     assert (row.first_name_normalised, row.last_name_normalised) == ("casey", "rivera")
     assert row.interests == "kap,anxiety" and row.privacy_notice_version == "2026-11"
     assert row.submission_token and row.consent_at and row.ack_not_emergency_at
-    assert outbox_count(app) >= 1
+    assert outbox_kinds(app) == ["confirmation", "therapist_notice"]
     page = client.get(response.location).text
     assert "Your consultation is booked" in page and "Maya Alvarez" in page
     assert "casey@example.com" not in page and "Rivera" not in page and "555" not in page
@@ -189,11 +197,8 @@ def test_no_time_stores_a_contact_me_request(app, client, therapist_id):
     assert "received your request" in client.get(response.location).text
 
 
-def test_therapist_filter_works_without_javascript(app, client, therapist_id):
-    with app.app_context():
-        other = make_therapist("Daniel Okafor", hours=[(0, "09:00", "10:00")])
-        db.session.commit()
-        other_id = other.id
+def test_therapist_filter_works_without_javascript(app, client, other_therapist_id):
+    other_id = other_therapist_id
     pass_eligibility(client)
     everyone = SLOT_VALUE.findall(details_page(client, "any"))
     only_other = SLOT_VALUE.findall(details_page(client, str(other_id)))
@@ -321,14 +326,16 @@ def test_a_bad_manage_token_is_a_kind_404(client):
 
 def test_cancel_from_the_manage_page(app, client, booked):
     _, url = booked
+    assert outbox_count(app) == 0
     response = client.post(url + "/cancel")
     assert response.status_code == 302 and response.location == url
     assert "has been cancelled" in client.get(url).text
     [row] = requests_stored(app)
-    assert row.status == "cancelled"
-    emails = outbox_count(app)
+    assert row.status == "cancelled" and row.booking_sequence == 1
+    assert outbox_kinds(app) == ["cancelled_client", "cancelled_therapist"]
     client.post(url + "/cancel")
-    assert outbox_count(app) == emails  # a second click tells nobody twice
+    assert outbox_kinds(app) == ["cancelled_client", "cancelled_therapist"]  # nobody told twice
+    assert requests_stored(app)[0].booking_sequence == 1
 
 
 def test_reschedule_from_the_manage_page(app, client, booked):
@@ -339,17 +346,24 @@ def test_reschedule_from_the_manage_page(app, client, booked):
     assert response.status_code == 302 and response.location == url
     [row] = requests_stored(app)
     assert row.starts_at == parse_slot_value(new_value) and row.booking_sequence == 1
+    assert outbox_kinds(app) == ["rescheduled_client", "rescheduled_therapist"]
     assert "has been moved" in client.get(url).text
 
 
 def test_reschedule_to_a_taken_time_says_just_taken(app, client, booked):
-    _, url = booked
+    request_id, url = booked
+    before = requests_stored(app)[0]
     new_value = SLOT_VALUE.findall(client.get(url + "/reschedule").text)[0]
     with app.app_context():
         make_request(db.session.scalars(select(Therapist)).first(), parse_slot_value(new_value))
         db.session.commit()
-    html = client.post(url + "/reschedule", data={"slot": new_value}).text
-    assert "That time was just taken" in html
+    response = client.post(url + "/reschedule", data={"slot": new_value})
+    assert response.status_code == 200
+    assert "That time was just taken" in response.text
+    with app.app_context():
+        row = db.session.get(ConsultationRequest, request_id)
+        assert (row.starts_at, row.booking_sequence) == (before.starts_at, 0)
+    assert outbox_count(app) == 0
 
 
 def test_a_therapist_who_stopped_taking_requests_is_not_swapped_silently(app, client,
@@ -365,18 +379,11 @@ def test_a_therapist_who_stopped_taking_requests_is_not_swapped_silently(app, cl
     assert requests_stored(app) == []
 
 
-def snapshot(app) -> dict[str, list]:
-    """Every row of every table, so a test can say exactly what changed."""
-    with app.app_context():
-        return {table.name: [tuple(row) for row in db.session.execute(table.select())]
-                for table in db.metadata.sorted_tables}
-
-
 def test_not_eligible_changes_only_the_anonymous_count(app, client, therapist_id):
-    before = snapshot(app)
+    before = database_snapshot(app)
     pass_eligibility(client)
     client.post("/consultation", data={**ELIGIBLE, "ca_resident": "no"})
-    after = snapshot(app)
+    after = database_snapshot(app)
     changed = {name for name in after if after[name] != before[name]}
     assert changed == {"not_eligible_count"}
     [(_, count)] = after["not_eligible_count"]
@@ -393,11 +400,8 @@ def test_any_therapist_shows_each_time_once(app, client):
     assert len(values) > 10 and len(values) == len(set(values))
 
 
-def test_show_times_switches_therapist_and_keeps_what_was_typed(app, client, therapist_id):
-    with app.app_context():
-        other = make_therapist("Daniel Okafor", hours=[(0, "09:00", "10:00")])
-        db.session.commit()
-        other_id = other.id
+def test_show_times_switches_therapist_and_keeps_what_was_typed(app, client, other_therapist_id):
+    other_id = other_therapist_id
     pass_eligibility(client)
     data = form_data(client, first_name="Jordan", email="", therapist=str(other_id),
                      show_times="1", message="Evenings are best")

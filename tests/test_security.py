@@ -20,9 +20,8 @@ from portal import outbox
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import ConsultationRequest, OutboxEmail, Therapist, utcnow
-from tests.backoffice import csrf_token, sign_in
+from tests.backoffice import csrf_token, database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user
-from tests.test_admin_access import database_snapshot
 from tests.test_public_flow import ELIGIBLE, SLOT_VALUE, form_data, pass_eligibility
 
 ROOT = Path(__file__).resolve().parent.parent
