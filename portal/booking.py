@@ -32,6 +32,8 @@ from portal.models import (
     ConsultationRequest,
     Therapist,
     User,
+    new_public_id,
+    new_reference,
     normalise_search,
     to_db,
     utcnow,
@@ -104,11 +106,16 @@ def find_by_public_id(public_id: str) -> ConsultationRequest | None:
 
 # -- constraint errors ---------------------------------------------------------
 
+# The short reference (7 of 32 symbols) can repeat among many requests: draw again.
+IDENTIFIER_DRAWS = 5
+
 _RULE_BY_INDEX = {
     "uq_booking_therapist_slot": "slot",
     "uq_open_request_email": "email",
     "uq_open_request_phone": "phone",
     "uq_consultation_request_submission_token": "token",
+    "uq_consultation_request_reference": "identifier",
+    "uq_consultation_request_public_id": "identifier",
 }
 # SQLite's message names the columns (never the values): "UNIQUE constraint
 # failed: consultation_request.therapist_id, consultation_request.slot_start".
@@ -117,11 +124,14 @@ _RULE_BY_SQLITE_COLUMN = {
     "consultation_request.email_normalised": "email",
     "consultation_request.phone": "phone",
     "consultation_request.submission_token": "token",
+    "consultation_request.reference": "identifier",
+    "consultation_request.public_id": "identifier",
 }
 
 
 def violated_rule(error: IntegrityError) -> str:
-    """Which unique rule fired: "slot", "email", "phone", "token" or "other".
+    """Which unique rule fired: "slot", "email", "phone", "token", "identifier" (a
+    random reference or public id drawn twice) or "other".
 
     PostgreSQL names the index; its message also quotes the values, so only the
     name is trusted there. SQLite names the columns instead."""
@@ -168,6 +178,7 @@ def _new_row(details: RequestDetails, therapist_id: int | None,
     start = details.slot_start
     stamp = to_db(now)
     return ConsultationRequest(
+        public_id=new_public_id(), reference=new_reference(),
         submission_token=details.submission_token, status="new",
         first_name=details.first_name, last_name=details.last_name,
         first_name_normalised=search_text(details.first_name,
@@ -190,14 +201,19 @@ def _new_row(details: RequestDetails, therapist_id: int | None,
 def _insert(details: RequestDetails, therapist_id: int | None,
             now: datetime) -> ConsultationRequest | str:
     """The stored row, or the name of the unique rule that refused it."""
-    row = _new_row(details, therapist_id, now)
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-            db.session.flush()
-    except IntegrityError as error:
-        return violated_rule(error)
-    return row
+    for _ in range(IDENTIFIER_DRAWS):
+        row = _new_row(details, therapist_id, now)  # a fresh reference and public id each time
+        try:
+            with db.session.begin_nested():
+                db.session.add(row)
+                db.session.flush()
+        except IntegrityError as error:
+            rule = violated_rule(error)
+            if rule != "identifier":
+                return rule
+        else:
+            return row
+    return "identifier"
 
 
 def _bookable_therapist_id(choice: object) -> int | None:

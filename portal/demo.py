@@ -85,11 +85,18 @@ def seed_requests(count: int, *, rng: random.Random | None = None, chunk: int = 
         select(ConsultationRequest.therapist_id, ConsultationRequest.slot_start)
         .where(ConsultationRequest.slot_start.is_not(None))
     ).tuples())
+    references = set(db.session.scalars(select(ConsultationRequest.reference)))
     offset = (db.session.scalar(select(func.max(ConsultationRequest.id))) or 0) + 1
     now = utcnow()
     rows = []
     for n in range(offset, offset + count):
-        rows.append(_synthetic_row(n, now, therapist_ids, taken, rng))
+        row = _synthetic_row(n, now, therapist_ids, taken, rng)
+        # A bulk insert cannot redraw on a clash: 100,000 short references would
+        # likely hold a repeat, so repeats are drawn again here.
+        while row["reference"] in references:
+            row["reference"] = new_reference()
+        references.add(row["reference"])
+        rows.append(row)
         if len(rows) >= chunk:
             db.session.execute(insert(ConsultationRequest), rows)
             rows = []

@@ -304,3 +304,15 @@ def test_normalised_names_fit_their_columns(ctx):
     db.session.commit()
     assert len(consultation.first_name_normalised) == 80
     assert consultation.last_name_normalised == "s" * 80
+
+
+def test_a_reference_drawn_twice_is_drawn_again(app, monkeypatch):
+    draws = iter(["C-SAME111", "C-SAME111", "C-OTHER22"])
+    with app.app_context():
+        make_request(reference="C-SAME111")
+        db.session.commit()
+        monkeypatch.setattr(booking, "new_reference", lambda: next(draws))
+        consultation = booking.create_request(details())
+        db.session.commit()
+        assert consultation.reference == "C-OTHER22"
+        assert db.session.scalar(select(func.count()).select_from(ConsultationRequest)) == 2

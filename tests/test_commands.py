@@ -74,3 +74,14 @@ def test_create_user_refuses_a_short_password(app, runner, monkeypatch):
     assert result.exit_code != 0
     assert "at least 12 characters" in result.output
     assert count(app, User) == 0
+
+
+def test_seed_demo_draws_a_repeated_reference_again(app, runner, monkeypatch):
+    from portal import demo
+
+    draws = iter(["C-AAAAAAA", "C-AAAAAAA", "C-AAAAAAA", "C-BBBBBBB", "C-CCCCCCC"])
+    monkeypatch.setattr(demo, "new_reference", lambda: next(draws))
+    assert runner.invoke(args=["seed-demo", "--requests", "3"]).exit_code == 0
+    with app.app_context():
+        references = set(db.session.scalars(select(ConsultationRequest.reference)))
+    assert references == {"C-AAAAAAA", "C-BBBBBBB", "C-CCCCCCC"}
