@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, notifications
+from portal import audit, notifications, verification
 from portal.availability import (
     available_slots as available_slots,  # re-exported for callers of booking.*
 )
@@ -29,6 +29,7 @@ from portal.availability import (
 from portal.extensions import db
 from portal.models import (
     OPEN_STATUSES,
+    PENDING,
     ConsultationRequest,
     Therapist,
     User,
@@ -48,14 +49,6 @@ class BookingError(Exception):
 
 class SlotTaken(BookingError):
     """The chosen time is no longer free (taken, past the notice, or never offered)."""
-
-
-class DuplicateRequest(BookingError):
-    """The person already has an open request (same email or phone)."""
-
-    def __init__(self, matched: str) -> None:
-        super().__init__(matched)
-        self.matched = matched  # "email" or "phone": the answer that matched
 
 
 class NotEligible(BookingError):
@@ -112,7 +105,6 @@ IDENTIFIER_DRAWS = 5
 _RULE_BY_INDEX = {
     "uq_booking_therapist_slot": "slot",
     "uq_open_request_email": "email",
-    "uq_open_request_phone": "phone",
     "uq_consultation_request_submission_token": "token",
     "uq_consultation_request_reference": "identifier",
     "uq_consultation_request_public_id": "identifier",
@@ -122,7 +114,6 @@ _RULE_BY_INDEX = {
 _RULE_BY_SQLITE_COLUMN = {
     "consultation_request.slot_start": "slot",
     "consultation_request.email_normalised": "email",
-    "consultation_request.phone": "phone",
     "consultation_request.submission_token": "token",
     "consultation_request.reference": "identifier",
     "consultation_request.public_id": "identifier",
@@ -130,7 +121,7 @@ _RULE_BY_SQLITE_COLUMN = {
 
 
 def violated_rule(error: IntegrityError) -> str:
-    """Which unique rule fired: "slot", "email", "phone", "token", "identifier" (a
+    """Which unique rule fired: "slot", "email", "token", "identifier" (a
     random reference or public id drawn twice) or "other".
 
     PostgreSQL names the index; its message also quotes the values, so only the
@@ -156,30 +147,13 @@ def find_by_submission_token(token: str | None) -> ConsultationRequest | None:
     )
 
 
-def open_request_for(email_normalised: str, phone: str) -> ConsultationRequest | None:
-    return db.session.scalar(select(ConsultationRequest).where(
-        ConsultationRequest.status.in_(OPEN_STATUSES),
-        or_(ConsultationRequest.email_normalised == email_normalised,
-            ConsultationRequest.phone == phone),
-    ).limit(1))
-
-
-def _duplicate_of(details: RequestDetails) -> DuplicateRequest | None:
-    """The error to raise when the person already has an open request."""
-    email = search_text(details.email, ConsultationRequest.email_normalised)
-    existing = open_request_for(email, details.phone)
-    if existing is None:
-        return None
-    return DuplicateRequest("email" if existing.email_normalised == email else "phone")
-
-
 def _new_row(details: RequestDetails, therapist_id: int | None,
              now: datetime) -> ConsultationRequest:
     start = details.slot_start
     stamp = to_db(now)
     return ConsultationRequest(
         public_id=new_public_id(), reference=new_reference(),
-        submission_token=details.submission_token, status="new",
+        submission_token=details.submission_token, status=PENDING,
         first_name=details.first_name, last_name=details.last_name,
         first_name_normalised=search_text(details.first_name,
                                           ConsultationRequest.first_name_normalised),
@@ -243,10 +217,12 @@ def _candidates(details: RequestDetails, now: datetime) -> list[int | None]:
 
 
 def create_request(details: RequestDetails, *, now: datetime | None = None) -> ConsultationRequest:
-    """Store a request (and its booking) and queue the confirmation email.
+    """Store a ``pending`` request holding its time, and email its address a code (or,
+    when that address has an open request already, a note saying so: see
+    portal.verification). Nothing is confirmed or told to staff until the code comes back.
 
-    A form already submitted returns the request it created. Raises NotEligible,
-    DuplicateRequest, SlotTaken or UnknownTherapist; the caller rolls back then.
+    A form already submitted returns the request it created, whatever its status.
+    Raises NotEligible, SlotTaken or UnknownTherapist; the caller rolls back then.
     The caller starts the transaction (``begin_write()``), so that on SQLite the
     checks here and the insert hold the write lock together.
     """
@@ -257,17 +233,11 @@ def create_request(details: RequestDetails, *, now: datetime | None = None) -> C
     existing = find_by_submission_token(details.submission_token)
     if existing is not None:
         return existing
-    if (duplicate := _duplicate_of(details)) is not None:
-        raise duplicate
     for therapist_id in _candidates(details, now):
         outcome = _insert(details, therapist_id, now)
         if isinstance(outcome, ConsultationRequest):
-            audit.record("request_created", actor="client", request_id=outcome.id,
-                         therapist_id=therapist_id, booked=outcome.slot_start is not None)
-            notifications.queue_request_received(outcome)
+            verification.start(outcome, now=now)
             return outcome
-        if outcome in ("email", "phone"):
-            raise DuplicateRequest(outcome)
         if outcome == "token":  # a double click raced us: the first submit won
             return find_by_submission_token(details.submission_token)
         if outcome != "slot":

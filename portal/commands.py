@@ -11,7 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from portal import demo, outbox, outbox_sender
+from portal import demo, outbox, outbox_sender, verification
 from portal.accounts import AccountError, create_user
 from portal.database import begin_write
 from portal.extensions import db
@@ -137,8 +137,13 @@ def reminders_send_command() -> None:
               help="Delete requests received more than this many days ago whose time is past.")
 @with_appcontext
 def purge_command(days: int) -> None:
-    """Delete old requests with their notes and emails (retention); audited."""
+    """Delete old requests with their notes and emails (retention); audited. Also
+    deletes pending requests whose email was not confirmed in time."""
     begin_write()
+    released = verification.release_expired()
     deleted = purge_old_requests(days)
     db.session.commit()
     click.echo(f"Deleted {deleted} request{'s' if deleted != 1 else ''} older than {days} days.")
+    if released:
+        click.echo(f"Deleted {released} unconfirmed request{'s' if released != 1 else ''} "
+                   "whose hold ran out.")

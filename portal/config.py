@@ -50,6 +50,9 @@ SLOT_MINUTES = 30
 MIN_NOTICE_HOURS = 24
 BOOKING_HORIZON_DAYS = 21
 MANAGE_TOKEN_MAX_AGE_DAYS = 60
+# A request waits this long for the code emailed to its address, holding its time;
+# then it is deleted (only an anonymous count stays).
+VERIFY_HOLD_MINUTES = 30
 
 # Anti-abuse
 RATELIMIT_ENABLED = True

@@ -1,4 +1,5 @@
-"""Intake: the pause switch an admin flips, and the anonymous not-eligible count.
+"""Intake: the pause switch an admin flips, and the anonymous daily counts (people
+turned away at step 1; pending requests dropped unverified).
 
 The back office writes the Setting rows "intake_paused" ("1" or "") and
 "intake_pause_message" (through ``set_pause``); the public flow only reads them.
@@ -13,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.extensions import db
-from portal.models import NotEligibleCount, Setting
+from portal.models import AnonymousCount, NotEligibleCount, Setting
 
 PAUSED_KEY = "intake_paused"
 MESSAGE_KEY = "intake_pause_message"
@@ -48,10 +49,23 @@ def set_pause(paused: bool, message: str) -> None:
 
 
 def record_not_eligible(day: date) -> None:
-    """Add one to the anonymous count for ``day``; safe when two requests race."""
+    """Add one to the anonymous not-eligible count for ``day``."""
+    _add(NotEligibleCount, {"day": day}, 1)
+
+
+def record_unverified(day: date, count: int = 1) -> None:
+    """Add ``count`` pending requests dropped unverified on ``day`` (Pacific)."""
+    if count:
+        _add(AnonymousCount, {"day": day, "kind": "unverified"}, count)
+
+
+def _add(model, key: dict, count: int) -> None:
+    """Add ``count`` to the row of ``model`` at ``key``, creating it; safe when two
+    requests race."""
     dialect = db.session.get_bind().dialect.name
     insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[dialect]
-    statement = insert(NotEligibleCount).values(day=day, count=1).on_conflict_do_update(
-        index_elements=[NotEligibleCount.day], set_={"count": NotEligibleCount.count + 1}
+    statement = insert(model).values(**key, count=count).on_conflict_do_update(
+        index_elements=[getattr(model, column) for column in key],
+        set_={"count": model.count + count},
     )
     db.session.execute(statement)

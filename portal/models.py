@@ -134,7 +134,7 @@ class TimeOff(db.Model):
     therapist: Mapped[Therapist] = relationship(back_populates="time_off")
 
 
-STATUSES = {
+STATUSES = {  # what staff see and set; "pending" (below) is never among them
     "new": "New",
     "contacted": "Contacted",
     "scheduled": "Scheduled",
@@ -143,6 +143,9 @@ STATUSES = {
     "cancelled": "Cancelled",
     "not_a_fit": "Not a fit",
 }
+# "pending": stored at step 2, waiting for the code emailed to the address given. It
+# holds its time but is not open (staff never see it) and goes unless verified.
+PENDING = "pending"
 OPEN_STATUSES = ("new", "contacted", "scheduled")
 _OPEN_SQL = "status IN ('new', 'contacted', 'scheduled')"
 # A request in these states no longer holds its therapist's time.
@@ -168,13 +171,10 @@ class ConsultationRequest(db.Model):
             "uq_booking_therapist_slot", "therapist_id", "slot_start", unique=True,
             sqlite_where=text(_HOLDS_SLOT_SQL), postgresql_where=text(_HOLDS_SLOT_SQL),
         ),
-        # One open request per person, by normalised email and by phone.
+        # One open request per email address. A shared phone is only flagged to staff
+        # as a possible duplicate: refusing it would tell a stranger it has a request.
         Index(
             "uq_open_request_email", "email_normalised", unique=True,
-            sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL),
-        ),
-        Index(
-            "uq_open_request_phone", "phone", unique=True,
             sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL),
         ),
         Index("ix_request_status_created", "status", "created_at"),
@@ -229,6 +229,10 @@ class ConsultationRequest(db.Model):
         back_populates="request", cascade="all, delete-orphan", order_by="RequestNote.created_at",
         passive_deletes=True,
     )
+    verification: Mapped[EmailVerification | None] = relationship(
+        foreign_keys="EmailVerification.request_id", back_populates="request",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
 
     @property
     def full_name(self) -> str:
@@ -251,6 +255,10 @@ class ConsultationRequest(db.Model):
         return self.status in OPEN_STATUSES
 
     @property
+    def is_pending(self) -> bool:
+        return self.status == PENDING
+
+    @property
     def starts_at(self) -> datetime | None:
         return as_utc(self.slot_start)
 
@@ -262,6 +270,38 @@ class ConsultationRequest(db.Model):
         """Booked for a time still ahead of ``now`` (aware)."""
         starts_at = self.starts_at
         return starts_at is not None and starts_at > now
+
+
+class EmailVerification(db.Model):
+    """The code that turns a pending request into a real one, and how it is going.
+
+    One row per pending request, deleted with it or when the code is used. The
+    code is stored as an HMAC only. ``duplicate_of_id``: the address already had an
+    open request, so it was told so instead of getting a code, and this pending
+    request can never be verified; it runs out like any other.
+    """
+
+    __tablename__ = "email_verification"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("consultation_request.id", ondelete="CASCADE"), unique=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    wrong_tries: Mapped[int] = mapped_column(Integer, default=0)
+    sends: Mapped[int] = mapped_column(Integer, default=1)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consultation_request.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    request: Mapped[ConsultationRequest] = relationship(
+        foreign_keys=[request_id], back_populates="verification"
+    )
+    duplicate_of: Mapped[ConsultationRequest | None] = relationship(
+        foreign_keys=[duplicate_of_id]
+    )
 
 
 class RequestNote(db.Model):
@@ -331,9 +371,9 @@ class OutboxEmail(db.Model):
     # Event and recipient: the same event can never queue the same email twice.
     key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(40))
-    # SET NULL: a notice queued just before its request is deleted still goes out.
+    # CASCADE: deleting a request deletes every email about it, queued ones included.
     request_id: Mapped[int | None] = mapped_column(
-        ForeignKey("consultation_request.id", ondelete="SET NULL"), index=True
+        ForeignKey("consultation_request.id", ondelete="CASCADE"), index=True
     )
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
@@ -374,6 +414,17 @@ class NotEligibleCount(db.Model):
     __tablename__ = "not_eligible_count"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AnonymousCount(db.Model):
+    """Daily counts of events that leave no other trace (``kind``: "unverified", a
+    pending request dropped because its email was never confirmed)."""
+
+    __tablename__ = "anonymous_count"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 

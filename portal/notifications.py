@@ -33,7 +33,7 @@ from portal.models import (
     as_utc,
     to_db,
 )
-from portal.scheduling import format_slot_long
+from portal.scheduling import format_slot_long, format_time
 
 log = logging.getLogger("portal.notifications")
 REMINDER_WINDOW = timedelta(hours=24)
@@ -103,6 +103,25 @@ def queue_cancelled(consultation: ConsultationRequest, *, by: str) -> list[Outbo
                                  "cancelled_therapist", "therapist_cancelled",
                                  f"Consultation {consultation.reference} was cancelled", by=by)
     return _rows(client, therapist)
+
+
+def queue_verification_code(consultation: ConsultationRequest, code: str, *, key: str,
+                            expires_at: datetime) -> OutboxEmail | None:
+    """The 6-digit code for a pending request, to the address it gave. Nothing else the
+    visitor typed goes in it: the address is not theirs until the code comes back."""
+    context = {"code": code, "minutes": current_app.config["VERIFY_HOLD_MINUTES"],
+               "until": f"{format_time(expires_at)} PT"}
+    return _queue(consultation, key, "verification_code", consultation.email,
+                  "Your confirmation code", "client_verification_code", context)
+
+
+def queue_already_booked(existing: ConsultationRequest, *, key: str) -> OutboxEmail | None:
+    """To an address that already has the open request ``existing``, instead of a code:
+    it says so and links to that request. Nothing of the new answers goes in it."""
+    context = {"reference": existing.reference, "when": _when(existing.starts_at),
+               "manage_url": links.manage_url(existing)}
+    return _queue(existing, key, "already_booked", existing.email,
+                  "About your consultation request", "client_already_booked", context)
 
 
 def check_cancelled_by(by: str) -> None:

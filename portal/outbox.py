@@ -37,7 +37,7 @@ from flask import current_app
 from flask_mail import Message
 from sqlalchemy import and_, or_, select, update
 
-from portal import notifications
+from portal import notifications, verification
 from portal.database import begin_write
 from portal.extensions import db
 from portal.mail_transport import MESSAGE_ERRORS, Transport, build_message, open_transport
@@ -366,12 +366,28 @@ def queue_reminders(now: datetime | None = None) -> int:
     return count
 
 
-def work_once(now: datetime | None = None) -> tuple[int, DeliveryReport]:
-    """One round of a sender: queue due reminders, then deliver what is due.
+def release_expired_holds(now: datetime | None = None) -> int:
+    """Delete the pending requests whose email was not confirmed in time (their codes
+    and emails go with them), in a write transaction of its own; how many."""
+    begin_write()
+    count = verification.release_expired(now)
+    db.session.commit()
+    return count
 
-    Delivery runs even when queuing reminders failed: a reminder problem must
-    not hold back every other email.
+
+def work_once(now: datetime | None = None) -> tuple[int, DeliveryReport]:
+    """One round of a sender: release expired holds (so no code email for a dropped
+    request goes out), queue due reminders, then deliver what is due.
+
+    Delivery runs even when the first two failed: a problem there must not hold
+    back every other email.
     """
+    try:
+        release_expired_holds(now)
+    except Exception as error:
+        db.session.rollback()
+        log.error("outbox releasing expired holds failed: %s at %s", type(error).__name__,
+                  error_origin(error))
     try:
         reminders = queue_reminders(now)
     except Exception as error:

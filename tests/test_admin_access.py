@@ -156,9 +156,13 @@ def test_every_post_without_a_valid_csrf_token_is_refused(app, client, cast):
 
 def admin_post_table(cast) -> list[tuple[str, dict, int]]:
     """Every back-office POST an admin makes with valid input, in an order that works
-    (the request is cancelled before it is deleted, sign-out comes last)."""
+    (the request is cancelled before it is deleted, its email retried before that,
+    sign-out comes last)."""
     new_time = future_slot(days=5, hour_utc=20).isoformat()
     return [
+        # Before the request is deleted: its emails go with it.
+        ("admin.outbox_retry", {}, 302),
+        ("admin.outbox_retry_all", {}, 302),
         ("admin.request_status", {"status": "contacted", "note": "Called"}, 302),
         ("admin.request_note", {"body": "Left a voicemail"}, 302),
         ("admin.request_reassign", {"therapist_id": cast.therapist_id}, 302),
@@ -180,8 +184,6 @@ def admin_post_table(cast) -> list[tuple[str, dict, int]]:
                             "role": "admin", "therapist_id": 0, "active": "y"}, 302),
         ("admin.user_edit", {"role": "admin", "therapist_id": 0, "active": "y"}, 302),
         ("admin.user_unlock", {}, 302),
-        ("admin.outbox_retry", {}, 302),
-        ("admin.outbox_retry_all", {}, 302),
         ("admin.intake_pause", {"paused": "y", "message": "Back soon"}, 302),
         ("auth.login", {"email": cast.admin_email, "password": "x"}, 302),
         ("auth.logout", {}, 302),

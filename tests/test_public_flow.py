@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.links import manage_token
 from portal.models import (
     ConsultationRequest,
+    EmailVerification,
     NotEligibleCount,
     OutboxEmail,
     Setting,
@@ -50,6 +51,36 @@ def form_data(client, therapist="any", slot_index=0, **fields) -> dict:
         "form_token": FORM_TOKEN.search(html).group(1),
     }
     return {**data, **fields}
+
+
+CODE = re.compile(r"\b(\d{6})\b")
+
+
+def latest_code(app, email: str = "casey@example.com") -> str:
+    """The code in the newest code email queued for ``email``: what the person reads."""
+    with app.app_context():
+        body = db.session.scalar(
+            select(OutboxEmail.body_text).where(OutboxEmail.kind == "verification_code",
+                                                OutboxEmail.recipient == email)
+            .order_by(OutboxEmail.id.desc()).limit(1))
+    assert body is not None, f"no code email for {email}"
+    return CODE.search(body).group(1)
+
+
+def enter_code(client, app, email: str = "casey@example.com", code: str | None = None):
+    """Step 3: post the code from the email (or ``code``)."""
+    return client.post("/consultation/verify",
+                       data={"code": code if code is not None else latest_code(app, email)})
+
+
+def book(client, app, **fields):
+    """Steps 2 and 3 through the web (step 1 already passed); the confirmation redirect."""
+    data = form_data(client, **fields)
+    response = client.post("/consultation/details", data=data)
+    assert response.status_code == 302 and response.location == "/consultation/verify"
+    confirmed = enter_code(client, app, data["email"])
+    assert confirmed.status_code == 302, confirmed.text
+    return confirmed
 
 
 def checked_therapist(html: str) -> str:
@@ -158,13 +189,13 @@ def test_session_holds_only_step_one_answers(client):
 
 # -- step 2 ------------------------------------------------------------------------
 
-def test_booking_a_time_redirects_to_the_confirmation(app, client, therapist_id):
+def test_booking_a_time_holds_it_and_asks_for_the_emailed_code(app, client, therapist_id):
     pass_eligibility(client)
     data = form_data(client)
     response = client.post("/consultation/details", data=data)
-    assert response.status_code == 302
+    assert response.status_code == 302 and response.location == "/consultation/verify"
     [row] = requests_stored(app)
-    assert response.location == f"/consultation/confirmed/{row.public_id}"
+    assert row.status == "pending"
     assert len(row.public_id) >= 16
     assert row.therapist_id == therapist_id
     assert row.starts_at == parse_slot_value(data["slot"])
@@ -172,12 +203,39 @@ def test_booking_a_time_redirects_to_the_confirmation(app, client, therapist_id)
     assert (row.first_name_normalised, row.last_name_normalised) == ("casey", "rivera")
     assert row.interests == "kap,anxiety" and row.privacy_notice_version == "2026-11"
     assert row.submission_token and row.consent_at and row.ack_not_emergency_at
-    assert outbox_kinds(app) == ["confirmation", "therapist_notice"]
+    # Only the code: nothing is confirmed and no therapist hears of it yet.
+    assert outbox_kinds(app) == ["verification_code"]
+    stranger = app.test_client()
+    pass_eligibility(stranger)
+    assert data["slot"] not in details_page(stranger)  # held for this person
+    page = client.get("/consultation/verify").text
+    assert "Check your email" in page and "casey@example.com" in page
+    assert 'autocomplete="one-time-code"' in page and 'inputmode="numeric"' in page
+
+
+def test_the_right_code_confirms_the_request(app, client, therapist_id):
+    pass_eligibility(client)
+    client.post("/consultation/details", data=form_data(client))
+    response = enter_code(client, app)
+    [row] = requests_stored(app)
+    assert response.status_code == 302
+    assert response.location == f"/consultation/confirmed/{row.public_id}"
+    assert row.status == "new"
+    assert sorted(outbox_kinds(app)) == ["confirmation", "therapist_notice", "verification_code"]
     page = client.get(response.location).text
     assert "Your consultation is booked" in page and "Maya Alvarez" in page
     assert "casey@example.com" not in page and "Rivera" not in page and "555" not in page
     with client.session_transaction() as session:
-        assert "eligibility" not in session
+        assert "eligibility" not in session and "pending" not in session
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(EmailVerification)) == 0
+
+
+def test_a_pending_request_has_no_confirmation_page(app, client, therapist_id):
+    pass_eligibility(client)
+    client.post("/consultation/details", data=form_data(client))
+    [row] = requests_stored(app)
+    assert client.get(f"/consultation/confirmed/{row.public_id}").status_code == 404
 
 
 def test_a_second_submit_of_the_same_form_creates_nothing(app, client, therapist_id):
@@ -187,11 +245,12 @@ def test_a_second_submit_of_the_same_form_creates_nothing(app, client, therapist
     second = client.post("/consultation/details", data=data)
     assert second.status_code == 302 and second.location == first.location
     assert len(requests_stored(app)) == 1
+    assert outbox_kinds(app) == ["verification_code"]
 
 
 def test_no_time_stores_a_contact_me_request(app, client, therapist_id):
     pass_eligibility(client)
-    response = client.post("/consultation/details", data=form_data(client, slot="none"))
+    response = book(client, app, slot="none")
     [row] = requests_stored(app)
     assert row.slot_start is None and row.therapist_id is None
     assert "received your request" in client.get(response.location).text
@@ -246,16 +305,6 @@ def test_a_non_us_phone_is_refused(client, therapist_id):
     html = client.post("/consultation/details",
                        data=form_data(client, phone="+44 20 7946 0000")).text
     assert "Enter a US phone number" in html
-
-
-def test_an_existing_open_request_is_caught_kindly(app, client, therapist_id):
-    with app.app_context():
-        make_request(email="casey@example.com")
-        db.session.commit()
-    pass_eligibility(client)
-    html = client.post("/consultation/details", data=form_data(client)).text
-    assert "You already have an open consultation request" in html
-    assert len(requests_stored(app)) == 1
 
 
 def test_a_time_taken_meanwhile_shows_just_taken_with_the_form_intact(app, client, therapist_id):
@@ -441,20 +490,6 @@ def test_repeated_interests_are_stored_once(app, client, therapist_id):
                            data=form_data(client, interests=["depression"] * 60 + ["kap"]))
     assert response.status_code == 302
     assert requests_stored(app)[0].interests == "depression,kap"
-
-
-@pytest.mark.parametrize("taken, field", [("email", "email"), ("phone", "phone")])
-def test_an_existing_request_is_pointed_out_on_the_answer_that_matched(app, client,
-                                                                     therapist_id, taken, field):
-    with app.app_context():
-        make_request(**({"email": "casey@example.com"} if taken == "email"
-                        else {"phone": "+14155550123"}))
-        db.session.commit()
-    pass_eligibility(client)
-    html = client.post("/consultation/details", data=form_data(client)).text
-    [inline] = re.findall(r'id="(\w+)-error">', html)
-    assert inline == field
-    assert f'href="#{field}"' in html
 
 
 def test_an_expired_manage_link_is_the_link_invalid_page(app, client, booked):

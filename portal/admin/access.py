@@ -1,7 +1,8 @@
 """Who may see what in the back office.
 
-Admins see everything. A therapist sees only the requests assigned to them;
-another therapist's request is answered with 403, a missing one with 404.
+Admins see every request but pending ones (not yet verified by the client). A
+therapist sees only the requests assigned to them; another therapist's request is
+answered with 403, a missing or pending one with 404.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from flask_login import current_user
 from sqlalchemy import Select, false
 
 from portal.extensions import db
-from portal.models import ConsultationRequest, User
+from portal.models import PENDING, ConsultationRequest, User
 
 
 def actor() -> User:
@@ -33,7 +34,9 @@ def admin_required(view):
 
 
 def visible_requests(stmt: Select) -> Select:
-    """Narrow a query on ConsultationRequest to what the current user may see."""
+    """Narrow a query on ConsultationRequest to what the current user may see. Nobody
+    sees a pending request: its address is not confirmed, and it may never be."""
+    stmt = stmt.where(ConsultationRequest.status != PENDING)
     if current_user.is_admin:
         return stmt
     if current_user.therapist_id is None:
@@ -45,7 +48,7 @@ def visible_request_or_abort(request_id: int) -> ConsultationRequest:
     """The request, if the current user may see it: 404 when missing, 403 when another
     therapist's."""
     consultation = db.session.get(ConsultationRequest, request_id)
-    if consultation is None:
+    if consultation is None or consultation.is_pending:
         abort(404)
     if not current_user.is_admin and (
         current_user.therapist_id is None

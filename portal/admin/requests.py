@@ -29,6 +29,7 @@ from portal.database import begin_write
 from portal.extensions import db
 from portal.models import (
     CONTACT_METHODS,
+    OPEN_STATUSES,
     AuditEvent,
     ConsultationRequest,
     OutboxEmail,
@@ -103,6 +104,21 @@ def request_detail(request_id: int):
     return render_detail(visible_request_or_abort(request_id))
 
 
+def possible_duplicates(consultation: ConsultationRequest) -> list[ConsultationRequest]:
+    """Other open requests with this one's phone but another email address: perhaps the
+    same person twice. The public pages never refuse or mention a shared phone (that
+    would tell a stranger someone has a request), so staff decide."""
+    if not consultation.is_open:
+        return []
+    return list(db.session.scalars(
+        select(ConsultationRequest).where(
+            ConsultationRequest.phone == consultation.phone,
+            ConsultationRequest.id != consultation.id,
+            ConsultationRequest.status.in_(OPEN_STATUSES),
+            ConsultationRequest.email_normalised != consultation.email_normalised,
+        ).order_by(ConsultationRequest.created_at).limit(10)))
+
+
 def render_detail(consultation: ConsultationRequest, **forms):
     """The detail page; ``forms`` carries a submitted form back with its errors.
 
@@ -125,6 +141,7 @@ def render_detail(consultation: ConsultationRequest, **forms):
         select(AuditEvent).where(AuditEvent.request_id == consultation.id)
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(200)
     ).all()
+    duplicates = possible_duplicates(consultation)
     status_form = forms.get("status_form") or StatusForm(status=consultation.status)
     reassign_form = forms.get("reassign_form") or ReassignForm(
         therapist_id=consultation.therapist_id or 0)
@@ -134,6 +151,7 @@ def render_detail(consultation: ConsultationRequest, **forms):
         "admin/request_detail.html", consultation=consultation, notes=notes, emails=emails,
         history=history, status_form=status_form, reassign_form=reassign_form,
         note_form=forms.get("note_form") or NoteForm(), contact_methods=CONTACT_METHODS,
+        duplicates=duplicates,
     )
     db.session.commit()
     return page, 400 if forms else 200

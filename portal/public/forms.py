@@ -244,3 +244,17 @@ class RescheduleForm(FlaskForm):
 
 class CancelForm(FlaskForm):
     """Only the CSRF token: the button is the whole answer."""
+
+
+class VerifyForm(FlaskForm):
+    """Step 3: the code from the email. The "send a new code" and "change my email"
+    buttons post the same form; only the confirm button judges the code."""
+
+    code = StringField("Confirmation code", filters=[strip], validators=[
+        DataRequired("Enter the 6-digit code from the email"),
+        MaxLength(20, "The code is 6 digits, like 123456")])
+
+    def validate_code(self, field):
+        digits = "".join(ch for ch in field.data if ch not in " -")
+        if not (len(digits) == 6 and digits.isascii() and digits.isdigit()):
+            raise ValidationError("The code is 6 digits, like 123456")

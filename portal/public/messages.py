@@ -12,13 +12,8 @@ FORM_EXPIRED_MESSAGE = ("Something went wrong with this form. Please check your 
 SLOT_TAKEN_MESSAGE = "That time was just taken \u2014 please pick another"
 THERAPIST_GONE_MESSAGE = ("That therapist isn't taking new consultations at the moment. "
                           "Please choose a time with any of our therapists")
-# Never a link to the existing booking: whoever typed the address may not own it.
-DUPLICATE_MESSAGES = {
-    "email": ("You already have an open consultation request with this email address. To "
-              "change or cancel it, use the link in the email we sent you"),
-    "phone": ("You already have an open consultation request with this phone number. To "
-              "change or cancel it, use the link in the email we sent you"),
-}
+FORM_USED_MESSAGE = ("This form was sent already. If you meant to make a new request, check "
+                     "your answers and send it again.")
 
 
 def friendly_csrf_error(form, message: str = CSRF_MESSAGE) -> None:

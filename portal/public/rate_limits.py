@@ -35,3 +35,9 @@ _count_attempts = limiter.limit(_attempt_limit, methods=["POST"],
 
 def limit_posts(view: Callable) -> Callable:
     return _count_completed(_count_attempts(view))
+
+
+def limit_attempts(view: Callable) -> Callable:
+    """Only the attempt limit: for the verify step, where a request was counted already
+    when it was made, and wrong codes are capped per request."""
+    return _count_attempts(view)

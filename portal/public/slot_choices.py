@@ -22,11 +22,15 @@ def therapist_choice(value: object, therapists: Sequence[Therapist]) -> str:
 
 
 def slot_options(choice: str, therapists: Sequence[Therapist], *,
-                 leave_out: datetime | None = None) -> SlotOptions:
+                 leave_out: datetime | None = None,
+                 exclude_request_id: int | None = None) -> SlotOptions:
     """Free times grouped by Pacific day, as (day, [(value, start), ...]).
 
-    ``leave_out``: a booking's own time, which is no choice when moving it."""
-    free = [start for start in available_slots(choice, therapists=therapists)
+    ``leave_out``: a booking's own time, which is no choice when moving it.
+    ``exclude_request_id``: a request whose held time still counts as free (the
+    visitor's own pending request, while they change their answers)."""
+    free = [start for start in available_slots(choice, therapists=therapists,
+                                               exclude_request_id=exclude_request_id)
             if start != leave_out]
     return [(day, [(slot_value(start), start) for start in day_slots])
             for day, day_slots in group_by_day(free)]

@@ -11,10 +11,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import wraps
 
+import phonenumbers
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from portal import booking, intake
+from portal import booking, intake, verification
 from portal.availability import bookable_therapists
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
@@ -22,8 +23,8 @@ from portal.extensions import db
 from portal.models import ConsultationRequest, Therapist
 from portal.public.forms import NO_SLOT, DetailsForm, EligibilityForm
 from portal.public.messages import (
-    DUPLICATE_MESSAGES,
     FORM_EXPIRED_MESSAGE,
+    FORM_USED_MESSAGE,
     SLOT_TAKEN_MESSAGE,
     THERAPIST_GONE_MESSAGE,
     friendly_csrf_error,
@@ -32,10 +33,12 @@ from portal.public.rate_limits import limit_posts
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.submission import issue_form_token, looks_automated, read_form_token
 from portal.residency import CALIFORNIA, check_eligibility, normalise_zip, zip_error_message
-from portal.scheduling import PACIFIC, format_day, format_slot_long, format_time
+from portal.scheduling import PACIFIC, format_day, format_slot_long, format_time, slot_value
 
 bp = Blueprint("public", __name__)
 ELIGIBILITY = "eligibility"
+# The public id of the visitor's pending request, between steps 2 and 3.
+PENDING_KEY = "pending"
 
 
 @bp.context_processor
@@ -137,13 +140,20 @@ def not_eligible():
 
 # -- step 2: details and a time ----------------------------------------------------
 
+def own_pending() -> ConsultationRequest | None:
+    """The pending request this browser made (it comes back here to change the email)."""
+    return verification.find_pending(session.get(PENDING_KEY))
+
+
 def render_details(form: DetailsForm, therapists: Sequence[Therapist]):
     friendly_csrf_error(form)
     choice = form.therapist.data
+    pending = own_pending()
     return render_template(
         "public/details.html", form=form, choice=choice, therapists=therapists,
-        days=slot_options(choice, therapists), no_slot=NO_SLOT,
-        chosen=next((t for t in therapists if str(t.id) == choice), None),
+        days=slot_options(choice, therapists,
+                          exclude_request_id=pending.id if pending else None),
+        no_slot=NO_SLOT, chosen=next((t for t in therapists if str(t.id) == choice), None),
     )
 
 
@@ -160,12 +170,43 @@ def request_details(form: DetailsForm, answers: dict, nonce: str) -> booking.Req
     )
 
 
-def already_submitted(form: DetailsForm):
+def national_phone(e164: str) -> str:
+    """A stored E.164 number as a person writes it, e.g. "(415) 555-0123"."""
+    try:
+        number = phonenumbers.parse(e164, "US")
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def answers_of(pending: ConsultationRequest) -> dict:
+    """A pending request's answers as the details form's data: "change my email"
+    brings the visitor back to a form still filled in."""
+    start = pending.starts_at
+    return {
+        "first_name": pending.first_name, "last_name": pending.last_name,
+        "email": pending.email, "phone": national_phone(pending.phone),
+        "preferred_contact": pending.preferred_contact, "interests": pending.interest_keys,
+        "message": pending.message, "therapist": pending.therapist_choice,
+        "slot": slot_value(start) if start else NO_SLOT,
+        "consent_privacy": True, "ack_not_emergency": True,
+    }
+
+
+def resubmitted(form: DetailsForm):
+    """The answer to a form whose one-time token was used already (a double click, the
+    back button). It depends only on that token's request, never on what was typed now,
+    so replaying a token tells nothing about another address."""
     token = read_form_token(form.form_token.data)
     existing = booking.find_by_submission_token(token[0]) if token else None
     if existing is None:
         return None
-    return redirect(url_for("public.confirmed", public_id=existing.public_id))
+    if existing.is_pending:
+        session[PENDING_KEY] = existing.public_id
+        return redirect(url_for("public.verify"))
+    form.form_errors.append(FORM_USED_MESSAGE)
+    form.form_token.data = issue_form_token(already_filled=True)
+    return render_details(form, bookable_therapists())
 
 
 @bp.route("/consultation/details", methods=["GET", "POST"])
@@ -173,16 +214,21 @@ def already_submitted(form: DetailsForm):
 @limit_posts
 @open_intake
 def details():
-    form = DetailsForm()
-    if request.method == "POST" and (done := already_submitted(form)) is not None:
+    pending = own_pending() if request.method == "GET" else None
+    form = DetailsForm(data=answers_of(pending) if pending else None)
+    if request.method == "POST" and (done := resubmitted(form)) is not None:
         return done
     answers = eligibility_answers()
     if answers is None:
         return redirect(url_for("public.eligibility"))
     therapists = bookable_therapists()
     if request.method == "GET":
-        form.therapist.data = therapist_choice(request.args.get("therapist", "any"), therapists)
-        form.form_token.data = issue_form_token()
+        if pending is None:
+            form.therapist.data = therapist_choice(request.args.get("therapist", "any"),
+                                                   therapists)
+        else:
+            form.therapist.data = therapist_choice(form.therapist.data, therapists)
+        form.form_token.data = issue_form_token(already_filled=pending is not None)
         return render_details(form, therapists)
     posted = form.therapist.data
     form.therapist.data = therapist_choice(posted, therapists)
@@ -206,20 +252,26 @@ def submit_details(form: DetailsForm, answers: dict, therapists: Sequence[Therap
         form.form_token.data = issue_form_token(already_filled=True)
         return render_details(form, therapists)
     if looks_automated(token[1], form.website.data):
-        return render_template("public/confirmed.html", consultation=None)
+        # Stored nothing; the same next page a person gets, with nothing to verify.
+        session.pop(PENDING_KEY, None)
+        return redirect(url_for("public.verify"))
     return book(form, answers, token[0])
 
 
 def book(form: DetailsForm, answers: dict, nonce: str):
+    """Store the pending request and queue its email; the next page is the same
+    whether the address had a request already or not (see portal.verification)."""
     begin_write()  # on SQLite: the checks and the insert hold the write lock together
+    now = datetime.now(UTC)
+    verification.release_expired(now)
+    previous = own_pending()
+    if previous is not None:  # back from "change my email": the new answers replace it
+        verification.drop(previous, now=now)
     try:
-        consultation = booking.create_request(request_details(form, answers, nonce))
+        consultation = booking.create_request(request_details(form, answers, nonce), now=now)
     except booking.SlotTaken:
         db.session.rollback()
         form.slot.errors = [SLOT_TAKEN_MESSAGE]
-    except booking.DuplicateRequest as duplicate:
-        db.session.rollback()
-        form[duplicate.matched].errors = [DUPLICATE_MESSAGES[duplicate.matched]]
     except booking.UnknownTherapist:
         db.session.rollback()
         form.therapist.data = "any"
@@ -229,8 +281,8 @@ def book(form: DetailsForm, answers: dict, nonce: str):
         return redirect(url_for("public.eligibility"))
     else:
         db.session.commit()
-        session.pop(ELIGIBILITY, None)
-        return redirect(url_for("public.confirmed", public_id=consultation.public_id))
+        session[PENDING_KEY] = consultation.public_id
+        return redirect(url_for("public.verify"))
     # The rollback ended the transaction that loaded the therapists: load them afresh.
     return render_details(form, bookable_therapists())
 
@@ -238,6 +290,6 @@ def book(form: DetailsForm, answers: dict, nonce: str):
 @bp.get("/consultation/confirmed/<public_id>")
 def confirmed(public_id: str):
     consultation = booking.find_by_public_id(public_id)
-    if consultation is None:
+    if consultation is None or consultation.is_pending:
         return invalid_link()
     return render_template("public/confirmed.html", **describe(consultation))

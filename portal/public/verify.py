@@ -1,0 +1,116 @@
+"""Step 3: the visitor confirms the email address with the code sent to it.
+
+The pending request is found through the signed session (its public id), never
+through anything in the URL. Every answer here is the same whether the address
+already had a request or not: see portal.verification.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import flash, redirect, render_template, request, session, url_for
+
+from portal import verification
+from portal.database import begin_write
+from portal.errors import rerender_on_csrf_error
+from portal.extensions import db
+from portal.public.forms import VerifyForm
+from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, friendly_csrf_error
+from portal.public.rate_limits import limit_attempts
+from portal.public.views import ELIGIBILITY, PENDING_KEY, bp, open_intake, own_pending
+from portal.scheduling import format_time
+
+NO_MORE_CODES_MESSAGE = ("We've sent as many new codes as we can. Check your spam or junk "
+                         "folder, or change your email address.")
+
+
+def wrong_code_message(tries_left: int) -> str:
+    tries = "1 more try" if tries_left == 1 else f"{tries_left} more tries"
+    return (f"That code doesn't match. Check that it's the code in our most recent email. "
+            f"You have {tries}.")
+
+
+def finish(template: str):
+    """The end of a pending request without a confirmation: forget it in the session."""
+    session.pop(PENDING_KEY, None)
+    return render_template(template)
+
+
+def token_refused(form: VerifyForm) -> bool:
+    """For the buttons that need no code: did only the CSRF token fail?"""
+    form.validate_on_submit()
+    form.code.errors = []
+    token = getattr(form, "csrf_token", None)  # absent when CSRF is switched off
+    return bool(token is not None and token.errors)
+
+
+def render_verify(form: VerifyForm, pending):
+    friendly_csrf_error(form, CSRF_MESSAGE_NO_ANSWERS)
+    until = verification.expires_at(pending)
+    return render_template("public/verify.html", form=form, email=pending.email,
+                           until=f"{format_time(until)} PT" if until else None)
+
+
+@bp.route("/consultation/verify", methods=["GET", "POST"])
+@rerender_on_csrf_error
+@limit_attempts
+@open_intake
+def verify():
+    now = datetime.now(UTC)
+    if request.method == "POST":
+        begin_write()  # the tries and the status are read and changed under the write lock
+    pending = own_pending()
+    if pending is None or (verification.expires_at(pending) or now) <= now:
+        if pending is not None and request.method == "POST":
+            verification.drop(pending, now=now)
+            db.session.commit()
+        # A GET changes nothing; the sender loop (or the next POST) deletes it.
+        return finish("public/verify_expired.html") if request.method == "POST" \
+            else render_template("public/verify_expired.html")
+    form = VerifyForm()
+    if request.method == "GET":
+        return render_verify(form, pending)
+    if "change_email" in request.form:
+        db.session.rollback()
+        return redirect(url_for("public.details") + "#email")
+    if "resend" in request.form:
+        if token_refused(form):
+            return render_verify(form, pending)
+        try:
+            verification.resend(pending, now=now)
+        except verification.NoMoreCodes:
+            db.session.rollback()
+            form.form_errors.append(NO_MORE_CODES_MESSAGE)
+            return render_verify(form, own_pending())
+        db.session.commit()
+        flash("We've sent a new code. Only the newest code works.", "success")
+        return redirect(url_for("public.verify"))
+    if not form.validate_on_submit():
+        db.session.rollback()
+        return render_verify(form, own_pending())
+    return confirm(form, pending, now)
+
+
+def confirm(form: VerifyForm, pending, now: datetime):
+    public_id = pending.public_id
+    try:
+        verification.confirm(pending, form.code.data, now=now)
+    except verification.WrongCode as wrong:
+        db.session.commit()  # the wrong try counts
+        form.code.errors = [wrong_code_message(wrong.tries_left)]
+        return render_verify(form, own_pending())
+    except verification.TooManyTries:
+        db.session.commit()
+        return finish("public/verify_too_many.html")
+    except verification.AlreadyHasRequest:
+        db.session.commit()
+        session.pop(ELIGIBILITY, None)
+        return finish("public/verify_already.html")
+    except verification.Expired:
+        db.session.commit()
+        return finish("public/verify_expired.html")
+    db.session.commit()
+    session.pop(PENDING_KEY, None)
+    session.pop(ELIGIBILITY, None)
+    return redirect(url_for("public.confirmed", public_id=public_id))
