@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.links import manage_token
-from portal.models import ConsultationRequest
+from portal.models import ConsultationRequest, OutboxEmail
 from tests.browser import check_page as axe_and_screenshots
 
 pytestmark = pytest.mark.browser
@@ -42,6 +42,21 @@ def manage_url_for(live_app, confirmation_url: str) -> str:
         consultation = db.session.scalar(
             select(ConsultationRequest).where(ConsultationRequest.public_id == public_id))
         return f"/manage/{manage_token(consultation)}"
+
+
+def emailed_code(live_app, email: str) -> str:
+    """The code in the newest email to ``email``, as the person reads it there."""
+    with live_app.app_context():
+        body = db.session.scalar(
+            select(OutboxEmail.body_text).where(OutboxEmail.recipient == email,
+                                                OutboxEmail.kind == "verification_code")
+            .order_by(OutboxEmail.id.desc()).limit(1))
+    return re.search(r"\b(\d{6})\b", body).group(1)
+
+
+def enter_code(page: Page, code: str) -> None:
+    page.get_by_label("Confirmation code").fill(code)
+    page.get_by_role("button", name="Send my request").click()
 
 
 def test_landing_and_not_eligible(page: Page, base_url, screenshot_dir):
@@ -88,6 +103,17 @@ def test_book_with_an_error_round_trip_then_reschedule_and_cancel(
     page.get_by_label("I understand that this form is not for emergencies").check()
     page.get_by_role("button", name="Book consultation").click()
 
+    expect(page).to_have_url(f"{base_url}/consultation/verify")
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    expect(page.get_by_text(email)).to_be_visible()
+    check_page(page, screenshot_dir, "verify")
+    code = emailed_code(live_app, email)
+    enter_code(page, f"{(int(code) + 1) % 1_000_000:06d}")
+    expect(page.get_by_role("alert")).to_contain_text("That code doesn't match")
+    expect(page.get_by_label("Confirmation code")).to_have_attribute("aria-invalid", "true")
+    check_page(page, screenshot_dir, "verify-error")
+    enter_code(page, code)
+
     expect(page.get_by_role("heading", name="Your consultation is booked")).to_be_visible()
     assert email not in page.content()
     check_page(page, screenshot_dir, "confirmation")
@@ -105,7 +131,7 @@ def test_book_with_an_error_round_trip_then_reschedule_and_cancel(
     expect(page.get_by_role("button", name="Cancel my consultation")).to_have_count(0)
 
 
-def test_the_whole_request_works_without_javascript(browser, base_url):
+def test_the_whole_request_works_without_javascript(browser, base_url, live_app):
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     try:
@@ -121,13 +147,23 @@ def test_the_whole_request_works_without_javascript(browser, base_url):
         expect(page.get_by_label("Daniel Okafor, LCSW")).to_be_checked()
         expect(page.get_by_role("alert")).to_have_count(0)
         page.get_by_label("None of these times work").check()
-        page.get_by_label("Email address").fill(f"nojs-{secrets.token_hex(4)}@example.com")
+        email = f"nojs-{secrets.token_hex(4)}@example.com"
+        page.get_by_label("Email address").fill(email)
         page.get_by_label("Phone number").fill(f"415 555 {secrets.randbelow(10000):04d}")
         page.get_by_role("group", name="How would you like us to contact you?") \
             .get_by_label("Text message").check()
         page.get_by_label("I agree that the practice may store").check()
         page.get_by_label("I understand that this form is not for emergencies").check()
         page.get_by_role("button", name="Book consultation").click()
+        expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+        # "Change my email address" goes back with every answer kept.
+        page.get_by_role("button", name="Change my email address").click()
+        expect(page.get_by_label("First name")).to_have_value("Sam")
+        expect(page.get_by_label("Email address")).to_have_value(email)
+        page.get_by_label("I agree that the practice may store").check()
+        page.get_by_label("I understand that this form is not for emergencies").check()
+        page.get_by_role("button", name="Book consultation").click()
+        enter_code(page, emailed_code(live_app, email))
         expect(page.get_by_role("heading", name="received your request")).to_be_visible()
     finally:
         context.close()

@@ -5,13 +5,14 @@ bound for a therapist or the intake address."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 
 import icalendar
 import pytest
 from sqlalchemy import select
 
-from portal import booking, notifications, outbox
+from portal import booking, notifications, outbox, verification
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail
 from tests.conftest import mail_app_config
@@ -35,6 +36,18 @@ def details(client: dict, therapist_choice: str, slot: datetime | None):
     return booking.RequestDetails(
         **client, preferred_contact="email", state="CA", ca_resident=True, in_california=True,
         therapist_choice=therapist_choice, slot_start=slot, interests=["kap", "trauma"])
+
+
+def create_confirmed(request_details: booking.RequestDetails) -> ConsultationRequest:
+    """A request as the web makes it: stored pending, then confirmed with the code from
+    its email."""
+    consultation = booking.create_request(request_details)
+    body = db.session.scalars(select(OutboxEmail.body_text).where(
+        OutboxEmail.request_id == consultation.id,
+        OutboxEmail.kind == "verification_code")).one()
+    verification.confirm(consultation, re.search(r"\b(\d{6})\b", body).group(1),
+                         now=datetime.now(UTC))
+    return consultation
 
 
 def free_times(therapist_id: int) -> list[datetime]:
@@ -78,7 +91,7 @@ def test_a_booking_story_sends_each_notice_to_the_right_people_and_nothing_more(
         times = free_times(first.id)
         c1, c2 = CLIENTS[0]["email"], CLIENTS[1]["email"]
 
-        consultation = booking.create_request(details(CLIENTS[0], str(first.id), times[0]))
+        consultation = create_confirmed(details(CLIENTS[0], str(first.id), times[0]))
         db.session.commit()
         reference = consultation.reference
         booking.reschedule_booking(consultation, times[2], actor="client")
@@ -93,19 +106,20 @@ def test_a_booking_story_sends_each_notice_to_the_right_people_and_nothing_more(
         assert booking.cancel_booking(consultation, by="practice", actor="practice")  # ... again
         db.session.commit()
 
-        unbooked = booking.create_request(details(CLIENTS[1], "any", None))
+        unbooked = create_confirmed(details(CLIENTS[1], "any", None))
         db.session.commit()
         booking.cancel_booking(unbooked, by="client", actor="client")
         db.session.commit()
 
         expected = [
+            ("verification_code", c1),
             ("confirmation", c1), ("therapist_notice", "first@example.com"),
             ("rescheduled_client", c1), ("rescheduled_therapist", "first@example.com"),
             ("rescheduled_client", c1), ("therapist_notice", "second@example.com"),
             ("no_longer_with_you", "first@example.com"),
             ("cancelled_client", c1), ("cancelled_therapist", "second@example.com"),
             ("cancelled_client", c1), ("cancelled_therapist", "second@example.com"),
-            ("confirmation", c2), ("therapist_notice", INTAKE),
+            ("verification_code", c2), ("confirmation", c2), ("therapist_notice", INTAKE),
             ("cancelled_client", c2), ("cancelled_therapist", INTAKE),
         ]
         assert outbox_rows() == expected
@@ -132,7 +146,7 @@ def test_the_calendar_uid_does_not_follow_the_sender_address(app, smtp_server):
     with app.app_context():
         therapist = make_therapist()
         db.session.commit()
-        consultation = booking.create_request(
+        consultation = create_confirmed(
             details(CLIENTS[0], str(therapist.id), free_times(therapist.id)[0]))
         db.session.commit()
         reference = consultation.reference

@@ -19,10 +19,22 @@ from sqlalchemy import select
 from portal import outbox
 from portal.extensions import db
 from portal.links import manage_token
-from portal.models import ConsultationRequest, OutboxEmail, Therapist, utcnow
+from portal.models import (
+    ConsultationRequest,
+    EmailVerification,
+    OutboxEmail,
+    Therapist,
+    utcnow,
+)
 from tests.backoffice import csrf_token, database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user
-from tests.test_public_flow import ELIGIBLE, SLOT_VALUE, form_data, pass_eligibility
+from tests.test_public_flow import (
+    ELIGIBLE,
+    SLOT_VALUE,
+    enter_code,
+    form_data,
+    pass_eligibility,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 XSS = '"><script>alert(1)</script>'
@@ -123,7 +135,9 @@ def test_script_typed_by_a_client_is_escaped_on_every_page_email_and_the_csv(app
                      email="casey.xss@example.com", phone="(415) 555-0166")
     assert_escaped(client.post("/consultation/details",
                                data={**data, "consent_privacy": ""}).text, "details re-render")
-    confirmation = client.post("/consultation/details", data=data).location
+    assert client.post("/consultation/details", data=data).location == "/consultation/verify"
+    assert_escaped(client.get("/consultation/verify").text, "verify", shown=False)
+    confirmation = enter_code(client, app, "casey.xss@example.com").location
     assert_escaped(client.get(confirmation).text, "confirmation", shown=False)
     with app.app_context():
         row = db.session.scalar(select(ConsultationRequest).where(
@@ -241,10 +255,17 @@ def check_sentinel(app, client, world, smtp_server, caplog):
     data = form_data(client, therapist=str(world["therapist_id"]), **SENTINEL,
                      interests=["kap", "trauma", "depression"])
     responses.append(client.post("/consultation/details", data=data))
+    responses.append(client.get(responses[-1].location))  # "check your email"
+    with app.app_context():
+        outbox.deliver_due()
+        [code_mail] = smtp_server.to(SENTINEL["email"])
+    code = re.search(r"\b(\d{6})\b", code_mail.get_body(("plain",)).get_content()).group(1)
+    responses.append(client.post("/consultation/verify", data={"code": code}))
+    verified = len(responses)  # step 1's answers leave the session here
     responses.append(client.get(responses[-1].location))
     with app.app_context():
         outbox.deliver_due()
-        [client_mail] = smtp_server.to(SENTINEL["email"])
+        [_, client_mail] = smtp_server.to(SENTINEL["email"])
         manage = next(u for u in HREF.findall(client_mail.get_body(("html",)).get_content())
                       if "/manage/" in u).replace("https://portal.example.com", "")
     responses.append(client.get(manage))
@@ -264,7 +285,7 @@ def check_sentinel(app, client, world, smtp_server, caplog):
 
     to_client = [r for r in rows if r.recipient == SENTINEL["email"]]
     to_staff = [r for r in rows if r.recipient != SENTINEL["email"]]
-    assert len(to_client) == 3 and len(to_staff) >= 3
+    assert len(to_client) == 4 and len(to_staff) >= 3  # code, booked, moved, cancelled
     for row in to_staff:
         assert leaks(f"{row.subject}\n{row.body_text}\n{row.body_html}\n{row.ics}") == [], row.kind
     for row in to_client:
@@ -284,15 +305,15 @@ def check_sentinel(app, client, world, smtp_server, caplog):
     assert any("outcome=sent" in line for line in lines)  # the capture really worked
     assert [line for line in lines if leaks(line)] == []
 
-    for response in responses:
+    for number, response in enumerate(responses):
         assert leaks(response.headers.get("Location", "")) == []
         for cookie in response.headers.getlist("Set-Cookie"):
             name, _, rest = cookie.partition("=")
             value = rest.split(";")[0]
             content = str(session_of(app, value)) if name == "session" and value else value
             # Step 1's answers ride in the signed session by design (DESIGN.md) until the
-            # request is stored; nothing else typed ever does.
-            allowed = {SENTINEL_ZIP} if response is responses[0] else set()
+            # request is confirmed; nothing else typed ever does.
+            allowed = {SENTINEL_ZIP} if number < verified else set()
             assert set(leaks(cookie + content)) <= allowed, (name, content)
     with client.session_transaction() as session:
         assert leaks(str(dict(session))) == []  # gone once the request is stored
@@ -300,8 +321,8 @@ def check_sentinel(app, client, world, smtp_server, caplog):
 
 # -- CSRF on every public POST ----------------------------------------------------------
 
-PUBLIC_POSTS = {"public.eligibility", "public.details", "public.manage_cancel",
-                "public.manage_reschedule"}
+PUBLIC_POSTS = {"public.eligibility", "public.details", "public.verify",
+                "public.manage_cancel", "public.manage_reschedule"}
 
 
 @pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
@@ -309,13 +330,21 @@ def test_every_public_post_without_a_valid_csrf_token_is_refused(app, client, wo
     rules = [rule for rule in app.url_map.iter_rules()
              if "POST" in rule.methods and not rule.rule.startswith("/admin")]
     assert {rule.endpoint for rule in rules} == PUBLIC_POSTS  # a new POST must be added here
+    with app.app_context():  # a pending request waiting for its code, as step 2 leaves it
+        pending = make_request(status="pending")
+        db.session.add(EmailVerification(request=pending, code_hash="0" * 64,
+                                         expires_at=utcnow() + timedelta(minutes=30)))
+        db.session.commit()
+        pending_id = pending.public_id
     with client.session_transaction() as session:
         session["eligibility"] = ELIGIBLE
+        session["pending"] = pending_id
     details = client.get("/consultation/details").text
     manage = f"/manage/{world['token']}"
     full = {
         "public.eligibility": [ELIGIBLE, {**ELIGIBLE, "ca_resident": "no"}],
         "public.details": [{**form_data(client), "first_name": "Forged"}],
+        "public.verify": [{"code": "123456"}, {"resend": "1"}, {"change_email": "1"}],
         "public.manage_cancel": [{}],
         "public.manage_reschedule": [{"slot": SLOT_VALUE.findall(
             client.get(manage + "/reschedule").text)[0]}],

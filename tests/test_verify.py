@@ -354,7 +354,8 @@ def test_pending_requests_are_invisible_to_staff(app, client, admin, cast):
     assert "Pendingperson" not in admin.get("/admin/requests?status=").text
     assert "Pendingperson" not in admin.get("/admin/requests/export.csv").text
     assert admin.get(f"/admin/requests/{pending.id}").status_code == 404
-    assert "Pendingperson" not in admin.get("/admin/").text
+    dashboard = admin.get("/admin/").text
+    assert "Pendingperson" not in dashboard and "Waiting now: 1." in dashboard
     with app.app_context():
         # No notice to any therapist or to intake: only the code went out.
         assert db.session.scalars(select(OutboxEmail.kind).where(

@@ -15,7 +15,9 @@ from portal.admin.blueprint import bp
 from portal.admin.forms import PauseForm
 from portal.extensions import db
 from portal.models import (
+    PENDING,
     STATUSES,
+    AnonymousCount,
     ConsultationRequest,
     NotEligibleCount,
     OutboxEmail,
@@ -89,6 +91,14 @@ def admin_panels(now: datetime) -> dict:
         ).all(),
         "failed_emails": db.session.scalar(
             select(func.count(OutboxEmail.id)).where(OutboxEmail.status == "failed")),
+        # Counts only: a pending request is nobody's to look at until it is confirmed.
+        "pending_now": db.session.scalar(
+            select(func.count(Request.id)).where(Request.status == PENDING)),
+        "unverified": db.session.execute(
+            select(AnonymousCount.day, AnonymousCount.count)
+            .where(AnonymousCount.kind == "unverified", AnonymousCount.day >= since)
+            .order_by(AnonymousCount.day.desc())
+        ).all(),
         "pause_form": PauseForm(paused=paused, message=message),
     }
 

@@ -28,8 +28,10 @@ from portal.public.views import bp, describe, invalid_link
 
 
 def consultation_for(token: str) -> ConsultationRequest | None:
+    """The request a manage link is for; never a pending one (no link is sent for it)."""
     public_id = public_id_from_manage_token(token)
-    return booking.find_by_public_id(public_id) if public_id is not None else None
+    consultation = booking.find_by_public_id(public_id) if public_id is not None else None
+    return None if consultation is None or consultation.is_pending else consultation
 
 
 def render_manage(token: str, consultation: ConsultationRequest, form: CancelForm):

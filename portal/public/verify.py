@@ -71,12 +71,12 @@ def verify():
     form = VerifyForm()
     if request.method == "GET":
         return render_verify(form, pending)
+    if ("change_email" in request.form or "resend" in request.form) and token_refused(form):
+        return render_verify(form, pending)
     if "change_email" in request.form:
         db.session.rollback()
         return redirect(url_for("public.details") + "#email")
     if "resend" in request.form:
-        if token_refused(form):
-            return render_verify(form, pending)
         try:
             verification.resend(pending, now=now)
         except verification.NoMoreCodes:
