@@ -284,7 +284,7 @@ def test_validation_errors_keep_what_was_typed(app, client, therapist_id):
     assert 'aria-invalid="true"' in html and 'aria-describedby="email-hint email-error"' in html
     assert requests_stored(app) == []
     with client.session_transaction() as session:  # signed, not encrypted: no personal data
-        assert set(session) <= {"eligibility", "csrf_token", "_flashes"}
+        assert set(session) <= {"eligibility", "csrf_token", "_flashes", "visitor", "pending"}
         assert "Rivera" not in str(dict(session))
 
 

@@ -2,8 +2,11 @@
 
 The token's random part becomes ``ConsultationRequest.submission_token``, so a
 second submit of the same form (double click, back button, refresh) finds the
-request the first one made. Its start time (signed with it) tells how fast the
-form was filled in: faster than a person can type is treated like the honeypot.
+request the first one made. The token is bound to the browser it was issued to (a
+random id in its session): replayed from another browser it is no token at all,
+so it can never hand over someone else's pending request. Its start time (signed
+with it) tells how fast the form was filled in: faster than a person can type is
+treated like the honeypot.
 """
 
 from __future__ import annotations
@@ -11,14 +14,23 @@ from __future__ import annotations
 import secrets
 import time
 
-from flask import current_app
+from flask import current_app, session
 from itsdangerous import BadSignature, URLSafeSerializer
 
 SALT = "consultation-form"
+VISITOR_KEY = "visitor"
 
 
 def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+
+
+def _visitor() -> str:
+    """This browser's random id, kept in its session (created on first use)."""
+    visitor = session.get(VISITOR_KEY)
+    if not isinstance(visitor, str) or len(visitor) != 22:
+        visitor = session[VISITOR_KEY] = secrets.token_urlsafe(16)
+    return visitor
 
 
 def issue_form_token(*, already_filled: bool = False) -> str:
@@ -28,7 +40,7 @@ def issue_form_token(*, already_filled: bool = False) -> str:
     started = time.time()
     if already_filled:
         started -= float(current_app.config["FORM_MIN_SECONDS"])
-    return _serializer().dumps([secrets.token_urlsafe(24), started])
+    return _serializer().dumps([secrets.token_urlsafe(24), started, _visitor()])
 
 
 def read_form_token(value: object) -> tuple[str, float] | None:
@@ -39,10 +51,12 @@ def read_form_token(value: object) -> tuple[str, float] | None:
         payload = _serializer().loads(value)
     except BadSignature:
         return None
-    if not (isinstance(payload, list) and len(payload) == 2):
+    if not (isinstance(payload, list) and len(payload) == 3):
         return None
-    nonce, started = payload
+    nonce, started, visitor = payload
     if not isinstance(nonce, str) or len(nonce) > 64 or not isinstance(started, int | float):
+        return None
+    if visitor != session.get(VISITOR_KEY):  # issued to another browser
         return None
     return nonce, time.time() - started
 
