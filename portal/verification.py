@@ -186,12 +186,15 @@ def release_expired(now: datetime | None = None) -> int:
     return len(ids)
 
 
-def find_pending(public_id: object) -> ConsultationRequest | None:
+def find_pending(public_id: object, *, lock: bool = False) -> ConsultationRequest | None:
+    """The pending request with ``public_id``. ``lock``: for a change, locked until the
+    transaction ends (on PostgreSQL two tries at once must not both count as the
+    fourth; SQLite's write lock, ``begin_write()``, already serialises them)."""
     if not isinstance(public_id, str) or not public_id:
         return None
-    return db.session.scalar(select(ConsultationRequest).where(
-        ConsultationRequest.public_id == public_id[:32],
-        ConsultationRequest.status == PENDING))
+    query = select(ConsultationRequest).where(
+        ConsultationRequest.public_id == public_id[:32], ConsultationRequest.status == PENDING)
+    return db.session.scalar(query.with_for_update() if lock else query)
 
 
 def expires_at(consultation: ConsultationRequest) -> datetime | None:

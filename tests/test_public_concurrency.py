@@ -51,3 +51,39 @@ def test_twenty_people_one_slot(app):
             ConsultationRequest.therapist_id == int(therapist_id),
             ConsultationRequest.status != "cancelled"))
         assert holders == 1
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_wrong_codes_sent_at_once_count_five_tries_at_most(app):
+    """Ten wrong codes for one pending request at the same moment (one browser, many
+    tabs): five are counted, the fifth drops the request, and nothing answers 5xx."""
+    with app.app_context():
+        make_therapist()
+        db.session.commit()
+    first = app.test_client()
+    pass_eligibility(first)
+    assert first.post("/consultation/details", data=form_data(first)).status_code == 302
+    cookie = first.get_cookie("session").value
+    tabs = []
+    for _ in range(10):
+        tab = app.test_client()
+        tab.set_cookie("session", cookie)
+        tabs.append(tab)
+    start = threading.Barrier(len(tabs))
+
+    def guess(tab):
+        start.wait()
+        return tab.post("/consultation/verify", data={"code": "000000"})
+
+    with ThreadPoolExecutor(len(tabs)) as pool:
+        responses = list(pool.map(guess, tabs))
+    assert all(r.status_code == 200 for r in responses)
+    texts = [r.text for r in responses]
+    # Four "doesn't match" pages with 4..1 tries left, one that drops the request; the
+    # rest find it gone. (Each try is counted once: no two pages show the same count.)
+    counted = [t for t in texts if "more tr" in t]
+    assert len(counted) == len(set(counted)) <= 4
+    assert sum("couldn" in t and "confirm your email" in t for t in texts) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ConsultationRequest)) == 0

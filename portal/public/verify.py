@@ -60,7 +60,7 @@ def verify():
     now = datetime.now(UTC)
     if request.method == "POST":
         begin_write()  # the tries and the status are read and changed under the write lock
-    pending = own_pending()
+    pending = own_pending(lock=request.method == "POST")
     if pending is None or (verification.expires_at(pending) or now) <= now:
         if pending is not None and request.method == "POST":
             verification.drop(pending, now=now)

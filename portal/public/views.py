@@ -140,9 +140,9 @@ def not_eligible():
 
 # -- step 2: details and a time ----------------------------------------------------
 
-def own_pending() -> ConsultationRequest | None:
+def own_pending(*, lock: bool = False) -> ConsultationRequest | None:
     """The pending request this browser made (it comes back here to change the email)."""
-    return verification.find_pending(session.get(PENDING_KEY))
+    return verification.find_pending(session.get(PENDING_KEY), lock=lock)
 
 
 def render_details(form: DetailsForm, therapists: Sequence[Therapist]):
@@ -264,7 +264,7 @@ def book(form: DetailsForm, answers: dict, nonce: str):
     begin_write()  # on SQLite: the checks and the insert hold the write lock together
     now = datetime.now(UTC)
     verification.release_expired(now)
-    previous = own_pending()
+    previous = own_pending(lock=True)
     if previous is not None:  # back from "change my email": the new answers replace it
         verification.drop(previous, now=now)
     try:
