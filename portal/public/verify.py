@@ -38,14 +38,14 @@ def finish(template: str):
 
 
 def token_refused(form: VerifyForm) -> bool:
-    """For the buttons that need no code: did only the CSRF token fail?"""
-    form.validate_on_submit()
-    form.code.errors = []
-    token = getattr(form, "csrf_token", None)  # absent when CSRF is switched off
+    """Whether the CSRF token failed (absent when CSRF is switched off)."""
+    token = getattr(form, "csrf_token", None)
     return bool(token is not None and token.errors)
 
 
 def render_verify(form: VerifyForm, pending):
+    if pending is None:  # gone meanwhile (another tab's fifth wrong code, the hold)
+        return finish("public/verify_expired.html")
     friendly_csrf_error(form, CSRF_MESSAGE_NO_ANSWERS)
     until = verification.expires_at(pending)
     return render_template("public/verify.html", form=form, email=pending.email,
@@ -57,22 +57,28 @@ def render_verify(form: VerifyForm, pending):
 @limit_attempts
 @open_intake
 def verify():
+    """Nothing changes before the form (and so its CSRF token) has been checked."""
     now = datetime.now(UTC)
     if request.method == "POST":
         begin_write()  # the tries and the status are read and changed under the write lock
     pending = own_pending(lock=request.method == "POST")
-    if pending is None or (verification.expires_at(pending) or now) <= now:
-        if pending is not None and request.method == "POST":
-            verification.drop(pending, now=now)
-            db.session.commit()
-        # A GET changes nothing; the sender loop (or the next POST) deletes it.
-        return finish("public/verify_expired.html") if request.method == "POST" \
-            else render_template("public/verify_expired.html")
+    if pending is None:
+        return finish("public/verify_expired.html")
+    expired = (verification.expires_at(pending) or now) <= now
     form = VerifyForm()
     if request.method == "GET":
-        return render_verify(form, pending)
-    if ("change_email" in request.form or "resend" in request.form) and token_refused(form):
-        return render_verify(form, pending)
+        # A GET changes nothing; the sender loop (or the next POST) deletes it.
+        return render_template("public/verify_expired.html") if expired \
+            else render_verify(form, pending)
+    valid = form.validate_on_submit()
+    if token_refused(form):
+        db.session.rollback()
+        form.code.errors = []
+        return render_verify(form, own_pending())
+    if expired:
+        verification.drop(pending, now=now)
+        db.session.commit()
+        return finish("public/verify_expired.html")
     if "change_email" in request.form:
         db.session.rollback()
         return redirect(url_for("public.details") + "#email")
@@ -81,12 +87,13 @@ def verify():
             verification.resend(pending, now=now)
         except verification.NoMoreCodes:
             db.session.rollback()
+            form.code.errors = []
             form.form_errors.append(NO_MORE_CODES_MESSAGE)
             return render_verify(form, own_pending())
         db.session.commit()
         flash("We've sent a new code. Only the newest code works.", "success")
         return redirect(url_for("public.verify"))
-    if not form.validate_on_submit():
+    if not valid:
         db.session.rollback()
         return render_verify(form, own_pending())
     return confirm(form, pending, now)
