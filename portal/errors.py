@@ -1,19 +1,21 @@
 """Error pages in the site's look, and the expired-form rescue.
 
-A CSRF failure on a form that opts in (see :func:`rerender_on_csrf_error`)
-runs the view again: its form fails validation on the token alone, so the
-person sees their answers kept, a plain message and a fresh token.
+Error handlers never call views. A public form that keeps the visitor's answers
+when its token has expired (see :func:`rerender_on_csrf_error`) checks the
+token itself, as a form error, and the rest of Flask-WTF's check (the https
+Referer) runs before the view; every other POST is refused by CSRFProtect.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 
-from flask import Flask, current_app, g, render_template, request
-from flask_wtf.csrf import CSRFError
+from flask import Flask, current_app, render_template, request
+from flask_wtf.csrf import CSRFError, same_origin
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
-from portal.extensions import db
+from portal.extensions import csrf, db
 
 MESSAGES = {
     400: ("Something went wrong with that request", "Go back, reload the page and try again."),
@@ -30,8 +32,34 @@ MESSAGES = {
 
 
 def rerender_on_csrf_error(view: Callable) -> Callable:
-    view.rerender_on_csrf_error = True
-    return view
+    """For a public form whose expired token must not cost the visitor their answers.
+
+    CSRFProtect's global check would refuse such a POST before the view could
+    re-render it, so the view is exempt from that check and its FlaskForm checks
+    the token instead: a bad or missing token is then a form error, and the page
+    comes back with the answers, a fresh token and a plain message
+    (``friendly_csrf_error``). What the global check does besides the token, the
+    same-origin Referer over https, is done here before the view runs. A view
+    marked so must validate its form before it changes anything on every POST.
+    """
+    @wraps(view)
+    def checked(*args, **kwargs):
+        require_same_origin_referer()
+        return view(*args, **kwargs)
+    return csrf.exempt(checked)
+
+
+def require_same_origin_referer() -> None:
+    """Flask-WTF's strict SSL check, as CSRFProtect makes it: over https a POST must
+    name one of this site's pages as its Referer (Referrer-Policy is same-origin)."""
+    config = current_app.config
+    if not config["WTF_CSRF_ENABLED"] or request.method not in config["WTF_CSRF_METHODS"]:
+        return
+    if request.is_secure and config["WTF_CSRF_SSL_STRICT"]:
+        if not request.referrer:
+            raise CSRFError("The referrer header is missing.")
+        if not same_origin(request.referrer, f"https://{request.host}/"):
+            raise CSRFError("The referrer does not match the host.")
 
 
 def register(app: Flask) -> None:
@@ -46,10 +74,6 @@ def render_error(code: int):
 
 
 def handle_csrf_error(error: CSRFError):
-    view = current_app.view_functions.get(request.endpoint or "")
-    if view is not None and getattr(view, "rerender_on_csrf_error", False):
-        g.csrf_failed = True
-        return current_app.ensure_sync(view)(**(request.view_args or {}))
     return render_error(400)
 
 
