@@ -1,5 +1,9 @@
 """Error pages in the site's look, and the expired-form rescue.
 
+A database that cannot be reached (a restart, an outage) gets a kind 503 page
+with Retry-After and one log line, never a 500 with a traceback; the pool
+(``pool_pre_ping``) reconnects by itself once the database is back.
+
 Error handlers never call views. A public form that keeps the visitor's answers
 when its token has expired (see :func:`rerender_on_csrf_error`) checks the
 token itself, as a form error, and the rest of Flask-WTF's check (the https
@@ -9,10 +13,12 @@ Referer) runs before the view; every other POST is refused by CSRFProtect.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from functools import wraps
 
 from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError, same_origin
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from portal.extensions import csrf, db
@@ -29,6 +35,10 @@ MESSAGES = {
         "Nothing you did caused this. Please try again in a few minutes.",
     ),
 }
+
+
+# Long enough for a restart to finish, short enough that a person waiting tries again.
+RETRY_AFTER_SECONDS = 30
 
 
 def rerender_on_csrf_error(view: Callable) -> Callable:
@@ -64,6 +74,7 @@ def require_same_origin_referer() -> None:
 
 def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(InternalServerError, handle_server_error)
 
@@ -92,3 +103,30 @@ def handle_server_error(error: InternalServerError):
     # Flask has logged the exception already; the page never shows a traceback.
     db.session.rollback()
     return render_error(500)
+
+
+def handle_database_error(error: DBAPIError):
+    """A lost or refused database connection: the 503 page. Any other database error
+    (a constraint, bad SQL) is a bug and goes on to the 500 page."""
+    if not (error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))):
+        raise error
+    with suppress(SQLAlchemyError):  # the connection may be gone; teardown removes the session
+        db.session.rollback()
+    current_app.logger.warning("database unavailable, answered 503 (%s): %s",
+                               request.endpoint or "no endpoint", outage_reason(error))
+    page = render_template("errors/unavailable.html", retry_after=RETRY_AFTER_SECONDS)
+    return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def outage_reason(error: DBAPIError) -> str:
+    """What the driver said, without the statement or its values: the error's class and
+    code; and for a connection that failed before any statement, libpq's first line
+    (host and port, nothing a visitor typed)."""
+    orig = error.orig
+    reason = type(orig).__name__
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+    if code:
+        return f"{reason} {code}"
+    if type(orig).__module__.startswith("psycopg") and str(orig).startswith("connection"):
+        return f"{reason}: {str(orig).splitlines()[0][:200]}"
+    return reason
