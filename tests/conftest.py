@@ -93,6 +93,8 @@ def clock(request):
         yield None
         return
     when = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        pytest.fail(f"PORTAL_TEST_NOW={instant!r} needs an offset, like Z or -08:00")
     with time_machine.travel(when, tick=True):
         yield when
 

@@ -5,7 +5,7 @@ on the pages and commands that use them. Each test runs once per instant."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,19 +16,32 @@ from portal.extensions import db
 from portal.models import NotEligibleCount, OutboxEmail, to_db
 from portal.scheduling import PACIFIC, format_day
 from tests.backoffice import sign_in
+from tests.conftest import CLOCK_INSTANTS
 from tests.factories import make_request, make_therapist, make_user
-
-pytestmark = pytest.mark.clock
 
 ELIGIBLE = {"state": "CA", "zip_code": "94110", "ca_resident": "yes", "in_california": "yes"}
 SLOT_VALUE = re.compile(r'name="slot" value="([^"]+)"')
 ROW = re.compile(r'<tr><th scope="row">All</th><td>(\d+)</td><td>(\d+)</td></tr>')
 
 
+def test_the_instants_cover_the_awkward_hours():
+    """Every run checks these (PORTAL_TEST_NOW aside): keep them when editing the list."""
+    instants = [datetime.fromisoformat(value) for value in CLOCK_INSTANTS.values()]
+    utc = {i.astimezone(UTC).strftime("%H:%M") for i in instants}
+    pacific = [i.astimezone(PACIFIC) for i in instants]
+    assert "07:30" in utc
+    assert {"23:59", "00:01"} <= {p.strftime("%H:%M") for p in pacific}
+    assert any(p.date() != i.astimezone(UTC).date() for p, i in zip(pacific, instants, strict=True))
+    for change in (date(2027, 3, 14), date(2027, 11, 7)):
+        offsets = {p.utcoffset() for p in pacific if p.date() == change}
+        assert offsets == {timedelta(hours=-8), timedelta(hours=-7)}, change
+
+
 def pacific_today():
     return datetime.now(UTC).astimezone(PACIFIC).date()
 
 
+@pytest.mark.clock
 def test_a_turned_away_visitor_counts_on_the_pacific_day(app, client):
     response = client.post("/consultation", data={**ELIGIBLE, "ca_resident": "no"})
     assert response.status_code == 302
@@ -43,6 +56,7 @@ def test_a_turned_away_visitor_counts_on_the_pacific_day(app, client):
     assert f"<li>{pacific_today().strftime('%a %b %-d')}: 1</li>" in page
 
 
+@pytest.mark.clock
 def test_this_week_starts_on_monday_midnight_pacific(app, client):
     monday = week_start(pacific_today())
     assert monday.weekday() == 0 and monday.time() == time(0)
@@ -57,6 +71,7 @@ def test_this_week_starts_on_monday_midnight_pacific(app, client):
     assert ROW.search(client.get("/admin/").text).groups() == ("2", "2")
 
 
+@pytest.mark.clock
 def test_offered_times_are_inside_pacific_hours_and_past_the_notice(app, client):
     with app.app_context():
         make_therapist()  # 09:00-17:00 every day
@@ -80,6 +95,7 @@ def test_offered_times_are_inside_pacific_hours_and_past_the_notice(app, client)
     assert format_day(first_day) in page
 
 
+@pytest.mark.clock
 def test_reminders_are_due_24_real_hours_ahead(app):
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     with app.app_context():
