@@ -14,6 +14,7 @@ from portal import commands, database, errors, health, outbox_sender, security
 from portal.admin import bp as admin_bp
 from portal.auth import bp as auth_bp
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
+from portal.numbers import IdConverter
 from portal.public import bp as public_bp
 
 MIN_SECRET_KEY_LENGTH = 24
@@ -85,6 +86,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.register_blueprint(health.bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)

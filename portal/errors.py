@@ -1,19 +1,27 @@
 """Error pages in the site's look, and the expired-form rescue.
 
-A CSRF failure on a form that opts in (see :func:`rerender_on_csrf_error`)
-runs the view again: its form fails validation on the token alone, so the
-person sees their answers kept, a plain message and a fresh token.
+A database that cannot be reached (a restart, an outage) gets a kind 503 page
+with Retry-After and one log line, never a 500 with a traceback; the pool
+(``pool_pre_ping``) reconnects by itself once the database is back.
+
+Error handlers never call views. A public form that keeps the visitor's answers
+when its token has expired (see :func:`rerender_on_csrf_error`) checks the
+token itself, as a form error, and the rest of Flask-WTF's check (the https
+Referer) runs before the view; every other POST is refused by CSRFProtect.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
+from functools import wraps
 
-from flask import Flask, current_app, g, render_template, request
-from flask_wtf.csrf import CSRFError
+from flask import Flask, current_app, render_template, request
+from flask_wtf.csrf import CSRFError, same_origin
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
-from portal.extensions import db
+from portal.extensions import csrf, db
 
 MESSAGES = {
     400: ("Something went wrong with that request", "Go back, reload the page and try again."),
@@ -29,13 +37,44 @@ MESSAGES = {
 }
 
 
+# Long enough for a restart to finish, short enough that a person waiting tries again.
+RETRY_AFTER_SECONDS = 30
+
+
 def rerender_on_csrf_error(view: Callable) -> Callable:
-    view.rerender_on_csrf_error = True
-    return view
+    """For a public form whose expired token must not cost the visitor their answers.
+
+    CSRFProtect's global check would refuse such a POST before the view could
+    re-render it, so the view is exempt from that check and its FlaskForm checks
+    the token instead: a bad or missing token is then a form error, and the page
+    comes back with the answers, a fresh token and a plain message
+    (``friendly_csrf_error``). What the global check does besides the token, the
+    same-origin Referer over https, is done here before the view runs. A view
+    marked so must validate its form before it changes anything on every POST.
+    """
+    @wraps(view)
+    def checked(*args, **kwargs):
+        require_same_origin_referer()
+        return view(*args, **kwargs)
+    return csrf.exempt(checked)
+
+
+def require_same_origin_referer() -> None:
+    """Flask-WTF's strict SSL check, as CSRFProtect makes it: over https a POST must
+    name one of this site's pages as its Referer (Referrer-Policy is same-origin)."""
+    config = current_app.config
+    if not config["WTF_CSRF_ENABLED"] or request.method not in config["WTF_CSRF_METHODS"]:
+        return
+    if request.is_secure and config["WTF_CSRF_SSL_STRICT"]:
+        if not request.referrer:
+            raise CSRFError("The referrer header is missing.")
+        if not same_origin(request.referrer, f"https://{request.host}/"):
+            raise CSRFError("The referrer does not match the host.")
 
 
 def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(InternalServerError, handle_server_error)
 
@@ -46,10 +85,6 @@ def render_error(code: int):
 
 
 def handle_csrf_error(error: CSRFError):
-    view = current_app.view_functions.get(request.endpoint or "")
-    if view is not None and getattr(view, "rerender_on_csrf_error", False):
-        g.csrf_failed = True
-        return current_app.ensure_sync(view)(**(request.view_args or {}))
     return render_error(400)
 
 
@@ -68,3 +103,30 @@ def handle_server_error(error: InternalServerError):
     # Flask has logged the exception already; the page never shows a traceback.
     db.session.rollback()
     return render_error(500)
+
+
+def handle_database_error(error: DBAPIError):
+    """A lost or refused database connection: the 503 page. Any other database error
+    (a constraint, bad SQL) is a bug and goes on to the 500 page."""
+    if not (error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))):
+        raise error
+    with suppress(SQLAlchemyError):  # the connection may be gone; teardown removes the session
+        db.session.rollback()
+    current_app.logger.warning("database unavailable, answered 503 (%s): %s",
+                               request.endpoint or "no endpoint", outage_reason(error))
+    page = render_template("errors/unavailable.html", retry_after=RETRY_AFTER_SECONDS)
+    return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def outage_reason(error: DBAPIError) -> str:
+    """What the driver said, without the statement or its values: the error's class and
+    code; and for a connection that failed before any statement, libpq's first line
+    (host and port, nothing a visitor typed)."""
+    orig = error.orig
+    reason = type(orig).__name__
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+    if code:
+        return f"{reason} {code}"
+    if type(orig).__module__.startswith("psycopg") and str(orig).startswith("connection"):
+        return f"{reason}: {str(orig).splitlines()[0][:200]}"
+    return reason

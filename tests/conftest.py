@@ -4,6 +4,12 @@ runner, a real SMTP server on loopback, and a live server for the browser.
 SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (each run in its
 own throw-away database). Browser tests skip when Chromium is missing, unless
 REQUIRE_BROWSER=1, when they fail.
+
+Tests marked ``clock`` compare dates with "now": each runs once at every instant
+in ``CLOCK_INSTANTS`` (the clock travels there and ticks on), so that every run
+of the suite checks the hours when the Pacific and the UTC dates differ and both
+DST changes. ``PORTAL_TEST_NOW=2027-03-14T09:59:00Z`` runs them at that one
+instant instead, to reproduce a failure.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ import secrets
 import smtplib
 import socket
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
@@ -45,6 +53,50 @@ BASE_TEST_CONFIG = {
     "PRACTICE_NOTIFY_EMAIL": "intake@example.com",
     "OUTBOX_BACKGROUND": False,
 }
+
+
+# Instants where a date taken in UTC instead of Pacific time (or the other way round)
+# shows: the two dates differ from 16:00 PST / 17:00 PDT to midnight, Sunday night
+# in Pacific time is already Monday in UTC, and each DST change skips or repeats an hour.
+CLOCK_INSTANTS = {
+    "0730Z-is-2330PT-the-day-before": "2026-12-03T07:30:00+00:00",
+    "2359PT-sunday-winter": "2027-01-03T23:59:00-08:00",
+    "0001PT-monday-summer": "2027-07-05T00:01:00-07:00",
+    "0159PST-before-spring-forward": "2027-03-14T01:59:00-08:00",
+    "0301PDT-after-spring-forward": "2027-03-14T03:01:00-07:00",
+    "0159PDT-before-fall-back": "2027-11-07T01:59:00-07:00",
+    "0101PST-after-fall-back": "2027-11-07T01:01:00-08:00",
+}
+
+
+def clock_instants() -> dict[str, str]:
+    """The instants ``clock`` tests run at: PORTAL_TEST_NOW alone when it is set."""
+    chosen = os.environ.get("PORTAL_TEST_NOW", "").strip()
+    if chosen:
+        return {f"now={chosen}": chosen}
+    return CLOCK_INSTANTS
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("clock") is not None:
+        instants = clock_instants()
+        metafunc.parametrize("clock", list(instants.values()), ids=list(instants),
+                             indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def clock(request):
+    """For a ``clock`` test, the instant it runs at (the clock travels there first,
+    before any other fixture reads it, and ticks on); None for other tests."""
+    instant = getattr(request, "param", None)
+    if instant is None:
+        yield None
+        return
+    when = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        pytest.fail(f"PORTAL_TEST_NOW={instant!r} needs an offset, like Z or -08:00")
+    with time_machine.travel(when, tick=True):
+        yield when
 
 
 # -- databases ---------------------------------------------------------------

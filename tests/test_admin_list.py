@@ -9,6 +9,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import ConsultationRequest, Therapist, to_db
+from portal.scheduling import PACIFIC
 from tests.backoffice import sign_in
 from tests.factories import future_slot, make_request, make_requests
 
@@ -23,7 +24,9 @@ def names(client, url: str, **query) -> list[str]:
 
 @pytest.fixture
 def dated(app, cast):
-    """Received 10, 5 and 1 days ago; booked in 9, 6 and no time; the cast's two besides."""
+    """Received 10, 5 and 1 days ago; booked in 9, 6 and no days; the cast's two besides.
+    The list's date filters are Pacific dates: the days to filter on are each
+    instant's Pacific date, which differs from the UTC one for hours every day."""
     now = datetime.now(UTC)
     with app.app_context():
         other = db.session.get(Therapist, cast.other_therapist_id)
@@ -36,19 +39,36 @@ def dated(app, cast):
     return now
 
 
-def day(now: datetime, days: int) -> str:
-    return (now + timedelta(days=days)).date().isoformat()
+def received_day(now: datetime, days: int) -> str:
+    """The Pacific date of ``now`` moved by ``days`` days, as the filter takes it."""
+    return (now + timedelta(days=days)).astimezone(PACIFIC).date().isoformat()
 
 
+def booked_day(days: int) -> str:
+    """The Pacific date of ``future_slot(days)``."""
+    return future_slot(days=days).astimezone(PACIFIC).date().isoformat()
+
+
+@pytest.mark.clock
 def test_received_date_range(admin, dated):
-    found = names(admin, "/admin/requests", received_from=day(dated, -6),
-                  received_to=day(dated, -2))
+    found = names(admin, "/admin/requests", received_from=received_day(dated, -6),
+                  received_to=received_day(dated, -2))
     assert found == ["Mid Dated"]
+    # One day each side, so a bound read as a UTC date would show.
+    assert names(admin, "/admin/requests", received_from=received_day(dated, -1),
+                 received_to=received_day(dated, -1)) == ["New Dated"]
+    assert sorted(names(admin, "/admin/requests", received_from=received_day(dated, 0))) == [
+        "Luis Chen", "Rosa Garcia"]
+    assert names(admin, "/admin/requests", received_to=received_day(dated, -1)) == [
+        "New Dated", "Mid Dated", "Old Dated"]
 
 
+@pytest.mark.clock
 def test_booked_date_range(admin, dated):
-    found = names(admin, "/admin/requests", booked_from=day(dated, 5), booked_to=day(dated, 7))
+    found = names(admin, "/admin/requests", booked_from=booked_day(5), booked_to=booked_day(7))
     assert found == ["Mid Dated"]
+    assert names(admin, "/admin/requests", booked_from=booked_day(6),
+                 booked_to=booked_day(6)) == ["Mid Dated"]
 
 
 @pytest.mark.parametrize("sort,expected", [

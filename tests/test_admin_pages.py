@@ -6,6 +6,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from portal import booking
@@ -165,6 +166,7 @@ def test_retry_all_failed_emails(app, admin):
     assert json.loads(detail) == {"count": 3}
 
 
+@pytest.mark.clock
 def test_dashboard_flags_stale_new_requests_and_edits_the_pause(app, admin):
     with app.app_context():
         stale = make_request(first_name="Waiting")
@@ -210,6 +212,7 @@ def test_audit_log_filters_by_request(app, admin, cast):
         f"/admin/audit?request_id={cast.theirs}").get_data(as_text=True)
 
 
+@pytest.mark.clock
 def test_therapist_dashboard_counts_only_their_requests(app, client, cast):
     with app.app_context():
         make_request(db.session.get(Therapist, cast.other_therapist_id), first_name="Other")

@@ -56,6 +56,7 @@ def test_cancelled_bookings_free_their_time(ctx):
     assert slot in booking.available_slots("any")
 
 
+@pytest.mark.clock
 def test_available_slots_respect_notice_horizon_and_inactive_therapists(ctx, app):
     make_therapist()
     make_therapist(active=False)

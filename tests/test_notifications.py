@@ -311,6 +311,7 @@ def make_soon(app, hours: float, **fields) -> int:
         return consultation.id
 
 
+@pytest.mark.clock
 def test_reminders_send_is_idempotent_and_skips_far_and_cancelled(app, runner, smtp_server):
     due = make_soon(app, 20)
     with app.app_context():

@@ -428,6 +428,7 @@ def test_a_therapist_who_stopped_taking_requests_is_not_swapped_silently(app, cl
     assert requests_stored(app) == []
 
 
+@pytest.mark.clock
 def test_not_eligible_changes_only_the_anonymous_count(app, client, therapist_id):
     before = database_snapshot(app)
     pass_eligibility(client)

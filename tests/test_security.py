@@ -367,6 +367,45 @@ def test_every_public_post_without_a_valid_csrf_token_is_refused(app, client, wo
         assert session["eligibility"] == ELIGIBLE  # a refused "no" did not end step 1 either
 
 
+HTTPS = "https://localhost"
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+@pytest.mark.parametrize("referer", [None, "https://evil.example.com/consultation",
+                                     "http://localhost/consultation"],
+                         ids=["no-referer", "other-site", "plain-http"])
+def test_a_valid_token_over_https_still_needs_a_same_origin_referer(app, client, world,
+                                                                    referer):
+    """Flask-WTF's strict check over https: a POST must come from one of our own pages.
+    The forms that keep answers after an expired token must not lose that check."""
+    same_origin = {"Referer": f"{HTTPS}/consultation"}
+    assert client.post("/consultation", data={**ELIGIBLE, "csrf_token": csrf_token(
+        client.get("/consultation", base_url=HTTPS).text)}, base_url=HTTPS,
+        headers=same_origin).location == "/consultation/details"
+    manage = f"/manage/{world['token']}"
+    posts = {
+        "/consultation": {**ELIGIBLE, "ca_resident": "no"},
+        "/consultation/details": form_data(client, first_name="Forged"),
+        f"{manage}/cancel": {},
+        f"{manage}/reschedule": {"slot": SLOT_VALUE.findall(
+            client.get(manage + "/reschedule", base_url=HTTPS).text)[0]},
+    }
+    token = csrf_token(client.get("/consultation/details", base_url=HTTPS).text)
+    before, answered = database_snapshot(app), {}
+    for url, data in posts.items():
+        response = client.post(url, data={**data, "csrf_token": token}, base_url=HTTPS,
+                               headers={"Referer": referer} if referer else {})
+        answered[url] = response.status_code
+    assert answered == dict.fromkeys(posts, 400)
+    assert database_snapshot(app) == before
+    with client.session_transaction() as session:
+        assert session["eligibility"] == ELIGIBLE
+    # The same token from our own page is accepted: only the Referer was wrong.
+    assert client.post(f"{manage}/cancel", data={"csrf_token": token}, base_url=HTTPS,
+                       headers={"Referer": f"{HTTPS}{manage}"}).status_code == 302
+    assert database_snapshot(app) != before
+
+
 # -- the session cookie -------------------------------------------------------------------
 
 @pytest.mark.parametrize("app_config", [{}, {"PREFERRED_URL_SCHEME": "https"}])

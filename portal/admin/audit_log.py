@@ -12,14 +12,15 @@ from portal.admin.forms import AuditFilterForm
 from portal.admin.listing import page_numbers
 from portal.extensions import db
 from portal.models import AuditEvent
+from portal.numbers import parse_id
 
 
 def audit_filters(form: AuditFilterForm) -> dict[str, str]:
     """The validated filter values, by field name; also what page links carry."""
     values = {name: (form[name].data or "").strip() for name in ("action", "actor", "request_id")}
     values["actor"] = normalise_email(values["actor"])  # as users' emails are stored
-    if not values["request_id"].isdigit():
-        values["request_id"] = ""
+    request_id = parse_id(values["request_id"])
+    values["request_id"] = str(request_id) if request_id is not None else ""
     return {name: value for name, value in values.items() if value and not form[name].errors}
 
 
@@ -39,7 +40,7 @@ def audit_log():
         stmt = stmt.where(AuditEvent.actor == actor if "@" in actor
                           else AuditEvent.actor.startswith(actor, autoescape=True))
     if "request_id" in filters:
-        stmt = stmt.where(AuditEvent.request_id == int(filters["request_id"]))
+        stmt = stmt.where(AuditEvent.request_id == parse_id(filters["request_id"]))
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     events = db.session.scalars(stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
                                 .limit(per_page).offset((page - 1) * per_page)).all()

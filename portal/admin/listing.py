@@ -18,6 +18,7 @@ import phonenumbers
 from sqlalchemy import ColumnElement, and_, false, or_
 
 from portal.models import STATUSES, ConsultationRequest, normalise_search, to_db
+from portal.numbers import MAX_PAGE, arg_number, parse_id
 from portal.scheduling import PACIFIC
 
 Request = ConsultationRequest
@@ -53,8 +54,8 @@ class RequestQuery:
             found.append(Request.status == self.status)
         if self.therapist == "none":
             found.append(Request.therapist_id.is_(None))
-        elif self.therapist.isdigit():
-            found.append(Request.therapist_id == int(self.therapist))
+        elif (therapist_id := parse_id(self.therapist)) is not None:
+            found.append(Request.therapist_id == therapist_id)
         found += date_range(Request.created_at, self.received_from, self.received_to)
         found += date_range(Request.slot_start, self.booked_from, self.booked_to)
         if self.q.strip():
@@ -137,9 +138,5 @@ def search_condition(q: str) -> ColumnElement[bool]:
 
 def page_numbers(args) -> tuple[int, int]:
     """``page`` and ``per_page`` from the query string, clamped to sane values."""
-    def number(name: str, default: int) -> int:
-        value = args.get(name, "")
-        return int(value) if value.isdigit() else default
-
-    per_page = min(max(number("per_page", PER_PAGE_DEFAULT), 1), PER_PAGE_MAX)
-    return max(number("page", 1), 1), per_page
+    return (arg_number(args, "page", 1, maximum=MAX_PAGE),
+            arg_number(args, "per_page", PER_PAGE_DEFAULT, maximum=PER_PAGE_MAX))

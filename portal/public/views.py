@@ -47,8 +47,7 @@ def time_formatting() -> dict:
 
 
 def open_intake(view: Callable) -> Callable:
-    """While intake is paused, the paused page instead of the view. A decorator, not a
-    before_request hook: handle_csrf_error calls the view itself, past any hook."""
+    """While intake is paused, the paused page instead of the view."""
     @wraps(view)
     def wrapper(*args, **kwargs):
         message = intake.pause_message()
