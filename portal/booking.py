@@ -280,12 +280,14 @@ def create_request(details: RequestDetails, *, now: datetime | None = None) -> C
 
 def cancel_booking(consultation: ConsultationRequest, *, by: str,
                    actor: User | str | None) -> bool:
-    """Cancel the request and free its time. ``by`` is "client" or "practice".
+    """Cancel an open request and free its time. ``by`` is "client" or "practice".
 
-    Returns False (and queues nothing) when it was already cancelled, so a
-    double click sends one notice."""
+    Returns False (and queues nothing) when the request is not open: already
+    cancelled (a double click sends one notice), or over, not a fit or waiting for
+    its email confirmation, where there is nothing to cancel (the back office's
+    status table, portal.request_status, says so to staff)."""
     notifications.check_cancelled_by(by)
-    if consultation.status == "cancelled":
+    if not consultation.is_open:
         return False
     previous = consultation.status
     consultation.status = "cancelled"

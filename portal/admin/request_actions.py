@@ -36,6 +36,9 @@ def saved(message: str, consultation):
 def request_status_change(request_id: int):
     consultation = visible_request_or_abort(request_id)
     form = StatusForm()
+    # Any staff status passes the form; the table in portal.request_status says why a
+    # move the page did not offer (say, from a stale tab) can't be made.
+    form.status.choices = options((s, s) for s in request_status.STAFF_STATUSES)
     if not form.validate_on_submit():
         return render_detail(consultation, status_form=form)
     try:
@@ -85,10 +88,17 @@ def request_reassign(request_id: int):
 @bp.post("/requests/<int:request_id>/cancel")
 def request_cancel(request_id: int):
     consultation = visible_request_or_abort(request_id)
-    if booking.cancel_booking(consultation, by="practice", actor=actor()):
+    response = back_to(consultation)
+    try:
+        cancelled = request_status.change_status(consultation, "cancelled", actor=actor())
+    except request_status.StatusChangeRefused as refused:
+        db.session.rollback()
+        flash(refused.message, "error")
+        return response
+    if cancelled:
         return saved("The consultation is cancelled. The client and therapist will be told.",
                      consultation)
-    return back_to(consultation)
+    return response  # cancelled already (a double click): nothing more to say
 
 
 @bp.route("/requests/<int:request_id>/reschedule", methods=["GET", "POST"])
