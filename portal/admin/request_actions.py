@@ -16,6 +16,7 @@ from portal.admin.access import actor, admin_required, visible_request_or_abort
 from portal.admin.blueprint import bp
 from portal.admin.forms import NoteForm, ReassignForm, RescheduleForm, StatusForm, options
 from portal.admin.requests import reassign_choices, render_detail
+from portal.availability import therapists_for_reschedule
 from portal.extensions import db
 from portal.scheduling import format_slot_long, parse_slot_value, slot_value
 
@@ -108,7 +109,8 @@ def request_reschedule(request_id: int):
         flash("This request is closed, so its time can't change.", "error")
         return back_to(consultation)
     choice = consultation.therapist_id or "any"
-    slots = booking.available_slots(choice, exclude_request_id=consultation.id)
+    slots = booking.available_slots(choice, exclude_request_id=consultation.id,
+                                    therapists=therapists_for_reschedule(consultation))
     form = RescheduleForm()
     form.slot.choices = options((slot_value(s), format_slot_long(s)) for s in slots)
     if form.validate_on_submit():
