@@ -10,6 +10,7 @@ begun a write transaction for every POST.
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
 
 from portal import booking, request_status, retention
 from portal.admin.access import actor, admin_required, visible_request_or_abort
@@ -18,6 +19,8 @@ from portal.admin.forms import NoteForm, ReassignForm, RescheduleForm, StatusFor
 from portal.admin.requests import reassign_choices, render_detail
 from portal.availability import therapists_for_reschedule
 from portal.extensions import db
+from portal.mail_transport import remove_sink_copies
+from portal.models import OutboxEmail
 from portal.scheduling import format_slot_long, parse_slot_value, slot_value
 
 
@@ -135,10 +138,14 @@ def request_delete(request_id: int):
     posted = request.method == "POST"
     if refusal is None and posted:
         reference = consultation.reference
-        retention.delete_request(consultation, actor=actor())
+        message_ids = retention.delete_request(consultation, actor=actor())
         db.session.commit()
+        remove_sink_copies(message_ids)
         flash(f"Request {reference} was deleted.", "info")
         return redirect(url_for("admin.request_list"))
     status = 409 if refusal and posted else 200
+    unsent = db.session.scalar(select(func.count(OutboxEmail.id)).where(
+        OutboxEmail.request_id == consultation.id,
+        OutboxEmail.status.in_(("queued", "sending", "failed"))))
     return render_template("admin/request_delete.html", consultation=consultation,
-                           refusal=refusal), status
+                           refusal=refusal, unsent=unsent), status
