@@ -232,9 +232,10 @@ def _cancel(consultation, new_status, actor, now) -> bool:
 
 
 def _decline(consultation, new_status, actor, now) -> bool:
+    previous = consultation.status
     if consultation.starts_after(now):
         booking.cancel_booking(consultation, by="practice", actor=actor)
-    _set_status(consultation, new_status, actor=actor)
+    _set_status(consultation, new_status, actor=actor, previous=previous)
     return True
 
 
@@ -254,9 +255,12 @@ _EFFECTS = {"keep": _keep, "set": _set, "mark_over": _set, "cancel": _cancel,
 
 
 def _set_status(consultation: ConsultationRequest, new_status: str, *,
-                actor: User | str, reopening: bool = False) -> None:
-    previous = consultation.status
-    reclaims = previous in RELEASED_STATUSES and new_status not in RELEASED_STATUSES
+                actor: User | str, reopening: bool = False,
+                previous: str | None = None) -> None:
+    """``previous``: the status the audit line names, when a step before this one
+    (cancelling the booking) has changed it already."""
+    previous = previous or consultation.status
+    reclaims = consultation.status in RELEASED_STATUSES and new_status not in RELEASED_STATUSES
     try:
         # A savepoint: a refused change leaves the rest of the transaction usable.
         with db.session.begin_nested():

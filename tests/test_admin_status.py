@@ -5,6 +5,7 @@ render of the detail page leaves."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +15,14 @@ from sqlalchemy import select
 
 from portal import notifications, outbox
 from portal.extensions import db
-from portal.models import ConsultationRequest, OutboxEmail, RequestNote, Therapist, to_db
+from portal.models import (
+    AuditEvent,
+    ConsultationRequest,
+    OutboxEmail,
+    RequestNote,
+    Therapist,
+    to_db,
+)
 from tests.backoffice import audit_actions
 from tests.conftest import mail_app_config
 from tests.factories import future_slot, make_request, soon
@@ -171,6 +179,10 @@ def test_not_a_fit_with_a_future_time_cancels_it_first(app, admin, cast):
     assert row.status == "not_a_fit" and row.cancelled_at is not None
     actions = audit_actions(app, cast.mine)
     assert actions.index("booking_cancelled") < actions.index("status_changed")
+    with app.app_context():  # the trail names the status staff changed from
+        detail = db.session.scalar(select(AuditEvent.detail).where(
+            AuditEvent.request_id == cast.mine, AuditEvent.action == "status_changed"))
+    assert json.loads(detail) == {"previous_status": "new", "status": "not_a_fit"}
     assert notices(app, cast.mine) == CANCELLATION_NOTICES  # client and therapist are told
     with app.app_context():  # the time is free for someone else
         maya = db.session.get(Therapist, cast.therapist_id)
