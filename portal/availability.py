@@ -33,6 +33,21 @@ def bookable_therapists() -> list[Therapist]:
     ))
 
 
+def therapists_for_reschedule(consultation: ConsultationRequest) -> list[Therapist]:
+    """The therapists a booking may move to: the bookable ones, and the request's own
+    therapist while still active even when no longer taking new clients (they keep
+    their existing clients; without them here a client's reschedule would quietly go
+    to someone else). Hours loaded, as bookable_therapists()."""
+    therapists = bookable_therapists()
+    own = consultation.therapist_id
+    if own is None or any(t.id == own for t in therapists):
+        return therapists
+    mine = db.session.scalar(
+        select(Therapist).where(Therapist.id == own, Therapist.active.is_(True))
+        .options(selectinload(Therapist.hours)))
+    return therapists if mine is None else sorted([*therapists, mine], key=lambda t: t.name)
+
+
 def chosen_therapists(therapist_choice: object,
                        therapists: Sequence[Therapist] | None = None) -> list[Therapist]:
     therapists = bookable_therapists() if therapists is None else list(therapists)

@@ -24,6 +24,7 @@ from portal.availability import (
 )
 from portal.availability import (
     free_therapists_at,
+    therapists_for_reschedule,
     upcoming_counts,
 )
 from portal.extensions import db
@@ -250,12 +251,14 @@ def create_request(details: RequestDetails, *, now: datetime | None = None) -> C
 
 def cancel_booking(consultation: ConsultationRequest, *, by: str,
                    actor: User | str | None) -> bool:
-    """Cancel the request and free its time. ``by`` is "client" or "practice".
+    """Cancel an open request and free its time. ``by`` is "client" or "practice".
 
-    Returns False (and queues nothing) when it was already cancelled, so a
-    double click sends one notice."""
+    Returns False (and queues nothing) when the request is not open: already
+    cancelled (a double click sends one notice), or over, not a fit or waiting for
+    its email confirmation, where there is nothing to cancel (the back office's
+    status table, portal.request_status, says so to staff)."""
     notifications.check_cancelled_by(by)
-    if consultation.status == "cancelled":
+    if not consultation.is_open:
         return False
     previous = consultation.status
     consultation.status = "cancelled"
@@ -332,7 +335,9 @@ def reschedule_booking(consultation: ConsultationRequest, new_start: datetime, *
     upcoming consultations gets it. Raises SlotTaken or BookingClosed, also when the
     request was cancelled after ``consultation`` was loaded.
 
-    ``therapists``: bookable_therapists(), when the caller has them already.
+    ``therapists``: therapists_for_reschedule(consultation), when the caller has them
+    already (the client's own therapist stays among them while active, even once they
+    take no new clients).
     ``free_times``: when the caller has just computed ``available_slots`` for this
     request's choice (its therapist, or "any") with ``exclude_request_id`` set to it,
     in this same write transaction; otherwise only the new time is checked."""
@@ -340,6 +345,8 @@ def reschedule_booking(consultation: ConsultationRequest, new_start: datetime, *
         raise BookingClosed(consultation.status)
     now = now or datetime.now(UTC)
     start = new_start.astimezone(UTC)
+    if therapists is None:
+        therapists = therapists_for_reschedule(consultation)
     previous_start, previous_therapist = consultation.starts_at, consultation.therapist_id
     if previous_start == start and therapist_id in (None, previous_therapist):
         return

@@ -15,6 +15,7 @@ from portal import demo, outbox, outbox_sender, verification
 from portal.accounts import AccountError, create_user
 from portal.database import begin_write
 from portal.extensions import db
+from portal.mail_transport import remove_sink_copies
 from portal.models import ROLES
 from portal.retention import purge_old_requests
 
@@ -134,16 +135,22 @@ def reminders_send_command() -> None:
 
 @click.command("purge")
 @click.option("--older-than-days", "days", type=click.IntRange(min=1), required=True,
-              help="Delete requests received more than this many days ago whose time is past.")
+              help="Delete closed requests received more than this many days ago, and "
+                   "forget the emails sent before then.")
 @with_appcontext
 def purge_command(days: int) -> None:
-    """Delete old requests with their notes and emails (retention); audited. Also
-    deletes pending requests whose email was not confirmed in time."""
+    """Retention: delete closed requests (cancelled, completed, no-show, not a fit) with
+    their notes and emails, and blank the content and recipients of older emails; audited.
+    Open requests stay, however old. Pending requests whose email was not confirmed in
+    time are deleted too (only an anonymous count stays)."""
     begin_write()
     released = verification.release_expired()
-    deleted = purge_old_requests(days)
+    report = purge_old_requests(days)
     db.session.commit()
-    click.echo(f"Deleted {deleted} request{'s' if deleted != 1 else ''} older than {days} days.")
+    remove_sink_copies(report.message_ids)
+    click.echo(f"Deleted {report.deleted} request{'s' if report.deleted != 1 else ''} "
+               f"older than {days} days. Forgot the content and recipients of "
+               f"{report.forgotten} email{'s' if report.forgotten != 1 else ''}.")
     if released:
         click.echo(f"Deleted {released} unconfirmed request{'s' if released != 1 else ''} "
                    "whose hold ran out.")

@@ -7,15 +7,20 @@
   answers would hang the worker forever), STARTTLS/SSL that verify the server's
   certificate (Flask-Mail's ``starttls()`` passes no SSL context), and the SMTP
   debug output always off (it would print personal data).
-* ``sink`` (``make run``): each message written to ``instance/mail/<time>-<kind>.eml``
-  and a log line naming the file, so a developer can read what would have gone out.
+* ``sink`` (``make run``): each message written to
+  ``instance/mail/<time>-<kind>-<message>.eml`` and a log line naming the file, so a
+  developer can read what would have gone out. ``<message>`` is drawn from the
+  Message-ID (a hash, so no address reaches a file name): deleting or purging a
+  request removes the copies of its emails with ``remove_sink_copies``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import smtplib
 import ssl
+from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,9 +147,10 @@ class SinkTransport:
     def send(self, message: Message, kind: str) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         data = message.as_bytes()
+        token = sink_token(message.msgId)
         for n in range(1, 1000):
             suffix = "" if n == 1 else f"-{n}"
-            path = self.directory / f"{stamp}-{kind}{suffix}.eml"
+            path = self.directory / f"{stamp}-{kind}-{token}{suffix}.eml"
             try:
                 with path.open("xb") as handle:
                     handle.write(data)
@@ -160,6 +166,32 @@ class SinkTransport:
 def sink_directory() -> Path:
     directory = Path(current_app.config["MAIL_SINK_DIR"])
     return directory if directory.is_absolute() else Path(current_app.instance_path) / directory
+
+
+def sink_token(message_id: str) -> str:
+    """The part of a sink file's name that says which message it holds."""
+    return hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:20]
+
+
+def remove_sink_copies(message_ids: Iterable[str]) -> int:
+    """Delete the mail sink's .eml copies of these messages (a resent one may have
+    several); how many files went. Files are looked for whatever MAIL_BACKEND says
+    now: the sink may have been on when they were written. Copies written before
+    files were named by Message-ID are not found (remove ``instance/mail/`` by hand)."""
+    directory = sink_directory()
+    tokens = {sink_token(message_id) for message_id in message_ids}
+    if not tokens or not directory.is_dir():
+        return 0
+    removed = 0
+    for path in directory.glob("*.eml"):
+        # <time>-<kind>-<token>[-<n>]: neither the time nor a kind has a hyphen.
+        parts = path.stem.split("-")
+        if len(parts) >= 3 and parts[2] in tokens:
+            path.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.info("mail sink removed %s file%s", removed, "" if removed == 1 else "s")
+    return removed
 
 
 @contextmanager

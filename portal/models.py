@@ -276,9 +276,10 @@ class EmailVerification(db.Model):
     """The code that turns a pending request into a real one, and how it is going.
 
     One row per pending request, deleted with it or when the code is used. The
-    code is stored as an HMAC only. ``duplicate_of_id``: the address already had an
-    open request, so it was told so instead of getting a code, and this pending
-    request can never be verified; it runs out like any other.
+    code is stored as an HMAC only. ``already_booked``: the address already had an
+    open request (``duplicate_of_id``, NULL if that one is deleted meanwhile), so it
+    was told so instead of getting a code, and this pending request can never be
+    verified; it runs out like any other.
     """
 
     __tablename__ = "email_verification"
@@ -291,6 +292,7 @@ class EmailVerification(db.Model):
     wrong_tries: Mapped[int] = mapped_column(Integer, default=0)
     sends: Mapped[int] = mapped_column(Integer, default=1)
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    already_booked: Mapped[bool] = mapped_column(Boolean, default=False)
     duplicate_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("consultation_request.id", ondelete="SET NULL")
     )

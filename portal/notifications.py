@@ -124,6 +124,24 @@ def queue_already_booked(existing: ConsultationRequest, *, key: str) -> OutboxEm
                   "About your consultation request", "client_already_booked", context)
 
 
+def queue_reopened(consultation: ConsultationRequest) -> list[OutboxEmail]:
+    """The practice took back a cancelled request: "your consultation is back on" to the
+    client (with the calendar event again, same UID, under a higher SEQUENCE than the
+    cancellation's, so calendars bring it back) and a notice to the therapist (or the
+    intake address). The caller has already raised ``booking_sequence`` and cleared
+    ``reminder_queued_at``: the time earns a fresh reminder."""
+    supersede_reminders(consultation)
+    prefix = _prefix(consultation, f"reopened:{consultation.booking_sequence}")
+    booked = consultation.starts_at is not None
+    client = _queue_client(consultation, f"{prefix}:client", "reopened_client",
+                           "client_reopened", "Your consultation is back on",
+                           ics=_ics(consultation) if booked else None)
+    therapist = _queue_therapist(consultation, consultation.therapist, prefix,
+                                 "reopened_therapist", "therapist_reopened",
+                                 f"Consultation {consultation.reference} is back on")
+    return _rows(client, therapist)
+
+
 def check_cancelled_by(by: str) -> None:
     """Who may cancel: the "client" or the "practice"; anything else is a ValueError."""
     if by not in CANCELLED_BY:

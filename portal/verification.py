@@ -110,7 +110,8 @@ def start(consultation: ConsultationRequest, *, now: datetime) -> EmailVerificat
     duplicate_of = existing_open_request(consultation.email_normalised)
     verification = EmailVerification(
         request_id=consultation.id, wrong_tries=0, sends=1,
-        expires_at=to_db(now + hold()), duplicate_of_id=duplicate_of.id if duplicate_of else None,
+        expires_at=to_db(now + hold()), already_booked=duplicate_of is not None,
+        duplicate_of=duplicate_of,
     )
     consultation.verification = verification
     _send(consultation, verification)
@@ -134,7 +135,7 @@ def confirm(consultation: ConsultationRequest, code: str, *, now: datetime) -> N
     the therapist's notice. Raises Expired, WrongCode, TooManyTries or AlreadyHasRequest."""
     verification = _live(consultation, now)
     typed = normalise_code(code)
-    right = (verification.duplicate_of_id is None and typed.isascii() and typed.isdigit()
+    right = (not verification.already_booked and typed.isascii() and typed.isdigit()
              and hmac.compare_digest(hash_code(consultation, typed), verification.code_hash))
     if not right:
         verification.wrong_tries += 1
@@ -218,10 +219,8 @@ def _send(consultation: ConsultationRequest, verification: EmailVerification) ->
     code = new_code()
     verification.code_hash = hash_code(consultation, code)
     key = f"verify:{consultation.public_id}:{verification.sends}"
-    if verification.duplicate_of_id is None:
+    if not verification.already_booked:
         notifications.queue_verification_code(consultation, code, key=key,
                                               expires_at=as_utc(verification.expires_at))
-    else:
-        existing = verification.duplicate_of or db.session.get(
-            ConsultationRequest, verification.duplicate_of_id)
-        notifications.queue_already_booked(existing, key=key)
+    elif verification.duplicate_of is not None:  # unless staff deleted it meanwhile
+        notifications.queue_already_booked(verification.duplicate_of, key=key)

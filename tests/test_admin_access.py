@@ -42,9 +42,11 @@ def cast(app):
             WeeklyHours.therapist_id == cast.other_therapist_id).limit(1))
         db.session.add(TimeOff(therapist_id=cast.other_therapist_id, starts_at=utcnow(),
                                ends_at=utcnow() + timedelta(hours=1)))
-        db.session.add(OutboxEmail(key="k1", kind="client_confirmation", recipient="a@example.com",
+        # A staff email (no request): the POST table deletes a request before it retries
+        # this, and a request's emails go with it.
+        db.session.add(OutboxEmail(key="k1", kind="invite", recipient="a@example.com",
                                    subject="s", message_id="<m>", status="failed",
-                                   request_id=cast.theirs))
+                                   body_text="Welcome", request_id=None))
         db.session.commit()
         cast.ids = {"hours_id": hours, "time_off_id": db.session.scalar(select(TimeOff.id)),
                     "email_id": db.session.scalar(select(OutboxEmail.id))}

@@ -157,17 +157,20 @@ def test_an_open_request_with_a_future_time_cannot_be_deleted(app, admin, cast):
     assert "request_deleted" not in audit_actions(app, cast.mine)
 
 
-def test_deleting_a_request_deletes_its_queued_emails_too(app, admin, cast):
+def test_deleting_right_after_cancelling_warns_then_sends_nothing_more(app, admin, cast):
     assert admin.post(f"/admin/requests/{cast.mine}/cancel").status_code == 302
     with app.app_context():
         queued = set(db.session.scalars(select(OutboxEmail.id).where(
             OutboxEmail.request_id == cast.mine, OutboxEmail.status == "queued")))
-    assert queued
+    assert len(queued) == 2
+    page = admin.get(f"/admin/requests/{cast.mine}/delete").get_data(as_text=True)
+    assert "2 emails about this request haven&#39;t gone out yet" in page
     assert admin.post(f"/admin/requests/{cast.mine}/delete").status_code == 302
     with app.app_context():
         assert db.session.get(ConsultationRequest, cast.mine) is None
-        # Nothing more is sent about a deleted request: its emails went with it.
-        assert db.session.scalars(select(OutboxEmail).where(OutboxEmail.id.in_(queued))).all() == []
+        # Nothing more is sent about a deleted request: its queued emails went with it.
+        assert db.session.scalars(select(OutboxEmail).where(OutboxEmail.id.in_(queued))).all() \
+            == []
 
 
 def test_client_text_is_escaped(app, admin):

@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 
 from portal import notifications, outbox, outbox_sender
 from portal.extensions import db
+from portal.mail_transport import sink_token
 from portal.models import OutboxEmail, utcnow
 from tests.conftest import BASE_TEST_CONFIG, mail_app_config
 from tests.factories import future_slot, make_request, make_therapist, soon
@@ -232,8 +233,10 @@ def test_sink_backend_writes_eml_files_and_sends_nothing(app, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="portal.mail"), app.app_context():
         assert outbox.deliver_due().sent == 2
     files = sorted((tmp_path / "mail").glob("*.eml"))
-    assert {f.name.split("-", 1)[1] for f in files} == {"confirmation.eml",
-                                                       "therapist_notice.eml"}
+    assert {f.name.split("-")[1] for f in files} == {"confirmation", "therapist_notice"}
+    with app.app_context():  # each named after its Message-ID, so it can be found again
+        tokens = {sink_token(m) for m in db.session.scalars(select(OutboxEmail.message_id))}
+    assert {f.stem.split("-")[2] for f in files} == tokens
     assert all(b"Message-ID: <" in f.read_bytes() for f in files)
     assert sum("mail sink wrote" in r.getMessage() for r in caplog.records) == 2
 

@@ -10,13 +10,17 @@ begun a write transaction for every POST.
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
 
 from portal import booking, request_status, retention
 from portal.admin.access import actor, admin_required, visible_request_or_abort
 from portal.admin.blueprint import bp
 from portal.admin.forms import NoteForm, ReassignForm, RescheduleForm, StatusForm, options
 from portal.admin.requests import reassign_choices, render_detail
+from portal.availability import therapists_for_reschedule
 from portal.extensions import db
+from portal.mail_transport import remove_sink_copies
+from portal.models import OutboxEmail
 from portal.scheduling import format_slot_long, parse_slot_value, slot_value
 
 
@@ -36,6 +40,9 @@ def saved(message: str, consultation):
 def request_status_change(request_id: int):
     consultation = visible_request_or_abort(request_id)
     form = StatusForm()
+    # Any staff status passes the form; the table in portal.request_status says why a
+    # move the page did not offer (say, from a stale tab) can't be made.
+    form.status.choices = options((s, s) for s in request_status.STAFF_STATUSES)
     if not form.validate_on_submit():
         return render_detail(consultation, status_form=form)
     try:
@@ -85,10 +92,17 @@ def request_reassign(request_id: int):
 @bp.post("/requests/<int:request_id>/cancel")
 def request_cancel(request_id: int):
     consultation = visible_request_or_abort(request_id)
-    if booking.cancel_booking(consultation, by="practice", actor=actor()):
+    response = back_to(consultation)
+    try:
+        cancelled = request_status.change_status(consultation, "cancelled", actor=actor())
+    except request_status.StatusChangeRefused as refused:
+        db.session.rollback()
+        flash(refused.message, "error")
+        return response
+    if cancelled:
         return saved("The consultation is cancelled. The client and therapist will be told.",
                      consultation)
-    return back_to(consultation)
+    return response  # cancelled already (a double click): nothing more to say
 
 
 @bp.route("/requests/<int:request_id>/reschedule", methods=["GET", "POST"])
@@ -98,7 +112,8 @@ def request_reschedule(request_id: int):
         flash("This request is closed, so its time can't change.", "error")
         return back_to(consultation)
     choice = consultation.therapist_id or "any"
-    slots = booking.available_slots(choice, exclude_request_id=consultation.id)
+    slots = booking.available_slots(choice, exclude_request_id=consultation.id,
+                                    therapists=therapists_for_reschedule(consultation))
     form = RescheduleForm()
     form.slot.choices = options((slot_value(s), format_slot_long(s)) for s in slots)
     if form.validate_on_submit():
@@ -123,10 +138,14 @@ def request_delete(request_id: int):
     posted = request.method == "POST"
     if refusal is None and posted:
         reference = consultation.reference
-        retention.delete_request(consultation, actor=actor())
+        message_ids = retention.delete_request(consultation, actor=actor())
         db.session.commit()
+        remove_sink_copies(message_ids)
         flash(f"Request {reference} was deleted.", "info")
         return redirect(url_for("admin.request_list"))
     status = 409 if refusal and posted else 200
+    unsent = db.session.scalar(select(func.count(OutboxEmail.id)).where(
+        OutboxEmail.request_id == consultation.id,
+        OutboxEmail.status.in_(("queued", "sending", "failed"))))
     return render_template("admin/request_delete.html", consultation=consultation,
-                           refusal=refusal), status
+                           refusal=refusal, unsent=unsent), status

@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from portal import audit
+from portal import audit, request_status
 from portal.admin.access import actor, visible_request_or_abort, visible_requests
 from portal.admin.blueprint import bp
 from portal.admin.forms import (
@@ -143,6 +143,9 @@ def render_detail(consultation: ConsultationRequest, **forms):
     ).all()
     duplicates = possible_duplicates(consultation)
     status_form = forms.get("status_form") or StatusForm(status=consultation.status)
+    # Only the moves the status table allows now (a submitted form's target included
+    # in its errors, not in the list, when it was refused).
+    status_form.status.choices = options(request_status.status_choices(consultation))
     reassign_form = forms.get("reassign_form") or ReassignForm(
         therapist_id=consultation.therapist_id or 0)
     if reassign_form.therapist_id.choices is None:  # a submitted one has them already

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from portal import booking
-from portal.availability import bookable_therapists
+from portal.availability import therapists_for_reschedule
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
@@ -90,7 +90,7 @@ def manage_reschedule(token: str):
         return invalid_link()
     if not consultation.is_open:
         return redirect(url_for("public.manage", token=token))
-    therapists = bookable_therapists()
+    therapists = therapists_for_reschedule(consultation)
     # On a GET the choice comes from the link's query string, on a POST from the form.
     form = RescheduleForm(therapist=request.args.get("therapist"))
     choice = reschedule_choice(consultation, form.therapist.data, therapists)
@@ -105,7 +105,7 @@ def manage_reschedule(token: str):
             if not consultation.is_open:  # cancelled meanwhile, from another tab
                 return redirect(url_for("public.manage", token=token))
             form.slot.errors = [SLOT_TAKEN_MESSAGE]
-            therapists = bookable_therapists()
+            therapists = therapists_for_reschedule(consultation)
         else:
             db.session.commit()
             flash("Your consultation has been moved. We've emailed you the new time.", "success")

@@ -32,6 +32,7 @@ def upgrade():
     sa.Column('wrong_tries', sa.Integer(), nullable=False),
     sa.Column('sends', sa.Integer(), nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('already_booked', sa.Boolean(), nullable=False),
     sa.Column('duplicate_of_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['duplicate_of_id'], ['consultation_request.id'], name=op.f('fk_email_verification_duplicate_of_id_consultation_request'), ondelete='SET NULL'),
