@@ -46,7 +46,9 @@ def book_once(app, n: int) -> float:
     client.post("/consultation", data=ELIGIBLE)
     html = client.get("/consultation/details?therapist=any").text
     data = {
-        "first_name": "Bench", "last_name": f"Client{n}", "email": f"bench{n}@example.com",
+        # Names are letters only: the booking's number spelled in letters (7 -> "h").
+        "first_name": "Bench", "last_name": "Client " + "".join(chr(97 + int(d)) for d in str(n)),
+        "email": f"bench{n}@example.com",
         "phone": f"(415) 555-{1000 + n:04d}", "preferred_contact": "email",
         "interests": ["other"], "message": "", "therapist": "any",
         "slot": SLOT_VALUE.findall(html)[n], "consent_privacy": "y",

@@ -1,8 +1,85 @@
-"""Form pieces that both the public flow and the back office use."""
+"""Form pieces that both the public flow and the back office use: choice options,
+the checkbox whose tick means yes, and the text checks of ``portal.text_rules``
+turned into filters and validators with the messages people see."""
 
+from wtforms import BooleanField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import StopValidation
+
+from portal import text_rules
+
+# What templates/_forms.html's checkbox macro sends for a ticked box.
+CHECKED_VALUE = "y"
 
 
 def options(pairs) -> list[SelectChoice]:
     """Select and radio options as WTForms 3.3 wants them (plain tuples are deprecated)."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+class AgreementField(BooleanField):
+    """A checkbox that is ticked only when the page's own value comes back.
+
+    WTForms' BooleanField counts every value but ``false``, ``""`` and a missing
+    one as ticked, so a script posting ``consent_privacy=no`` (or ``0``, ``off``)
+    would be recorded as agreeing. A tick that means consent or "I understand"
+    must be the box the person saw and ticked, nothing else.
+    """
+
+    def process_formdata(self, valuelist):
+        self.data = valuelist == [CHECKED_VALUE]
+
+
+# What trimming takes off the ends of an answer: spaces (of any script), tabs and line
+# breaks. Not the control characters str.strip() also counts as white space (U+001C to
+# U+001F, U+0085): those are refused by the text rules, never silently dropped.
+TRIMMED = " \t\n\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008" \
+    "\u2009\u200a\u202f\u205f\u3000"
+
+
+def strip(value):
+    return value.strip(TRIMMED) if isinstance(value, str) else value
+
+
+# Filters for every one-line text field: trim, then compose, so that length limits
+# and checks see what will be stored.
+ONE_LINE_FILTERS = (strip, text_rules.nfc)
+MULTI_LINE_FILTERS = (strip, text_rules.normalise_line_endings, text_rules.nfc)
+
+_MESSAGES = {
+    text_rules.LINE_BREAK: "Enter {noun} on one line, without line breaks or tabs",
+    text_rules.INVISIBLE: "{Noun} contains invisible characters, which can come from "
+                          "copying and pasting. Type it in again",
+    text_rules.DIGIT: "{Noun} can only use letters, not numbers",
+    text_rules.SYMBOL: "{Noun} can only use letters, spaces, hyphens (-), "
+                       "apostrophes (') and periods (.)",
+    text_rules.NO_LETTER: "Enter {noun} using letters",
+}
+
+
+def _validator(rule, noun: str):
+    """A WTForms validator that stops the field's checks with a message about ``noun``
+    ("your first name") when ``rule`` finds a problem."""
+    capitalised = noun[:1].upper() + noun[1:]
+
+    def check(form, field):
+        if isinstance(field.data, str) and field.data:
+            problem = rule(field.data)
+            if problem:
+                raise StopValidation(_MESSAGES[problem].format(noun=noun, Noun=capitalised))
+    return check
+
+
+def one_line(noun: str):
+    """Refuses line breaks, tabs, and control and format characters (zero-width, bidi)."""
+    return _validator(text_rules.one_line_problem, noun)
+
+
+def multi_line(noun: str):
+    """Refuses control and format characters but line breaks and tabs."""
+    return _validator(text_rules.multi_line_problem, noun)
+
+
+def person_name(noun: str):
+    """The one-line rule, then letters of any script, spaces, hyphens, apostrophes, periods."""
+    return _validator(text_rules.name_problem, noun)

@@ -29,6 +29,7 @@ from typing import Protocol
 from flask import current_app
 from flask_mail import Attachment, BadHeaderError, Connection, Message
 
+from portal import text_rules
 from portal.addresses import clean_address
 from portal.models import OutboxEmail
 
@@ -67,7 +68,14 @@ def build_message(row: OutboxEmail) -> Message:
             filename="consultation.ics", content_type="text/calendar; method=PUBLISH",
             data=row.ics.encode("utf-8"), disposition="attachment",
         ))
-    if message.has_bad_headers():
+    # Flask-Mail's own check lets a subject through with CR LF and a space (a folded
+    # line) and never looks at the Message-ID: every header value gets our one-line rule.
+    headers = [message.subject, message.sender, message.reply_to, message.msgId,
+               *message.recipients]
+    values = [part for value in headers
+              for part in (value if isinstance(value, tuple) else (value,))]
+    if message.has_bad_headers() or any(
+            text_rules.one_line_problem(value) for value in values if isinstance(value, str)):
         raise BadHeaderError("a header of this message contains a line break")
     return message
 

@@ -20,7 +20,7 @@ from flask import current_app, render_template
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import links
+from portal import links, text_rules
 from portal.addresses import clean_address
 from portal.calendar_invite import build_ics
 from portal.extensions import db
@@ -253,7 +253,9 @@ def _queue_client(consultation: ConsultationRequest, key: str, kind: str, templa
                   subject: str, *, ics: str | None = None, **extra) -> OutboxEmail | None:
     therapist = consultation.therapist
     context = {
-        "first_name": consultation.first_name,
+        # Forms refuse line breaks in names; this keeps an older or imported row's
+        # name on the greeting's line too, so it cannot start lines of its own.
+        "first_name": text_rules.flattened(consultation.first_name),
         "reference": consultation.reference,
         "when": _when(consultation.starts_at),
         "therapist": therapist,
@@ -339,8 +341,8 @@ def _queue(consultation: ConsultationRequest, key: str, kind: str, recipient: st
 
 def check_subject(subject: str) -> None:
     lowered = subject.lower()
-    if any(word in lowered for word in FORBIDDEN_SUBJECT_WORDS) or "\n" in subject \
-            or "\r" in subject:
+    if any(word in lowered for word in FORBIDDEN_SUBJECT_WORDS) \
+            or text_rules.one_line_problem(subject):
         raise ValueError("an email subject must be neutral and on one line")
 
 

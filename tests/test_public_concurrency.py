@@ -30,7 +30,7 @@ def test_twenty_people_one_slot(app):
         client = app.test_client()
         pass_eligibility(client)
         forms.append(form_data(client, therapist_id, email=f"person{n}@example.com",
-                               phone=f"(415) 555-01{n:02d}", first_name=f"Person{n}"))
+                               phone=f"(415) 555-01{n:02d}", first_name=f"Person {chr(65 + n)}"))
         clients.append(client)
     assert len({form["slot"] for form in forms}) == 1
     start = threading.Barrier(PEOPLE)

@@ -7,6 +7,7 @@ Runs on every configured database (PostgreSQL enforces the column lengths)."""
 from __future__ import annotations
 
 import itertools
+import unicodedata
 
 import phonenumbers
 import pytest
@@ -17,8 +18,8 @@ from sqlalchemy import String, select
 
 from portal.extensions import db
 from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
-from portal.public.forms import CONTROL_CHARACTERS
 from portal.residency import is_california_zip
+from portal.text_rules import multi_line_problem, name_problem
 from tests.factories import make_therapist
 from tests.test_public_flow import ELIGIBLE, form_data, pass_eligibility
 
@@ -68,7 +69,7 @@ def assert_fits_its_columns(row: ConsultationRequest) -> None:
 def assert_valid(row: ConsultationRequest) -> None:
     for name in (row.first_name, row.last_name):
         assert 0 < len(name) <= 80 and name == name.strip()
-        assert not CONTROL_CHARACTERS.search(name)
+        assert name_problem(name) is None and unicodedata.is_normalized("NFC", name)
     assert row.first_name_normalised == row.first_name.casefold()[:80]
     assert row.last_name_normalised == row.last_name.casefold()[:80]
     assert validate_email(row.email, check_deliverability=False).normalized == row.email
@@ -80,7 +81,7 @@ def assert_valid(row: ConsultationRequest) -> None:
     assert row.preferred_contact in CONTACT_METHODS
     keys = row.interest_keys
     assert set(keys) <= set(INTERESTS) and len(keys) == len(set(keys))
-    assert len(row.message) <= 2000 and not CONTROL_CHARACTERS.search(row.message)
+    assert len(row.message) <= 2000 and multi_line_problem(row.message) is None
     assert row.state == "CA" and is_california_zip(row.zip_code)
     assert row.consent_at and row.ack_not_emergency_at
     assert (row.slot_start is None) or (row.therapist_id is not None)

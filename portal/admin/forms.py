@@ -1,5 +1,7 @@
 """Back-office forms. Filter forms read the query string and carry no CSRF token
-(they change nothing); every form that changes something is a FlaskForm with one."""
+(they change nothing); every form that changes something is a FlaskForm with one.
+What staff type is stored and shown (and a therapist's name and licence reach
+clients' emails), so it follows the same text rules as the public forms."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from wtforms.validators import Email, InputRequired, Length, Optional, Validatio
 
 from portal.admin.listing import SORTS
 from portal.extensions import db
-from portal.forms import options
+from portal.forms import MULTI_LINE_FILTERS, ONE_LINE_FILTERS, multi_line, one_line, options
 from portal.models import ROLES, STATUSES, Therapist
 from portal.scheduling import WEEKDAYS
 
@@ -54,12 +56,13 @@ class RequestFilterForm(Form):
 class StatusForm(FlaskForm):
     status = SelectField("New status", choices=options(STATUSES.items()),
                          validators=[InputRequired("Choose a status.")])
-    note = TextAreaField("Note", validators=[Optional(), Length(max=4000)])
+    note = TextAreaField("Note", filters=MULTI_LINE_FILTERS,
+                         validators=[Optional(), Length(max=4000), multi_line("the note")])
 
 
 class NoteForm(FlaskForm):
-    body = TextAreaField("Internal note", validators=[
-        InputRequired("Write the note."), Length(max=4000)])
+    body = TextAreaField("Internal note", filters=MULTI_LINE_FILTERS, validators=[
+        InputRequired("Write the note."), Length(max=4000), multi_line("the note")])
 
 
 class ReassignForm(FlaskForm):
@@ -71,15 +74,20 @@ class RescheduleForm(FlaskForm):
 
 
 class TherapistForm(FlaskForm):
-    name = StringField("Name", validators=[InputRequired("Enter the name."), Length(max=120)])
-    email = EmailField("Notification email", validators=[
-        InputRequired("Enter the email address for notices."),
+    # The name and licence reach clients' emails and calendar files: one line each.
+    name = StringField("Name", filters=ONE_LINE_FILTERS, validators=[
+        InputRequired("Enter the name."), Length(max=120), one_line("the name")])
+    email = EmailField("Notification email", filters=ONE_LINE_FILTERS, validators=[
+        InputRequired("Enter the email address for notices."), one_line("the email address"),
         Email("Enter an email address like name@example.com."), Length(max=254)])
-    licence_type = StringField("Licence type", validators=[
-        InputRequired("Enter the licence type, like LMFT."), Length(max=40)])
-    licence_number = StringField("Licence number", validators=[
-        InputRequired("Enter the licence number."), Length(max=40)])
-    bio = TextAreaField("Short bio", validators=[Optional(), Length(max=2000)])
+    licence_type = StringField("Licence type", filters=ONE_LINE_FILTERS, validators=[
+        InputRequired("Enter the licence type, like LMFT."), Length(max=40),
+        one_line("the licence type")])
+    licence_number = StringField("Licence number", filters=ONE_LINE_FILTERS, validators=[
+        InputRequired("Enter the licence number."), Length(max=40),
+        one_line("the licence number")])
+    bio = TextAreaField("Short bio", filters=MULTI_LINE_FILTERS, validators=[
+        Optional(), Length(max=2000), multi_line("the bio")])
     accepting_new = BooleanField("Accepting new clients")
 
 
@@ -98,7 +106,8 @@ class TimeOffForm(FlaskForm):
         InputRequired("Enter when the time off starts.")])
     ends_at = DateTimeLocalField("Ends (Pacific)", validators=[
         InputRequired("Enter when the time off ends.")])
-    note = StringField("Note", validators=[Optional(), Length(max=200)])
+    note = StringField("Note", filters=ONE_LINE_FILTERS,
+                       validators=[Optional(), Length(max=200), one_line("the note")])
 
     def validate_ends_at(self, field):
         if self.starts_at.data and field.data and field.data <= self.starts_at.data:
@@ -116,8 +125,8 @@ class UserForm(FlaskForm):
 
 
 class NewUserForm(UserForm):
-    email = EmailField("Email address", validators=[
-        InputRequired("Enter an email address."),
+    email = EmailField("Email address", filters=ONE_LINE_FILTERS, validators=[
+        InputRequired("Enter an email address."), one_line("the email address"),
         Email("Enter an email address like name@example.com."), Length(max=254)])
     password = PasswordField("Temporary password", validators=[
         InputRequired("Enter a temporary password."), Length(max=1024)])
@@ -126,7 +135,8 @@ class NewUserForm(UserForm):
 class PauseForm(FlaskForm):
     paused = BooleanField("Pause new consultation requests")
     message = TextAreaField("Message shown on the public pages while paused",
-                            validators=[Optional(), Length(max=1000)])
+                            filters=MULTI_LINE_FILTERS, validators=[
+                                Optional(), Length(max=1000), multi_line("the message")])
 
 
 class AuditFilterForm(Form):

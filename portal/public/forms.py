@@ -2,17 +2,16 @@
 needs fixing. Choice fields check their values themselves (``validate_choice=False``)
 so that a tampered value gets the same plain message as a missing one. Each field
 shows one message: a check that finds a problem stops the field's later checks.
-Lengths come from the model's columns, so nothing valid here is too long to store."""
+Lengths come from the model's columns, so nothing valid here is too long to store.
+Text answers follow ``portal.text_rules`` (one-line answers, names, the message),
+and the agreement boxes count only the page's own tick as a yes."""
 
 from __future__ import annotations
-
-import re
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField,
     HiddenField,
     RadioField,
     SelectField,
@@ -28,16 +27,21 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from portal.forms import options
+from portal.forms import (
+    MULTI_LINE_FILTERS,
+    ONE_LINE_FILTERS,
+    AgreementField,
+    multi_line,
+    one_line,
+    options,
+    person_name,
+)
 from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
 from portal.residency import OUTSIDE_US, STATE_CHOICES, ZIP_MALFORMED_MESSAGE, normalise_zip
 from portal.scheduling import parse_slot_value
 
 YES_NO = options([("yes", "Yes"), ("no", "No")])
 NO_SLOT = "none"
-# Anything below U+0020 except tab and newlines: PostgreSQL refuses NUL, and the
-# rest only ever comes from a script.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # Common slips in the big providers' domains; a person confirms before we store one.
 EMAIL_DOMAIN_TYPOS = {
@@ -53,10 +57,6 @@ EMAIL_DOMAIN_TYPOS = {
     "comcast.net": ["comcast.com", "comcat.net"],
 }
 _TYPO_TO_DOMAIN = {typo: right for right, typos in EMAIL_DOMAIN_TYPOS.items() for typo in typos}
-
-
-def strip(value):
-    return value.strip() if isinstance(value, str) else value
 
 
 def without_repeats(values):
@@ -94,11 +94,6 @@ def one_of(allowed, message):
     return check
 
 
-def plain_text(form, field):
-    if isinstance(field.data, str) and CONTROL_CHARACTERS.search(field.data):
-        raise StopValidation("Remove the unusual characters from this answer")
-
-
 def suggested_email(address: str) -> str | None:
     """The address with a likely domain typo fixed, or None."""
     local, _, domain = address.rpartition("@")
@@ -117,8 +112,9 @@ class EligibilityForm(FlaskForm):
         validators=[InputRequired("Choose the state you live in"),
                     one_of({code for code, _ in STATE_CHOICES}, "Choose the state you live in")],
     )
-    zip_code = StringField("ZIP code", filters=[strip],
-                           validators=[MaxLength(ZIP_MAX, ZIP_MALFORMED_MESSAGE)])
+    zip_code = StringField("ZIP code", filters=ONE_LINE_FILTERS,
+                           validators=[MaxLength(ZIP_MAX, ZIP_MALFORMED_MESSAGE),
+                                       one_line("your ZIP code")])
     ca_resident = RadioField(
         "Do you live in California?", choices=YES_NO, validate_choice=False,
         validators=[InputRequired("Select yes if you live in California"),
@@ -142,21 +138,25 @@ class EligibilityForm(FlaskForm):
 
 class DetailsForm(FlaskForm):
     # DataRequired after the strip filter: an answer of only spaces is no answer.
-    first_name = StringField("First name", filters=[strip], validators=[
+    # The filters compose (NFC) before the length check: the column counts stored
+    # characters, not the keystrokes of a keyboard that sends accents separately.
+    first_name = StringField("First name", filters=ONE_LINE_FILTERS, validators=[
         DataRequired("Enter your first name"),
         MaxLength(NAME_MAX, f"Your first name must be {NAME_MAX} characters or fewer"),
-        plain_text])
-    last_name = StringField("Last name", filters=[strip], validators=[
+        person_name("your first name")])
+    last_name = StringField("Last name", filters=ONE_LINE_FILTERS, validators=[
         DataRequired("Enter your last name"),
         MaxLength(NAME_MAX, f"Your last name must be {NAME_MAX} characters or fewer"),
-        plain_text])
-    email = StringField("Email address", filters=[strip], validators=[
+        person_name("your last name")])
+    email = StringField("Email address", filters=ONE_LINE_FILTERS, validators=[
         DataRequired("Enter your email address"),
-        MaxLength(EMAIL_MAX, f"Your email address must be {EMAIL_MAX} characters or fewer")])
-    email_as_typed = BooleanField("My email address is right as I typed it")
-    phone = StringField("Phone number", filters=[strip], validators=[
+        MaxLength(EMAIL_MAX, f"Your email address must be {EMAIL_MAX} characters or fewer"),
+        one_line("your email address")])
+    email_as_typed = AgreementField("My email address is right as I typed it")
+    phone = StringField("Phone number", filters=ONE_LINE_FILTERS, validators=[
         DataRequired("Enter your phone number"),
-        MaxLength(30, "Enter a US phone number, like (415) 555-0123")])
+        MaxLength(30, "Enter a US phone number, like (415) 555-0123"),
+        one_line("your phone number")])
     preferred_contact = RadioField(
         "How would you like us to contact you?", choices=options(CONTACT_METHODS.items()),
         validate_choice=False,
@@ -168,18 +168,21 @@ class DetailsForm(FlaskForm):
         filters=[without_repeats],
         validators=[one_of(set(INTERESTS), "Choose from the options shown")],
     )
-    message = TextAreaField("Anything you'd like us to know", filters=[strip], validators=[
-        MaxLength(2000, "Your message must be 2,000 characters or fewer"), plain_text])
+    message = TextAreaField(
+        "Anything you'd like us to know", filters=MULTI_LINE_FILTERS,
+        validators=[MaxLength(2000, "Your message must be 2,000 characters or fewer"),
+                    multi_line("your message")])
     # A therapist's id or "any"; the view maps anything else to "any". The template
     # draws it beside a "Show times" button that re-renders without judging answers.
     therapist = RadioField("Choose a therapist", default="any", validate_choice=False)
     slot = RadioField("Choose a time", validate_choice=False, validators=[
         InputRequired("Choose a time, or choose \u201cNone of these times work\u201d")])
-    consent_privacy = BooleanField(
+    # Agreement boxes: only the value the page's checkbox sends is a yes.
+    consent_privacy = AgreementField(
         "I agree that the practice may store these details to arrange my consultation",
         validators=[DataRequired("Agree to the privacy notice so we can arrange your "
                                  "consultation")])
-    ack_not_emergency = BooleanField(
+    ack_not_emergency = AgreementField(
         "I understand that this form is not for emergencies",
         validators=[DataRequired("Confirm that you understand this form is not for emergencies")])
     website = StringField("Leave this field empty")
@@ -250,7 +253,7 @@ class VerifyForm(FlaskForm):
     """Step 3: the code from the email. The "send a new code" and "change my email"
     buttons post the same form; only the confirm button judges the code."""
 
-    code = StringField("Confirmation code", filters=[strip], validators=[
+    code = StringField("Confirmation code", filters=ONE_LINE_FILTERS, validators=[
         DataRequired("Enter the 6-digit code from the email"),
         MaxLength(20, "The code is 6 digits, like 123456")])
 
