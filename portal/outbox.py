@@ -1,20 +1,25 @@
 """Delivery of the email outbox: claim what is due, send it, record what happened.
 
 Any number of senders may run at once (``outbox work`` processes, the
-in-process background sender of ``make run``). Each run claims a batch of
+in-process background sender of ``make run``). Each run claims a small batch of
 due rows in one short transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
-``BEGIN IMMEDIATE`` on SQLite) by giving them a lease; a lease left behind by
-a dead sender expires and the rows are claimed again. Messages of a batch go
-over one SMTP connection and each is marked sent in its own transaction as
-soon as the server took it, so a crash resends at most that one message (with
-the same Message-ID). A failure counts the attempt and schedules the next one
-with exponential back-off and jitter; after ``OUTBOX_MAX_ATTEMPTS`` (or a
-permanent 5xx refusal) the row is ``failed`` and shows up for the admins;
-``retry_failed`` puts failed rows back in the queue once the cause is fixed.
-A sender renews a row's lease just before sending it, so a slow batch keeps
-what it is about to send and leaves the rest to others once their leases end.
-Leases and abandonment always follow the real clock; the ``now`` a caller
-passes only decides what is due.
+``BEGIN IMMEDIATE`` on SQLite) by giving them a short lease
+(``OUTBOX_LEASE_SECONDS``), which it renews before a send whenever less than
+three quarters of it are left. A sender that dies (``kill -9``, a lost host) stops
+renewing, so its other claimed rows are free again within one lease and go out
+with the next sender's round: within 30 seconds with the defaults. Messages of
+a batch go over one SMTP connection and each is marked sent in its own
+transaction as soon as the server took it, so a crash resends at most that one
+message (with the same Message-ID: SMTP and a database cannot commit together).
+Marking checks that the row is still this run's; when it is not (its lease ran
+out and another sender took it, or it was purged with its request) the
+message went out anyway, and that is logged rather than raised.
+
+A failure counts the attempt and schedules the next one with exponential
+back-off and jitter; after ``OUTBOX_MAX_ATTEMPTS`` (or a permanent 5xx refusal)
+the row is ``failed`` and shows up for the admins; ``retry_failed`` puts failed
+rows back in the queue once the cause is fixed. Leases and abandonment always
+follow the real clock; the ``now`` a caller passes only decides what is due.
 
 Unlike domain functions, ``deliver_due`` commits: its marks must be durable
 one by one (``queue_reminders`` commits too: it is a sender's step, not an
@@ -227,9 +232,14 @@ def _send_one(transport: Transport, item: Claimed, now: datetime, run_id: str,
 
 
 def _running_out(leased_until: datetime | None) -> bool:
-    """Less than half the lease left: renew before sending (a send may take a while)."""
+    """Less than three quarters of the lease left: renew before sending.
+
+    So every send starts with at least 3/4 of a lease (15 s by default) ahead of
+    it. A send that outlasts what is left loses the row to the next sender that
+    claims, which sends it again (same Message-ID).
+    """
     left = leased_until - utcnow() if leased_until else timedelta(0)
-    return left < _lease() / 2
+    return left < _lease() * 3 / 4
 
 
 def _renew_leases(items: list[Claimed], run_id: str) -> datetime:
@@ -255,14 +265,26 @@ def _renew_leases(items: list[Claimed], run_id: str) -> datetime:
 
 
 def _mark_sent(item: Claimed, run_id: str, report: DeliveryReport) -> None:
+    """Record that the server took the message, if the row is still this run's.
+
+    It may not be: the lease ran out during a very slow send and another sender
+    took the row (it may send it again, with the same Message-ID), or the row
+    was purged with its request. The message is out either way; the batch
+    carries on, and the log says so.
+    """
     begin_write()
-    db.session.execute(
+    result = db.session.execute(
         update(OutboxEmail)
-        .where(OutboxEmail.id == item.id, OutboxEmail.claimed_by == run_id)
+        .where(OutboxEmail.id == item.id, OutboxEmail.claimed_by == run_id,
+               OutboxEmail.status == "sending")
         .values(status="sent", sent_at=utcnow(), claimed_until=None, last_error=None)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+    if result.rowcount != 1:
+        log.warning("outbox id=%s kind=%s outcome=sent-unrecorded attempt=%s "
+                    "reason=no-longer-claimed", item.id, item.kind, item.attempts)
+        return
     report.sent += 1
     log.info("outbox id=%s kind=%s outcome=sent attempt=%s", item.id, item.kind, item.attempts)
 
