@@ -15,6 +15,12 @@ Marking checks that the row is still this run's; when it is not (its lease ran
 out and another sender took it, or it was purged with its request) the
 message went out anyway, and that is logged rather than raised.
 
+Emails about one request leave in the order they were queued: a row is only
+claimed when no earlier row of its request is still queued or being sent
+(``superseded`` and ``failed`` rows no longer hold anything up). Two senders
+therefore never overtake each other within a request, and a message that is
+backing off holds back the later ones of its request (not anyone else's).
+
 A failure counts the attempt and schedules the next one with exponential
 back-off and jitter; after ``OUTBOX_MAX_ATTEMPTS`` (or a permanent 5xx refusal)
 the row is ``failed`` and shows up for the admins; ``retry_failed`` puts failed
@@ -40,7 +46,8 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from flask_mail import Message
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import aliased
 
 from portal import notifications
 from portal.database import begin_write
@@ -51,6 +58,8 @@ from portal.outbox_errors import describe_error, error_code, error_origin
 
 log = logging.getLogger("portal.outbox")
 MAX_BACKOFF = timedelta(hours=6)
+# States in which a row may still go out: a later row of its request waits for it.
+UNSENT = ("queued", "sending")
 
 
 @dataclass
@@ -129,6 +138,9 @@ def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool 
     if not include_waiting:
         queued = and_(queued, OutboxEmail.next_attempt_at <= to_db(now))
     abandoned = and_(OutboxEmail.status == "sending", OutboxEmail.claimed_until < clock)
+    earlier = aliased(OutboxEmail)
+    waits_its_turn = exists().where(earlier.request_id == OutboxEmail.request_id,
+                                    earlier.id < OutboxEmail.id, earlier.status.in_(UNSENT))
     begin_write()
     given_up = _fail_exhausted(clock)
     if report is not None:
@@ -138,6 +150,10 @@ def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool 
         .where(or_(queued, abandoned))
         # A row this run already tried (and re-queued) waits for the next run.
         .where(or_(OutboxEmail.claimed_by.is_(None), OutboxEmail.claimed_by != run_id))
+        # One request's mail in queue order. Under SKIP LOCKED an earlier row another
+        # sender is claiming right now still reads as queued here, so this holds
+        # between senders too.
+        .where(~waits_its_turn)
         .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
         .limit(size)
         .with_for_update(skip_locked=True)
