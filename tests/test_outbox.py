@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import notifications, outbox, outbox_sender
+from portal import booking, notifications, outbox, outbox_sender
 from portal.extensions import db
 from portal.models import OutboxEmail, utcnow
 from tests.conftest import BASE_TEST_CONFIG, mail_app_config
@@ -219,7 +219,7 @@ def test_two_sender_processes_deliver_each_message_exactly_once(app, smtp_server
     assert statuses(app) == {"sent": 200}
 
 
-# -- one request's mail in order -------------------------------------------------------
+# -- one request's mail in order; mail a cancellation made pointless never goes ------
 
 def outbox_by(kind: str, request_id: int) -> OutboxEmail:
     return db.session.scalars(select(OutboxEmail).where(
@@ -288,6 +288,46 @@ def test_two_senders_never_send_a_request_s_later_email_first(app, smtp_server):
         by_recipient.setdefault(str(message["To"]), []).append(str(message["Subject"]))
     assert all(subjects == ["Step 0", "Step 1", "Step 2"]
                for subjects in by_recipient.values()), by_recipient
+
+
+def test_a_confirmation_still_queued_when_the_booking_is_cancelled_is_never_sent(
+        app, smtp_server):
+    with app.app_context():
+        consultation = make_request(make_therapist(), future_slot(days=3))
+        notifications.queue_request_received(consultation)
+        db.session.commit()
+        assert booking.cancel_booking(consultation, by="client", actor="client")
+        db.session.commit()
+        assert outbox.deliver_due(include_waiting=True).attempted == 0
+        kinds = dict(db.session.execute(select(OutboxEmail.kind, OutboxEmail.status)).all())
+    # Nobody heard of the booking, so nobody needs to hear it is off.
+    assert kinds == {"confirmation": "superseded", "therapist_notice": "superseded",
+                     "cancelled_client": "superseded", "cancelled_therapist": "superseded"}
+    assert not smtp_server.messages
+
+
+def test_a_cancellation_reaches_whoever_heard_of_the_booking_and_no_one_else(
+        app, smtp_server):
+    """The client's confirmation went; the therapist's notice was still being
+    refused when the client cancelled."""
+    with app.app_context():
+        therapist = make_therapist(email="t@example.com")
+        consultation = make_request(therapist, future_slot(days=3), email="c@example.com")
+        notifications.queue_request_received(consultation)
+        db.session.commit()
+        smtp_server.handler.defer_ids.add(outbox_by("therapist_notice", consultation.id)
+                                          .message_id)
+        assert outbox.deliver_due().sent == 1
+        assert booking.cancel_booking(consultation, by="client", actor="client")
+        db.session.commit()
+        smtp_server.handler.defer_ids.clear()
+        assert outbox.deliver_due(include_waiting=True).sent == 1
+        kinds = dict(db.session.execute(select(OutboxEmail.kind, OutboxEmail.status)).all())
+    assert kinds == {"confirmation": "sent", "therapist_notice": "superseded",
+                     "cancelled_client": "sent", "cancelled_therapist": "superseded"}
+    assert [(str(m["To"]), str(m["Subject"])) for m in smtp_server.messages] == [
+        ("c@example.com", "Your free consultation is booked"),
+        ("c@example.com", "Your consultation is cancelled")]
 
 
 def test_log_lines_name_id_kind_and_outcome_but_no_address(app, smtp_server, caplog):
