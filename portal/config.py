@@ -33,14 +33,22 @@ MAIL_SINK_DIR = "mail"  # relative to instance/
 # make calendars see every booking as a new event.
 CALENDAR_UID_DOMAIN = "consultations.portal"
 OUTBOX_BACKGROUND = False
-OUTBOX_BATCH_SIZE = 50
+# Rows one claim leases. Small, so that a sender dying mid-batch strands few
+# messages (they wait out the lease, then go in the next sender's round).
+OUTBOX_BATCH_SIZE = 20
 # Give up after about two days, so an outage over a weekend night loses nothing.
 # Back-off after attempt k is min(60 s * 2^(k-1), 6 h), jittered to 50-100 %:
 # the first 9 waits add up to 60 * (2^9 - 1) = 30,660 s (8.5 h), the next 10 are
 # capped at 6 h each (216,000 s), so 19 waits between 20 attempts come to
 # 246,660 s nominal: between 34 h and 69 h, about 51 h on average.
 OUTBOX_MAX_ATTEMPTS = 20
-OUTBOX_LEASE_SECONDS = 120
+# How long a claimed row stays a sender's without word from it. A sender renews
+# the lease before a send once less than 3/4 of it is left, so one send may take
+# 3/4 of it (15 s: keep that above MAIL_TIMEOUT) before another sender takes the
+# row over and sends it again. A killed sender's rows are free again after at
+# most this long: 20 s + OUTBOX_POLL_SECONDS + a batch stays under the 30 s the
+# design promises.
+OUTBOX_LEASE_SECONDS = 20
 OUTBOX_BACKOFF_BASE_SECONDS = 60
 OUTBOX_POLL_SECONDS = 3
 OUTBOX_KEEP_BODIES_DAYS = 14

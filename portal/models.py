@@ -359,7 +359,8 @@ class User(UserMixin, db.Model):
         return self.role == "admin"
 
 
-# "superseded": a queued reminder for a time that was changed or cancelled; never sent.
+# "superseded": made pointless while it waited (a reminder for a changed time, news of a
+# booking cancelled before it went out; see portal.notifications); never sent.
 OUTBOX_STATES = ("queued", "sending", "sent", "failed", "superseded")
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid, parseaddr
 
 from flask import current_app, render_template
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import links, text_rules
@@ -91,7 +91,13 @@ def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: date
 
 def queue_cancelled(consultation: ConsultationRequest, *, by: str) -> list[OutboxEmail]:
     """A cancellation, ``by`` the "client" or the "practice" (the caller has already
-    raised ``booking_sequence``: each cancellation is its own event)."""
+    raised ``booking_sequence``: each cancellation is its own event).
+
+    News of the booking still waiting in the outbox is now wrong, so it never goes
+    out (see ``supersede_for_cancellation``), and a cancellation notice to someone
+    who never heard of the booking is pointless, so it does not go either. Rows
+    are kept in both cases, as ``superseded``, for the record and the event's key.
+    """
     check_cancelled_by(by)
     supersede_reminders(consultation)
     prefix = _prefix(consultation, f"cancelled:{consultation.booking_sequence}")
@@ -102,6 +108,8 @@ def queue_cancelled(consultation: ConsultationRequest, *, by: str) -> list[Outbo
     therapist = _queue_therapist(consultation, consultation.therapist, prefix,
                                  "cancelled_therapist", "therapist_cancelled",
                                  f"Consultation {consultation.reference} was cancelled", by=by)
+    for notice in _rows(client, therapist):
+        supersede_for_cancellation(consultation, notice)
     return _rows(client, therapist)
 
 
@@ -140,6 +148,56 @@ def queue_reopened(consultation: ConsultationRequest) -> list[OutboxEmail]:
                                  "reopened_therapist", "therapist_reopened",
                                  f"Consultation {consultation.reference} is back on")
     return _rows(client, therapist)
+
+
+# What a cancellation makes pointless while it still waits: the news of a booking,
+# of its new time or of its coming up, and an older cancellation (after a reopen)
+# that the new one repeats. Not "no longer with you": it goes to a previous
+# therapist, whom the cancellation notice (to the current one) does not reach.
+CANCELLATION_SUPERSEDES = ("confirmation", "therapist_notice", "rescheduled_client",
+                           "rescheduled_therapist", "reopened_client", "reopened_therapist",
+                           "reminder", "cancelled_client", "cancelled_therapist")
+
+
+def supersede_for_cancellation(consultation: ConsultationRequest, notice: OutboxEmail) -> None:
+    """Stop what ``notice`` (a just-queued cancellation) makes pointless for its recipient.
+
+    The rule, per request and recipient (client, therapist and intake are each
+    judged on their own):
+
+    * Earlier messages of the kinds in ``CANCELLATION_SUPERSEDES`` still
+      ``queued`` (waiting, or backing off after a refusal) become ``superseded``.
+      Rows already ``sending`` are past stopping: they go, and the outbox's
+      per-request order sends the cancellation after them.
+    * The cancellation itself is superseded when the recipient has earlier
+      messages about this request and none of them was ``sent`` or is
+      ``sending`` (all still waiting, refused, failed or superseded). A
+      therapist whose "new consultation" notice never left does not need to
+      hear that it is cancelled; a client whose confirmation was never
+      delivered is not told that a booking they never saw is off.
+    * A recipient with no earlier message about the request at all (a request
+      from before the outbox, data entered by hand) still gets it: when in
+      doubt the cancellation goes, since a missed one (someone keeping a time
+      that is gone) is worse than a puzzling one.
+
+    The limit: a server that took a message but whose reply was lost (the
+    connection dropped after the data) leaves the row queued for a retry, and
+    such a recipient is counted as never told.
+    """
+    earlier = and_(OutboxEmail.request_id == consultation.id,
+                   OutboxEmail.recipient == notice.recipient, OutboxEmail.id < notice.id)
+    db.session.execute(
+        update(OutboxEmail)
+        .where(earlier, OutboxEmail.kind.in_(CANCELLATION_SUPERSEDES),
+               OutboxEmail.status == "queued")
+        .values(status="superseded")
+        .execution_options(synchronize_session=False)
+    )
+    told = db.session.scalar(select(OutboxEmail.id).where(
+        earlier, OutboxEmail.status.in_(("sent", "sending"))).limit(1))
+    anything = db.session.scalar(select(OutboxEmail.id).where(earlier).limit(1))
+    if told is None and anything is not None:
+        notice.status = "superseded"
 
 
 def check_cancelled_by(by: str) -> None:

@@ -1,20 +1,31 @@
 """Delivery of the email outbox: claim what is due, send it, record what happened.
 
 Any number of senders may run at once (``outbox work`` processes, the
-in-process background sender of ``make run``). Each run claims a batch of
+in-process background sender of ``make run``). Each run claims a small batch of
 due rows in one short transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
-``BEGIN IMMEDIATE`` on SQLite) by giving them a lease; a lease left behind by
-a dead sender expires and the rows are claimed again. Messages of a batch go
-over one SMTP connection and each is marked sent in its own transaction as
-soon as the server took it, so a crash resends at most that one message (with
-the same Message-ID). A failure counts the attempt and schedules the next one
-with exponential back-off and jitter; after ``OUTBOX_MAX_ATTEMPTS`` (or a
-permanent 5xx refusal) the row is ``failed`` and shows up for the admins;
-``retry_failed`` puts failed rows back in the queue once the cause is fixed.
-A sender renews a row's lease just before sending it, so a slow batch keeps
-what it is about to send and leaves the rest to others once their leases end.
-Leases and abandonment always follow the real clock; the ``now`` a caller
-passes only decides what is due.
+``BEGIN IMMEDIATE`` on SQLite) by giving them a short lease
+(``OUTBOX_LEASE_SECONDS``), which it renews before a send whenever less than
+three quarters of it are left. A sender that dies (``kill -9``, a lost host) stops
+renewing, so its other claimed rows are free again within one lease and go out
+with the next sender's round: within 30 seconds with the defaults. Messages of
+a batch go over one SMTP connection and each is marked sent in its own
+transaction as soon as the server took it, so a crash resends at most that one
+message (with the same Message-ID: SMTP and a database cannot commit together).
+Marking checks that the row is still this run's; when it is not (its lease ran
+out and another sender took it, or it was purged with its request) the
+message went out anyway, and that is logged rather than raised.
+
+Emails about one request leave in the order they were queued: a row is only
+claimed when no earlier row of its request is still queued or being sent
+(``superseded`` and ``failed`` rows no longer hold anything up). Two senders
+therefore never overtake each other within a request, and a message that is
+backing off holds back the later ones of its request (not anyone else's).
+
+A failure counts the attempt and schedules the next one with exponential
+back-off and jitter; after ``OUTBOX_MAX_ATTEMPTS`` (or a permanent 5xx refusal)
+the row is ``failed`` and shows up for the admins; ``retry_failed`` puts failed
+rows back in the queue once the cause is fixed. Leases and abandonment always
+follow the real clock; the ``now`` a caller passes only decides what is due.
 
 Unlike domain functions, ``deliver_due`` commits: its marks must be durable
 one by one (``queue_reminders`` commits too: it is a sender's step, not an
@@ -35,7 +46,8 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from flask_mail import Message
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import aliased
 
 from portal import notifications, verification
 from portal.database import begin_write
@@ -46,6 +58,8 @@ from portal.outbox_errors import describe_error, error_code, error_origin
 
 log = logging.getLogger("portal.outbox")
 MAX_BACKOFF = timedelta(hours=6)
+# States in which a row may still go out: a later row of its request waits for it.
+UNSENT = ("queued", "sending")
 
 
 @dataclass
@@ -124,6 +138,9 @@ def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool 
     if not include_waiting:
         queued = and_(queued, OutboxEmail.next_attempt_at <= to_db(now))
     abandoned = and_(OutboxEmail.status == "sending", OutboxEmail.claimed_until < clock)
+    earlier = aliased(OutboxEmail)
+    waits_its_turn = exists().where(earlier.request_id == OutboxEmail.request_id,
+                                    earlier.id < OutboxEmail.id, earlier.status.in_(UNSENT))
     begin_write()
     given_up = _fail_exhausted(clock)
     if report is not None:
@@ -133,6 +150,10 @@ def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool 
         .where(or_(queued, abandoned))
         # A row this run already tried (and re-queued) waits for the next run.
         .where(or_(OutboxEmail.claimed_by.is_(None), OutboxEmail.claimed_by != run_id))
+        # One request's mail in queue order. Under SKIP LOCKED an earlier row another
+        # sender is claiming right now still reads as queued here, so this holds
+        # between senders too.
+        .where(~waits_its_turn)
         .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
         .limit(size)
         .with_for_update(skip_locked=True)
@@ -227,9 +248,14 @@ def _send_one(transport: Transport, item: Claimed, now: datetime, run_id: str,
 
 
 def _running_out(leased_until: datetime | None) -> bool:
-    """Less than half the lease left: renew before sending (a send may take a while)."""
+    """Less than three quarters of the lease left: renew before sending.
+
+    So every send starts with at least 3/4 of a lease (15 s by default) ahead of
+    it. A send that outlasts what is left loses the row to the next sender that
+    claims, which sends it again (same Message-ID).
+    """
     left = leased_until - utcnow() if leased_until else timedelta(0)
-    return left < _lease() / 2
+    return left < _lease() * 3 / 4
 
 
 def _renew_leases(items: list[Claimed], run_id: str) -> datetime:
@@ -255,14 +281,26 @@ def _renew_leases(items: list[Claimed], run_id: str) -> datetime:
 
 
 def _mark_sent(item: Claimed, run_id: str, report: DeliveryReport) -> None:
+    """Record that the server took the message, if the row is still this run's.
+
+    It may not be: the lease ran out during a very slow send and another sender
+    took the row (it may send it again, with the same Message-ID), or the row
+    was purged with its request. The message is out either way; the batch
+    carries on, and the log says so.
+    """
     begin_write()
-    db.session.execute(
+    result = db.session.execute(
         update(OutboxEmail)
-        .where(OutboxEmail.id == item.id, OutboxEmail.claimed_by == run_id)
+        .where(OutboxEmail.id == item.id, OutboxEmail.claimed_by == run_id,
+               OutboxEmail.status == "sending")
         .values(status="sent", sent_at=utcnow(), claimed_until=None, last_error=None)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+    if result.rowcount != 1:
+        log.warning("outbox id=%s kind=%s outcome=sent-unrecorded attempt=%s "
+                    "reason=no-longer-claimed", item.id, item.kind, item.attempts)
+        return
     report.sent += 1
     log.info("outbox id=%s kind=%s outcome=sent attempt=%s", item.id, item.kind, item.attempts)
 

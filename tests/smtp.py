@@ -3,6 +3,9 @@
 Modes: ``accept`` (250), ``tempfail`` (451 for every message), ``reject`` (550 for
 every message), ``slow`` (answers
 after ``delay`` seconds); ``stop()`` makes it refuse connections outright.
+``defer_ids`` answers 451 to the messages with those Message-IDs only (a mailbox
+that is greylisting) while the rest are taken. ``received_at`` holds when each
+recorded message arrived (``time.monotonic()``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import email
 import email.policy
 import threading
+import time
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
@@ -22,6 +26,8 @@ class RecordingHandler:
         self.envelopes: list[tuple[str, list[str]]] = []
         self.mode = "accept"
         self.delay = 0.0
+        self.defer_ids: set[str] = set()
+        self.received_at: list[float] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
@@ -32,8 +38,11 @@ class RecordingHandler:
         if self.mode == "slow":
             await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        if message["Message-ID"] in self.defer_ids:
+            return "451 4.7.1 Greylisted, try again later"
         with self.lock:
             self.messages.append(message)
+            self.received_at.append(time.monotonic())
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"
 
@@ -48,6 +57,12 @@ class SmtpSink:
     def messages(self) -> list[EmailMessage]:
         with self.handler.lock:
             return list(self.handler.messages)
+
+    def deliveries(self) -> list[tuple[str, float]]:
+        """(Message-ID, when it arrived) of each message taken, in arrival order."""
+        with self.handler.lock:
+            return [(m["Message-ID"], at) for m, at in
+                    zip(self.handler.messages, self.handler.received_at, strict=True)]
 
     def start(self) -> None:
         if self.controller is None:
@@ -67,8 +82,10 @@ class SmtpSink:
         self.start()
         self.set_mode("accept")
         with self.handler.lock:
+            self.handler.defer_ids.clear()
             self.handler.messages.clear()
             self.handler.envelopes.clear()
+            self.handler.received_at.clear()
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if address in str(m["To"])]

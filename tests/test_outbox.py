@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import notifications, outbox, outbox_sender
+from portal import booking, notifications, outbox, outbox_sender
 from portal.extensions import db
 from portal.mail_transport import sink_token
 from portal.models import OutboxEmail, utcnow
@@ -73,12 +73,15 @@ def test_outage_loses_nothing_and_sends_nothing_twice(app, runner, smtp_server, 
     queue_requests(app, 10)
     down = runner.invoke(args=["outbox", "send"])
     assert down.exit_code == 0, down.output
-    assert "Sent 0, will retry 20" in down.output and "20 waiting" in down.output
+    # Each request's first email is tried; its second waits its turn.
+    assert "Sent 0, will retry 10" in down.output and "20 waiting" in down.output
     with app.app_context():
         rows = db.session.scalars(select(OutboxEmail)).all()
-        assert len(rows) == 20
-        assert all(r.status == "queued" and r.attempts == 1 and r.last_error for r in rows)
-        assert all(r.next_attempt_at > utcnow() for r in rows)  # backing off
+        assert len(rows) == 20 and all(r.status == "queued" for r in rows)
+        tried = [r for r in rows if r.kind == "confirmation"]
+        assert all(r.attempts == 1 and r.last_error for r in tried)
+        assert all(r.next_attempt_at > utcnow() for r in tried)  # backing off
+        assert all(r.attempts == 0 for r in rows if r.kind == "therapist_notice")
 
     smtp_server.reset()  # the server is back
     assert "Sent 0," in runner.invoke(args=["outbox", "send"]).output  # still backing off
@@ -215,6 +218,117 @@ def test_two_sender_processes_deliver_each_message_exactly_once(app, smtp_server
     ids = message_ids(smtp_server)
     assert len(ids) == 200 and len(set(ids)) == 200
     assert statuses(app) == {"sent": 200}
+
+
+# -- one request's mail in order; mail a cancellation made pointless never goes ------
+
+def outbox_by(kind: str, request_id: int) -> OutboxEmail:
+    return db.session.scalars(select(OutboxEmail).where(
+        OutboxEmail.kind == kind, OutboxEmail.request_id == request_id)).one()
+
+
+def test_a_later_email_of_a_request_waits_while_an_earlier_one_is_refused(app, smtp_server):
+    queue_requests(app, 2)  # each: the client's confirmation, then the therapist's notice
+    with app.app_context():
+        held, other = db.session.scalars(
+            select(OutboxEmail.request_id).distinct().order_by(OutboxEmail.request_id)).all()
+        first = outbox_by("confirmation", held)
+        second = outbox_by("therapist_notice", held)
+        smtp_server.handler.defer_ids.add(first.message_id)  # greylisted: 451
+        report = outbox.deliver_due()
+        assert (report.sent, report.retrying) == (2, 1)  # the other request's two went
+        report = outbox.deliver_due(include_waiting=True)  # still refused: still waiting
+        assert (report.sent, report.retrying) == (0, 1)
+        db.session.expire_all()
+        assert (first.status, first.attempts, second.status) == ("queued", 2, "queued")
+        assert {m["Message-ID"] for m in smtp_server.messages} == {
+            outbox_by(kind, other).message_id for kind in ("confirmation", "therapist_notice")}
+
+        smtp_server.handler.defer_ids.clear()
+        assert outbox.deliver_due(include_waiting=True).sent == 2
+        assert message_ids(smtp_server)[-2:] == [first.message_id, second.message_id]
+
+
+@pytest.mark.parametrize("app_config", [{"OUTBOX_BATCH_SIZE": 4}], indirect=True)
+def test_two_senders_never_send_a_request_s_later_email_first(app, smtp_server):
+    """Three requests, three emails each, queued round by round: the first sender's
+    batch would hold a request's first email at its end while the second sender's
+    batch holds that request's second one at its start."""
+    smtp_server.set_mode("slow", 0.03)
+    with app.app_context():
+        requests = [make_request() for _ in range(3)]
+        db.session.flush()
+        for step in range(3):
+            for consultation in requests:
+                db.session.add(OutboxEmail(
+                    key=f"order:{consultation.id}:{step}", kind="test",
+                    request_id=consultation.id, recipient=f"r{consultation.id}@example.com",
+                    subject=f"Step {step}", body_text="Hi", body_html="<p>Hi</p>",
+                    message_id=f"<order-{consultation.id}-{step}@example.com>"))
+        db.session.commit()
+    errors = []
+
+    def sender():
+        try:
+            with app.app_context():
+                outbox.deliver_due()
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    with app.app_context():  # a sender may have stopped early: its last claim was empty
+        outbox.deliver_due()
+    assert statuses(app) == {"sent": 9}
+    by_recipient: dict[str, list[str]] = {}
+    for message in smtp_server.messages:
+        by_recipient.setdefault(str(message["To"]), []).append(str(message["Subject"]))
+    assert all(subjects == ["Step 0", "Step 1", "Step 2"]
+               for subjects in by_recipient.values()), by_recipient
+
+
+def test_a_confirmation_still_queued_when_the_booking_is_cancelled_is_never_sent(
+        app, smtp_server):
+    with app.app_context():
+        consultation = make_request(make_therapist(), future_slot(days=3))
+        notifications.queue_request_received(consultation)
+        db.session.commit()
+        assert booking.cancel_booking(consultation, by="client", actor="client")
+        db.session.commit()
+        assert outbox.deliver_due(include_waiting=True).attempted == 0
+        kinds = dict(db.session.execute(select(OutboxEmail.kind, OutboxEmail.status)).all())
+    # Nobody heard of the booking, so nobody needs to hear it is off.
+    assert kinds == {"confirmation": "superseded", "therapist_notice": "superseded",
+                     "cancelled_client": "superseded", "cancelled_therapist": "superseded"}
+    assert not smtp_server.messages
+
+
+def test_a_cancellation_reaches_whoever_heard_of_the_booking_and_no_one_else(
+        app, smtp_server):
+    """The client's confirmation went; the therapist's notice was still being
+    refused when the client cancelled."""
+    with app.app_context():
+        therapist = make_therapist(email="t@example.com")
+        consultation = make_request(therapist, future_slot(days=3), email="c@example.com")
+        notifications.queue_request_received(consultation)
+        db.session.commit()
+        smtp_server.handler.defer_ids.add(outbox_by("therapist_notice", consultation.id)
+                                          .message_id)
+        assert outbox.deliver_due().sent == 1
+        assert booking.cancel_booking(consultation, by="client", actor="client")
+        db.session.commit()
+        smtp_server.handler.defer_ids.clear()
+        assert outbox.deliver_due(include_waiting=True).sent == 1
+        kinds = dict(db.session.execute(select(OutboxEmail.kind, OutboxEmail.status)).all())
+    assert kinds == {"confirmation": "sent", "therapist_notice": "superseded",
+                     "cancelled_client": "sent", "cancelled_therapist": "superseded"}
+    assert [(str(m["To"]), str(m["Subject"])) for m in smtp_server.messages] == [
+        ("c@example.com", "Your free consultation is booked"),
+        ("c@example.com", "Your consultation is cancelled")]
 
 
 def test_log_lines_name_id_kind_and_outcome_but_no_address(app, smtp_server, caplog):

@@ -276,6 +276,8 @@ def check_sentinel(app, client, world, smtp_server, caplog):
     responses.append(client.get(manage))
     new_slot = SLOT_VALUE.findall(client.get(manage + "/reschedule").text)[0]
     responses.append(client.post(manage + "/reschedule", data={"slot": new_slot}))
+    with app.app_context():  # sent before the cancellation, which would stop them
+        outbox.deliver_due()
     responses.append(client.post(manage + "/cancel"))
     staff = app.test_client()
     responses.append(sign_in(staff, ADMIN))
