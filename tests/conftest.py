@@ -84,6 +84,25 @@ def pytest_generate_tests(metafunc):
                              indirect=True)
 
 
+def pytest_terminal_summary(terminalreporter):
+    """One line per instant: how many date-sensitive (``clock``) tests passed there."""
+    counts: dict[str, list[int]] = {}
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if report.when != "call" and outcome == "passed":
+                continue
+            if "clock" not in getattr(report, "keywords", {}):
+                continue
+            for name in clock_instants():
+                if name in report.nodeid:
+                    counts.setdefault(name, [0, 0])[outcome != "passed"] += 1
+    if counts:
+        terminalreporter.write_sep("-", "date-sensitive tests at frozen instants")
+        for name, (passed, failed) in counts.items():
+            terminalreporter.write_line(f"{name} ({clock_instants()[name]}): "
+                                        f"{passed} passed, {failed} failed")
+
+
 @pytest.fixture(autouse=True)
 def clock(request):
     """For a ``clock`` test, the instant it runs at (the clock travels there first,

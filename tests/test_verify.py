@@ -20,6 +20,7 @@ from portal.models import (
     EmailVerification,
     OutboxEmail,
 )
+from portal.scheduling import format_time
 from tests.factories import make_request
 from tests.test_public_flow import (
     details_page,
@@ -194,10 +195,15 @@ def test_change_my_email_goes_back_with_the_answers_kept(app, client, therapist_
     assert enter_code(client, app, email="ana@example.com").status_code == 302
 
 
+@pytest.mark.clock
 def test_the_hold_runs_out(app, client, therapist_id):
     pass_eligibility(client)
     submit(client)
     code = latest_code(app)
+    with app.app_context():
+        [email] = db.session.scalars(select(OutboxEmail.body_text)).all()
+    until = datetime.now(UTC) + timedelta(minutes=30)
+    assert f"until {format_time(until)} PT" in email.replace("\n", " ")
     with time_machine.travel(datetime.now(UTC) + timedelta(minutes=31), tick=False):
         assert "Your request has timed out" in client.get("/consultation/verify").text
         assert "Your request has timed out" in enter_code(client, app, code=code).text
