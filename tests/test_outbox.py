@@ -64,6 +64,26 @@ def message_ids(smtp_server) -> list[str]:
     return [m["Message-ID"] for m in smtp_server.messages]
 
 
+def two_senders_at_once(app) -> list:
+    """``outbox.deliver_due`` in two threads at once; their reports (errors re-raised)."""
+    reports, errors = [], []
+
+    def sender():
+        try:
+            with app.app_context():
+                reports.append(outbox.deliver_due())
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    return reports
+
+
 @pytest.mark.parametrize("outage", ["refused", "tempfail"])
 def test_outage_loses_nothing_and_sends_nothing_twice(app, runner, smtp_server, outage):
     if outage == "refused":
@@ -169,21 +189,7 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_resends_at_most_one(
 def test_two_senders_at_once_deliver_each_message_exactly_once(app, smtp_server):
     app.config["OUTBOX_BATCH_SIZE"] = 10
     queue_plain(app, 200)
-    reports, errors = [], []
-
-    def sender():
-        try:
-            with app.app_context():
-                reports.append(outbox.deliver_due())
-        except Exception as error:  # surfaced below
-            errors.append(error)
-
-    threads = [threading.Thread(target=sender) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors
+    reports = two_senders_at_once(app)
     assert sum(r.sent for r in reports) == 200
     assert all(r.sent > 0 for r in reports)  # both took part
     ids = message_ids(smtp_server)
@@ -266,21 +272,7 @@ def test_two_senders_never_send_a_request_s_later_email_first(app, smtp_server):
                     subject=f"Step {step}", body_text="Hi", body_html="<p>Hi</p>",
                     message_id=f"<order-{consultation.id}-{step}@example.com>"))
         db.session.commit()
-    errors = []
-
-    def sender():
-        try:
-            with app.app_context():
-                outbox.deliver_due()
-        except Exception as error:  # surfaced below
-            errors.append(error)
-
-    threads = [threading.Thread(target=sender) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors
+    two_senders_at_once(app)
     with app.app_context():  # a sender may have stopped early: its last claim was empty
         outbox.deliver_due()
     assert statuses(app) == {"sent": 9}
