@@ -33,7 +33,14 @@ from portal.public.rate_limits import limit_posts
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.submission import issue_form_token, looks_automated, read_form_token
 from portal.residency import CALIFORNIA, check_eligibility, normalise_zip, zip_error_message
-from portal.scheduling import PACIFIC, format_day, format_slot_long, format_time, slot_value
+from portal.scheduling import (
+    PACIFIC,
+    format_day,
+    format_slot_long,
+    format_span,
+    format_time,
+    slot_value,
+)
 
 bp = Blueprint("public", __name__)
 ELIGIBILITY = "eligibility"
@@ -43,7 +50,7 @@ PENDING_KEY = "pending"
 
 @bp.context_processor
 def time_formatting() -> dict:
-    return {"format_day": format_day, "format_time": format_time}
+    return {"format_day": format_day, "format_time": format_time, "format_span": format_span}
 
 
 def open_intake(view: Callable) -> Callable:
