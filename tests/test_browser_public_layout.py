@@ -39,6 +39,7 @@ def to_details(page: Page, base_url: str) -> None:
 def assert_room_around(page: Page, first: str) -> None:
     """``first`` (the step label, the h1 or the panel) clear of the crisis banner, the
     last thing in main clear of the footer, and the footer at the window's foot."""
+    expect(page.locator("body")).to_have_css("display", "flex")  # the stylesheet is applied
     banner = box(page, "aside.crisis")
     top = box(page, first)
     assert top["y"] - (banner["y"] + banner["height"]) >= SPACE_AROUND_PAGE, (first, top, banner)
