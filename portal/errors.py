@@ -27,7 +27,8 @@ MESSAGES = {
     400: ("Something went wrong with that request", "Go back, reload the page and try again."),
     403: ("You can't open this page", "Your account doesn't have access to it."),
     404: ("Page not found", "Check the address, or start again from the home page."),
-    405: ("Page not found", "Check the address, or start again from the home page."),
+    405: ("That can't be done from this page",
+          "Go back and try again, or start again from the home page."),
     413: ("That was too much to send", "Shorten what you wrote and try again."),
     429: ("Too many attempts", "Please wait a few minutes, then try again."),
     500: (
@@ -79,9 +80,10 @@ def register(app: Flask) -> None:
     app.register_error_handler(InternalServerError, handle_server_error)
 
 
-def render_error(code: int):
+def render_error(code: int, headers: dict[str, str] | None = None):
     title, advice = MESSAGES.get(code, MESSAGES[400])
-    return render_template("errors/error.html", code=code, title=title, advice=advice), code
+    page = render_template("errors/error.html", code=code, title=title, advice=advice)
+    return page, code, headers or {}
 
 
 def handle_csrf_error(error: CSRFError):
@@ -96,7 +98,10 @@ def handle_http_error(error: HTTPException):
     if isinstance(error, SecurityError):
         # An untrusted Host: no URL can be built for it, so no templated page either.
         return "Bad request: unknown host.", 400, {"Content-Type": "text/plain; charset=utf-8"}
-    return render_error(error.code)  # Flask-Limiter adds Retry-After to a 429
+    # The headers HTTP asks for with the code (a 405's Allow) stay on the page that
+    # replaces Werkzeug's; Flask-Limiter adds Retry-After to a 429 itself.
+    kept = {name: value for name, value in error.get_headers() if name.lower() == "allow"}
+    return render_error(error.code, kept)
 
 
 def handle_server_error(error: InternalServerError):

@@ -169,16 +169,19 @@ def format_day(day: date) -> str:
     return f"{WEEKDAYS[day.weekday()]}, {_MONTHS[day.month - 1]} {day.day}"
 
 
+def format_span(dt: datetime, length: timedelta = SLOT_LENGTH) -> str:
+    """A slot's Pacific start and end, e.g. "10:00–10:30 AM" or "11:30 AM–12:00 PM"."""
+    start_clock, start_meridiem = _clock(_pacific(dt))
+    end_clock, end_meridiem = _clock(_pacific(dt + length))
+    if start_meridiem == end_meridiem:
+        return f"{start_clock}\u2013{end_clock} {end_meridiem}"
+    return f"{start_clock} {start_meridiem}\u2013{end_clock} {end_meridiem}"
+
+
 def format_slot_long(dt: datetime, length: timedelta = SLOT_LENGTH) -> str:
     """A full slot, e.g. "Tuesday, December 1, 2026, 10:00–10:30 AM PT"."""
     local = _pacific(dt)
-    start_clock, start_meridiem = _clock(local)
-    end_clock, end_meridiem = _clock(_pacific(dt + length))
-    if start_meridiem == end_meridiem:
-        span = f"{start_clock}\u2013{end_clock} {end_meridiem}"
-    else:
-        span = f"{start_clock} {start_meridiem}\u2013{end_clock} {end_meridiem}"
-    return f"{format_day(local.date())}, {local.year}, {span} PT"
+    return f"{format_day(local.date())}, {local.year}, {format_span(dt, length)} PT"
 
 
 def slot_value(dt: datetime) -> str:

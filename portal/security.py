@@ -17,6 +17,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+# Files the same for everyone, which browsers may keep.
+STATIC_ENDPOINTS = {"static", "public.favicon"}
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 
@@ -35,7 +37,7 @@ def set_security_headers(response: Response) -> Response:
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if request.is_secure:
         headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    if request.endpoint != "static":
+    if request.endpoint not in STATIC_ENDPOINTS:
         # Forms and the back office hold personal data: never keep a copy.
         headers["Cache-Control"] = "no-store"
         headers["Pragma"] = "no-cache"

@@ -1,5 +1,7 @@
 """The application factory, configuration, headers, error pages and health check."""
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -109,6 +111,27 @@ def test_not_found_page_in_site_look(client):
     assert response.status_code == 404
     assert "Page not found" in response.get_data(as_text=True)
     assert "tel:988" in response.get_data(as_text=True)
+
+
+def test_wrong_method_page_keeps_allow_and_says_what_happened(client):
+    response = client.get("/admin/logout")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+    page = response.get_data(as_text=True)
+    assert "Page not found" not in page
+    assert "<title>That can’t be done from this page" in page.replace("&#39;", "’")
+
+
+def test_favicon_is_served_and_linked_on_every_page(client):
+    with client.get("/favicon.ico") as response:
+        assert response.status_code == 200
+        assert response.mimetype in {"image/vnd.microsoft.icon", "image/x-icon"}
+        assert response.data[:4] == b"\x00\x00\x01\x00"  # an icon file
+        assert response.headers.get("Cache-Control") != "no-store"
+    for url in ("/", "/consultation", "/privacy", "/nope"):
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', client.get(url).text).group(1)
+        with client.get(icon) as response:
+            assert response.status_code == 200 and response.mimetype == "image/svg+xml"
 
 
 @pytest.mark.parametrize("app_config", [{"MAX_CONTENT_LENGTH": 100}])

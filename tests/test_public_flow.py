@@ -300,6 +300,54 @@ def test_an_email_typo_is_pointed_out_before_storing(app, client, therapist_id):
     assert requests_stored(app)[0].email_normalised == "casey@gmial.com"
 
 
+def test_the_typo_hint_fixes_the_address_in_one_click(app, client, therapist_id):
+    pass_eligibility(client)
+    data = form_data(client, email="casey@gmial.com", first_name="")
+    html = client.post("/consultation/details", data=data).text
+    assert '<button type="submit" name="use_email" value="casey@gmail.com"' in html
+    # The button posts the whole form: the address is replaced, what else needs fixing
+    # still shows, and nothing is stored until "Book consultation".
+    response = client.post("/consultation/details", data={**data, "use_email": "casey@gmail.com"})
+    html = response.text
+    assert response.status_code == 200 and requests_stored(app) == []
+    assert re.search(r'<input [^>]*id="email"[^>]*value="casey@gmail.com"', html)
+    assert "Did you mean" not in html and 'name="use_email"' not in html
+    assert "Enter your first name" in html
+    response = client.post("/consultation/details", data={
+        **data, "email": "casey@gmail.com", "first_name": "Casey"})
+    assert response.status_code == 302
+    assert requests_stored(app)[0].email_normalised == "casey@gmail.com"
+
+
+def test_the_error_summary_follows_the_page_order(client, therapist_id):
+    pass_eligibility(client)
+    data = form_data(client, first_name="", email="not-an-email", phone="12",
+                     consent_privacy="", ack_not_emergency="")
+    del data["slot"], data["preferred_contact"]
+    html = client.post("/consultation/details", data=data).text
+    summary = html[html.index('class="error-summary"'):]
+    summary = summary[:summary.index("</div>")]
+    targets = re.findall(r'<a href="#([^"]+)"', summary)
+    assert targets[0] == "slot-0" and len(targets) == 7
+    # Where each link lands, in the form below the summary.
+    form = html[html.index("<form"):]
+    positions = [form.index(f'id="{target}"') for target in targets]
+    assert positions == sorted(positions)
+
+
+def test_each_time_shows_its_start_and_end_with_its_day(client, therapist_id):
+    pass_eligibility(client)
+    html = details_page(client)
+    labels = re.findall(r'<label class="choice-label" for="slot-\d+">\s*([^<]*)'
+                        r'<span class="visually-hidden">([^<]*)</span>', html)
+    assert labels
+    for time_range, hidden in labels:
+        assert re.fullmatch(r"\d{1,2}:\d\d(\u00a0[AP]M)?\u2013\d{1,2}:\d\d\u00a0[AP]M",
+                            time_range), time_range
+        assert re.fullmatch(r" PT, [A-Z][a-z]+day, [A-Z][a-z]+ \d{1,2}", hidden), hidden
+    assert re.search(r'<span class="muted slot-count">\(\d+ times?\)</span>', html)
+
+
 def test_a_non_us_phone_is_refused(client, therapist_id):
     pass_eligibility(client)
     html = client.post("/consultation/details",

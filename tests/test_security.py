@@ -79,7 +79,8 @@ def header_problems(response, path: str) -> list[str]:
         problems.append(f"{path}: no nosniff")
     if headers.get("Referrer-Policy") != "same-origin":
         problems.append(f"{path}: Referrer-Policy {headers.get('Referrer-Policy')}")
-    if not path.startswith("/static/") and headers.get("Cache-Control") != "no-store":
+    shared_file = path.startswith("/static/") or path == "/favicon.ico"  # the same for all
+    if not shared_file and headers.get("Cache-Control") != "no-store":
         problems.append(f"{path}: Cache-Control {headers.get('Cache-Control')}")
     https = response.request.scheme == "https"
     if https != ("Strict-Transport-Security" in headers):

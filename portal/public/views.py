@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import wraps
 
 import phonenumbers
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
 from portal import booking, intake, verification
@@ -33,7 +33,14 @@ from portal.public.rate_limits import limit_posts
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.submission import issue_form_token, looks_automated, read_form_token
 from portal.residency import CALIFORNIA, check_eligibility, normalise_zip, zip_error_message
-from portal.scheduling import PACIFIC, format_day, format_slot_long, format_time, slot_value
+from portal.scheduling import (
+    PACIFIC,
+    format_day,
+    format_slot_long,
+    format_span,
+    format_time,
+    slot_value,
+)
 
 bp = Blueprint("public", __name__)
 ELIGIBILITY = "eligibility"
@@ -43,7 +50,7 @@ PENDING_KEY = "pending"
 
 @bp.context_processor
 def time_formatting() -> dict:
-    return {"format_day": format_day, "format_time": format_time}
+    return {"format_day": format_day, "format_time": format_time, "format_span": format_span}
 
 
 def open_intake(view: Callable) -> Callable:
@@ -80,6 +87,12 @@ def listed_therapists() -> list[Therapist]:
 def index():
     return render_template("public/index.html", therapists=listed_therapists(),
                            pause_message=intake.pause_message())
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Where browsers and bookmarks look for the icon when no page names one."""
+    return current_app.send_static_file("favicon.ico")
 
 
 @bp.get("/privacy")
@@ -233,6 +246,13 @@ def details():
     form.therapist.data = therapist_choice(posted, therapists)
     if "show_times" in request.form:
         # Only the therapist changed: show their times, keep every answer, judge none yet.
+        return render_details(form, therapists)
+    if "use_email" in request.form:
+        # The typo hint's one-click "Use …@gmail.com": the address replaced and the
+        # page shown again with what still needs fixing, nothing booked yet.
+        form.email.data = request.form["use_email"].strip()
+        form.email_as_typed.data = False
+        form.validate_on_submit()
         return render_details(form, therapists)
     valid = form.validate_on_submit()
     if posted not in (None, "", form.therapist.data):
