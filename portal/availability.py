@@ -56,15 +56,26 @@ def chosen_therapists(therapist_choice: object,
     return [t for t in therapists if str(t.id) == str(therapist_choice)]
 
 
+# Bookings last one slot (booking.py writes slot_end = slot_start + SLOT_LENGTH); the
+# window read below reaches back this far so that a longer one would still count.
+LONGEST_BOOKING = timedelta(days=1)
+
+
 def _busy_by_therapist(ids: list[int], start: datetime, end: datetime,
                        exclude_request_id: int | None) -> dict[int, list[Busy]]:
+    """What keeps each therapist busy between ``start`` and ``end``. Bookings are read
+    as a range of ix_request_slot_start bounded on both sides (bounding only the end
+    walked every past booking), three narrow columns, no ORM objects."""
     busy: dict[int, list[Busy]] = {tid: [] for tid in ids}
+    if not ids:
+        return busy
     bookings = select(ConsultationRequest.therapist_id, ConsultationRequest.slot_start,
                       ConsultationRequest.slot_end).where(
+        ConsultationRequest.slot_start >= to_db(start - LONGEST_BOOKING),
+        ConsultationRequest.slot_start < to_db(end),
+        ConsultationRequest.slot_end > to_db(start),
         ConsultationRequest.therapist_id.in_(ids),
         ConsultationRequest.status.not_in(RELEASED_STATUSES),
-        ConsultationRequest.slot_start.is_not(None),
-        ConsultationRequest.slot_start < to_db(end), ConsultationRequest.slot_end > to_db(start),
     )
     if exclude_request_id is not None:
         bookings = bookings.where(ConsultationRequest.id != exclude_request_id)

@@ -49,6 +49,7 @@ def seed_demo_command(request_count: int) -> None:
         db.session.commit()
         click.echo(f"Synthetic requests added: {request_count} "
                    f"in {time.perf_counter() - started:.1f} s.")
+        click.echo(f"Future bookings: {demo.future_bookings()}.")
 
 
 @click.command("create-user")

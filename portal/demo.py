@@ -12,12 +12,14 @@ from portal.accounts import create_user, find_user
 from portal.extensions import db
 from portal.models import (
     INTERESTS,
+    RELEASED_STATUSES,
     STATUSES,
     ConsultationRequest,
     Therapist,
     WeeklyHours,
     new_public_id,
     new_reference,
+    normalise_name,
     normalise_search,
     utcnow,
 )
@@ -105,6 +107,13 @@ def seed_requests(count: int, *, rng: random.Random | None = None, chunk: int = 
     return count
 
 
+def future_bookings() -> int:
+    """How many stored requests hold a time ahead (what the time picker must skip)."""
+    return db.session.scalar(select(func.count()).where(
+        ConsultationRequest.slot_start > utcnow(),
+        ConsultationRequest.status.not_in(RELEASED_STATUSES)))
+
+
 def _synthetic_row(n, now, therapist_ids, taken, rng) -> dict:
     created = now - timedelta(seconds=rng.randint(0, 365 * 24 * 3600))
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
@@ -122,8 +131,8 @@ def _synthetic_row(n, now, therapist_ids, taken, rng) -> dict:
     return {
         "public_id": new_public_id(), "reference": new_reference(), "created_at": created,
         "updated_at": created, "status": status, "first_name": first, "last_name": last,
-        "first_name_normalised": normalise_search(first),
-        "last_name_normalised": normalise_search(last),
+        "first_name_normalised": normalise_name(first),
+        "last_name_normalised": normalise_name(last),
         "email": email, "email_normalised": normalise_search(email),
         "phone": f"+1415{n % 10_000_000:07d}",
         "preferred_contact": rng.choice(["email", "phone", "text"]),
