@@ -214,7 +214,8 @@ def postgres_database(base: str):
 def export_baseline(rev: str, tmp: Path) -> Path:
     target = tmp / "baseline"
     target.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "portal", "templates",
+    repo = os.environ.get("BENCH_REPO", str(ROOT))  # where REV lives, for a copied tree
+    archive = subprocess.run(["git", "-C", repo, "archive", rev, "portal", "templates",
                               "static"], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
