@@ -140,8 +140,9 @@ def load(port: int, path: str, cookie: str, seconds: float) -> float:
     """Pages per second: wrk when installed, else a bounded Python client."""
     if shutil.which("wrk"):
         out = subprocess.run(
-            ["wrk", "-t", "2", "-c", "8", "-d", f"{seconds:g}s", "-H", f"Cookie: {cookie}",
-             f"http://127.0.0.1:{port}{path}"], check=True, capture_output=True, text=True).stdout
+            ["wrk", "-t", "2", "-c", "8", "-d", f"{seconds:g}s", "--timeout", "30s",
+             "-H", f"Cookie: {cookie}", f"http://127.0.0.1:{port}{path}"],
+            check=True, capture_output=True, text=True).stdout
         if "Non-2xx" in out:
             raise SystemExit(f"wrk saw errors:\n{out}")
         return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
