@@ -17,6 +17,7 @@ from contextlib import suppress
 from functools import wraps
 
 from flask import Flask, current_app, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError, same_origin
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
@@ -79,9 +80,26 @@ def register(app: Flask) -> None:
     app.register_error_handler(InternalServerError, handle_server_error)
 
 
+# Inside the back office a signed-in person keeps its layout and a way back to it.
+BACK_OFFICE_MESSAGES = {
+    403: ("You can't open this page", "Your account doesn't have access to it."),
+    404: ("Page not found",
+          "The request or page may have been deleted, or the address may be mistyped."),
+}
+
+
 def render_error(code: int):
+    if code in BACK_OFFICE_MESSAGES and in_back_office():
+        title, advice = BACK_OFFICE_MESSAGES[code]
+        return render_template("admin/error.html", code=code, title=title, advice=advice), code
     title, advice = MESSAGES.get(code, MESSAGES[400])
     return render_template("errors/error.html", code=code, title=title, advice=advice), code
+
+
+def in_back_office() -> bool:
+    # An unknown address under /admin has no blueprint (no route matched): the path says it.
+    inside = request.blueprint == "admin" or request.path.startswith("/admin/")
+    return inside and current_user.is_authenticated
 
 
 def handle_csrf_error(error: CSRFError):
