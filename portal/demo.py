@@ -46,9 +46,11 @@ DEMO_THERAPISTS = [
     },
 ]
 FIRST_NAMES = ["Alex", "Jordan", "Sam", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery",
-               "Quinn", "Rosa", "Luis", "Mei", "Omar", "Grace", "Noah", "Ana", "Kai"]
+               "Quinn", "Rosa", "Luis", "Mei", "Omar", "Grace", "Noah", "Ana", "Kai", "María",
+               "José"]
 LAST_NAMES = ["Garcia", "Nguyen", "Smith", "Johnson", "Lee", "Martinez", "Brown", "Kim", "Patel",
-              "Lopez", "Chen", "Davis", "Wilson", "Singh", "Rivera", "Clark", "Lewis", "Young"]
+              "López", "Chen", "Davis", "Wilson", "Singh", "Rivera", "Clark", "Lewis", "Young",
+              "Núñez"]
 CA_ZIPS = ["94110", "90012", "95814", "92101", "94704", "96161", "93101", "95060"]
 
 
@@ -126,7 +128,7 @@ def _synthetic_row(n, now, therapist_ids, taken, rng) -> dict:
         if (therapist_id, candidate) not in taken:
             taken.add((therapist_id, candidate))
             slot_start = candidate
-    email = f"{first}.{last}.{n}@example.com".lower()
+    email = f"{normalise_name(first)}.{normalise_name(last)}.{n}@example.com"  # plain ASCII
     interests = rng.sample(list(INTERESTS), rng.randint(1, 3))
     return {
         "public_id": new_public_id(), "reference": new_reference(), "created_at": created,
