@@ -82,6 +82,12 @@ def test_work_a_request_from_the_list(admin_page, base_url, screenshot_dir):
     page.get_by_role("button", name="Add note").click()
     expect(page.locator(".notes")).to_contain_text("Called, will ring back Tuesday.")
     expect(page.locator(".notes")).to_contain_text("Prefers mornings.")
+    # Two changes, one visit: the history says what changed, in words.
+    history = page.locator(".history")
+    expect(history).to_contain_text("Status changed (new \u2192 contacted)")
+    expect(history.get_by_text("Viewed")).to_have_count(1)
+    page.screenshot(path=str(screenshot_dir / "admin-request-detail-history-desktop.png"),
+                    full_page=True)
 
     page.get_by_role("link", name="Therapists").click()
     expect(page.get_by_role("heading", name="Therapists")).to_be_visible()
