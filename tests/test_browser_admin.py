@@ -110,3 +110,13 @@ def test_a_long_email_stays_inside_the_client_card(admin_page, base_url, screens
         assert scroll <= client, value.inner_text()
     page.screenshot(path=str(screenshot_dir / f"admin-request-long-email-{width}.png"),
                     full_page=True)
+
+
+def test_a_missing_request_keeps_the_back_office(admin_page, base_url, screenshot_dir):
+    page = admin_page
+    page.goto(f"{base_url}/admin/requests/999999")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    expect(page.get_by_role("navigation", name="Back office")).to_be_visible()
+    check_page(page, "not-found", screenshot_dir)
+    page.get_by_role("link", name="Go to the requests").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Consultation requests")
