@@ -105,7 +105,7 @@ def session_cookie(url: str) -> str:
 def gunicorn(app_spec: str, env: dict, cwd: Path):
     port = free_port()
     process = subprocess.Popen(
-        [str(VENV / "bin/gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}",
+        [str(VENV / "bin/gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "300",
          "--log-level", "warning", app_spec],
         env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -126,7 +126,8 @@ def gunicorn(app_spec: str, env: dict, cwd: Path):
 
 
 def check_page(port: int, path: str, cookie: str) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    # The old code's first page, cold, took tens of seconds on a busy machine.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     conn.request("GET", path, headers={"Cookie": cookie})
     response = conn.getresponse()
     body = response.read()
