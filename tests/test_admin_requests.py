@@ -102,7 +102,7 @@ def test_status_change_with_a_note(app, admin, cast):
         assert [n.body for n in consultation.notes] == ["Called, left a voicemail"]
     assert {"status_changed", "note_added"} <= set(audit_actions(app, cast.mine))
     page = admin.get(f"/admin/requests/{cast.mine}").get_data(as_text=True)
-    assert "Called, left a voicemail" in page and "status changed" in page
+    assert "Called, left a voicemail" in page and "Status changed" in page
 
 
 def test_cancel_on_the_clients_behalf_frees_the_time_and_queues_notices(app, admin, cast):

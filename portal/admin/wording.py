@@ -30,7 +30,7 @@ EMAIL_KINDS = {
 }
 
 ACTIONS = {
-    "request_viewed": "Viewed",
+    "request_viewed": "Request viewed",
     "request_created": "Request received",
     "status_changed": "Status changed",
     "note_added": "Note added",
