@@ -29,6 +29,7 @@ from portal.availability import (
 )
 from portal.extensions import db
 from portal.models import (
+    NAME_SEARCH_COLUMNS,
     OPEN_STATUSES,
     PENDING,
     ConsultationRequest,
@@ -36,6 +37,7 @@ from portal.models import (
     User,
     new_public_id,
     new_reference,
+    normalise_name,
     normalise_search,
     to_db,
     utcnow,
@@ -85,11 +87,13 @@ class RequestDetails:
 
 
 def search_text(value: str, column) -> str:
-    """``value`` as its ``*_normalised`` column stores it: ``normalise_search``d.
+    """``value`` as its ``*_normalised`` column stores it: ``normalise_name``d for the
+    name columns, ``normalise_search``d otherwise.
 
     casefold() can lengthen text ("\u0130" becomes two characters, "\u00df" becomes
     "ss"), so it is cut to the column's length: PostgreSQL refuses anything longer."""
-    return normalise_search(value)[: column.type.length]
+    normalise = normalise_name if column.key in NAME_SEARCH_COLUMNS else normalise_search
+    return normalise(value)[: column.type.length]
 
 
 def find_by_public_id(public_id: str) -> ConsultationRequest | None:

@@ -18,12 +18,14 @@ from portal.extensions import db
 from portal.mail_transport import remove_sink_copies
 from portal.models import ROLES
 from portal.retention import purge_old_requests
+from portal.search_names import refresh_search_names
 
 
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_user_command)
     app.cli.add_command(purge_command)
+    app.cli.add_command(refresh_search_names_command)
     app.cli.add_command(outbox_group)
     app.cli.add_command(reminders_group)
 
@@ -49,6 +51,7 @@ def seed_demo_command(request_count: int) -> None:
         db.session.commit()
         click.echo(f"Synthetic requests added: {request_count} "
                    f"in {time.perf_counter() - started:.1f} s.")
+        click.echo(f"Future bookings: {demo.future_bookings()}.")
 
 
 @click.command("create-user")
@@ -154,3 +157,14 @@ def purge_command(days: int) -> None:
     if released:
         click.echo(f"Deleted {released} unconfirmed request{'s' if released != 1 else ''} "
                    "whose hold ran out.")
+
+
+@click.command("refresh-search-names")
+@with_appcontext
+def refresh_search_names_command() -> None:
+    """Store every request's name search columns afresh (accents stripped): once,
+    after upgrading from a version that kept accents in them."""
+    begin_write()
+    changed = refresh_search_names()
+    db.session.commit()
+    click.echo(f"Requests whose search names changed: {changed}.")

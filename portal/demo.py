@@ -12,12 +12,14 @@ from portal.accounts import create_user, find_user
 from portal.extensions import db
 from portal.models import (
     INTERESTS,
+    RELEASED_STATUSES,
     STATUSES,
     ConsultationRequest,
     Therapist,
     WeeklyHours,
     new_public_id,
     new_reference,
+    normalise_name,
     normalise_search,
     utcnow,
 )
@@ -44,9 +46,11 @@ DEMO_THERAPISTS = [
     },
 ]
 FIRST_NAMES = ["Alex", "Jordan", "Sam", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery",
-               "Quinn", "Rosa", "Luis", "Mei", "Omar", "Grace", "Noah", "Ana", "Kai"]
+               "Quinn", "Rosa", "Luis", "Mei", "Omar", "Grace", "Noah", "Ana", "Kai", "María",
+               "José"]
 LAST_NAMES = ["Garcia", "Nguyen", "Smith", "Johnson", "Lee", "Martinez", "Brown", "Kim", "Patel",
-              "Lopez", "Chen", "Davis", "Wilson", "Singh", "Rivera", "Clark", "Lewis", "Young"]
+              "López", "Chen", "Davis", "Wilson", "Singh", "Rivera", "Clark", "Lewis", "Young",
+              "Núñez"]
 CA_ZIPS = ["94110", "90012", "95814", "92101", "94704", "96161", "93101", "95060"]
 
 
@@ -105,6 +109,13 @@ def seed_requests(count: int, *, rng: random.Random | None = None, chunk: int = 
     return count
 
 
+def future_bookings() -> int:
+    """How many stored requests hold a time ahead (what the time picker must skip)."""
+    return db.session.scalar(select(func.count()).where(
+        ConsultationRequest.slot_start > utcnow(),
+        ConsultationRequest.status.not_in(RELEASED_STATUSES)))
+
+
 def _synthetic_row(n, now, therapist_ids, taken, rng) -> dict:
     created = now - timedelta(seconds=rng.randint(0, 365 * 24 * 3600))
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
@@ -117,13 +128,13 @@ def _synthetic_row(n, now, therapist_ids, taken, rng) -> dict:
         if (therapist_id, candidate) not in taken:
             taken.add((therapist_id, candidate))
             slot_start = candidate
-    email = f"{first}.{last}.{n}@example.com".lower()
+    email = f"{normalise_name(first)}.{normalise_name(last)}.{n}@example.com"  # plain ASCII
     interests = rng.sample(list(INTERESTS), rng.randint(1, 3))
     return {
         "public_id": new_public_id(), "reference": new_reference(), "created_at": created,
         "updated_at": created, "status": status, "first_name": first, "last_name": last,
-        "first_name_normalised": normalise_search(first),
-        "last_name_normalised": normalise_search(last),
+        "first_name_normalised": normalise_name(first),
+        "last_name_normalised": normalise_name(last),
         "email": email, "email_normalised": normalise_search(email),
         "phone": f"+1415{n % 10_000_000:07d}",
         "preferred_contact": rng.choice(["email", "phone", "text"]),

@@ -17,6 +17,7 @@ from contextlib import suppress
 from functools import wraps
 
 from flask import Flask, current_app, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError, same_origin
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
@@ -80,10 +81,28 @@ def register(app: Flask) -> None:
     app.register_error_handler(InternalServerError, handle_server_error)
 
 
+# Inside the back office a signed-in person keeps its layout and a way back to it.
+BACK_OFFICE_MESSAGES = {
+    403: ("You can't open this page", "Your account doesn't have access to it."),
+    404: ("Page not found",
+          "The request or page may have been deleted, or the address may be mistyped."),
+}
+
+
 def render_error(code: int, headers: dict[str, str] | None = None):
+    if code in BACK_OFFICE_MESSAGES and in_back_office():
+        title, advice = BACK_OFFICE_MESSAGES[code]
+        page = render_template("admin/error.html", code=code, title=title, advice=advice)
+        return page, code, headers or {}
     title, advice = MESSAGES.get(code, MESSAGES[400])
     page = render_template("errors/error.html", code=code, title=title, advice=advice)
     return page, code, headers or {}
+
+
+def in_back_office() -> bool:
+    # An unknown address under /admin has no blueprint (no route matched): the path says it.
+    inside = request.blueprint == "admin" or request.path.startswith("/admin/")
+    return inside and current_user.is_authenticated
 
 
 def handle_csrf_error(error: CSRFError):

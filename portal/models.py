@@ -8,6 +8,7 @@ converted with :func:`as_utc` when they leave the database.
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from datetime import UTC, date, datetime, time
 
 from flask_login import UserMixin
@@ -57,8 +58,21 @@ def search_key(length: int) -> String:
 
 def normalise_search(text: str) -> str:
     """Text as the ``search_key`` columns store it and searches compare it: stripped
-    and casefolded (inner spaces kept)."""
+    and casefolded (inner spaces kept). Emails keep their accents: "josé@" and
+    "jose@" are different mailboxes, and one open request per address relies on it."""
     return text.strip().casefold()
+
+
+# The search columns that hold names (normalise_name); the others hold emails.
+NAME_SEARCH_COLUMNS = ("first_name_normalised", "last_name_normalised")
+
+
+def normalise_name(text: str) -> str:
+    """A name as the name ``search_key`` columns store it: ``normalise_search``, then
+    without accents (and compatibility forms folded), so "maria lopez" finds
+    "María López" however the name was typed (composed or not)."""
+    decomposed = unicodedata.normalize("NFKD", normalise_search(text))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def new_public_id() -> str:

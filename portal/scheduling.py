@@ -10,9 +10,11 @@ touches Flask or the database.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
@@ -81,18 +83,45 @@ def _local_instant(day: date, wall_clock: time) -> datetime | None:
     return instant
 
 
-def _range_starts(day: date, hours: HoursRange, length: timedelta) -> Iterable[datetime]:
-    wall = datetime.combine(day, hours.start)
-    end = datetime.combine(day, hours.end)
-    while wall + length <= end:
+def _range_starts(day: date, hours: HoursRange, length: timedelta) -> tuple[datetime, ...]:
+    return _day_starts(day, hours.start, hours.end, length)
+
+
+@lru_cache(maxsize=8192)
+def _day_starts(day: date, start: time, end: time, length: timedelta) -> tuple[datetime, ...]:
+    """The UTC start times of one day's weekly hours. Cached: the same few weeks of
+    days are asked for on every page, and the zone arithmetic is the costly part."""
+    wall = datetime.combine(day, start)
+    last = datetime.combine(day, end)
+    found = []
+    while wall + length <= last:
         instant = _local_instant(day, wall.time())
         if instant is not None:
-            yield instant
+            found.append(instant)
         wall += length
+    return tuple(found)
 
 
-def _overlaps(start: datetime, end: datetime, busy: Iterable[Busy]) -> bool:
-    return any(start < b.end and b.start < end for b in busy)
+class _BusyIndex:
+    """Busy intervals sorted by start, with the latest end among each prefix, so
+    "does [start, end) overlap any of them?" is one binary search instead of a scan:
+    the intervals starting before ``end`` are a prefix, and one of them overlaps
+    exactly when the latest end in that prefix is after ``start`` (the same answer
+    as testing each interval, zero-length ones included)."""
+
+    def __init__(self, busy: Iterable[Busy], booked: Iterable[datetime],
+                 length: timedelta) -> None:
+        pairs = [(b.start, b.end) for b in busy]
+        pairs += [(begins, begins + length) for begins in booked]
+        ordered = sorted(pairs, key=lambda pair: pair[0])
+        self.starts = [begins for begins, _ in ordered]
+        self.latest_end: list[datetime] = []
+        for _, ends in ordered:
+            self.latest_end.append(max(ends, self.latest_end[-1]) if self.latest_end else ends)
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        before = bisect_left(self.starts, end)
+        return before > 0 and self.latest_end[before - 1] > start
 
 
 def free_slots(
@@ -103,11 +132,17 @@ def free_slots(
     min_notice: timedelta = MIN_NOTICE,
     horizon: timedelta = HORIZON,
     length: timedelta = SLOT_LENGTH,
+    booked: Iterable[datetime] = (),
 ) -> list[datetime]:
-    """Sorted UTC start times of free slots between ``now + min_notice`` and ``now + horizon``."""
+    """Sorted UTC start times of free slots between ``now + min_notice`` and ``now + horizon``.
+
+    ``booked``: start times (aware) of bookings, each ``length`` long; the same as
+    passing them as ``Busy`` intervals, without checking each one (the database
+    gives hundreds). The cost follows the candidate times (one binary search each
+    among the busy intervals), not the bookings times the candidates."""
     _require_aware(now)
     hours, earliest, latest = list(hours), now + min_notice, now + horizon
-    relevant = [b for b in busy if b.end > earliest and b.start < latest + length]
+    taken = _BusyIndex(busy, booked, length)
     day, last_day = _pacific(now).date(), _pacific(latest).date()
     starts: set[datetime] = set()
     while day <= last_day:
@@ -118,7 +153,7 @@ def free_slots(
     return sorted(
         start
         for start in starts
-        if earliest <= start < latest and not _overlaps(start, start + length, relevant)
+        if earliest <= start < latest and not taken.overlaps(start, start + length)
     )
 
 
@@ -147,9 +182,11 @@ def pick_therapist(candidates: Iterable[int], upcoming_counts: Mapping[int, int]
 def group_by_day(slots: Iterable[datetime]) -> list[tuple[date, list[datetime]]]:
     """Slots in order, grouped by their Pacific date; days without slots are absent."""
     ordered = sorted(slots)
+    if ordered:  # aware slots sort only among aware ones: checking the first is enough
+        _require_aware(ordered[0])
     return [
         (day, list(day_slots))
-        for day, day_slots in groupby(ordered, key=lambda dt: _pacific(dt).date())
+        for day, day_slots in groupby(ordered, key=lambda dt: dt.astimezone(PACIFIC).date())
     ]
 
 

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from portal.booking import search_text
 from portal.extensions import db
 from portal.models import ConsultationRequest, Therapist, to_db
 from portal.scheduling import PACIFIC
 from tests.backoffice import sign_in
 from tests.factories import future_slot, make_request, make_requests
 
+Request = ConsultationRequest
 NAME = re.compile(r'<a href="/admin/requests/\d+">([^<]+)</a>')
 
 
@@ -108,25 +110,72 @@ def test_a_therapist_cannot_widen_the_list_to_another_therapist(client, cast):
 
 @pytest.mark.parametrize("query,expected", [
     ("Cruz", {"Ana Cruz"}), ("cruz", {"Ana Cruz"}), ("CRU", {"Ana Cruz"}),
-    ("Díaz", {"Jo Díaz"}), ("díaz", {"Jo Díaz"}), ("DÍAZ", {"Jo Díaz"}), ("diaz", set()),
+    ("Díaz", {"Jo Díaz"}), ("díaz", {"Jo Díaz"}), ("DÍAZ", {"Jo Díaz"}), ("diaz", {"Jo Díaz"}),
     ("Ortiz", {"Sam Ortiz"}), ("Jo Díaz", {"Jo Díaz"}), ("ana  cruz", {"Ana Cruz"}),
     ("Strauß", {"Lee Strauß"}), ("STRAUSS", {"Lee Strauß"}),
     ("Ana de la Cruz", {"Ana de la Cruz"}), ("cruz\U0010ffff", set()),
     ("\U0010ffff", set()), ("z\U0010ffff\U0010ffff", set()), ("\ud7ff", set()),
+    ("maria lopez", {"María López"}), ("MARIA LOP", {"María López"}),
+    ("Mari\u0301a Lo\u0301pez", {"María López"}), ("lopez", {"María López"}),
 ])
 def test_search_normalises_as_storage_does(app, admin, query, expected):
     people = {"Ana Cruz": ("Ana", "Cruz"), "Jo Díaz": ("Jo", "Díaz"),
               "Sam Ortiz": ("Sam", "Ortiz"), "Lee Strauß": ("Lee", "Strauß"),
-              "Ana de la Cruz": ("Ana", "de la Cruz")}
+              "Ana de la Cruz": ("Ana", "de la Cruz"), "María López": ("María", "López")}
     with app.app_context():
         for first, last in people.values():
             row = make_request(first_name=first, last_name=last)
-            # Stored the way booking stores it: strip and casefold, inner spaces kept.
-            row.first_name_normalised = first.strip().casefold()
-            row.last_name_normalised = last.strip().casefold()
+            # Stored the way booking stores it.
+            row.first_name_normalised = search_text(first, Request.first_name_normalised)
+            row.last_name_normalised = search_text(last, Request.last_name_normalised)
         db.session.commit()
     found = set(names(admin, "/admin/requests", q=query)) & set(people)
     assert found == expected
+
+
+@pytest.fixture
+def quoted(app):
+    """Requests as staff quote them: by reference, address and phone."""
+    with app.app_context():
+        jane = make_request(first_name="Jane", last_name="Doe", email="jane.doe@example.com",
+                            phone="+14155550123")
+        jane.reference = "C-869WUMW"
+        other = make_request(first_name="Jan", last_name="Other", email="jan@example.org",
+                             phone="+14155550199")
+        other.reference = "C-2345678"
+        db.session.commit()
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("C-869WUMW", ["Jane Doe"]), ("869WUMW", ["Jane Doe"]), ("c-869wumw", ["Jane Doe"]),
+    (" 869wumw ", ["Jane Doe"]), ("C869WUMW", ["Jane Doe"]), ("C-869WUMX", []),
+    ("2345678", ["Jan Other"]), ("C-2345678", ["Jan Other"]),
+    ("jane.doe", ["Jane Doe"]), ("jane.doe@exa", ["Jane Doe"]), ("JANE.DOE", ["Jane Doe"]),
+    ("(415) 555-0123", ["Jane Doe"]), ("415.555.0123", ["Jane Doe"]),
+    ("+1 415 555 0123", ["Jane Doe"]), ("4155550123", ["Jane Doe"]),
+    ("1-415-555-0123", ["Jane Doe"]), ("415 555 0199", ["Jan Other"]),
+    ("415 555 0100", []),
+])
+def test_search_finds_what_staff_quote(admin, quoted, query, expected):
+    assert names(admin, "/admin/requests", q=query) == expected
+
+
+def test_rows_stored_with_accents_are_found_and_refreshed(app, admin):
+    """Rows written before names lost their accents: found when the accent is typed,
+    and by the plain spelling once ``refresh-search-names`` has run."""
+    with app.app_context():
+        row = make_request(first_name="José", last_name="Núñez")
+        row.first_name_normalised, row.last_name_normalised = "josé", "núñez"
+        db.session.commit()
+    assert names(admin, "/admin/requests", q="Núñez") == ["José Núñez"]
+    assert names(admin, "/admin/requests", q="nunez") == []
+    result = app.test_cli_runner().invoke(args=["refresh-search-names"])
+    assert result.exit_code == 0, result.output
+    assert "changed: 1." in result.output
+    assert names(admin, "/admin/requests", q="nunez") == ["José Núñez"]
+    assert names(admin, "/admin/requests", q="jose nunez") == ["José Núñez"]
+    again = app.test_cli_runner().invoke(args=["refresh-search-names"])
+    assert "changed: 0." in again.output
 
 
 @pytest.mark.parametrize("url", ["/admin/requests", "/admin/audit"])

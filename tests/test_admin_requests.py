@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, func, select
@@ -101,7 +102,7 @@ def test_status_change_with_a_note(app, admin, cast):
         assert [n.body for n in consultation.notes] == ["Called, left a voicemail"]
     assert {"status_changed", "note_added"} <= set(audit_actions(app, cast.mine))
     page = admin.get(f"/admin/requests/{cast.mine}").get_data(as_text=True)
-    assert "Called, left a voicemail" in page and "status changed" in page
+    assert "Called, left a voicemail" in page and "Status changed" in page
 
 
 def test_cancel_on_the_clients_behalf_frees_the_time_and_queues_notices(app, admin, cast):
@@ -205,9 +206,28 @@ def test_export_streams_everything_and_neutralises_formulas(app, admin, cast):
     assert hostile["first_name"].startswith("'=")
     assert hostile["last_name"] == "'@SUM(A1)"
     assert hostile["email"].startswith("'-")
-    assert all(row["phone"].startswith("'+") for row in rows)
+    assert not any(row["phone"].startswith(("'", "+")) for row in rows)
     tabbed = next(row for row in rows if "Tab" in row["first_name"])
     assert tabbed["first_name"] == "'\tTab" and tabbed["last_name"].startswith("'")
+
+
+def test_export_writes_phones_as_dialled_and_times_in_pacific(app, admin, cast):
+    """A spreadsheet keeps "(415) 555-0123" as text with no quote showing; a leading
+    "+" would have been a formula. Times are the practice's, the header says so."""
+    with app.app_context():
+        therapist = make_therapist()
+        make_request(phone="+14155550123", first_name="Us", therapist=therapist,
+                     slot_start=datetime(2026, 12, 8, 18, 0, tzinfo=UTC),
+                     created_at=datetime(2026, 7, 1, 16, 5))
+        make_request(phone="+442079460958", first_name="Uk")
+        db.session.commit()
+    response = admin.get("/admin/requests/export.csv")
+    rows = {row["first_name"]: row for row in read_csv(response)}
+    assert rows["Us"]["phone"] == "(415) 555-0123"
+    assert rows["Uk"]["phone"] == "011 44 20 7946 0958"
+    assert rows["Us"]["booked_start (PT)"] == "2026-12-08 10:00"  # PST, UTC-8
+    assert rows["Us"]["received_at (PT)"] == "2026-07-01 09:05"  # PDT, UTC-7
+    assert "received_utc" not in rows["Us"]
 
 
 def export_audits(app) -> list[dict]:
@@ -225,7 +245,7 @@ def test_export_sends_rows_batch_by_batch_as_it_reads_them(app, admin, cast, mon
     chunks = iter(response.response)
     first = next(chunks)
     first = first.decode() if isinstance(first, bytes) else first
-    assert first.startswith("\ufeffreference,received_utc,status,")
+    assert first.startswith("\ufeffreference,received_at (PT),status,")
     # The audit line is written when the stream ends: an export built in memory
     # before the first byte is sent would have written it already.
     assert export_audits(app) == []

@@ -383,3 +383,43 @@ def test_free_slots_property(data):
         assert _inside_some_range(local, ranges)
         assert now + timedelta(hours=24) <= slot < now + timedelta(days=21)
         assert not any(slot < b.end and b.start < slot + HALF_HOUR for b in busy_list)
+
+
+def _free_slots_by_scanning(hours_list, busy_list, *, now, min_notice=timedelta(hours=24),
+                            horizon=timedelta(days=21), length=HALF_HOUR):
+    """The computation as it was before the busy index: every candidate tested against
+    every interval, day starts worked out afresh. The reference for the faster one."""
+    earliest, latest = now + min_notice, now + horizon
+    day, last_day = now.astimezone(PACIFIC).date(), latest.astimezone(PACIFIC).date()
+    starts = set()
+    while day <= last_day:
+        for weekly in hours_list:
+            if weekly.weekday != day.weekday():
+                continue
+            wall, end = datetime.combine(day, weekly.start), datetime.combine(day, weekly.end)
+            while wall + length <= end:
+                local = wall.replace(tzinfo=PACIFIC)
+                instant = local.astimezone(UTC)
+                if instant.astimezone(PACIFIC).replace(tzinfo=None) == wall:
+                    starts.add(instant)
+                wall += length
+        day += timedelta(days=1)
+    return sorted(s for s in starts if earliest <= s < latest
+                  and not any(s < b.end and b.start < s + length for b in busy_list))
+
+
+@settings(database=None, deadline=None, max_examples=300)
+@given(st.data())
+def test_free_slots_match_the_scanning_computation(data):
+    """Time off as intervals and bookings as start times (each one slot long) give
+    exactly what testing every candidate against every interval gave."""
+    now = data.draw(NOWS)
+    ranges = data.draw(st.lists(hours_ranges(), max_size=6))
+    time_off = data.draw(st.lists(busy_intervals(now), max_size=4))
+    booked = [now + timedelta(minutes=15 * m) for m in data.draw(
+        st.lists(st.integers(-8, 4 * 24 * 22), max_size=40))]
+    expected = _free_slots_by_scanning(
+        ranges, [*time_off, *(Busy(b, b + HALF_HOUR) for b in booked)], now=now)
+    assert free_slots(ranges, time_off, booked=booked, now=now) == expected
+    assert free_slots(ranges, [*time_off, *(Busy(b, b + HALF_HOUR) for b in booked)],
+                      now=now) == expected

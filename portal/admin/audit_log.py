@@ -10,6 +10,7 @@ from portal.admin.access import admin_required
 from portal.admin.blueprint import bp
 from portal.admin.forms import AuditFilterForm
 from portal.admin.listing import page_numbers
+from portal.admin.wording import therapist_names
 from portal.extensions import db
 from portal.models import AuditEvent
 from portal.numbers import parse_id
@@ -46,5 +47,6 @@ def audit_log():
                                 .limit(per_page).offset((page - 1) * per_page)).all()
     return render_template(
         "admin/audit.html", form=form, events=events, total=total, page=page, per_page=per_page,
+        therapist_names=therapist_names(),
         page_url=lambda n: url_for("admin.audit_log", **filters, per_page=per_page, page=n),
     )

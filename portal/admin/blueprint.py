@@ -11,7 +11,9 @@ locked"), and nothing loaded in a read transaction has to be loaded again.
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from urllib.parse import urlsplit
+
+from flask import Blueprint, request, session, url_for
 from flask_login import current_user
 
 from portal.auth.sessions import enforce_session_limits, send_to_sign_in
@@ -33,6 +35,22 @@ def pacific_datetime(value) -> str:
 
 #: GET pages that write (an audit line) and so begin a write transaction too.
 WRITING_PAGES = frozenset({"admin.request_detail"})
+
+
+#: Session key: the request a POST just changed and redirected back to.
+CHANGED_KEY = "admin_changed_request"
+
+
+@bp.after_request
+def remember_change(response):
+    """After a POST on a request that redirects to its page, mark it so the page that
+    follows is not audited as another view (requests.just_changed)."""
+    request_id = (request.view_args or {}).get("request_id")
+    if (request.method == "POST" and request_id is not None and response.status_code in (302, 303)
+            and urlsplit(response.location or "").path
+            == url_for("admin.request_detail", request_id=request_id)):
+        session[CHANGED_KEY] = request_id
+    return response
 
 
 @bp.before_request

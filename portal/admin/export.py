@@ -22,34 +22,38 @@ from portal.admin.requests import filtered, read_filters
 from portal.database import begin_write
 from portal.extensions import db
 from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest, Therapist, as_utc
+from portal.phones import spreadsheet_phone
+from portal.scheduling import PACIFIC
 
 BATCH = 1000
 # A spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 R = ConsultationRequest
 # (header, column, how to write it). Plain columns, not ORM objects: 100,000
-# entities would cost far more time than the CSV itself.
+# entities would cost far more time than the CSV itself. Times are the practice's
+# Pacific time, which the header says, written "2026-12-01 10:00" so spreadsheets
+# read them as dates.
 COLUMNS = [
     ("reference", R.reference, str),
-    ("received_utc", R.created_at, lambda v: iso(v)),
+    ("received_at (PT)", R.created_at, lambda v: pacific(v)),
     ("status", R.status, str),
     ("first_name", R.first_name, str),
     ("last_name", R.last_name, str),
     ("email", R.email, str),
-    ("phone", R.phone, str),
+    ("phone", R.phone, spreadsheet_phone),
     ("preferred_contact", R.preferred_contact, lambda v: CONTACT_METHODS.get(v, v)),
     ("interests", R.interests,
      lambda v: "; ".join(INTERESTS.get(key, key) for key in (v or "").split(",") if key)),
     ("therapist", Therapist.name, lambda v: v or ""),
-    ("booked_start_utc", R.slot_start, lambda v: iso(v)),
+    ("booked_start (PT)", R.slot_start, lambda v: pacific(v)),
     ("zip_code", R.zip_code, str),
-    ("consent_at_utc", R.consent_at, lambda v: iso(v)),
+    ("consent_at (PT)", R.consent_at, lambda v: pacific(v)),
     ("privacy_notice_version", R.privacy_notice_version, str),
 ]
 
 
-def iso(value) -> str:
-    return as_utc(value).isoformat(timespec="seconds") if value else ""
+def pacific(value) -> str:
+    return f"{as_utc(value).astimezone(PACIFIC):%Y-%m-%d %H:%M}" if value else ""
 
 
 def neutralise(cell: str) -> str:

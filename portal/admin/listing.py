@@ -4,7 +4,8 @@ Only whitelisted fields are filtered on, and each filter maps onto an index:
 status and therapist onto (status|therapist_id, created_at), booked dates onto
 slot_start, names onto the normalised name columns as a prefix range (which
 an index can serve on SQLite and PostgreSQL alike, whatever the collation),
-email onto email_normalised, phone onto its E.164 form.
+email onto email_normalised (a prefix too), phone onto its E.164 form, a
+reference onto its unique index.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 import phonenumbers
 from sqlalchemy import ColumnElement, and_, false, or_
 
-from portal.models import STATUSES, ConsultationRequest, normalise_search, to_db
+from portal.models import STATUSES, ConsultationRequest, normalise_name, normalise_search, to_db
 from portal.numbers import MAX_PAGE, arg_number, parse_id
 from portal.scheduling import PACIFIC
 
@@ -33,6 +34,8 @@ SORTS = {
                     (Request.slot_start.desc().nulls_last(), Request.id.desc())),
 }
 _PHONE_LIKE = re.compile(r"^[\d\s().+\-]{7,}$")
+# new_reference()'s alphabet: no 0/O or 1/I, so "C-" and seven of these.
+_REFERENCE = re.compile(r"^(?:C-?)?([A-HJ-NP-Z2-9]{7})$")
 
 
 @dataclass
@@ -118,22 +121,55 @@ def prefix(column, value: str) -> ColumnElement[bool]:
 
 
 def search_condition(q: str) -> ColumnElement[bool]:
-    q = normalise_search(q)  # as the stored *_normalised columns are made
+    """What staff quote, each onto an index: a reference ("C-869WUMW" or "869WUMW"),
+    a phone in any format, the start of an email ("jane.doe"), the start of a first
+    or last name or both ("maria lop"), accents ignored ("maria lopez" finds "María
+    López": names are stored through normalise_name)."""
+    q = normalise_search(q)  # as the stored email column is made
+    if not q:
+        return false()
     if "@" in q:
         return prefix(Request.email_normalised, q)
-    if _PHONE_LIKE.match(q):
-        try:
-            number = phonenumbers.parse(q, "US")
-        except phonenumbers.NumberParseException:
-            return false()
-        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        return Request.phone == e164
-    found = [prefix(Request.first_name_normalised, q), prefix(Request.last_name_normalised, q)]
-    first, _, rest = q.partition(" ")
+    reference = as_reference(q)
+    found = [] if reference is None else [Request.reference == reference]
+    if _PHONE_LIKE.match(q):  # "2345678" may be a reference too
+        if (e164 := phone_e164(q)) is not None:
+            found.append(Request.phone == e164)
+        return or_(*found) if found else false()
+    # As the stored name columns are made; and as they were made before accents were
+    # stripped, for rows stored then (see portal.search_names).
+    for name in dict.fromkeys((normalise_name(q), q)):
+        found += name_conditions(name)
+    if " " not in q:  # one word may be the start of an address: "jane.doe"
+        found.append(prefix(Request.email_normalised, q))
+    return or_(*found)
+
+
+def name_conditions(name: str) -> list[ColumnElement[bool]]:
+    found = [prefix(Request.first_name_normalised, name),
+             prefix(Request.last_name_normalised, name)]
+    first, _, rest = name.partition(" ")
     if rest.strip():  # "rosa garcia": first name, then last name
         found.append(and_(prefix(Request.first_name_normalised, first),
                           prefix(Request.last_name_normalised, rest.strip())))
-    return or_(*found)
+    return found
+
+
+def as_reference(q: str) -> str | None:
+    """A request reference as stored ("C-869WUMW"), from what was typed with or without
+    the "C-" and in any case; None when it cannot be one."""
+    match = _REFERENCE.match(q.strip().upper().replace(" ", ""))
+    return f"C-{match.group(1)}" if match else None
+
+
+def phone_e164(q: str) -> str | None:
+    """A phone number in any format ("(415) 555-0123", "415.555.0123", "+1 415 555
+    0123") as the E.164 form it is stored in; None when it is not a number."""
+    try:
+        number = phonenumbers.parse(q, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def page_numbers(args) -> tuple[int, int]:

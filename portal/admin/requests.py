@@ -8,14 +8,14 @@ therapist joined in.
 
 from __future__ import annotations
 
-from flask import render_template, request, url_for
+from flask import render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal import audit, request_status
 from portal.admin.access import actor, visible_request_or_abort, visible_requests
-from portal.admin.blueprint import bp
+from portal.admin.blueprint import CHANGED_KEY, bp
 from portal.admin.forms import (
     NoteForm,
     ReassignForm,
@@ -25,6 +25,7 @@ from portal.admin.forms import (
     therapist_options,
 )
 from portal.admin.listing import RequestQuery, page_numbers
+from portal.admin.wording import therapist_names
 from portal.database import begin_write
 from portal.extensions import db
 from portal.models import (
@@ -119,6 +120,14 @@ def possible_duplicates(consultation: ConsultationRequest) -> list[ConsultationR
         ).order_by(ConsultationRequest.created_at).limit(10)))
 
 
+def just_changed(consultation: ConsultationRequest) -> bool:
+    """Whether this GET is the page a change to this request redirected to (see
+    blueprint.remember_change). That visit is one view: the change before it is
+    audited with who made it, and a line per redirect buried the history in
+    "viewed". The marker is used once."""
+    return request.method == "GET" and session.pop(CHANGED_KEY, None) == consultation.id
+
+
 def render_detail(consultation: ConsultationRequest, **forms):
     """The detail page; ``forms`` carries a submitted form back with its errors.
 
@@ -127,8 +136,9 @@ def render_detail(consultation: ConsultationRequest, **forms):
     whatever that change left behind). The audit line and the page's reads share
     one write transaction, committed once the page is rendered."""
     begin_write()  # already begun for this page and for a POST, unless rolled back
-    audit.record("request_viewed", actor=actor(), request_id=consultation.id)
-    db.session.flush()
+    if not just_changed(consultation):
+        audit.record("request_viewed", actor=actor(), request_id=consultation.id)
+        db.session.flush()
     notes = db.session.scalars(
         select(RequestNote).where(RequestNote.request_id == consultation.id)
         .options(selectinload(RequestNote.author)).order_by(RequestNote.created_at)
@@ -154,7 +164,7 @@ def render_detail(consultation: ConsultationRequest, **forms):
         "admin/request_detail.html", consultation=consultation, notes=notes, emails=emails,
         history=history, status_form=status_form, reassign_form=reassign_form,
         note_form=forms.get("note_form") or NoteForm(), contact_methods=CONTACT_METHODS,
-        duplicates=duplicates,
+        duplicates=duplicates, therapist_names=therapist_names(),
     )
     db.session.commit()
     return page, 400 if forms else 200

@@ -1,0 +1,259 @@
+"""Benchmark: throughput of ``GET /consultation/details`` (the time picker) against a
+bare Flask form page, side by side in the same run, at 100,000 stored requests.
+
+Seeds a temporary SQLite database with ``flask --app portal seed-demo --requests N``
+(and a temporary PostgreSQL database with --postgres URL or TEST_DATABASE_URL), which
+also fills the demo therapists' next three weeks with bookings. Each app is served
+by gunicorn with two workers on loopback and loaded with wrk (Debian:
+``apt-get install -y wrk``) or, without it, a bounded Python client. Prints pages
+per second for both and their ratio (issue 10: at least 0.5, goal 0.7).
+
+    .venv/bin/python bench/details_page.py [--requests 100000] [--postgres URL]
+        [--seconds 10] [--baseline GIT-REV]
+
+``--baseline REV`` measures the portal as it was at REV too (its files are taken
+with ``git archive``, the database and the bare page stay the same), so one run
+prints the before and after figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The virtualenv: this tree's, or BENCH_VENV (a copy of the tree, e.g. from git archive,
+# can be measured with the worktree's environment while the worktree changes).
+VENV = Path(os.environ.get("BENCH_VENV", ROOT / ".venv"))
+SECRET = "bench-secret-key-not-for-production"  # noqa: S105 - a throw-away database
+ELIGIBLE = {"state": "CA", "zip_code": "94110", "ca_resident": "yes", "in_california": "yes"}
+TARGET, GOAL = 0.5, 0.7
+
+BARE_APP = '''
+from flask import Flask, render_template_string, session
+
+app = Flask(__name__)
+app.secret_key = "bare"
+PAGE = """<!doctype html><html lang="en"><head><title>Form</title></head><body><main>
+<h1>About you</h1><form method="post">
+{% for name in fields %}<div><label for="{{ name }}">{{ name | title }}</label>
+<input id="{{ name }}" name="{{ name }}" type="text" value=""></div>{% endfor %}
+<button type="submit">Continue</button></form></main></body></html>"""
+
+
+@app.get("/form")
+def form():
+    session["seen"] = True
+    return render_template_string(PAGE, fields=["first_name", "last_name", "email", "phone"])
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def env_for(url: str, pythonpath: str | None = None) -> dict:
+    env = {**os.environ, "FLASK_SQLALCHEMY_DATABASE_URI": url, "FLASK_SECRET_KEY": SECRET,
+           "FLASK_RATELIMIT_ENABLED": "false", "FLASK_MAIL_BACKEND": "sink"}
+    env["PYTHONPATH"] = pythonpath or str(ROOT)  # this tree's portal, whatever is installed
+    return env
+
+
+def seed(url: str, count: int) -> None:
+    flask = [str(VENV / "bin/flask"), "--app", "portal"]
+    started = time.perf_counter()
+    subprocess.run([*flask, "db", "upgrade"], env=env_for(url), check=True, capture_output=True)
+    out = subprocess.run([*flask, "seed-demo", "--requests", str(count)], env=env_for(url),
+                         check=True, capture_output=True, text=True).stdout
+    future = re.search(r"Future bookings: (\d+)", out)
+    print(f"  seeded {count:,} requests in {time.perf_counter() - started:.1f} s"
+          + (f", {future.group(1)} future bookings" if future else ""))
+
+
+def session_cookie(url: str) -> str:
+    """A signed session that has passed the eligibility step, through the portal itself."""
+    sys.path.insert(0, str(ROOT))
+    from portal import create_app
+    from portal.extensions import db
+
+    app = create_app({"SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url,
+                      "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "TESTING": True})
+    client = app.test_client()
+    response = client.post("/consultation", data=ELIGIBLE)
+    assert response.status_code == 302, response.status_code
+    cookie = client.get_cookie(app.config.get("SESSION_COOKIE_NAME", "session"))
+    with app.app_context():
+        db.engine.dispose()
+    return f"{cookie.key}={cookie.value}"
+
+
+@contextmanager
+def gunicorn(app_spec: str, env: dict, cwd: Path):
+    port = free_port()
+    process = subprocess.Popen(
+        [str(VENV / "bin/gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "300",
+         "--log-level", "warning", app_spec],
+        env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(
+                        f"gunicorn did not start: {process.stderr.read()!r}") from None
+                time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def check_page(port: int, path: str, cookie: str) -> int:
+    # The old code's first page, cold, took tens of seconds on a busy machine.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    conn.request("GET", path, headers={"Cookie": cookie})
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    if response.status != 200:
+        raise SystemExit(f"{path} answered {response.status}")
+    return body.count(b'name="slot"')
+
+
+def load(port: int, path: str, cookie: str, seconds: float) -> float:
+    """Pages per second: wrk when installed, else a bounded Python client."""
+    if shutil.which("wrk"):
+        out = subprocess.run(
+            ["wrk", "-t", "2", "-c", "8", "-d", f"{seconds:g}s", "--timeout", "30s",
+             "-H", f"Cookie: {cookie}", f"http://127.0.0.1:{port}{path}"],
+            check=True, capture_output=True, text=True).stdout
+        if "Non-2xx" in out:
+            raise SystemExit(f"wrk saw errors:\n{out}")
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return python_load(port, path, cookie, seconds)
+
+
+def python_load(port: int, path: str, cookie: str, seconds: float, clients: int = 4) -> float:
+    done = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def worker(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.monotonic() < stop:
+            conn.request("GET", path, headers={"Cookie": cookie})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise SystemExit(f"{path} answered {response.status}")
+            done[n] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / (time.monotonic() - started)
+
+
+def measure(label: str, url: str, cookie: str, seconds: float, tmp: Path,
+            baseline: Path | None) -> bool:
+    print(f"\n{label}")
+    bare_dir = tmp / "bare"
+    bare_dir.mkdir(exist_ok=True)
+    (bare_dir / "bare_app.py").write_text(BARE_APP)
+    with gunicorn("bare_app:app", dict(os.environ), bare_dir) as port:
+        check_page(port, "/form", cookie)
+        load(port, "/form", cookie, 2)  # warm up
+        bare = load(port, "/form", cookie, seconds)
+    print(f"  bare Flask form page        {bare:8.1f} pages/s")
+    runs = [("before", baseline)] if baseline else []
+    runs.append(("now" if baseline is None else "after", None))
+    ok = True
+    for name, source in runs:
+        env = env_for(url, str(source) if source else None)
+        with gunicorn("portal:create_app()", env, source or ROOT) as port:
+            slots = check_page(port, "/consultation/details", cookie)
+            load(port, "/consultation/details", cookie, 2)
+            rate = load(port, "/consultation/details", cookie, seconds)
+        ratio = rate / bare
+        if source is None:
+            ok = ratio >= TARGET
+        verdict = "goal met" if ratio >= GOAL else "ok" if ratio >= TARGET else "SLOW"
+        print(f"  details page, {name:<6} {slots:4d} times {rate:8.1f} pages/s  "
+              f"{ratio:.2f}x bare  {verdict}")
+    return ok
+
+
+def postgres_database(base: str):
+    import psycopg
+
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    name = f"portal_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base.rpartition('/')[0]}/{name}", plain, name
+
+
+def export_baseline(rev: str, tmp: Path) -> Path:
+    target = tmp / "baseline"
+    target.mkdir()
+    repo = os.environ.get("BENCH_REPO", str(ROOT))  # where REV lives, for a copied tree
+    archive = subprocess.run(["git", "-C", repo, "archive", rev, "portal", "templates",
+                              "static"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL"))
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--baseline", help="also measure the portal at this git revision")
+    args = parser.parse_args()
+    print("load: " + ("wrk -t2 -c8" if shutil.which("wrk") else "Python client, 4 connections")
+          + f", {args.seconds:g} s each; gunicorn -w 2 on 127.0.0.1")
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        baseline = export_baseline(args.baseline, tmp) if args.baseline else None
+        url = f"sqlite:///{tmp}/bench.sqlite3"
+        seed(url, args.requests)
+        cookie = session_cookie(url)
+        ok &= measure("SQLite", url, cookie, args.seconds, tmp, baseline)
+        if args.postgres:
+            import psycopg
+
+            url, plain, name = postgres_database(args.postgres)
+            try:
+                seed(url, args.requests)
+                ok &= measure("PostgreSQL", url, cookie, args.seconds, tmp, baseline)
+            finally:
+                with psycopg.connect(plain, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(f"\nTarget: details page >= {TARGET}x the bare page (goal {GOAL}x): "
+          f"{'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
