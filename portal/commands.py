@@ -15,7 +15,7 @@ from portal import demo, outbox, outbox_sender, verification
 from portal.accounts import AccountError, create_user
 from portal.database import begin_write
 from portal.extensions import db
-from portal.models import ROLES
+from portal.models import ROLES, Therapist
 from portal.retention import purge_old_requests
 
 
@@ -53,13 +53,16 @@ def seed_demo_command(request_count: int) -> None:
 @click.command("create-user")
 @click.argument("email")
 @click.option("--role", type=click.Choice(list(ROLES)), required=True)
-@click.option("--therapist-id", type=int, default=None,
-              help="Link a therapist user to a therapist.")
+@click.option("--therapist", "--therapist-id", "therapist_id", type=int, default=None,
+              help="Link a therapist user to this therapist (by default: the active "
+                   "therapist with the same email).")
 @click.option("--reset-password", is_flag=True, help="Give an existing user a new password.")
 @with_appcontext
 def create_user_command(email: str, role: str, therapist_id: int | None,
                         reset_password: bool) -> None:
     """Create a back-office user (password from PORTAL_PASSWORD or a prompt)."""
+    if therapist_id is not None and db.session.get(Therapist, therapist_id) is None:
+        raise click.ClickException(f"There is no therapist with id {therapist_id}.")
     password = os.environ.get("PORTAL_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
@@ -71,6 +74,16 @@ def create_user_command(email: str, role: str, therapist_id: int | None,
         raise click.ClickException(str(error)) from error
     db.session.commit()
     click.echo(f"{'Created' if created else 'Updated'} {user.role} {user.email}.")
+    if user.role == "therapist":
+        therapist = user.therapist
+        if therapist is not None:
+            how = "as asked" if therapist_id is not None else "same email"
+            click.echo(f"Linked to therapist {therapist.name} (id {therapist.id}, {how}): "
+                       "they see the requests assigned to them.")
+        else:
+            click.echo("Not linked to any therapist (no active therapist has this email): "
+                       "this account sees no requests until it is linked, with --therapist ID "
+                       "or on the back office's Users page.")
 
 
 @click.group("outbox")

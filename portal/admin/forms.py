@@ -13,7 +13,6 @@ from wtforms import (
     DateTimeLocalField,
     EmailField,
     Form,
-    PasswordField,
     SelectField,
     StringField,
     TextAreaField,
@@ -119,8 +118,6 @@ class NewUserForm(UserForm):
     email = EmailField("Email address", validators=[
         InputRequired("Enter an email address."),
         Email("Enter an email address like name@example.com."), Length(max=254)])
-    password = PasswordField("Temporary password", validators=[
-        InputRequired("Enter a temporary password."), Length(max=1024)])
 
 
 class PauseForm(FlaskForm):
