@@ -29,7 +29,7 @@ from portal.passwords import WeakPassword, check_new_password
 from portal.staff_emails import queue_locked
 
 # Checked against when the email is unknown, so both paths cost the same.
-_DUMMY_HASH = None
+_DUMMY_HASHES: dict[str, str] = {}
 
 
 FAILURE_ACTIONS = ("auth.failed", "auth.locked")
@@ -135,11 +135,12 @@ def create_user(
 def password_matches(user: User | None, password: str) -> bool:
     """Whether ``password`` is the user's; one full hash check whoever the user is
     (none, invited, locked), so the time taken tells nothing."""
-    global _DUMMY_HASH
     if user is None or not has_password(user):
-        if _DUMMY_HASH is None:
-            _DUMMY_HASH = hash_password("not-a-real-password")
-        check_password_hash(_DUMMY_HASH, password)
+        # Made once per hashing method, so it costs what a real user's check costs.
+        method = current_app.config["PASSWORD_HASH_METHOD"]
+        if method not in _DUMMY_HASHES:
+            _DUMMY_HASHES[method] = hash_password("not-a-real-password")
+        check_password_hash(_DUMMY_HASHES[method], password)
         return False
     return check_password_hash(user.password_hash, password)
 
