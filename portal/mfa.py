@@ -52,8 +52,17 @@ def provisioning_uri(secret: str, email: str, issuer: str) -> str:
 def qr_code(uri: str, border: int = 4) -> QrCode:
     """The QR code of ``uri``, for an inline ``<svg>`` that needs no third party."""
     matrix = segno.make(uri, error="m", micro=False).matrix
-    steps = [f"M{x + border} {y + border}h1v1h-1z"
-             for y, row in enumerate(matrix) for x, dark in enumerate(row) if dark]
+    steps = []
+    for y, row in enumerate(matrix):
+        x = 0
+        while x < len(row):
+            if not row[x]:
+                x += 1
+                continue
+            run = next((n for n in range(x, len(row)) if not row[n]), len(row)) - x
+            # One rectangle per run of dark modules: no seams between them when scaled.
+            steps.append(f"M{x + border} {y + border}h{run}v1h-{run}z")
+            x += run
     return QrCode(size=len(matrix) + 2 * border, path="".join(steps))
 
 

@@ -290,3 +290,39 @@ def test_the_qr_code_encodes_the_key_shown_as_text(app, client, staff):
     assert pyotp.parse_uri(uri).secret == secret
     page = client.get("/admin/login/enrol").get_data(as_text=True)
     assert mfa.qr_code(uri).path in page
+
+
+# -- the pure parts -------------------------------------------------------------------------
+
+def test_the_qr_path_draws_exactly_the_dark_modules():
+    import segno
+
+    from portal import mfa
+
+    uri = mfa.provisioning_uri(mfa.new_secret(), "maya@example.com", "A Practice")
+    qr = mfa.qr_code(uri)
+    drawn = set()
+    for x, y, run in re.findall(r"M(\d+) (\d+)h(\d+)v1h-\d+z", qr.path):
+        drawn |= {(int(x) + i, int(y)) for i in range(int(run))}
+    matrix = segno.make(uri, error="m", micro=False).matrix
+    dark = {(x + 4, y + 4) for y, row in enumerate(matrix) for x, on in enumerate(row) if on}
+    assert drawn == dark and qr.size == len(matrix) + 8
+
+
+def test_codes_are_accepted_one_step_either_side_and_only_after_the_last_used():
+    from portal import mfa
+
+    secret, now = mfa.new_secret(), 1_800_000_000
+    step = mfa.current_step(now)
+    code_at = {offset: pyotp.TOTP(secret).at(now + 30 * offset) for offset in (-2, -1, 0, 1, 2)}
+    assert mfa.matching_step(secret, code_at[0], last_step=None, now=now) == step
+    assert mfa.matching_step(secret, code_at[-1], last_step=None, now=now) == step - 1
+    assert mfa.matching_step(secret, code_at[1], last_step=None, now=now) == step + 1
+    assert mfa.matching_step(secret, code_at[2], last_step=None, now=now) is None
+    assert mfa.matching_step(secret, code_at[-2], last_step=None, now=now) is None
+    assert mfa.matching_step(secret, code_at[0], last_step=step, now=now) is None
+    assert mfa.matching_step(secret, code_at[1], last_step=step, now=now) == step + 1
+    spaced = f"{code_at[0][:3]} {code_at[0][3:]}"
+    assert mfa.matching_step(secret, spaced, last_step=None, now=now) == step
+    for junk in ("", "12345", "1234567", "١٢٣٤٥٦", "abcdef", "12345\n"):
+        assert mfa.matching_step(secret, junk, last_step=None, now=now) is None, junk
