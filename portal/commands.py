@@ -11,17 +11,18 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from portal import demo, outbox, outbox_sender, verification
-from portal.accounts import AccountError, create_user
+from portal import audit, demo, mfa, outbox, outbox_sender, verification
+from portal.accounts import AccountError, create_user, find_user
 from portal.database import begin_write
 from portal.extensions import db
-from portal.models import ROLES, Therapist
+from portal.models import ROLES, Therapist, new_session_token
 from portal.retention import purge_old_requests
 
 
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(reset_second_factor_command)
     app.cli.add_command(purge_command)
     app.cli.add_command(outbox_group)
     app.cli.add_command(reminders_group)
@@ -84,6 +85,28 @@ def create_user_command(email: str, role: str, therapist_id: int | None,
             click.echo("Not linked to any therapist (no active therapist has this email): "
                        "this account sees no requests until it is linked, with --therapist ID "
                        "or on the back office's Users page.")
+
+
+@click.command("reset-second-factor")
+@click.argument("email")
+@with_appcontext
+def reset_second_factor_command(email: str) -> None:
+    """Forget a user's authenticator app and recovery codes (a lost phone, and no
+    other admin to do it on the users page); audited. They set it up again at
+    their next sign-in."""
+    begin_write()
+    user = find_user(email)
+    if user is None:
+        db.session.rollback()
+        raise click.ClickException(f"There is no user with the email {email}.")
+    mfa.reset_second_factor(user)
+    user.session_token = new_session_token()  # signs them out everywhere
+    db.session.flush()
+    audit.record("user_mfa_reset", actor="command line", user_id=user.id)
+    email = user.email
+    db.session.commit()
+    click.echo(f"Reset the second sign-in step of {email}: they set it up again when they "
+               "next sign in.")
 
 
 @click.group("outbox")

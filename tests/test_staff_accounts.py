@@ -332,3 +332,15 @@ def test_a_therapist_opening_someone_elses_request_is_told_so(app, client, cast)
     page = response.get_data(as_text=True)
     assert "isn't assigned to you" in page and "ask an admin" in page
     assert "Luis" not in page and "Chen" not in page
+
+
+@pytest.mark.parametrize("app_config", [{"REQUIRE_MFA": True}], indirect=True)
+def test_the_only_admin_gets_a_reset_from_the_command_line(app, client, cast, runner):
+    enrol(client, cast.admin_email)
+    result = runner.invoke(args=["reset-second-factor", "Admin@Example.com"])
+    assert result.exit_code == 0 and "Reset the second sign-in step" in result.output
+    assert not signed_in(client)
+    assert sign_in(client, cast.admin_email).headers["Location"] == "/admin/login/enrol"
+    assert audit_actions(app)[-1] == "user_mfa_reset"
+    missing = runner.invoke(args=["reset-second-factor", "nobody@example.com"])
+    assert missing.exit_code != 0 and "no user" in missing.output
