@@ -74,8 +74,7 @@ def start_pending_sign_in(user: User, next_url: str | None) -> None:
     """The password was right; the second step is still to come. Only the user's id
     is kept (the cookie is signed, not encrypted), for SIGN_IN_STEP_MINUTES."""
     session.clear()
-    session[PENDING] = {"user": user.id, "email": user.email, "at": now_seconds(),
-                        "next": next_url}
+    session[PENDING] = {"user": user.id, "at": now_seconds(), "next": next_url}
 
 
 def pending_sign_in() -> dict | None:

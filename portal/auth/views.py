@@ -62,8 +62,9 @@ def account_key() -> str:
 
 
 def pending_account_key() -> str:
+    # The second step's per-account limit: keyed on the user the password was right for.
     pending = pending_sign_in() or {}
-    return "login:" + str(pending.get("email", ""))
+    return f"login-code:{pending.get('user')}"
 
 
 def is_safe_next(target: str | None) -> bool:
