@@ -6,7 +6,6 @@ wrong password, wrong code, locked account) gets the same page in the same time.
 from __future__ import annotations
 
 import re
-import statistics
 import time
 
 import pyotp
@@ -108,9 +107,9 @@ def test_a_code_is_not_accepted_twice(app, client, staff):
     assert replay.status_code == 200
     assert "couldn&#39;t sign you in" in replay.get_data(as_text=True)
     assert not signed_in(client)
-    # Nor the enrolment code, nor an older one: only steps after the last used.
+    # Nor an older one (still inside the drift window): only steps after the last used.
     sign_in(client, "admin@example.com")
-    assert client.post("/admin/login/code", data={"code": totp(secret)}).status_code == 200
+    assert client.post("/admin/login/code", data={"code": totp(secret, -1)}).status_code == 200
     assert audit_actions(app).count("auth.failed") == 2
 
 
@@ -274,7 +273,7 @@ def test_every_failed_sign_in_takes_about_as_long(app, three_accounts):
         password_matches(None, "warming up")
         app.config["PASSWORD_HASH_METHOD"] = production
     times: dict[str, list[float]] = {name: [] for name in attempts}
-    for _ in range(3):
+    for _ in range(4):
         for name, (email, password) in attempts.items():
             client = app.test_client()
             token = csrf_token(client.get("/admin/login").get_data(as_text=True))
@@ -282,8 +281,10 @@ def test_every_failed_sign_in_takes_about_as_long(app, three_accounts):
             client.post("/admin/login", data={"email": email, "password": password,
                                               "csrf_token": token})
             times[name].append(time.perf_counter() - started)
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    assert max(medians.values()) < 1.6 * min(medians.values()), medians
+    # The fastest of each: other work on a shared machine only ever adds time. Skipping
+    # the hash makes a path about a hundred times faster, so the margin can be generous.
+    fastest = {name: min(values) for name, values in times.items()}
+    assert max(fastest.values()) < 2.5 * min(fastest.values()), fastest
 
 
 def test_the_qr_code_encodes_the_key_shown_as_text(app, client, staff):
