@@ -15,7 +15,7 @@ from sqlalchemy import select
 from portal import outbox
 from portal.accounts import find_user
 from portal.extensions import db
-from portal.models import OutboxEmail, Therapist, User
+from portal.models import AuditEvent, OutboxEmail, Therapist, User
 from portal.passwords import common_passwords
 from tests.backoffice import audit_actions, enrol, make_cast, post_form, sign_in, totp
 from tests.conftest import mail_app_config
@@ -186,6 +186,10 @@ def test_forgot_password_says_the_same_for_any_address(app, client, cast, smtp_s
     assert client.post(url, data={"new_password": NEW_PASSWORD}).status_code == 302
     assert sign_in(client, cast.own_email, NEW_PASSWORD).status_code == 302
     assert "auth.reset_requested" in audit_actions(app)
+    assert "auth.reset_unknown_address" in audit_actions(app)
+    with app.app_context():
+        assert not db.session.scalar(select(AuditEvent.id).where(
+            AuditEvent.detail.contains("nobody@example.com")))
 
 
 # -- changing one's own password --------------------------------------------------------------

@@ -38,6 +38,10 @@ def password_forgot():
     if user is not None and user.active:
         queue_reset(user)
         audit.record("auth.reset_requested", actor=user)
+    else:
+        # Written either way, so both answers cost a committed write (and admins can
+        # see someone trying addresses); the address typed is not kept.
+        audit.record("auth.reset_unknown_address", actor="anonymous")
     db.session.commit()
     # The same page either way: whether an address has an account is nobody's business.
     return render_template("auth/forgot_sent.html",
