@@ -24,11 +24,14 @@ instance/config.py:
 
 run: export FLASK_MAIL_BACKEND ?= sink
 run: export FLASK_OUTBOX_BACKGROUND ?= true
+# The demo signs in with a password alone; production keeps the second step on (the default).
+run: export FLASK_REQUIRE_MFA ?= false
 run: install instance/config.py
 	$(FLASK) db upgrade
 	@if [ ! -f instance/.demo-seeded ]; then $(FLASK) seed-demo && touch instance/.demo-seeded; \
 	  else echo "Demo data already seeded (demo admin: admin@example.com; reset its password with: $(FLASK) create-user admin@example.com --role admin --reset-password)"; fi
 	@echo "Mail goes to instance/mail/*.eml. Open http://$(HOST):$(PORT)/"
+	@echo "Second sign-in step (MFA) is $(if $(filter false False 0,$(FLASK_REQUIRE_MFA)),OFF for this demo (FLASK_REQUIRE_MFA=$(FLASK_REQUIRE_MFA)); production requires it,ON (FLASK_REQUIRE_MFA=$(FLASK_REQUIRE_MFA)))."
 	$(FLASK) run --host $(HOST) --port $(PORT) --no-reload
 
 lint: install

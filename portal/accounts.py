@@ -1,7 +1,9 @@
-"""Back-office accounts: creation, passwords and the sign-in lock.
+"""Back-office accounts: creation and invites, passwords and the sign-in lock.
 
 Passwords are hashed with scrypt at N=2^17 (OWASP's minimum; Werkzeug's
-default is lower). Functions add to the session and never commit.
+default is lower) and must pass :mod:`portal.passwords`. An invited user has no
+usable password until they follow their link: their hash is a random marker
+that no password matches. Functions add to the session and never commit.
 """
 
 from __future__ import annotations
@@ -14,13 +16,24 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import audit
 from portal.extensions import db
-from portal.models import ROLES, AuditEvent, User, as_utc, new_session_token, utcnow
+from portal.models import (
+    ROLES,
+    AuditEvent,
+    Therapist,
+    User,
+    as_utc,
+    new_session_token,
+    utcnow,
+)
+from portal.passwords import WeakPassword, check_new_password
+from portal.staff_emails import queue_locked
 
 # Checked against when the email is unknown, so both paths cost the same.
-_DUMMY_HASH = None
+_DUMMY_HASHES: dict[str, str] = {}
 
 
 FAILURE_ACTIONS = ("auth.failed", "auth.locked")
+NO_PASSWORD_PREFIX = "!"  # noqa: S105 - an invited user's hash: no password matches it
 
 
 class AccountError(ValueError):
@@ -44,11 +57,24 @@ def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
 
 
-def check_password_strength(password: str) -> None:
-    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
-    if len(password) < minimum:
-        raise AccountError(f"Use a password of at least {minimum} characters.",
-                           field="password")
+def check_password_strength(password: str, email: str | None = None) -> None:
+    try:
+        check_new_password(password, minimum=current_app.config["PASSWORD_MIN_LENGTH"],
+                           email=email)
+    except WeakPassword as error:
+        raise AccountError(str(error), field="password") from error
+
+
+def has_password(user: User) -> bool:
+    """False for an invited user who has not chosen a password yet."""
+    return bool(user.password_hash) and not user.password_hash.startswith(NO_PASSWORD_PREFIX)
+
+
+def therapist_with_email(email: str) -> Therapist | None:
+    """The active therapist whose email this is (a therapist user's own address)."""
+    return db.session.scalar(
+        select(Therapist).where(func.lower(Therapist.email) == normalise_email(email),
+                                Therapist.active.is_(True)).order_by(Therapist.id).limit(1))
 
 
 def hash_password(password: str) -> str:
@@ -56,19 +82,22 @@ def hash_password(password: str) -> str:
 
 
 def set_password(user: User, password: str) -> None:
-    check_password_strength(password)
+    check_password_strength(password, user.email)
     user.password_hash = hash_password(password)
     user.session_token = new_session_token()  # signs out every other session
     unlock(user)
 
 
 def create_user(
-    email: str, password: str, role: str, *, therapist_id: int | None = None,
+    email: str, password: str | None, role: str, *, therapist_id: int | None = None,
     reset_password: bool = False,
 ) -> tuple[User, bool]:
     """Create a user, or with ``reset_password`` set the password of an existing one.
 
-    Returns the user and whether it was created.
+    With ``password`` None the user is invited: created without a usable password
+    (the caller queues the invite email). A therapist user with no
+    ``therapist_id`` is linked to the active therapist with the same email, if
+    any. Returns the user and whether it was created.
     """
     if role not in ROLES:
         raise AccountError(f"Role must be one of: {', '.join(ROLES)}.", field="role")
@@ -81,7 +110,11 @@ def create_user(
             f"A user with the email {email} already exists.", field="email",
             cli_hint="Use --reset-password to give it a new password.",
         )
-    check_password_strength(password)
+    if password is not None:
+        check_password_strength(password, email)
+    if role == "therapist" and therapist_id is None and (user is None or user.therapist_id is None):
+        match = therapist_with_email(email)
+        therapist_id = match.id if match else None
     created = user is None
     if created:
         user = User(email=email, role=role, therapist_id=therapist_id, password_hash="")
@@ -90,17 +123,24 @@ def create_user(
         user.role = role
         if therapist_id is not None:
             user.therapist_id = therapist_id
-    set_password(user, password)
+    if password is None:
+        user.password_hash = NO_PASSWORD_PREFIX + new_session_token()
+        user.session_token = new_session_token()
+    else:
+        set_password(user, password)
     db.session.flush()
     return user, created
 
 
 def password_matches(user: User | None, password: str) -> bool:
-    global _DUMMY_HASH
-    if user is None:
-        if _DUMMY_HASH is None:
-            _DUMMY_HASH = hash_password("not-a-real-password")
-        check_password_hash(_DUMMY_HASH, password)
+    """Whether ``password`` is the user's; one full hash check whoever the user is
+    (none, invited, locked), so the time taken tells nothing."""
+    if user is None or not has_password(user):
+        # Made once per hashing method, so it costs what a real user's check costs.
+        method = current_app.config["PASSWORD_HASH_METHOD"]
+        if method not in _DUMMY_HASHES:
+            _DUMMY_HASHES[method] = hash_password("not-a-real-password")
+        check_password_hash(_DUMMY_HASHES[method], password)
         return False
     return check_password_hash(user.password_hash, password)
 
@@ -121,7 +161,8 @@ def record_failed_login(user: User) -> datetime | None:
 
     The counter changes in single UPDATE statements, so concurrent failures each
     count. Failures older than the lock window are forgotten first (the audit
-    trail says when the last one was): a few typos a month apart never lock.
+    trail says when the last one was): a few typos a month apart never lock. The
+    failure that locks queues an email to the account's owner.
     Call inside a write transaction (``begin_write()``).
     """
     config = current_app.config
@@ -140,10 +181,16 @@ def record_failed_login(user: User) -> datetime | None:
     locked_until = now + window
     db.session.execute(this_user.values(locked_until=locked_until, failed_logins=0))
     audit.record("auth.locked", actor=user, until=as_utc(locked_until).isoformat())
+    # The owner hears of it, with a way back in; the person at the keyboard doesn't.
+    queue_locked(user, until=locked_until)
     return locked_until
 
 
-def record_successful_login(user: User) -> None:
+def record_successful_login(user: User, **detail) -> None:
+    """A completed sign-in: the lock's count starts again, and a new session token
+    ends every session signed in before this one."""
     unlock(user)
     user.last_login_at = utcnow()
-    audit.record("auth.login", actor=user)
+    user.session_token = new_session_token()
+    db.session.flush()  # the user's row first, as at logout (see auth.views.logout)
+    audit.record("auth.login", actor=user, **detail)

@@ -11,12 +11,12 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from portal import demo, outbox, outbox_sender, verification
-from portal.accounts import AccountError, create_user
+from portal import audit, demo, mfa, outbox, outbox_sender, verification
+from portal.accounts import AccountError, create_user, find_user
 from portal.database import begin_write
 from portal.extensions import db
 from portal.mail_transport import remove_sink_copies
-from portal.models import ROLES
+from portal.models import ROLES, Therapist, new_session_token
 from portal.retention import purge_old_requests
 from portal.search_names import refresh_search_names
 
@@ -24,6 +24,7 @@ from portal.search_names import refresh_search_names
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(reset_second_factor_command)
     app.cli.add_command(purge_command)
     app.cli.add_command(refresh_search_names_command)
     app.cli.add_command(outbox_group)
@@ -57,13 +58,16 @@ def seed_demo_command(request_count: int) -> None:
 @click.command("create-user")
 @click.argument("email")
 @click.option("--role", type=click.Choice(list(ROLES)), required=True)
-@click.option("--therapist-id", type=int, default=None,
-              help="Link a therapist user to a therapist.")
+@click.option("--therapist", "--therapist-id", "therapist_id", type=int, default=None,
+              help="Link a therapist user to this therapist (by default: the active "
+                   "therapist with the same email).")
 @click.option("--reset-password", is_flag=True, help="Give an existing user a new password.")
 @with_appcontext
 def create_user_command(email: str, role: str, therapist_id: int | None,
                         reset_password: bool) -> None:
     """Create a back-office user (password from PORTAL_PASSWORD or a prompt)."""
+    if therapist_id is not None and db.session.get(Therapist, therapist_id) is None:
+        raise click.ClickException(f"There is no therapist with id {therapist_id}.")
     password = os.environ.get("PORTAL_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
@@ -75,6 +79,38 @@ def create_user_command(email: str, role: str, therapist_id: int | None,
         raise click.ClickException(str(error)) from error
     db.session.commit()
     click.echo(f"{'Created' if created else 'Updated'} {user.role} {user.email}.")
+    if user.role == "therapist":
+        therapist = user.therapist
+        if therapist is not None:
+            how = "as asked" if therapist_id is not None else "same email"
+            click.echo(f"Linked to therapist {therapist.name} (id {therapist.id}, {how}): "
+                       "they see the requests assigned to them.")
+        else:
+            click.echo("Not linked to any therapist (no active therapist has this email): "
+                       "this account sees no requests until it is linked, with --therapist ID "
+                       "or on the back office's Users page.")
+
+
+@click.command("reset-second-factor")
+@click.argument("email")
+@with_appcontext
+def reset_second_factor_command(email: str) -> None:
+    """Forget a user's authenticator app and recovery codes (a lost phone, and no
+    other admin to do it on the users page); audited. They set it up again at
+    their next sign-in."""
+    begin_write()
+    user = find_user(email)
+    if user is None:
+        db.session.rollback()
+        raise click.ClickException(f"There is no user with the email {email}.")
+    mfa.reset_second_factor(user)
+    user.session_token = new_session_token()  # signs them out everywhere
+    db.session.flush()
+    audit.record("user_mfa_reset", actor="command line", user_id=user.id)
+    email = user.email
+    db.session.commit()
+    click.echo(f"Reset the second sign-in step of {email}: they set it up again when they "
+               "next sign in.")
 
 
 @click.group("outbox")

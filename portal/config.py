@@ -84,6 +84,11 @@ LOGIN_LOCK_MINUTES = 15
 SESSION_IDLE_MINUTES = 30
 STALE_NEW_BUSINESS_HOURS = 8
 PASSWORD_MIN_LENGTH = 12
+# A second factor (TOTP) for every staff account; `make run` turns it off for the demo.
+REQUIRE_MFA = True
+SIGN_IN_STEP_MINUTES = 10  # between the password and the code (or finishing enrolment)
+STAFF_INVITE_HOURS = 48
+STAFF_RESET_MINUTES = 30
 PASSWORD_HASH_METHOD = "scrypt:131072:8:1"  # noqa: S105 - a method name, not a password
 
 # HTTP

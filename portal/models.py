@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -358,8 +359,16 @@ class User(UserMixin, db.Model):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The second factor (TOTP). The secret is set when enrolment starts and counts
+    # only once ``mfa_enrolled_at`` is set; ``totp_last_step`` is the time-step of the
+    # last code accepted, so a code cannot be used twice within its window.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    mfa_enrolled_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     therapist: Mapped[Therapist | None] = relationship()
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
 
     def get_id(self) -> str:
         return self.session_token
@@ -371,6 +380,25 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def mfa_enrolled(self) -> bool:
+        return self.mfa_enrolled_at is not None and bool(self.totp_secret)
+
+
+class RecoveryCode(db.Model):
+    """A single-use code that stands in for the second factor (a lost phone). Only
+    a hash is stored; the person saw the code once, at enrolment."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="recovery_codes")
 
 
 # "superseded": made pointless while it waited (a reminder for a changed time, news of a

@@ -72,3 +72,41 @@ def database_snapshot(app) -> dict[str, list]:
     with app.app_context():
         return {table.name: sorted(map(tuple, db.session.execute(table.select())), key=repr)
                 for table in db.metadata.sorted_tables}
+
+
+# -- the second step -------------------------------------------------------------------
+
+SECRET = re.compile(r'id="totp-secret"[^>]*>([A-Z2-7 ]+)<')
+RECOVERY = re.compile(r"<li><code>([a-z0-9-]+)</code></li>")
+
+
+def secret_on_page(html: str) -> str:
+    """The TOTP key the enrolment page shows as text (as a person would type it)."""
+    return SECRET.search(html).group(1).replace(" ", "")
+
+
+def totp(secret: str, steps_ahead: int = 0) -> str:
+    """The code an authenticator app shows now (or ``steps_ahead`` steps of 30 s later)."""
+    import time
+
+    import pyotp
+
+    return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
+
+
+def post_form(client, url: str, data: dict):
+    """POST ``data`` to ``url`` with the CSRF token of the page at ``url`` (when CSRF is on)."""
+    token = csrf_token(client.get(url).get_data(as_text=True))
+    return client.post(url, data={**data, **({"csrf_token": token} if token else {})})
+
+
+def enrol(client, email: str, password: str = PASSWORD) -> tuple[str, list[str]]:
+    """Sign in for the first time with the second step required and set it up: the
+    secret and the recovery codes, as the pages showed them."""
+    response = sign_in(client, email, password)
+    assert response.headers["Location"] == "/admin/login/enrol"
+    secret = secret_on_page(client.get("/admin/login/enrol").get_data(as_text=True))
+    page = post_form(client, "/admin/login/enrol", {"code": totp(secret)})
+    codes = RECOVERY.findall(page.get_data(as_text=True))
+    assert len(codes) == 10, page.get_data(as_text=True)
+    return secret, codes

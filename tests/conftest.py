@@ -52,6 +52,9 @@ BASE_TEST_CONFIG = {
     "PUBLIC_BASE_URL": "https://portal.example.com",
     "PRACTICE_NOTIFY_EMAIL": "intake@example.com",
     "OUTBOX_BACKGROUND": False,
+    # Tests about the second factor turn it on (tests/test_mfa.py); the rest sign in
+    # with a password alone.
+    "REQUIRE_MFA": False,
 }
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import OutboxEmail, TimeOff, WeeklyHours, utcnow
 from tests.backoffice import database_snapshot, make_cast, sign_in
-from tests.factories import future_slot, make_request
+from tests.factories import PASSWORD, future_slot, make_request
 
 # Every back-office endpoint and who may use it. A new route must be added here.
 ADMIN_ONLY = {
@@ -21,6 +21,7 @@ ADMIN_ONLY = {
     "admin.therapist_time_off_add", "admin.therapist_time_off_delete",
     "admin.therapist_deactivate", "admin.therapist_activate",
     "admin.user_list", "admin.user_new", "admin.user_edit", "admin.user_unlock",
+    "admin.user_mfa_reset",
     "admin.outbox_list", "admin.outbox_retry", "admin.outbox_retry_all", "admin.audit_log",
     "admin.intake_pause",
 }
@@ -29,8 +30,12 @@ PER_REQUEST = {  # a therapist may use these only on their own requests
     "admin.request_detail", "admin.request_status", "admin.request_note",
     "admin.request_cancel", "admin.request_reschedule",
 }
-OPEN = {"auth.login"}
+# The sign-in steps and password links: open to anyone (the second step and
+# enrolment send a visitor without a pending sign-in back to the first).
+OPEN = {"auth.login", "auth.login_code", "auth.enrol", "auth.password_forgot",
+        "auth.password_set"}
 SIGNED_IN = {"auth.logout"}
+OWN_ACCOUNT = {"auth.password_change"}  # any signed-in user, about themselves
 
 
 @pytest.fixture
@@ -62,7 +67,7 @@ def back_office_routes(app):
 
 def url_for_rule(app, rule, cast, request_id):
     values = {"request_id": request_id, "therapist_id": cast.other_therapist_id,
-              "user_id": cast.admin_id, **cast.ids}
+              "user_id": cast.admin_id, "token": "not-a-real-token", **cast.ids}
     with app.test_request_context():
         from flask import url_for
 
@@ -71,7 +76,7 @@ def url_for_rule(app, rule, cast, request_id):
 
 def test_every_back_office_route_is_classified(app):
     endpoints = {rule.endpoint for rule, _ in back_office_routes(app)}
-    assert endpoints == ADMIN_ONLY | STAFF | PER_REQUEST | OPEN | SIGNED_IN
+    assert endpoints == ADMIN_ONLY | STAFF | PER_REQUEST | OPEN | SIGNED_IN | OWN_ACCOUNT
 
 
 def test_anonymous_is_sent_to_sign_in_everywhere(app, client, cast):
@@ -94,7 +99,9 @@ def expected_for_therapist(endpoint: str, method: str) -> set[int]:
     if endpoint in SIGNED_IN:
         return {302}
     if endpoint in OPEN:
-        return {302, 200}
+        return {302, 200, 410}  # 410: the made-up password link
+    if endpoint in OWN_ACCOUNT:
+        return {200}  # the form again (the POST lacks its fields)
     return {200} if method == "GET" else {405}
 
 
@@ -182,12 +189,19 @@ def admin_post_table(cast) -> list[tuple[str, dict, int]]:
         ("admin.therapist_time_off_delete", {}, 302),
         ("admin.therapist_deactivate", {}, 302),
         ("admin.therapist_activate", {}, 302),
-        ("admin.user_new", {"email": "new@example.com", "password": "a long temporary one",
-                            "role": "admin", "therapist_id": 0, "active": "y"}, 302),
+        ("admin.user_new", {"email": "new@example.com", "role": "admin", "therapist_id": 0,
+                            "active": "y"}, 302),
         ("admin.user_edit", {"role": "admin", "therapist_id": 0, "active": "y"}, 302),
         ("admin.user_unlock", {}, 302),
+        ("admin.user_mfa_reset", {}, 302),  # their own: refused, back to the user page
         ("admin.intake_pause", {"paused": "y", "message": "Back soon"}, 302),
+        ("auth.password_change", {"current_password": PASSWORD,
+                                  "new_password": "a different long passphrase"}, 302),
+        ("auth.password_forgot", {"email": cast.admin_email}, 200),
+        ("auth.password_set", {"new_password": "another long passphrase"}, 410),
         ("auth.login", {"email": cast.admin_email, "password": "x"}, 302),
+        ("auth.login_code", {"code": "123456"}, 302),  # already signed in
+        ("auth.enrol", {"code": "123456"}, 302),
         ("auth.logout", {}, 302),
     ]
 

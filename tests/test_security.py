@@ -26,6 +26,7 @@ from portal.models import (
     Therapist,
     utcnow,
 )
+from portal.staff_tokens import make_token
 from tests.backoffice import csrf_token, database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user
 from tests.test_public_flow import (
@@ -52,10 +53,12 @@ def world(app):
         db.session.commit()
         return {"therapist_id": therapist.id, "request_id": booked.id,
                 "public_id": booked.public_id, "token": manage_token(booked),
-                "user_id": admin.id, "filename": "css/portal.css"}
+                "user_id": admin.id, "filename": "css/portal.css",
+                "auth.password_set": {"token": make_token(admin, "reset")}}
 
 
 def url_of(app, rule, values) -> str:
+    values = {**values, **values.get(rule.endpoint, {})}  # a route's own token
     with app.test_request_context():
         return url_for(rule.endpoint, **{arg: values[arg] for arg in rule.arguments})
 

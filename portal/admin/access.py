@@ -2,14 +2,15 @@
 
 Admins see every request but pending ones (not yet verified by the client). A
 therapist sees only the requests assigned to them; another therapist's request is
-answered with 403, a missing or pending one with 404.
+answered with 403 and a page that says it is not theirs, a missing or pending one
+with 404.
 """
 
 from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort
+from flask import abort, make_response, render_template
 from flask_login import current_user
 from sqlalchemy import Select, false
 
@@ -54,5 +55,9 @@ def visible_request_or_abort(request_id: int) -> ConsultationRequest:
         current_user.therapist_id is None
         or consultation.therapist_id != current_user.therapist_id
     ):
-        abort(403)
+        # Still a 403, but a page that says why: a therapist following an old notice
+        # for a request since moved to a colleague should not think the site broke.
+        page = render_template("admin/not_yours.html", reference=consultation.reference,
+                               linked=current_user.therapist_id is not None)
+        abort(make_response(page, 403))
     return consultation

@@ -15,7 +15,6 @@ from wtforms import (
     DateTimeLocalField,
     EmailField,
     Form,
-    PasswordField,
     SelectField,
     StringField,
     TextAreaField,
@@ -128,8 +127,6 @@ class NewUserForm(UserForm):
     email = EmailField("Email address", filters=ONE_LINE_FILTERS, validators=[
         InputRequired("Enter an email address."), one_line("the email address"),
         Email("Enter an email address like name@example.com."), Length(max=254)])
-    password = PasswordField("Temporary password", validators=[
-        InputRequired("Enter a temporary password."), Length(max=1024)])
 
 
 class PauseForm(FlaskForm):

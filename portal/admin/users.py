@@ -1,20 +1,22 @@
-"""Back-office users (admins only): create, role, therapist link, deactivate, unlock."""
+"""Back-office users (admins only): invite, role, therapist link, deactivate, unlock,
+and reset a lost second factor."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from portal import audit
-from portal.accounts import AccountError, create_user, is_locked, unlock
+from portal import audit, mfa
+from portal.accounts import AccountError, create_user, has_password, is_locked, unlock
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.forms import NewUserForm, UserForm, therapist_options
 from portal.extensions import db
 from portal.forms import options
 from portal.models import ROLES, User, new_session_token
+from portal.staff_emails import queue_invite
 
 
 def therapist_link_choices() -> list[tuple[int, str]]:
@@ -26,7 +28,9 @@ def therapist_link_choices() -> list[tuple[int, str]]:
 def user_list():
     users = db.session.scalars(select(User).options(selectinload(User.therapist))
                                .order_by(User.email)).all()
-    return render_template("admin/users.html", users=users, roles=ROLES, is_locked=is_locked)
+    unlinked = [u for u in users if u.active and u.role == "therapist" and u.therapist is None]
+    return render_template("admin/users.html", users=users, roles=ROLES, is_locked=is_locked,
+                           has_password=has_password, unlinked=unlinked)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -36,7 +40,8 @@ def user_new():
     form.therapist_id.choices = options(therapist_link_choices())
     if form.validate_on_submit():
         try:
-            user, _ = create_user(form.email.data, form.password.data, form.role.data,
+            # No password: the invite email carries a link to choose one.
+            user, _ = create_user(form.email.data, None, form.role.data,
                                   therapist_id=form.therapist_id.data or None)
         except AccountError as error:
             db.session.rollback()
@@ -44,10 +49,13 @@ def user_new():
             field.errors.append(error.message)
         else:
             user.active = form.active.data
-            audit.record("user_created", actor=actor(), user_id=user.id, role=user.role)
+            queue_invite(user, invited_by=actor())
+            audit.record("user_invited", actor=actor(), user_id=user.id, role=user.role)
             email = user.email  # read before the commit expires the row
             db.session.commit()
-            flash(f"{email} can now sign in with the temporary password.", "info")
+            flash(f"We've emailed {email} a link to choose their password. It works for "
+                  f"{current_app.config['STAFF_INVITE_HOURS']} hours; after that, "
+                  "\u201cForgot your password?\u201d sends a new one.", "info")
             return redirect(url_for("admin.user_list"))
     return render_template("admin/user_form.html", form=form, user=None)
 
@@ -89,3 +97,24 @@ def user_unlock(user_id: int):
     db.session.commit()
     flash(f"{email} can sign in again.", "info")
     return redirect(url_for("admin.user_list"))
+
+
+@bp.post("/users/<int:user_id>/second-factor/reset")
+@admin_required
+def user_mfa_reset(user_id: int):
+    """A lost phone: forget the user's authenticator and recovery codes and sign them
+    out everywhere; they set it up again at their next sign-in."""
+    user = db.get_or_404(User, user_id)
+    if user.id == current_user.id:
+        # Someone at an admin's unlocked computer must not be able to swap in their phone.
+        flash("You can't reset your own second step: ask another admin.", "error")
+        return redirect(url_for("admin.user_edit", user_id=user_id))
+    mfa.reset_second_factor(user)
+    user.session_token = new_session_token()
+    db.session.flush()
+    audit.record("user_mfa_reset", actor=actor(), user_id=user.id)
+    email = user.email  # read before the commit expires the row
+    db.session.commit()
+    flash(f"{email}'s second step was reset: they set it up again when they next sign in.",
+          "info")
+    return redirect(url_for("admin.user_edit", user_id=user_id))

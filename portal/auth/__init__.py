@@ -1,6 +1,7 @@
-"""Back-office sign-in. Importing the views registers their routes on the blueprint."""
+"""Back-office sign-in and staff passwords. Importing the views registers their
+routes on the blueprint."""
 
-from portal.auth import views  # noqa: F401  (importing the views registers their routes)
+from portal.auth import passwords, views  # noqa: F401  (importing registers the routes)
 from portal.auth.blueprint import bp
 
 __all__ = ["bp"]

@@ -8,10 +8,12 @@ before these limits, or forged without the key) counts as expired.
 from __future__ import annotations
 
 import time
+from functools import wraps
 
 from flask import current_app, flash, redirect, request, session, url_for
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
+from portal.database import begin_write
 from portal.models import User
 
 SIGN_IN_MESSAGE = "Please sign in to continue."
@@ -61,3 +63,48 @@ def enforce_session_limits():
         return send_to_sign_in(reason)
     session["last_seen"] = now
     return None
+
+
+# -- between the password and the second step ----------------------------------------
+
+PENDING = "pending_sign_in"
+
+
+def start_pending_sign_in(user: User, next_url: str | None) -> None:
+    """The password was right; the second step is still to come. Only the user's id
+    is kept (the cookie is signed, not encrypted), for SIGN_IN_STEP_MINUTES."""
+    session.clear()
+    session[PENDING] = {"user": user.id, "at": now_seconds(), "next": next_url}
+
+
+def pending_sign_in() -> dict | None:
+    """The unexpired pending sign-in of this browser, or None."""
+    pending = session.get(PENDING)
+    if not isinstance(pending, dict) or not isinstance(pending.get("user"), int) \
+            or not isinstance(pending.get("at"), int):
+        return None
+    if now_seconds() - pending["at"] > current_app.config["SIGN_IN_STEP_MINUTES"] * 60:
+        return None
+    return pending
+
+
+def end_pending_sign_in() -> None:
+    session.pop(PENDING, None)
+
+
+def signed_in(view):
+    """For the few pages outside /admin's blueprint that need a signed-in user
+    (their own password): what the back office's ``before_request`` does."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if request.method == "POST":
+            begin_write()
+        if not current_user.is_authenticated:
+            return send_to_sign_in()
+        expired = enforce_session_limits()
+        if expired is not None:
+            return expired
+        return view(*args, **kwargs)
+
+    return wrapped

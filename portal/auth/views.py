@@ -1,10 +1,12 @@
-"""Sign-in and sign-out for the back office.
+"""Sign-in and sign-out for the back office: the password, then the second step.
 
 The session cookie carries the user's rotating ``session_token`` (Flask-Login's
-alternative id), so logging out or changing a password on the server makes a
-copied cookie worthless. Failures get one generic message; repeated failures
-lock the account for a while, and both the address and the account are
-rate-limited.
+alternative id), so logging out, signing in again or changing a password on the
+server makes a copied cookie worthless. Every way a sign-in can fail (an unknown
+address, a wrong password, a wrong code, a locked or deactivated account) gets
+the same page, byte for byte, after the same work (one password hash): the
+person at the keyboard learns nothing about which addresses have accounts. The
+lock is told to the account's owner by email and to admins on the users page.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_login import current_user, logout_user
 from sqlalchemy import select
 
-from portal import audit
+from portal import audit, mfa
 from portal.accounts import (
     find_user,
     is_locked,
@@ -25,19 +27,25 @@ from portal.accounts import (
     record_successful_login,
 )
 from portal.auth.blueprint import bp
-from portal.auth.forms import LoginForm
-from portal.auth.sessions import SIGN_IN_MESSAGE, start_session
+from portal.auth.forms import CodeForm, LoginForm
+from portal.auth.sessions import (
+    SIGN_IN_MESSAGE,
+    end_pending_sign_in,
+    pending_sign_in,
+    start_pending_sign_in,
+    start_session,
+)
 from portal.database import begin_write
 from portal.extensions import db, limiter, login_manager
-from portal.models import User, as_utc, new_session_token
-from portal.scheduling import format_time
+from portal.models import User, new_session_token
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = SIGN_IN_MESSAGE
 login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 
-GENERIC_FAILURE = "That email and password don't match an account. Check them and try again."
+GENERIC_FAILURE = ("We couldn't sign you in with those details. Check them and try again, "
+                   "or use \u201cForgot your password?\u201d below.")
 
 
 @login_manager.user_loader
@@ -51,6 +59,12 @@ def load_user(session_token: str) -> User | None:
 def account_key() -> str:
     # Per-account limit: keyed on the submitted email, whether or not it exists.
     return "login:" + normalise_email(request.form.get("email", ""))[:254]
+
+
+def pending_account_key() -> str:
+    # The second step's per-account limit: keyed on the user the password was right for.
+    pending = pending_sign_in() or {}
+    return f"login-code:{pending.get('user')}"
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -67,6 +81,19 @@ def after_sign_in(next_url: str | None):
     return redirect(next_url if is_safe_next(next_url) else url_for("admin.dashboard"))
 
 
+def needs_second_factor(user: User) -> bool:
+    # Someone who enrolled keeps using their second factor even where it is optional.
+    return current_app.config["REQUIRE_MFA"] or user.mfa_enrolled
+
+
+def failed_sign_in_page(next_url: str | None = None):
+    """The one page every failure gets: an empty form (nothing typed is echoed)
+    and one message."""
+    form = LoginForm(formdata=None)
+    form.form_errors.append(GENERIC_FAILURE)
+    return render_template("auth/login.html", form=form, next_url=next_url)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
@@ -76,51 +103,134 @@ def login():
     if current_user.is_authenticated:
         return after_sign_in(next_url)
     form = LoginForm()
-    if form.validate_on_submit():
-        outcome = check_sign_in(form.email.data, form.password.data)
-        if isinstance(outcome, User):
-            start_session(outcome)
-            return after_sign_in(next_url)
-        form.form_errors.append(outcome)
-    return render_template("auth/login.html", form=form, next_url=next_url)
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form, next_url=next_url)
+    user = check_password(form.email.data, form.password.data)
+    if user is None:
+        return failed_sign_in_page(next_url)
+    if needs_second_factor(user):
+        start_pending_sign_in(user, next_url)
+        return redirect(url_for("auth.login_code" if user.mfa_enrolled else "auth.enrol"))
+    record_successful_login(user)
+    db.session.commit()
+    start_session(user)
+    return after_sign_in(next_url)
 
 
-def check_sign_in(email: str, password: str) -> User | str:
-    """The signed-in user, or the message to show. Commits what it records."""
+def check_password(email: str, password: str) -> User | None:
+    """The user whose password this is, if they may go on to sign in (write
+    transaction still open, nothing recorded); None after recording the failure.
+
+    Whatever the outcome, exactly one password hash is checked."""
     user = find_user(email)
-    if user is not None and user.active and is_locked(user):
-        db.session.rollback()
-        return lock_message(user.locked_until)
     usable_id = user.id if user is not None and user.active else None
-    # The slow hash runs before the write lock is taken; an unknown email still
-    # costs one hash check, so timing reveals nothing.
+    # The slow hash runs before the write lock is taken, for a locked account too.
     matched = password_matches(user if usable_id else None, password)
     if usable_id is None:
         db.session.rollback()
-        return GENERIC_FAILURE
+        return None
     begin_write()
     # Read again under the write lock: a racing attempt may have locked it meanwhile.
     user = db.session.get(User, usable_id, populate_existing=True)
-    if user is None or not user.active:
+    if user is None or not user.active or is_locked(user):
         db.session.rollback()
-        return GENERIC_FAILURE
-    if is_locked(user):
-        db.session.rollback()
-        return lock_message(user.locked_until)
-    if matched:
-        record_successful_login(user)
+        return None
+    if not matched:
+        record_failed_login(user)
         db.session.commit()
-        return user
-    locked_until = record_failed_login(user)
+        return None
+    if needs_second_factor(user) and not user.mfa_enrolled:
+        mfa.begin_enrolment(user)
+        db.session.commit()
+    return user
+
+
+def pending_user() -> User | None:
+    """The user of this browser's pending sign-in, read inside a write transaction."""
+    pending = pending_sign_in()
+    if pending is None:
+        return None
+    begin_write()
+    user = db.session.get(User, pending["user"], populate_existing=True)
+    if user is None or not user.active or is_locked(user):
+        return None
+    return user
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
+               key_func=pending_account_key)
+def login_code():
+    """The second step: a code from the authenticator app, or a recovery code."""
+    if current_user.is_authenticated:
+        return after_sign_in(None)
+    pending = pending_sign_in()
+    if pending is None:
+        end_pending_sign_in()
+        flash("Please sign in again.", "info")
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    if not form.validate_on_submit():
+        return render_template("auth/code.html", form=form)
+    # One hash, as the password step costs: a wrong code takes as long as a wrong password.
+    password_matches(None, form.code.data)
+    user = pending_user()
+    method = mfa.use_second_factor(user, form.code.data) if user is not None else None
+    if method is None:
+        if user is not None:
+            record_failed_login(user)
+        db.session.commit()
+        end_pending_sign_in()
+        return failed_sign_in_page(pending.get("next"))
+    if method == "recovery_code":
+        audit.record("auth.recovery_code_used", actor=user,
+                     remaining=mfa.unused_recovery_codes(user))
+    record_successful_login(user, second_factor=method)
     db.session.commit()
-    return GENERIC_FAILURE if locked_until is None else lock_message(locked_until)
+    start_session(user)
+    if method == "recovery_code":
+        flash("You signed in with a recovery code; it can't be used again. "
+              "Lost your phone? Ask an admin to reset your second step.", "info")
+    return after_sign_in(pending.get("next"))
 
 
-def lock_message(locked_until) -> str:
-    return (
-        "Too many failed attempts: this account is locked until "
-        f"{format_time(as_utc(locked_until))} PT. Try again then, or ask an admin to unlock it."
-    )
+@bp.route("/login/enrol", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def enrol():
+    """First sign-in with a second factor required: set up the authenticator app,
+    confirm one code, then see the recovery codes once."""
+    if current_user.is_authenticated:
+        return after_sign_in(None)
+    pending = pending_sign_in()
+    user = db.session.get(User, pending["user"]) if pending else None
+    if user is None or user.mfa_enrolled or not user.totp_secret:
+        end_pending_sign_in()
+        flash("Please sign in again.", "info")
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        user = pending_user()
+        codes = mfa.finish_enrolment(user, form.code.data) if user is not None else None
+        if codes is not None:
+            audit.record("auth.mfa_enrolled", actor=user)
+            record_successful_login(user, second_factor="enrolment")
+            db.session.commit()
+            start_session(user)
+            next_url = pending.get("next")
+            return render_template("auth/recovery_codes.html", codes=codes,
+                                   next_url=next_url if is_safe_next(next_url) else None)
+        db.session.rollback()
+        form.code.errors.append("That code didn't match. Enter the newest 6-digit code "
+                                "your app shows (your phone's clock should be set "
+                                "automatically).")
+        user = db.session.get(User, pending["user"])
+        if user is None or user.mfa_enrolled or not user.totp_secret:
+            end_pending_sign_in()
+            return redirect(url_for("auth.login"))
+    uri = mfa.provisioning_uri(user.totp_secret, user.email, current_app.config["PRACTICE_NAME"])
+    return render_template("auth/enrol.html", form=form, qr=mfa.qr_code(uri),
+                           secret=mfa.grouped_secret(user.totp_secret))
 
 
 @bp.post("/logout")

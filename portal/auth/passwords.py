@@ -1,0 +1,115 @@
+"""Passwords by email and by hand: "Forgot your password?", the link an invite or
+a reset sends, and a signed-in person changing their own.
+
+The forgot page answers the same whether or not the address has an account. A
+link works once: it is bound to the password hash it was made for (see
+:mod:`portal.staff_tokens`). Changing a password ends every other session of
+that person (their session token changes) and keeps this one.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from portal import audit
+from portal.accounts import AccountError, find_user, password_matches, set_password
+from portal.auth.blueprint import bp
+from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SetPasswordForm
+from portal.auth.sessions import signed_in, start_session
+from portal.auth.views import account_key
+from portal.database import begin_write
+from portal.extensions import db, limiter
+from portal.models import User
+from portal.staff_emails import queue_reset
+from portal.staff_tokens import user_for_token
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
+               key_func=account_key)
+def password_forgot():
+    form = ForgotPasswordForm()
+    if not form.validate_on_submit():
+        return render_template("auth/forgot.html", form=form)
+    begin_write()
+    user = find_user(form.email.data)
+    if user is not None and user.active:
+        queue_reset(user)
+        audit.record("auth.reset_requested", actor=user)
+    else:
+        # Written either way, so both answers cost a committed write (and admins can
+        # see someone trying addresses); the address typed is not kept.
+        audit.record("auth.reset_unknown_address", actor="anonymous")
+    db.session.commit()
+    # The same page either way: whether an address has an account is nobody's business.
+    return render_template("auth/forgot_sent.html",
+                           minutes=current_app.config["STAFF_RESET_MINUTES"])
+
+
+def user_for_link(token: str) -> tuple[User | None, str | None]:
+    for purpose in ("invite", "reset"):
+        user = user_for_token(token, purpose)
+        if user is not None:
+            return user, purpose
+    return None, None
+
+
+@bp.route("/password/set/<token>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def password_set(token: str):
+    """Where an invite or a reset link leads: choose a password (a GET changes
+    nothing, so a mail scanner opening the link uses nothing up)."""
+    user, purpose = user_for_link(token)
+    if user is None:
+        return render_template("auth/link_invalid.html"), 410
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        begin_write()
+        user, purpose = user_for_link(token)  # again, under the write lock: used once
+        if user is None:
+            db.session.rollback()
+            return render_template("auth/link_invalid.html"), 410
+        try:
+            set_password(user, form.new_password.data)
+        except AccountError as error:
+            db.session.rollback()
+            form.new_password.errors.append(error.message)
+        else:
+            audit.record("auth.password_set", actor=user, link=purpose)
+            db.session.commit()
+            flash("Your password is set. Sign in with it now.", "info")
+            return redirect(url_for("auth.login"))
+        user, purpose = user_for_link(token)
+        if user is None:
+            return render_template("auth/link_invalid.html"), 410
+    return render_template("auth/password_set.html", form=form, email=user.email,
+                           invited=purpose == "invite")
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@signed_in
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def password_change():
+    form = ChangePasswordForm()
+    user: User = current_user._get_current_object()
+    if form.validate_on_submit():
+        if not password_matches(user, form.current_password.data):
+            audit.record("auth.password_change_refused", actor=user)
+            db.session.commit()
+            form.current_password.errors.append("That isn't your current password.")
+        else:
+            try:
+                set_password(user, form.new_password.data)  # ends every other session
+            except AccountError as error:
+                db.session.rollback()
+                form.new_password.errors.append(error.message)
+            else:
+                db.session.flush()
+                audit.record("auth.password_changed", actor=user)
+                db.session.commit()
+                start_session(user)  # this session, under the new token
+                flash("Your password is changed. You were signed out everywhere else.", "info")
+                return redirect(url_for("admin.dashboard"))
+    return render_template("auth/password_change.html", form=form, email=user.email)

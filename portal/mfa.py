@@ -1,0 +1,168 @@
+"""The second factor for staff: TOTP (RFC 6238, what phone authenticator apps do)
+and single-use recovery codes for a lost phone.
+
+A code is accepted for the time-step it belongs to, one step either side (phones'
+clocks drift), and only for a step later than the last one accepted: a code seen
+over someone's shoulder, or replayed from a proxy log, is refused. Recovery codes
+carry 80 random bits each, so a plain SHA-256 of them is as good as a slow hash
+and lets ten be checked at once. Functions on users add to the session and never
+commit; the QR code is drawn here as an SVG path (no service is asked for it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+import pyotp
+import segno
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import RecoveryCode, User, utcnow
+
+RECOVERY_CODE_COUNT = 10
+RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i look-alikes
+RECOVERY_GROUPS, RECOVERY_GROUP_LENGTH = 4, 4
+TOTP_DIGITS = re.compile(r"[0-9]{6}")
+DRIFT_STEPS = 1
+TOTP_INTERVAL = 30  # seconds; what every authenticator app uses
+
+
+@dataclass(frozen=True)
+class QrCode:
+    """A QR code as one SVG path: ``size`` modules square, quiet zone included."""
+
+    size: int
+    path: str
+
+
+def new_secret() -> str:
+    return pyotp.random_base32()  # 32 characters: 160 bits, RFC 4226's recommendation
+
+
+def provisioning_uri(secret: str, email: str, issuer: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer)
+
+
+def qr_code(uri: str, border: int = 4) -> QrCode:
+    """The QR code of ``uri``, for an inline ``<svg>`` that needs no third party."""
+    matrix = segno.make(uri, error="m", micro=False).matrix
+    steps = []
+    for y, row in enumerate(matrix):
+        x = 0
+        while x < len(row):
+            if not row[x]:
+                x += 1
+                continue
+            run = next((n for n in range(x, len(row)) if not row[n]), len(row)) - x
+            # One rectangle per run of dark modules: no seams between them when scaled.
+            steps.append(f"M{x + border} {y + border}h{run}v1h-{run}z")
+            x += run
+    return QrCode(size=len(matrix) + 2 * border, path="".join(steps))
+
+
+def grouped_secret(secret: str) -> str:
+    """The secret in groups of four, easier to type into an app by hand."""
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+
+
+def current_step(now: float | None = None) -> int:
+    return int(now if now is not None else time.time()) // TOTP_INTERVAL
+
+
+def matching_step(secret: str, code: str, *, last_step: int | None,
+                  now: float | None = None) -> int | None:
+    """The time-step ``code`` belongs to, if it is valid now and newer than ``last_step``."""
+    code = "".join(code.split())
+    if not TOTP_DIGITS.fullmatch(code):
+        return None
+    totp, step = pyotp.TOTP(secret), current_step(now)
+    for candidate in range(step - DRIFT_STEPS, step + DRIFT_STEPS + 1):
+        if last_step is not None and candidate <= last_step:
+            continue
+        if hmac.compare_digest(totp.generate_otp(candidate), code):
+            return candidate
+    return None
+
+
+def normalise_recovery_code(code: str) -> str:
+    return "".join(ch for ch in code.casefold() if ch not in " -\t")
+
+
+def hash_recovery_code(code: str) -> str:
+    return hashlib.sha256(normalise_recovery_code(code).encode()).hexdigest()
+
+
+def new_recovery_code() -> str:
+    groups = ("".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_GROUP_LENGTH))
+              for _ in range(RECOVERY_GROUPS))
+    return "-".join(groups)
+
+
+# -- on users ------------------------------------------------------------------------
+
+def begin_enrolment(user: User) -> str:
+    """A secret for a user who has not enrolled yet (kept while they set up their
+    app, so a reload shows the same QR code); returns it."""
+    if not user.totp_secret or user.mfa_enrolled_at is not None:
+        user.totp_secret = new_secret()
+        user.mfa_enrolled_at = None
+    return user.totp_secret
+
+
+def finish_enrolment(user: User, code: str) -> list[str] | None:
+    """Enrol the user if ``code`` comes from their new secret: their new recovery
+    codes (to show once), or None when the code is wrong."""
+    if user.mfa_enrolled_at is not None or not user.totp_secret:
+        return None
+    step = matching_step(user.totp_secret, code, last_step=None)
+    if step is None:
+        return None
+    user.totp_last_step = step
+    user.mfa_enrolled_at = utcnow()
+    return replace_recovery_codes(user)
+
+
+def replace_recovery_codes(user: User) -> list[str]:
+    codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+    user.recovery_codes.clear()
+    db.session.flush()
+    user.recovery_codes.extend(RecoveryCode(code_hash=hash_recovery_code(code)) for code in codes)
+    return codes
+
+
+def use_second_factor(user: User, code: str) -> str | None:
+    """Check a code at sign-in and use it up: "totp" or "recovery_code" when it was
+    accepted, None when not. Call inside a write transaction (``begin_write()``)
+    with the user read in it, so two requests cannot both use one code."""
+    if not user.mfa_enrolled:
+        return None
+    step = matching_step(user.totp_secret, code, last_step=user.totp_last_step)
+    if step is not None:
+        user.totp_last_step = step
+        return "totp"
+    unused = db.session.scalar(select(RecoveryCode).where(
+        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None),
+        RecoveryCode.code_hash == hash_recovery_code(code)))
+    if unused is None:
+        return None
+    unused.used_at = utcnow()
+    return "recovery_code"
+
+
+def unused_recovery_codes(user: User) -> int:
+    return sum(1 for code in user.recovery_codes if code.used_at is None)
+
+
+def reset_second_factor(user: User) -> None:
+    """Forget the user's authenticator and recovery codes: they enrol again at their
+    next sign-in."""
+    user.totp_secret = None
+    user.totp_last_step = None
+    user.mfa_enrolled_at = None
+    user.recovery_codes.clear()

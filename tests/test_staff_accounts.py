@@ -1,0 +1,350 @@
+"""Staff accounts by email: the lock's email with its reset link, invites, "Forgot
+your password?", links that work once and die with any password change, changing
+one's own password, the password rules, therapist accounts linked at creation,
+and what admins see on the users page."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from portal import outbox
+from portal.accounts import find_user
+from portal.extensions import db
+from portal.models import AuditEvent, OutboxEmail, Therapist, User
+from portal.passwords import common_passwords
+from tests.backoffice import audit_actions, enrol, make_cast, post_form, sign_in, totp
+from tests.conftest import mail_app_config
+from tests.factories import PASSWORD, make_therapist, make_user
+
+app_config = mail_app_config  # the SMTP fixture's address, plus a test's own
+LINK = re.compile(r"https://portal\.example\.com(/admin/password/set/[A-Za-z0-9_.\-]+)")
+NEW_PASSWORD = "a quiet lake at dawn"
+
+
+def signed_in(client) -> bool:
+    return client.get("/admin/").status_code == 200
+
+
+def deliver(app) -> None:
+    """Send the outbox through the real SMTP server."""
+    with app.app_context():
+        outbox.deliver_due()
+
+
+def staff_emails(app) -> list[OutboxEmail]:
+    with app.app_context():
+        rows = db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def link_in(text: str) -> str:
+    return LINK.search(text).group(1)
+
+
+# -- the lock, told to the owner -------------------------------------------------------
+
+def test_lock_emails_the_owner_a_reset_link_that_gets_them_back_in(app, client, cast,
+                                                                   smtp_server):
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        sign_in(client, cast.admin_email, "not the password at all")
+    assert not signed_in(client)
+    deliver(app)
+    [message] = smtp_server.messages
+    assert message["To"] == cast.admin_email
+    assert message["Subject"] == "Your back-office account was locked"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "locked" in text and " PT" in text and PASSWORD not in text
+    url = link_in(text)
+    assert url in html
+    assert [e.request_id for e in staff_emails(app)] == [None]
+
+    form = client.get(url)
+    assert form.status_code == 200
+    page = form.get_data(as_text=True)
+    assert 'autocomplete="new-password"' in page and 'autocomplete="username"' in page
+    response = client.post(url, data={"new_password": NEW_PASSWORD})
+    assert response.headers["Location"] == "/admin/login"
+    assert sign_in(client, cast.admin_email, NEW_PASSWORD).status_code == 302
+    assert signed_in(client)
+    assert audit_actions(app)[-2:] == ["auth.password_set", "auth.login"]
+    # Used once, it is dead.
+    assert client.get(url).status_code == 410
+
+
+@pytest.mark.parametrize("app_config", [{"REQUIRE_MFA": True}], indirect=True)
+def test_lock_reset_keeps_the_second_step(app, client, cast, smtp_server):
+    secret, _ = enrol(client, cast.admin_email)
+    client.post("/admin/logout")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        sign_in(client, cast.admin_email, "not the password at all")
+    deliver(app)
+    url = link_in(smtp_server.messages[0].get_body(("plain",)).get_content())
+    client.post(url, data={"new_password": NEW_PASSWORD})
+    # A new password is not a way around the code.
+    assert sign_in(client, cast.admin_email, NEW_PASSWORD).headers["Location"] == \
+        "/admin/login/code"
+    assert client.post("/admin/login/code", data={"code": totp(secret, 1)}).status_code == 302
+    assert signed_in(client)
+
+
+# -- invites -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("app_config", [{"REQUIRE_MFA": True}], indirect=True)
+def test_invite_then_set_password_then_enrol(app, client, cast, smtp_server):
+    admin = client
+    enrol(admin, cast.admin_email)
+    response = admin.post("/admin/users/new", data={
+        "email": "Newcomer@Example.com", "role": "therapist",
+        "therapist_id": cast.therapist_id, "active": "y"})
+    assert response.status_code == 302
+    assert "emailed newcomer@example.com" in admin.get("/admin/users").get_data(as_text=True)
+    with app.app_context():
+        user = find_user("newcomer@example.com")
+        assert user.therapist_id == cast.therapist_id
+    newcomer = app.test_client()
+    # No password yet: nothing signs in (not even the marker stored in its place),
+    # and the failure looks like any other.
+    with app.app_context():
+        marker = find_user("newcomer@example.com").password_hash
+    for guess in ("a long enough guess", marker):
+        page = sign_in(newcomer, "newcomer@example.com", guess).get_data(as_text=True)
+        assert "couldn&#39;t sign you in" in page
+    assert not signed_in(newcomer)
+    deliver(app)
+    [message] = smtp_server.messages
+    assert message["To"] == "newcomer@example.com"
+    assert message["Subject"] == "Your back-office account"
+    text = message.get_body(("plain",)).get_content()
+    assert "48 hours" in text and "admin@example.com" in text
+    url = link_in(text)
+    page = newcomer.get(url).get_data(as_text=True)
+    assert "Choose your password" in page and "newcomer@example.com" in page
+    weak = newcomer.post(url, data={"new_password": "short"})
+    assert weak.status_code == 200 and "at least 12 characters" in weak.get_data(as_text=True)
+    assert newcomer.post(url, data={"new_password": NEW_PASSWORD}).status_code == 302
+    assert newcomer.get(url).status_code == 410  # once only
+    secret, codes = enrol(newcomer, "newcomer@example.com", NEW_PASSWORD)
+    assert signed_in(newcomer) and len(codes) == 10
+    assert audit_actions(app).count("user_invited") == 1
+    assert "auth.password_set" in audit_actions(app)
+
+
+def test_links_expire(app, cast):
+    with app.app_context():
+        from portal.staff_tokens import make_token
+
+        user = find_user(cast.own_email)
+        invite, reset = make_token(user, "invite"), make_token(user, "reset")
+    client = app.test_client()
+    assert client.get(f"/admin/password/set/{invite}").status_code == 200
+    with time_machine.travel(timedelta(minutes=31), tick=False):
+        assert client.get(f"/admin/password/set/{reset}").status_code == 410
+        assert client.get(f"/admin/password/set/{invite}").status_code == 200
+    with time_machine.travel(timedelta(hours=48, minutes=1), tick=False):
+        assert client.get(f"/admin/password/set/{invite}").status_code == 410
+    # A made-up or tampered link is refused the same way, and a POST changes nothing.
+    assert client.post(f"/admin/password/set/{reset}x",
+                       data={"new_password": NEW_PASSWORD}).status_code == 410
+
+
+def test_a_link_dies_when_the_password_changes_any_other_way(app, client, cast):
+    with app.app_context():
+        from portal.staff_tokens import make_token
+
+        url = f"/admin/password/set/{make_token(find_user(cast.admin_email), 'reset')}"
+    sign_in(client, cast.admin_email)
+    assert post_form(client, "/admin/account/password", {
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD}).status_code == 302
+    assert app.test_client().get(url).status_code == 410
+
+
+# -- forgot your password ------------------------------------------------------------------
+
+def test_forgot_password_says_the_same_for_any_address(app, client, cast, smtp_server):
+    login = client.get("/admin/login").get_data(as_text=True)
+    assert 'href="/admin/password/forgot"' in login and "Forgot your password?" in login
+    known = client.post("/admin/password/forgot", data={"email": cast.own_email})
+    unknown = app.test_client().post("/admin/password/forgot",
+                                     data={"email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 200
+    assert known.get_data() == unknown.get_data()
+    assert "If that address has a back-office account" in known.get_data(as_text=True)
+    assert [(e.kind, e.recipient) for e in staff_emails(app)] == [
+        ("staff_reset", cast.own_email)]
+    deliver(app)
+    [message] = smtp_server.messages
+    text = message.get_body(("plain",)).get_content()
+    assert "30 minutes" in text
+    url = link_in(text)
+    assert client.post(url, data={"new_password": NEW_PASSWORD}).status_code == 302
+    assert sign_in(client, cast.own_email, NEW_PASSWORD).status_code == 302
+    assert "auth.reset_requested" in audit_actions(app)
+    assert "auth.reset_unknown_address" in audit_actions(app)
+    with app.app_context():
+        assert not db.session.scalar(select(AuditEvent.id).where(
+            AuditEvent.detail.contains("nobody@example.com")))
+
+
+# -- changing one's own password --------------------------------------------------------------
+
+def test_changing_a_password_ends_every_other_session(app, cast):
+    laptop = app.test_client()
+    sign_in(laptop, cast.own_email)
+    # Each sign-in ends the ones before it, so the other sessions still open are copies
+    # of this one: another browser the cookie was carried to, or a stolen cookie.
+    phone = app.test_client()
+    phone.set_cookie("session", laptop.get_cookie("session").value)
+    assert signed_in(laptop) and signed_in(phone)
+    with app.app_context():
+        token_before = find_user(cast.own_email).session_token
+
+    page = laptop.get("/admin/account/password").get_data(as_text=True)
+    for purpose in ("username", "current-password", "new-password"):
+        assert f'autocomplete="{purpose}"' in page
+    wrong = laptop.post("/admin/account/password", data={
+        "current_password": "not it at all", "new_password": NEW_PASSWORD})
+    assert "isn&#39;t your current password" in wrong.get_data(as_text=True)
+    response = laptop.post("/admin/account/password", data={
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD})
+    assert response.headers["Location"] == "/admin/"
+    assert signed_in(laptop)
+    assert not signed_in(phone)
+    with app.app_context():
+        assert find_user(cast.own_email).session_token != token_before
+    assert audit_actions(app)[-1] == "auth.password_changed"
+    assert "auth.password_change_refused" in audit_actions(app)
+    assert sign_in(app.test_client(), cast.own_email, NEW_PASSWORD).status_code == 302
+
+
+def test_each_sign_in_rotates_the_session_token(app, cast):
+    first, second = app.test_client(), app.test_client()
+    sign_in(first, cast.admin_email)
+    copied = first.get_cookie("session").value
+    sign_in(second, cast.admin_email)
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    assert not signed_in(thief)  # the earlier session's token is gone
+    assert signed_in(second)
+
+
+# -- password rules (NIST SP 800-63B) -------------------------------------------------------
+
+@pytest.mark.parametrize("password,accepted", [
+    ("eleven char", False),
+    ("twelve chars", True),
+    ("correct horse battery staple", True),
+    ("ĉu vi parolas 🐢 esperanton", True),  # any characters, no composition rules
+    ("alllowercaseletters", True),
+    ("admin@example.com", False),  # the address itself
+    (" ADMIN@example.com ", False),
+])
+def test_password_rules(app, client, cast, password, accepted):
+    sign_in(client, cast.admin_email)
+    response = client.post("/admin/account/password", data={
+        "current_password": PASSWORD, "new_password": password})
+    assert (response.status_code == 302) is accepted, response.get_data(as_text=True)
+
+
+def test_the_most_common_passwords_are_refused_whatever_their_case(app, client, cast):
+    listed = sorted(p for p in common_passwords() if len(p) >= 12)
+    assert len(common_passwords()) == 10_000 and listed
+    sign_in(client, cast.admin_email)
+    for password in (listed[0], listed[-1].upper()):
+        response = client.post("/admin/account/password", data={
+            "current_password": PASSWORD, "new_password": password})
+        assert "use most often" in response.get_data(as_text=True), password
+    with app.app_context():
+        from portal.accounts import AccountError, set_password
+
+        with pytest.raises(AccountError):
+            set_password(find_user(cast.admin_email), listed[1])
+
+
+def test_password_fields_allow_paste_and_password_managers(app, client, cast):
+    pages = [client.get("/admin/login").get_data(as_text=True)]
+    sign_in(client, cast.admin_email)
+    pages.append(client.get("/admin/account/password").get_data(as_text=True))
+    for page in pages:
+        fields = re.findall(r'<input[^>]*type="password"[^>]*>', page)
+        assert fields
+        for field in fields:  # nothing that blocks pasting or cuts a long pass phrase short
+            assert "onpaste" not in field and "readonly" not in field
+            assert int((re.findall(r'maxlength="(\d+)"', field) or ["1024"])[0]) >= 64
+
+
+# -- therapist accounts ----------------------------------------------------------------------
+
+def test_create_user_links_the_therapist_with_that_email(app, runner, monkeypatch):
+    monkeypatch.setenv("PORTAL_PASSWORD", NEW_PASSWORD)
+    with app.app_context():
+        maya = make_therapist("Maya Alvarez", email="maya@example.com")
+        other = make_therapist("Daniel Okafor", email="daniel@example.com")
+        db.session.commit()
+        maya_id, other_id = maya.id, other.id
+    result = runner.invoke(args=["create-user", "Maya@Example.com", "--role", "therapist"])
+    assert result.exit_code == 0, result.output
+    assert f"Linked to therapist Maya Alvarez (id {maya_id}, same email)" in result.output
+    result = runner.invoke(args=["create-user", "assistant@example.com", "--role", "therapist",
+                                 "--therapist", str(other_id)])
+    assert f"Linked to therapist Daniel Okafor (id {other_id}, as asked)" in result.output
+    result = runner.invoke(args=["create-user", "stranger@example.com", "--role", "therapist"])
+    assert result.exit_code == 0
+    assert "sees no requests until it is linked" in result.output
+    missing = runner.invoke(args=["create-user", "x@example.com", "--role", "therapist",
+                                  "--therapist", "999"])
+    assert missing.exit_code != 0 and "no therapist with id 999" in missing.output
+    with app.app_context():
+        links = dict(db.session.execute(select(User.email, User.therapist_id)).all())
+    assert links == {"maya@example.com": maya_id, "assistant@example.com": other_id,
+                     "stranger@example.com": None}
+
+
+def test_an_auto_linked_therapist_sees_their_requests_at_once(app, runner, monkeypatch):
+    cast = make_cast(app)
+    monkeypatch.setenv("PORTAL_PASSWORD", NEW_PASSWORD)
+    with app.app_context():
+        email = db.session.get(Therapist, cast.therapist_id).email
+    runner.invoke(args=["create-user", email, "--role", "therapist"])
+    client = app.test_client()
+    sign_in(client, email, NEW_PASSWORD)
+    assert client.get(f"/admin/requests/{cast.mine}").status_code == 200
+
+
+def test_the_users_page_warns_about_unlinked_therapists_and_shows_locks(app, admin, cast):
+    with app.app_context():
+        make_user("unlinked@example.com", role="therapist")
+        db.session.commit()
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        sign_in(app.test_client(), cast.other_email, "not the password at all")
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert 'id="unlinked-therapists"' in page and "unlinked@example.com" in page
+    assert "sees no requests until linked" in page
+    assert "Locked until" in page and "Unlock" in page
+
+
+def test_a_therapist_opening_someone_elses_request_is_told_so(app, client, cast):
+    sign_in(client, cast.own_email)
+    response = client.get(f"/admin/requests/{cast.theirs}")
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "isn't assigned to you" in page and "ask an admin" in page
+    assert "Luis" not in page and "Chen" not in page
+
+
+@pytest.mark.parametrize("app_config", [{"REQUIRE_MFA": True}], indirect=True)
+def test_the_only_admin_gets_a_reset_from_the_command_line(app, client, cast, runner):
+    enrol(client, cast.admin_email)
+    result = runner.invoke(args=["reset-second-factor", "Admin@Example.com"])
+    assert result.exit_code == 0 and "Reset the second sign-in step" in result.output
+    assert not signed_in(client)
+    assert sign_in(client, cast.admin_email).headers["Location"] == "/admin/login/enrol"
+    assert audit_actions(app)[-1] == "user_mfa_reset"
+    missing = runner.invoke(args=["reset-second-factor", "nobody@example.com"])
+    assert missing.exit_code != 0 and "no user" in missing.output
