@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import (
+    AuditEvent,
     ConsultationRequest,
     EmailVerification,
     NotEligibleCount,
     OutboxEmail,
+    RequestNote,
     Setting,
     Therapist,
 )
@@ -362,11 +364,18 @@ def booked(app, therapist_id):
 def test_opening_the_manage_link_changes_nothing(app, client, booked):
     request_id, url = booked
     page = client.get(url).text
-    assert "Cancel my consultation" in page and "Choose another time" in page
-    assert client.get(url + "/cancel").status_code == 405
+    # Rescheduling is the primary action; cancelling a plain link to a page that asks.
+    assert re.search(r'<a class="button" href="[^"]+/reschedule">Choose another time</a>', page)
+    assert f'<a href="{url}/cancel">Cancel my consultation</a>' in page
+    assert "<button" not in page.partition('id="main"')[2]
+    confirm = client.get(url + "/cancel")
+    assert confirm.status_code == 200
+    assert "Are you sure you want to cancel your consultation?" in confirm.text
+    assert "goes back to our calendar for someone else" in confirm.text
     client.get(url + "/reschedule")
     [row] = requests_stored(app)
     assert row.status == "new" and row.booking_sequence == 0
+    assert outbox_count(app) == 0
 
 
 def test_a_bad_manage_token_is_a_kind_404(client):
@@ -385,6 +394,47 @@ def test_cancel_from_the_manage_page(app, client, booked):
     client.post(url + "/cancel")
     assert outbox_kinds(app) == ["cancelled_client", "cancelled_therapist"]  # nobody told twice
     assert requests_stored(app)[0].booking_sequence == 1
+    # Once cancelled, the "Are you sure?" page has nothing left to ask.
+    assert client.get(url + "/cancel").location == url
+
+
+REASON = "SENTINEL-REASON moving to Oregon\nthanks anyway"
+
+
+def test_the_cancel_reason_reaches_staff_as_a_note_and_no_email(app, client, booked):
+    request_id, url = booked
+    response = client.post(url + "/cancel", data={"reason": f"  {REASON}  "})
+    assert response.status_code == 302 and response.location == url
+    with app.app_context():
+        row = db.session.get(ConsultationRequest, request_id)
+        assert row.status == "cancelled"
+        [note] = row.notes
+        assert note.author_id is None
+        assert note.body == f"Reason the client gave when cancelling online:\n{REASON}"
+        actions = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.request_id == request_id).order_by(AuditEvent.id)).all()
+        assert [(a.action, a.actor) for a in actions] == [
+            ("booking_cancelled", "client"), ("note_added", "client")]
+        assert all("SENTINEL" not in a.detail for a in actions)
+        emails = db.session.scalars(select(OutboxEmail)).all()
+        assert sorted(e.kind for e in emails) == ["cancelled_client", "cancelled_therapist"]
+        for email in emails:
+            for text in (email.subject, email.body_text, email.body_html, email.ics or ""):
+                assert "SENTINEL" not in text and "Oregon" not in text, email.kind
+
+
+def test_a_cancel_reason_that_cannot_be_stored_keeps_the_booking_and_the_text(
+        app, client, booked):
+    _, url = booked
+    for reason, message in (("x" * 2001, "Your reason must be 2,000 characters or fewer"),
+                            ("see\u202eyou", "Your reason contains invisible characters")):
+        response = client.post(url + "/cancel", data={"reason": reason})
+        assert response.status_code == 200 and message in response.text
+        assert 'aria-invalid="true"' in response.text and reason[:50] in response.text
+    [row] = requests_stored(app)
+    assert row.status == "new" and outbox_count(app) == 0
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(RequestNote)) == 0
 
 
 def test_reschedule_from_the_manage_page(app, client, booked):

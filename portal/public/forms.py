@@ -245,8 +245,18 @@ class RescheduleForm(FlaskForm):
         return parse_slot_value(self.slot.data)
 
 
+REASON_MAX = 2000
+
+
 class CancelForm(FlaskForm):
-    """Only the CSRF token: the button is the whole answer."""
+    """The "Are you sure?" page: the button is the answer, the reason is optional.
+    The reason goes to staff as an internal note, never into any email."""
+
+    reason = TextAreaField(
+        "Why are you cancelling?", filters=MULTI_LINE_FILTERS,
+        validators=[MaxLength(REASON_MAX, f"Your reason must be {REASON_MAX:,} characters "
+                                          "or fewer"),
+                    multi_line("your reason")])
 
 
 class VerifyForm(FlaskForm):
