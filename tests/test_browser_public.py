@@ -62,7 +62,7 @@ def enter_code(page: Page, code: str) -> None:
 def test_landing_and_not_eligible(page: Page, base_url, screenshot_dir):
     page.goto(base_url + "/")
     expect(page.get_by_role("heading", name="Our therapists")).to_be_visible()
-    expect(page.get_by_text("LMFT, California licence #118204")).to_be_visible()
+    expect(page.get_by_text("LMFT, California license #118204")).to_be_visible()
     check_page(page, screenshot_dir, "landing")
     page.get_by_role("link", name="Request a free consultation").click()
     expect(page).to_have_url(f"{base_url}/consultation")

@@ -208,7 +208,7 @@ class DetailsForm(FlaskForm):
         if suggestion and not self.email_as_typed.data:
             self.email_suggestion = suggestion
             raise ValidationError(f"Did you mean {suggestion}? Correct your email address, or "
-                                  "tick \u201cMy email address is right as I typed it\u201d")
+                                  "check \u201cMy email address is right as I typed it\u201d")
 
     def validate_phone(self, field):
         message = "Enter a US phone number, like (415) 555-0123"
