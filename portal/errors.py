@@ -96,6 +96,10 @@ def handle_http_error(error: HTTPException):
     if isinstance(error, SecurityError):
         # An untrusted Host: no URL can be built for it, so no templated page either.
         return "Bad request: unknown host.", 400, {"Content-Type": "text/plain; charset=utf-8"}
+    if error.code == 429 and error.response is not None:
+        # A public form's own limited page (portal.public.rate_limits), made by
+        # Flask-Limiter's on_breach: the form with its answers, status 429.
+        return error.response
     return render_error(error.code)  # Flask-Limiter adds Retry-After to a 429
 
 

@@ -25,7 +25,7 @@ from portal.public.messages import (
     SLOT_TAKEN_MESSAGE,
     friendly_csrf_error,
 )
-from portal.public.rate_limits import limit_posts
+from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.views import bp, describe, invalid_link
 
@@ -77,6 +77,31 @@ def manage_cancel(token: str):
         db.session.commit()
         flash("Your consultation has been cancelled. We've let your therapist know.", "success")
     return redirect(url_for("public.manage", token=token))
+
+
+@when_limited("public.manage_cancel")
+def cancel_when_limited(message: str) -> str | None:
+    token = (request.view_args or {}).get("token", "")
+    consultation = consultation_for(token)
+    if consultation is None or not consultation.is_open:
+        return None
+    form = CancelForm()  # the reason as typed
+    form.form_errors.append(message)
+    return render_cancel(token, consultation, form)
+
+
+@when_limited("public.manage_reschedule")
+def reschedule_when_limited(message: str) -> str | None:
+    token = (request.view_args or {}).get("token", "")
+    consultation = consultation_for(token)
+    if consultation is None or not consultation.is_open:
+        return None
+    therapists = therapists_for_reschedule(consultation)
+    form = RescheduleForm()
+    choice = reschedule_choice(consultation, form.therapist.data, therapists)
+    form.therapist.data = choice
+    form.form_errors.append(message)
+    return render_reschedule(token, consultation, form, choice, therapists)
 
 
 def reschedule_choice(consultation: ConsultationRequest, wanted: object, therapists) -> str:

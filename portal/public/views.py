@@ -30,7 +30,7 @@ from portal.public.messages import (
     THERAPIST_GONE_MESSAGE,
     friendly_csrf_error,
 )
-from portal.public.rate_limits import limit_posts
+from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.submission import issue_form_token, looks_automated, read_form_token
 from portal.residency import (
@@ -155,6 +155,15 @@ def eligibility():
     return render_template("public/eligibility.html", form=form)
 
 
+@when_limited("public.eligibility")
+def eligibility_when_limited(message: str) -> str | None:
+    if intake.pause_message() is not None:
+        return None
+    form = EligibilityForm()  # the posted answers, not judged
+    form.form_errors.append(message)
+    return render_template("public/eligibility.html", form=form)
+
+
 @bp.get("/consultation/not-eligible")
 def not_eligible():
     reason = request.args.get("reason")
@@ -267,6 +276,17 @@ def details():
     if not valid:
         return render_details(form, therapists)
     return submit_details(form, answers, therapists)
+
+
+@when_limited("public.details")
+def details_when_limited(message: str) -> str | None:
+    if eligibility_answers() is None or intake.pause_message() is not None:
+        return None
+    therapists = bookable_therapists()
+    form = DetailsForm()  # the posted answers, not judged; the unused form token stays
+    form.therapist.data = therapist_choice(form.therapist.data, therapists)
+    form.form_errors.append(message)
+    return render_details(form, therapists)
 
 
 def submit_details(form: DetailsForm, answers: dict, therapists: Sequence[Therapist]):
