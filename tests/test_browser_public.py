@@ -69,7 +69,8 @@ def test_landing_and_not_eligible(page: Page, base_url, screenshot_dir):
     check_page(page, screenshot_dir, "eligibility")
     answer_eligibility(page, base_url, state="Oregon", zip_code="97201", resident="No",
                        present="No")
-    expect(page).to_have_url(f"{base_url}/consultation/not-eligible")
+    expect(page).to_have_url(f"{base_url}/consultation/not-eligible?reason=other-state")
+    expect(page.get_by_text("You told us you live in another state")).to_be_visible()
     expect(page.get_by_role("heading", level=1)).to_contain_text("people in California")
     check_page(page, screenshot_dir, "not-eligible")
     page.get_by_role("link", name="Privacy notice").click()

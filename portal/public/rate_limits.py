@@ -63,10 +63,10 @@ def wait_in_words(seconds: float) -> str:
     return f"about {hours} hours"
 
 
-def seconds_to_wait() -> float:
+def seconds_to_wait() -> int:
     """The wait the Retry-After header will give: Flask-Limiter's header limit's reset."""
     current = limiter.current_limit
-    return max(0.0, current.reset_at - time.time()) if current is not None else 60.0
+    return max(0, int(current.reset_at - time.time())) if current is not None else 60
 
 
 def limited_message(wait: str) -> str:
