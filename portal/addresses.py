@@ -23,3 +23,11 @@ def clean_address(address: str) -> str:
             or not address.isascii() or not address.isprintable() or len(address) > 254:
         raise ValueError("not a usable email address")
     return address
+
+
+def masked_address(address: str) -> str:
+    """An address shown on a page anyone with its link can open: enough for its owner
+    to know which inbox to look in ("c•••@example.com"), too little for anyone else
+    to write to it. The domain stays whole: it tells which provider's spam folder."""
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}•••@{domain}" if local else "•••"

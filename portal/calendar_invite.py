@@ -2,23 +2,35 @@
 
 The UID stays the same for the life of a booking so that calendar programs
 update the event instead of adding a second one; SEQUENCE is the booking's
-``booking_sequence`` (raised on every reschedule and cancellation); a
-cancellation is the same event with STATUS:CANCELLED. The UID's domain is the
-setting ``CALENDAR_UID_DOMAIN``, not the sender's, so changing the sender
-address does not turn every booking into a new event. The event carries no
-client details and no manage link (calendars get shared and synced; the link
-is a key to the booking).
+``booking_sequence`` (raised on every reschedule and cancellation). The UID's
+domain is the setting ``CALENDAR_UID_DOMAIN``, not the sender's, so changing the
+sender address does not turn every booking into a new event.
+
+The files are iTIP messages (RFC 5546, carried by email as RFC 6047 says): a
+booking or a new time is ``METHOD:REQUEST`` and a cancellation ``METHOD:CANCEL``
+with the same UID, a higher SEQUENCE and STATUS:CANCELLED. Both name the
+practice's intake address as ORGANIZER and the client as the one ATTENDEE: a
+CANCEL from the organizer of an event the attendee was invited to is what
+Google Calendar, Apple Calendar and Outlook act on by removing the event; a
+PUBLISH file (what this was before) is only ever imported, and its "cancel"
+left the event in place. RSVP=FALSE: we don't ask for a reply (the manage link
+is how to change a booking). The mail part's ``method=`` parameter must match
+(see ``calendar_method``). The event carries no client details but the
+attendee's address (the calendar is the client's own), never their name, and no
+manage link (calendars get shared and synced; the link is a key to the booking).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from icalendar import Calendar, Event, Timezone
+from icalendar import Calendar, Event, Timezone, vCalAddress
 
 from portal.scheduling import PACIFIC, SLOT_LENGTH
 
 PRODID = "-//Consultation portal//EN"
+REQUEST = "REQUEST"
+CANCEL = "CANCEL"
 
 
 def event_uid(reference: str, domain: str) -> str:
@@ -27,6 +39,7 @@ def event_uid(reference: str, domain: str) -> str:
 
 def build_ics(*, reference: str, domain: str, starts_at: datetime, ends_at: datetime | None,
               sequence: int, summary: str, description: str, organizer_email: str,
+              attendee_email: str, organizer_name: str | None = None,
               cancelled: bool = False, stamp: datetime | None = None) -> str:
     """The calendar for one booking as text (CRLF line endings, as RFC 5545 wants)."""
     start = starts_at.astimezone(PACIFIC)
@@ -34,7 +47,7 @@ def build_ics(*, reference: str, domain: str, starts_at: datetime, ends_at: date
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
-    calendar.add("method", "PUBLISH")
+    calendar.add("method", CANCEL if cancelled else REQUEST)
     # A VTIMEZONE lets every client place the time correctly, DST included.
     calendar.add_component(Timezone.from_tzid("America/Los_Angeles",
                                               first_date=start.date() - timedelta(days=366),
@@ -47,8 +60,26 @@ def build_ics(*, reference: str, domain: str, starts_at: datetime, ends_at: date
     event.add("sequence", sequence)
     event.add("summary", summary)
     event.add("description", description)
-    event.add("organizer", f"mailto:{organizer_email}")
+    organizer = vCalAddress(f"mailto:{organizer_email}")
+    if organizer_name:
+        organizer.params["CN"] = organizer_name
+    event.add("organizer", organizer)
+    attendee = vCalAddress(f"mailto:{attendee_email}")
+    attendee.params.update({"CUTYPE": "INDIVIDUAL", "ROLE": "REQ-PARTICIPANT",
+                            "PARTSTAT": "ACCEPTED", "RSVP": "FALSE"})
+    event.add("attendee", attendee)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     event.add("transp", "OPAQUE")
     calendar.add_component(event)
     return calendar.to_ical().decode("utf-8")
+
+
+def calendar_method(ics: str) -> str:
+    """The METHOD of a stored calendar file, for its mail part's ``method=`` parameter
+    (RFC 6047: the two must agree, or mail programs won't apply it). PUBLISH for a
+    file that names none."""
+    for line in ics.splitlines():
+        name, _, value = line.partition(":")
+        if name.upper() == "METHOD" and value.strip().isalpha():
+            return value.strip().upper()
+    return "PUBLISH"

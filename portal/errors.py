@@ -117,6 +117,10 @@ def handle_http_error(error: HTTPException):
     if isinstance(error, SecurityError):
         # An untrusted Host: no URL can be built for it, so no templated page either.
         return "Bad request: unknown host.", 400, {"Content-Type": "text/plain; charset=utf-8"}
+    if error.code == 429 and error.response is not None:
+        # A public form's own limited page (portal.public.rate_limits), made by
+        # Flask-Limiter's on_breach: the form with its answers, status 429.
+        return error.response
     # The headers HTTP asks for with the code (a 405's Allow) stay on the page that
     # replaces Werkzeug's; Flask-Limiter adds Retry-After to a 429 itself.
     kept = {name: value for name, value in error.get_headers() if name.lower() == "allow"}

@@ -31,6 +31,7 @@ from flask_mail import Attachment, BadHeaderError, Connection, Message
 
 from portal import text_rules
 from portal.addresses import clean_address
+from portal.calendar_invite import calendar_method
 from portal.models import OutboxEmail
 
 log = logging.getLogger("portal.mail")
@@ -64,8 +65,9 @@ def build_message(row: OutboxEmail) -> Message:
     message.msgId = row.message_id
     if row.ics:
         message.attachments.append(Attachment(
-            # method= must match the calendar's METHOD for Outlook and Gmail to offer it.
-            filename="consultation.ics", content_type="text/calendar; method=PUBLISH",
+            # method= must match the calendar's METHOD for Outlook and Gmail to apply it.
+            filename="consultation.ics",
+            content_type=f"text/calendar; method={calendar_method(row.ics)}",
             data=row.ics.encode("utf-8"), disposition="attachment",
         ))
     # Flask-Mail's own check lets a subject through with CR LF and a space (a folded

@@ -357,17 +357,21 @@ def _ics(consultation: ConsultationRequest, *, cancelled: bool = False) -> str:
     config = current_app.config
     therapist = consultation.therapist
     with_whom = f" with {therapist.name}, {therapist.licence}" if therapist else ""
-    description = (
-        f"Free 30-minute consultation{with_whom}. Reference {consultation.reference}. "
-        "To cancel or change the time, use the link in your email. "
-        "Not for emergencies: call or text 988, or call 911."
-    )
+    if cancelled:
+        # The calendar program removes the event; its text says why, nothing to do.
+        what = (f"Cancelled: free 30-minute consultation{with_whom}. "
+                f"Reference {consultation.reference}.")
+    else:
+        what = (f"Free 30-minute consultation{with_whom}. Reference {consultation.reference}. "
+                "To change the time or cancel, use the link in your email.")
+    description = f"{what} Not for emergencies: call or text 988, or call 911."
     return build_ics(
         reference=consultation.reference, domain=config["CALENDAR_UID_DOMAIN"],
         starts_at=consultation.starts_at, ends_at=consultation.ends_at,
         sequence=consultation.booking_sequence,
         summary="Free consultation", description=description,
-        organizer_email=config["PRACTICE_NOTIFY_EMAIL"], cancelled=cancelled,
+        organizer_email=config["PRACTICE_NOTIFY_EMAIL"], organizer_name=config["PRACTICE_NAME"],
+        attendee_email=clean_address(consultation.email), cancelled=cancelled,
     )
 
 

@@ -62,14 +62,15 @@ def enter_code(page: Page, code: str) -> None:
 def test_landing_and_not_eligible(page: Page, base_url, screenshot_dir):
     page.goto(base_url + "/")
     expect(page.get_by_role("heading", name="Our therapists")).to_be_visible()
-    expect(page.get_by_text("LMFT, California licence #118204")).to_be_visible()
+    expect(page.get_by_text("LMFT, California license #118204")).to_be_visible()
     check_page(page, screenshot_dir, "landing")
     page.get_by_role("link", name="Request a free consultation").click()
     expect(page).to_have_url(f"{base_url}/consultation")
     check_page(page, screenshot_dir, "eligibility")
     answer_eligibility(page, base_url, state="Oregon", zip_code="97201", resident="No",
                        present="No")
-    expect(page).to_have_url(f"{base_url}/consultation/not-eligible")
+    expect(page).to_have_url(f"{base_url}/consultation/not-eligible?reason=other-state")
+    expect(page.get_by_text("You told us you live in another state")).to_be_visible()
     expect(page.get_by_role("heading", level=1)).to_contain_text("people in California")
     check_page(page, screenshot_dir, "not-eligible")
     page.get_by_role("link", name="Privacy notice").click()
@@ -126,9 +127,15 @@ def test_book_with_an_error_round_trip_then_reschedule_and_cancel(
     page.get_by_role("radio").first.check()
     page.get_by_role("button", name="Move my consultation").click()
     expect(page.get_by_text("Your consultation has been moved")).to_be_visible()
-    page.get_by_role("button", name="Cancel my consultation").click()
-    expect(page.get_by_text("Your consultation has been cancelled")).to_be_visible()
     expect(page.get_by_role("button", name="Cancel my consultation")).to_have_count(0)
+    page.get_by_role("link", name="Cancel my consultation").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Are you sure you want to cancel your consultation?")
+    check_page(page, screenshot_dir, "manage-cancel")
+    page.get_by_label("Why are you cancelling?").fill("I found a therapist nearer home")
+    page.get_by_role("button", name="Yes, cancel my consultation").click()
+    expect(page.get_by_text("Your consultation has been cancelled")).to_be_visible()
+    expect(page.get_by_role("link", name="Cancel my consultation")).to_have_count(0)
 
 
 def test_the_whole_request_works_without_javascript(browser, base_url, live_app):

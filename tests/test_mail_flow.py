@@ -64,9 +64,15 @@ def calendars(messages) -> list[icalendar.Event]:
     for message in messages:
         for part in message.iter_attachments():
             if part.get_content_type() == "text/calendar":
-                assert part.get_param("method") == "PUBLISH"
                 calendar = icalendar.Calendar.from_ical(part.get_payload(decode=True))
-                events.extend(calendar.walk("VEVENT"))
+                [event] = calendar.walk("VEVENT")
+                # An iTIP message: the MIME method agrees with the file's, and the
+                # cancellation is the organizer's CANCEL of the same invitation.
+                method = "CANCEL" if str(event["STATUS"]) == "CANCELLED" else "REQUEST"
+                assert str(calendar["METHOD"]) == method == part.get_param("method")
+                assert str(event["ORGANIZER"]) == f"mailto:{INTAKE}"
+                assert str(event["ATTENDEE"]) == f"mailto:{message['To']}"
+                events.append(event)
     return events
 
 

@@ -155,7 +155,7 @@ def test_booked_request_confirms_client_and_notifies_only_reference_to_therapist
     assert_says(client, format_slot_long(slot), "Dr. Rowan Ames", "LMFT #123456", reference)
     assert_links(client, "https://portal.example.com/manage/")
     event = only_event(calendar := calendar_of(client))
-    assert str(calendar["METHOD"]) == "PUBLISH"
+    assert str(calendar["METHOD"]) == "REQUEST"
     assert calendar.walk("VTIMEZONE")[0]["TZID"] == "America/Los_Angeles"
     assert_event(event, slot, sequence=0, reference=reference)
 
@@ -284,6 +284,52 @@ def test_cancellation_sends_cancelled_calendar_and_therapist_notice(app, smtp_se
     assert_says(notice, f"Consultation {reference} on {format_slot_long(slot)} was cancelled "
                         "by the practice.")
     assert_no_client_details(notice)
+
+
+def calendar_part(message):
+    [part] = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    return part
+
+
+def test_the_cancellation_calendar_removes_the_booked_event(app, smtp_server):
+    """RFC 5546: the invitation is the organizer's REQUEST with the client as attendee,
+    and the cancellation the organizer's CANCEL of the same UID at a higher SEQUENCE,
+    each with its MIME part's method= matching. That is what calendar programs act on."""
+    slot = future_slot(days=6)
+    with app.app_context():
+        therapist = make_therapist(email="ics-t@example.com")
+        consultation = sentinel_request(therapist, slot)
+        notifications.queue_request_received(consultation)
+        db.session.commit()
+        deliver(app)
+        consultation.status = "cancelled"
+        consultation.booking_sequence += 1  # what booking.cancel_booking does
+        notifications.queue_cancelled(consultation, by="client")
+        db.session.commit()
+    deliver(app)
+    booked, cancelled = smtp_server.to(SENTINELS["email"])
+    calendars = {}
+    for name, message in (("booked", booked), ("cancelled", cancelled)):
+        part = calendar_part(message)
+        calendar = icalendar.Calendar.from_ical(part.get_payload(decode=True))
+        event = only_event(calendar)
+        assert str(calendar["METHOD"]) == {"booked": "REQUEST", "cancelled": "CANCEL"}[name]
+        assert part.get_param("method") == str(calendar["METHOD"]), name
+        assert str(event["ORGANIZER"]) == "mailto:intake@example.com", name
+        assert event["ORGANIZER"].params["CN"] == "Woven Together Trauma Therapy"
+        assert str(event["ATTENDEE"]) == f"mailto:{SENTINELS['email']}", name
+        assert event["ATTENDEE"].params["RSVP"] == "FALSE"
+        # The attendee's address is the one client detail a calendar file carries.
+        raw = part.get_payload(decode=True).decode()
+        assert all(value not in raw for key, value in SENTINELS.items() if key != "email")
+        calendars[name] = (calendar, event, raw)
+    (_, first, _), (_, second, cancel_text) = calendars["booked"], calendars["cancelled"]
+    assert str(first["UID"]) == str(second["UID"])
+    assert int(second["SEQUENCE"]) > int(first["SEQUENCE"])
+    assert str(first["STATUS"]) == "CONFIRMED" and str(second["STATUS"]) == "CANCELLED"
+    assert second.decoded("dtstart") == first.decoded("dtstart")
+    assert "to cancel" not in " ".join(cancel_text.split()).lower()
+    assert "to change the time or cancel" in str(first["DESCRIPTION"]).lower()
 
 
 def test_reassignment_tells_new_and_previous_therapist(app, smtp_server):

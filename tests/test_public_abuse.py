@@ -110,7 +110,8 @@ def test_a_forged_csrf_token_keeps_everything_typed(app, client):
 
 
 @pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
-def test_cancel_with_an_expired_csrf_token_asks_to_press_again(app, client):
+def test_cancel_with_an_expired_csrf_token_asks_to_send_again_with_the_reason_kept(
+        app, client):
     from portal.extensions import db
     from portal.links import manage_token
     from tests.factories import future_slot, make_request
@@ -119,11 +120,12 @@ def test_cancel_with_an_expired_csrf_token_asks_to_press_again(app, client):
         consultation = make_request(slot_start=future_slot())
         db.session.commit()
         url = f"/manage/{manage_token(consultation)}"
-    client.get(url)  # the page that set the session's token
-    response = client.post(url + "/cancel",
-                           data={"csrf_token": expired_csrf_token(app, client)})
+    client.get(url + "/cancel")  # the "Are you sure?" page that set the session's token
+    response = client.post(url + "/cancel", data={"csrf_token": expired_csrf_token(app, client),
+                                                  "reason": "Found another practice"})
     assert response.status_code == 200
-    assert "press the button again" in response.text and 'role="alert"' in response.text
+    assert "submit again" in response.text and 'role="alert"' in response.text
+    assert "Found another practice</textarea>" in response.text
     assert requests_stored(app)[0].status == "new"
     fresh = CSRF.search(response.text).group(1)
     response = client.post(url + "/cancel", data={"csrf_token": fresh})

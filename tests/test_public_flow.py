@@ -3,6 +3,7 @@ time, confirmation, and the manage page, asserting pages, redirects and rows."""
 
 from __future__ import annotations
 
+import html as html_module
 import re
 import time
 
@@ -12,10 +13,12 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import (
+    AuditEvent,
     ConsultationRequest,
     EmailVerification,
     NotEligibleCount,
     OutboxEmail,
+    RequestNote,
     Setting,
     Therapist,
 )
@@ -119,7 +122,7 @@ def other_therapist_id(app, therapist_id):
 
 def test_landing_page_shows_therapists_reply_time_and_one_call_to_action(client, therapist_id):
     html = client.get("/").text
-    assert "Maya Alvarez" in html and "LMFT, California licence #118204" in html
+    assert "Maya Alvarez" in html and "LMFT, California license #118204" in html
     assert "one business day" in html
     assert html.count('href="/consultation"') == 1
     assert 'href="tel:988"' in html and 'href="sms:988"' in html
@@ -159,17 +162,26 @@ def test_a_bad_zip_says_what_to_do(client, zip_code, message):
     assert response.text.count('href="#zip_code"') == 1
 
 
-@pytest.mark.parametrize("answers", [
-    {"ca_resident": "no"}, {"in_california": "no"},
-    {"state": "OR", "zip_code": "97201"}, {"state": "XX", "zip_code": ""},
+@pytest.mark.parametrize(("answers", "reason", "says"), [
+    ({"ca_resident": "no"}, "not-resident",
+     "You chose California as your state, then told us you don't live in California"),
+    ({"in_california": "no"}, "away", "If you're traveling, you're welcome"),
+    ({"state": "OR", "zip_code": "97201"}, "other-state", "You told us you live in another state"),
+    ({"state": "XX", "zip_code": "", "ca_resident": "no"}, "outside-us",
+     "You told us you live outside the United States"),
 ])
-def test_not_eligible_counts_anonymously_and_stores_nothing_personal(app, client, answers):
+def test_not_eligible_counts_anonymously_and_stores_nothing_personal(
+        app, client, answers, reason, says):
     pass_eligibility(client)
     response = client.post("/consultation", data={**ELIGIBLE, **answers})
     assert response.status_code == 302
-    assert response.location == "/consultation/not-eligible"
+    # The page speaks to the answer that led there; the link names no state or ZIP.
+    assert response.location == f"/consultation/not-eligible?reason={reason}"
     page = client.get(response.location).text
     assert "988" in page and "1-800-662-4357" in page
+    assert says in page
+    if reason != "away":
+        assert "travel" not in page
     with client.session_transaction() as session:
         assert "eligibility" not in session
     assert requests_stored(app) == []
@@ -231,6 +243,28 @@ def test_the_right_code_confirms_the_request(app, client, therapist_id):
         assert db.session.scalar(select(func.count()).select_from(EmailVerification)) == 0
 
 
+@pytest.mark.parametrize(("slot", "contact"), [(None, "email"), ("none", "text")])
+def test_the_confirmation_page_and_email_say_the_same_next_step(
+        app, client, therapist_id, slot, contact):
+    pass_eligibility(client)
+    extra = {"slot": slot} if slot else {}
+    page = html_module.unescape(client.get(
+        book(client, app, preferred_contact=contact, **extra).location).text)
+    with app.app_context():
+        body = db.session.scalar(select(OutboxEmail.body_text)
+                                 .where(OutboxEmail.kind == "confirmation"))
+    [next_step] = re.findall(r"What happens next: (.+)", body)
+    assert next_step.startswith("We'll contact you")
+    assert next_step in page
+    if slot is None:
+        assert "whether you'll meet by phone or video" in next_step
+    else:
+        assert "by text message within one business day to find a time" in next_step
+    # The address it went to, masked: this page opens for anyone with its link.
+    assert "to <strong>c\u2022\u2022\u2022@example.com</strong>." in page
+    assert "casey@" not in page
+
+
 def test_a_pending_request_has_no_confirmation_page(app, client, therapist_id):
     pass_eligibility(client)
     client.post("/consultation/details", data=form_data(client))
@@ -264,7 +298,7 @@ def test_therapist_filter_works_without_javascript(app, client, other_therapist_
     assert "none" in only_other and len(only_other) < len(everyone)
     html = details_page(client, str(other_id))
     assert checked_therapist(html) == str(other_id)
-    assert "Daniel Okafor, LMFT, California licence #" in html
+    assert "Daniel Okafor, LMFT, California license #" in html
     assert all(parse_slot_value(v) for v in everyone if v != "none")
 
 
@@ -293,7 +327,7 @@ def test_an_email_typo_is_pointed_out_before_storing(app, client, therapist_id):
     data = form_data(client, email="casey@gmial.com")
     html = client.post("/consultation/details", data=data).text
     assert "Did you mean casey@gmail.com?" in html
-    assert "My email address is right as I typed it" in html
+    assert "or check \u201cMy email address is right as I typed it\u201d" in html
     assert requests_stored(app) == []
     response = client.post("/consultation/details", data={**data, "email_as_typed": "y"})
     assert response.status_code == 302
@@ -410,11 +444,18 @@ def booked(app, therapist_id):
 def test_opening_the_manage_link_changes_nothing(app, client, booked):
     request_id, url = booked
     page = client.get(url).text
-    assert "Cancel my consultation" in page and "Choose another time" in page
-    assert client.get(url + "/cancel").status_code == 405
+    # Rescheduling is the primary action; cancelling a plain link to a page that asks.
+    assert re.search(r'<a class="button" href="[^"]+/reschedule">Choose another time</a>', page)
+    assert f'<a href="{url}/cancel">Cancel my consultation</a>' in page
+    assert "<button" not in page.partition('id="main"')[2]
+    confirm = client.get(url + "/cancel")
+    assert confirm.status_code == 200
+    assert "Are you sure you want to cancel your consultation?" in confirm.text
+    assert "goes back to our calendar for someone else" in confirm.text
     client.get(url + "/reschedule")
     [row] = requests_stored(app)
     assert row.status == "new" and row.booking_sequence == 0
+    assert outbox_count(app) == 0
 
 
 def test_a_bad_manage_token_is_a_kind_404(client):
@@ -433,6 +474,47 @@ def test_cancel_from_the_manage_page(app, client, booked):
     client.post(url + "/cancel")
     assert outbox_kinds(app) == ["cancelled_client", "cancelled_therapist"]  # nobody told twice
     assert requests_stored(app)[0].booking_sequence == 1
+    # Once cancelled, the "Are you sure?" page has nothing left to ask.
+    assert client.get(url + "/cancel").location == url
+
+
+REASON = "SENTINEL-REASON moving to Oregon\nthanks anyway"
+
+
+def test_the_cancel_reason_reaches_staff_as_a_note_and_no_email(app, client, booked):
+    request_id, url = booked
+    response = client.post(url + "/cancel", data={"reason": f"  {REASON}  "})
+    assert response.status_code == 302 and response.location == url
+    with app.app_context():
+        row = db.session.get(ConsultationRequest, request_id)
+        assert row.status == "cancelled"
+        [note] = row.notes
+        assert note.author_id is None
+        assert note.body == f"Reason the client gave when cancelling online:\n{REASON}"
+        actions = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.request_id == request_id).order_by(AuditEvent.id)).all()
+        assert [(a.action, a.actor) for a in actions] == [
+            ("booking_cancelled", "client"), ("note_added", "client")]
+        assert all("SENTINEL" not in a.detail for a in actions)
+        emails = db.session.scalars(select(OutboxEmail)).all()
+        assert sorted(e.kind for e in emails) == ["cancelled_client", "cancelled_therapist"]
+        for email in emails:
+            for text in (email.subject, email.body_text, email.body_html, email.ics or ""):
+                assert "SENTINEL" not in text and "Oregon" not in text, email.kind
+
+
+def test_a_cancel_reason_that_cannot_be_stored_keeps_the_booking_and_the_text(
+        app, client, booked):
+    _, url = booked
+    for reason, message in (("x" * 2001, "Your reason must be 2,000 characters or fewer"),
+                            ("see\u202eyou", "Your reason contains invisible characters")):
+        response = client.post(url + "/cancel", data={"reason": reason})
+        assert response.status_code == 200 and message in response.text
+        assert 'aria-invalid="true"' in response.text and reason[:50] in response.text
+    [row] = requests_stored(app)
+    assert row.status == "new" and outbox_count(app) == 0
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(RequestNote)) == 0
 
 
 def test_reschedule_from_the_manage_page(app, client, booked):
@@ -599,3 +681,19 @@ def test_the_privacy_notice_is_linked_from_the_consent_and_every_footer(client, 
     consent = html[html.index('id="consent_privacy-hint"'):]
     assert 'href="/privacy"' in consent[:400]
     assert 'href="/privacy"' in client.get("/").text
+
+
+def test_the_crisis_banner_speaks_to_the_page_and_says_988_once(client, booked):
+    _, manage_url = booked
+    pages_with_a_form = ["/consultation", f"{manage_url}/cancel", f"{manage_url}/reschedule"]
+    pages_without = ["/", "/privacy", "/consultation/not-eligible", manage_url]
+    pass_eligibility(client)
+    pages_with_a_form.append("/consultation/details")
+    for url in pages_with_a_form + pages_without:
+        page = client.get(url).text
+        banner = page.partition('aria-label="Crisis support"')[2].partition("</aside>")[0]
+        assert "In crisis or thinking about suicide?" in banner, url
+        assert ("This form is not for emergencies." in banner) == (url in pages_with_a_form), url
+        assert 'href="tel:988"' in banner and 'href="sms:988"' in banner
+        assert banner.count("988</a>") + banner.count(" 988,") == 1, url
+        assert "(text 988)" not in page and "text 988</a>" not in page

@@ -62,7 +62,7 @@ NOT_A_TICK = st.one_of(
     st.text(max_size=5).filter(lambda v: v != "y"),
     st.just(["n", "y"]))
 BAD_EMAILS = st.one_of(
-    st.text(st.characters(exclude_characters="@"), max_size=40),
+    st.text(st.characters(exclude_characters="@", codec="utf-8"), max_size=40),
     st.builds(lambda bad: f"casey{bad}@example.com", st.one_of(line_breaks, invisible)),
     st.sampled_from(["casey@example.com\r\nBcc: x@example.com", "j\u00f6hn@example.com",
                      "casey@gmial.com", "casey@", "@example.com", "casey@@example.com",

@@ -108,7 +108,7 @@ NOT_A_TICK = ["0", "no", "off", "false", "False", "", "n", "N", "yes", "on", "1"
 @pytest.mark.parametrize("box", ["consent_privacy", "ack_not_emergency"])
 def test_only_the_pages_own_tick_is_agreement(app, client, box):
     pass_eligibility(client)
-    assert re.search(rf'name="{box}" value="y"', details_page(client))  # what a tick sends
+    assert re.search(rf'name="{box}" value="y"', details_page(client))  # what a checked box sends
     for value in [*NOT_A_TICK, ["y", "n"], ["n", "y"], None]:
         data = fresh_form(client)
         if value is None:

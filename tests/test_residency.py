@@ -161,7 +161,7 @@ class TestCheckEligibility:
         assert not result.eligible
         assert result.reasons == reasons
 
-    def test_a_traveller_from_nevada_gets_every_reason(self):
+    def test_a_traveler_from_nevada_gets_every_reason(self):
         result = check_eligibility("NV", NEVADA_BORDER_ZIP, "no", "yes")
         assert result == Eligibility(False, ("state_not_ca", "zip_not_ca", "not_resident"))
 

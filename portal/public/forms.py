@@ -208,7 +208,7 @@ class DetailsForm(FlaskForm):
         if suggestion and not self.email_as_typed.data:
             self.email_suggestion = suggestion
             raise ValidationError(f"Did you mean {suggestion}? Correct your email address, or "
-                                  "tick \u201cMy email address is right as I typed it\u201d")
+                                  "check \u201cMy email address is right as I typed it\u201d")
 
     def validate_phone(self, field):
         message = "Enter a US phone number, like (415) 555-0123"
@@ -245,8 +245,18 @@ class RescheduleForm(FlaskForm):
         return parse_slot_value(self.slot.data)
 
 
+REASON_MAX = 2000
+
+
 class CancelForm(FlaskForm):
-    """Only the CSRF token: the button is the whole answer."""
+    """The "Are you sure?" page: the button is the answer, the reason is optional.
+    The reason goes to staff as an internal note, never into any email."""
+
+    reason = TextAreaField(
+        "Why are you cancelling?", filters=MULTI_LINE_FILTERS,
+        validators=[MaxLength(REASON_MAX, f"Your reason must be {REASON_MAX:,} characters "
+                                          "or fewer"),
+                    multi_line("your reason")])
 
 
 class VerifyForm(FlaskForm):

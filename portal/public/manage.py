@@ -1,7 +1,10 @@
 """The client's own page for a booking, reached from the signed link in their email.
 
 Mail scanners open links, so a GET here never changes anything: cancelling and
-picking another time are POSTs from these pages. As in the request flow, a POST
+picking another time are POSTs from these pages. Cancelling asks first (GOV.UK's
+"confirm" pattern): the manage page links to a page of its own that says what
+cancelling means and takes an optional reason, which reaches staff as an internal
+note on the request (audited as any note) and never any email. As in the request flow, a POST
 starts its write transaction (``begin_write``) before it reads what it changes.
 """
 
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from portal import booking
+from portal import booking, request_status
 from portal.availability import therapists_for_reschedule
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
@@ -22,7 +25,7 @@ from portal.public.messages import (
     SLOT_TAKEN_MESSAGE,
     friendly_csrf_error,
 )
-from portal.public.rate_limits import limit_posts
+from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.views import bp, describe, invalid_link
 
@@ -34,10 +37,8 @@ def consultation_for(token: str) -> ConsultationRequest | None:
     return None if consultation is None or consultation.is_pending else consultation
 
 
-def render_manage(token: str, consultation: ConsultationRequest, form: CancelForm):
-    friendly_csrf_error(form, CSRF_MESSAGE_NO_ANSWERS)
-    return render_template("public/manage.html", token=token, form=form,
-                           **describe(consultation))
+# How an internal note from the cancel page starts, so staff see who wrote it.
+CLIENT_REASON_NOTE = "Reason the client gave when cancelling online:"
 
 
 @bp.get("/manage/<token>")
@@ -45,25 +46,62 @@ def manage(token: str):
     consultation = consultation_for(token)
     if consultation is None:
         return invalid_link()
-    return render_manage(token, consultation, CancelForm())
+    return render_template("public/manage.html", token=token, **describe(consultation))
 
 
-@bp.post("/manage/<token>/cancel")
+def render_cancel(token: str, consultation: ConsultationRequest, form: CancelForm):
+    # The reason is kept, so the usual "everything you typed is still here" applies.
+    friendly_csrf_error(form)
+    return render_template("public/manage_cancel.html", token=token, form=form,
+                           **describe(consultation))
+
+
+@bp.route("/manage/<token>/cancel", methods=["GET", "POST"])
 @rerender_on_csrf_error
 @limit_posts
 def manage_cancel(token: str):
     consultation = consultation_for(token)
     if consultation is None:
         return invalid_link()
+    if not consultation.is_open:  # cancelled already (another tab), or over
+        return redirect(url_for("public.manage", token=token))
     form = CancelForm()
-    if not form.validate_on_submit():  # only its token can fail: ask to press again
-        return render_manage(token, consultation, form)
+    if request.method == "GET" or not form.validate_on_submit():
+        return render_cancel(token, consultation, form)
     begin_write()  # ends the read above; the status is read again under the write lock
     if consultation.is_open and booking.cancel_booking(consultation, by="client",
                                                        actor="client"):
+        if form.reason.data:
+            request_status.add_note(consultation, f"{CLIENT_REASON_NOTE}\n{form.reason.data}",
+                                    actor="client")
         db.session.commit()
         flash("Your consultation has been cancelled. We've let your therapist know.", "success")
     return redirect(url_for("public.manage", token=token))
+
+
+@when_limited("public.manage_cancel")
+def cancel_when_limited(message: str) -> str | None:
+    token = (request.view_args or {}).get("token", "")
+    consultation = consultation_for(token)
+    if consultation is None or not consultation.is_open:
+        return None
+    form = CancelForm()  # the reason as typed
+    form.form_errors.append(message)
+    return render_cancel(token, consultation, form)
+
+
+@when_limited("public.manage_reschedule")
+def reschedule_when_limited(message: str) -> str | None:
+    token = (request.view_args or {}).get("token", "")
+    consultation = consultation_for(token)
+    if consultation is None or not consultation.is_open:
+        return None
+    therapists = therapists_for_reschedule(consultation)
+    form = RescheduleForm()
+    choice = reschedule_choice(consultation, form.therapist.data, therapists)
+    form.therapist.data = choice
+    form.form_errors.append(message)
+    return render_reschedule(token, consultation, form, choice, therapists)
 
 
 def reschedule_choice(consultation: ConsultationRequest, wanted: object, therapists) -> str:

@@ -1,18 +1,41 @@
-"""The rate limit on the public POSTs.
+"""The rate limits on the public POSTs, and what a person sees when one is reached.
 
-Only a POST that did something (it redirects) counts against
-CONSULTATION_RATE_LIMIT: a person fixing errors round trip after round trip must
-never lose the form to a 429. Every POST, answered or not, counts against the far
-more generous CONSULTATION_ATTEMPT_LIMIT, so a flood of invalid posts still stops.
+What counts. Every POST, answered or not, counts against the generous
+CONSULTATION_ATTEMPT_LIMIT, so a flood of anything still stops. Only progress
+that matters counts against the tight CONSULTATION_RATE_LIMIT: a POST that
+redirects onwards — an eligible answer (on to step 2), a stored request (on to
+"check your email"), a cancellation or a new time. A not-eligible answer (it
+redirects to the not-eligible page, stores nothing personal) and a bounce back
+to step 1 do not count, and neither does a form that comes back with errors: a
+person fixing mistakes round trip after round trip, or people sharing one
+address (a clinic's Wi-Fi, a mobile carrier's), must not lose the form to a
+limit meant for scripts. The not-eligible count a flood could inflate is
+anonymous and still bounded by the attempt limit.
+
+What a person sees. A limited form POST comes back as the same form, with what
+was typed, and a message that says how long to wait in words (the same wait as
+the Retry-After header), the practice's phone number and 988: status 429 all the
+same. Pages register how to redraw themselves with :func:`when_limited`; any
+other limited POST gets the rate-limit page with the same words.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
-from flask import Response, current_app
+from flask import Response, current_app, make_response, render_template, request, url_for
 
 from portal.extensions import limiter
+
+# Endpoint -> a function that redraws that page's form from the posted answers with
+# a form-level message, returning the page's HTML.
+_LIMITED_PAGES: dict[str, Callable[[str], str]] = {}
+
+# Redirects that are no progress: they never count against the tight limit.
+_NOT_PROGRESS = ("public.not_eligible", "public.eligibility")
 
 
 def _completed_limit() -> str:
@@ -23,13 +46,62 @@ def _attempt_limit() -> str:
     return current_app.config["CONSULTATION_ATTEMPT_LIMIT"]
 
 
-def _did_something(response: Response) -> bool:
-    return response.status_code in (302, 303)
+def _made_progress(response: Response) -> bool:
+    if response.status_code not in (302, 303):
+        return False
+    target = urlsplit(response.location or "").path
+    return target not in {url_for(endpoint) for endpoint in _NOT_PROGRESS}
 
 
-_count_completed = limiter.limit(_completed_limit, methods=["POST"], deduct_when=_did_something)
+def wait_in_words(seconds: float) -> str:
+    """A wait as people say it, rounded up: "about 1 minute", "about 52 minutes",
+    "about 2 hours"."""
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes < 90:
+        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+    hours = round(minutes / 60)
+    return f"about {hours} hours"
+
+
+def seconds_to_wait() -> int:
+    """The wait the Retry-After header will give: Flask-Limiter's header limit's reset."""
+    current = limiter.current_limit
+    return max(0, int(current.reset_at - time.time())) if current is not None else 60
+
+
+def limited_message(wait: str) -> str:
+    phone = current_app.config["PRACTICE_PHONE"]
+    return (f"This form has been sent many times from your internet connection, so we've "
+            f"paused it for {wait}. Everything you typed is still here: you can send it "
+            f"again after that. To talk with us sooner, call us at {phone}. If you need help "
+            f"now, call or text 988.")
+
+
+def _limited_page(_request_limit) -> Response:
+    """Flask-Limiter's on_breach: the response for a limited POST (it raises
+    RateLimitExceeded carrying it; portal.errors returns it as it is)."""
+    wait = wait_in_words(seconds_to_wait())
+    redraw = _LIMITED_PAGES.get(request.endpoint or "")
+    page = redraw(limited_message(wait)) if redraw is not None else None
+    if page is None:
+        page = render_template("errors/rate_limited.html", wait=wait)
+    return make_response(page, 429)
+
+
+def when_limited(endpoint: str) -> Callable:
+    """Register how ``endpoint`` redraws its form, with the posted answers and the
+    given message, when a POST to it is limited. The function may return None (it
+    can't redraw, e.g. a session that ran out): the plain rate-limit page then."""
+    def register(redraw: Callable[[str], str | None]) -> Callable[[str], str | None]:
+        _LIMITED_PAGES[endpoint] = redraw
+        return redraw
+    return register
+
+
+_count_completed = limiter.limit(_completed_limit, methods=["POST"],
+                                 deduct_when=_made_progress, on_breach=_limited_page)
 # Its own scope, so the two counters never share a key even if configured alike.
-_count_attempts = limiter.limit(_attempt_limit, methods=["POST"],
+_count_attempts = limiter.limit(_attempt_limit, methods=["POST"], on_breach=_limited_page,
                                 scope=lambda endpoint: f"{endpoint}:attempts")
 
 

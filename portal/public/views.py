@@ -16,11 +16,12 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from sqlalchemy import select
 
 from portal import booking, intake, verification
+from portal.addresses import masked_address
 from portal.availability import bookable_therapists
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
-from portal.models import ConsultationRequest, Therapist
+from portal.models import CONTACT_METHODS, ConsultationRequest, Therapist
 from portal.public.forms import NO_SLOT, DetailsForm, EligibilityForm
 from portal.public.messages import (
     FORM_EXPIRED_MESSAGE,
@@ -29,10 +30,16 @@ from portal.public.messages import (
     THERAPIST_GONE_MESSAGE,
     friendly_csrf_error,
 )
-from portal.public.rate_limits import limit_posts
+from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.submission import issue_form_token, looks_automated, read_form_token
-from portal.residency import CALIFORNIA, check_eligibility, normalise_zip, zip_error_message
+from portal.residency import (
+    CALIFORNIA,
+    OUTSIDE_US,
+    check_eligibility,
+    normalise_zip,
+    zip_error_message,
+)
 from portal.scheduling import (
     PACIFIC,
     format_day,
@@ -112,6 +119,21 @@ def eligibility_answers() -> dict | None:
     return answers
 
 
+# Why step 1 said no, as the not-eligible page's ``reason`` query argument: which
+# answer it speaks to, nothing personal (no state, no ZIP). Most telling first.
+NOT_ELIGIBLE_REASONS = ("outside-us", "other-state", "not-resident", "away")
+
+
+def not_eligible_reason(form: EligibilityForm) -> str:
+    if form.state.data == OUTSIDE_US:
+        return "outside-us"
+    if form.state.data != CALIFORNIA:
+        return "other-state"
+    if form.ca_resident.data != "yes":
+        return "not-resident"  # California chosen as the state, then "No, I don't live there"
+    return "away"  # lives in California, won't be there for the consultation
+
+
 def zip_mismatch(form: EligibilityForm) -> str | None:
     """A field error when someone says they live in California with a ZIP that isn't."""
     if form.state.data != CALIFORNIA or form.zip_code.errors:
@@ -134,7 +156,8 @@ def eligibility():
                 session.pop(ELIGIBILITY, None)
                 intake.record_not_eligible(datetime.now(UTC).astimezone(PACIFIC).date())
                 db.session.commit()
-                return redirect(url_for("public.not_eligible"))
+                return redirect(url_for("public.not_eligible",
+                                        reason=not_eligible_reason(form)))
             session[ELIGIBILITY] = {
                 "state": form.state.data, "zip_code": normalise_zip(form.zip_code.data),
                 "ca_resident": "yes", "in_california": "yes",
@@ -145,9 +168,20 @@ def eligibility():
     return render_template("public/eligibility.html", form=form)
 
 
+@when_limited("public.eligibility")
+def eligibility_when_limited(message: str) -> str | None:
+    if intake.pause_message() is not None:
+        return None
+    form = EligibilityForm()  # the posted answers, not judged
+    form.form_errors.append(message)
+    return render_template("public/eligibility.html", form=form)
+
+
 @bp.get("/consultation/not-eligible")
 def not_eligible():
-    return render_template("public/not_eligible.html")
+    reason = request.args.get("reason")
+    return render_template("public/not_eligible.html",
+                           reason=reason if reason in NOT_ELIGIBLE_REASONS else None)
 
 
 # -- step 2: details and a time ----------------------------------------------------
@@ -264,6 +298,17 @@ def details():
     return submit_details(form, answers, therapists)
 
 
+@when_limited("public.details")
+def details_when_limited(message: str) -> str | None:
+    if eligibility_answers() is None or intake.pause_message() is not None:
+        return None
+    therapists = bookable_therapists()
+    form = DetailsForm()  # the posted answers, not judged; the unused form token stays
+    form.therapist.data = therapist_choice(form.therapist.data, therapists)
+    form.form_errors.append(message)
+    return render_details(form, therapists)
+
+
 def submit_details(form: DetailsForm, answers: dict, therapists: Sequence[Therapist]):
     token = read_form_token(form.form_token.data)
     if token is None:
@@ -311,4 +356,7 @@ def confirmed(public_id: str):
     consultation = booking.find_by_public_id(public_id)
     if consultation is None or consultation.is_pending:
         return invalid_link()
-    return render_template("public/confirmed.html", **describe(consultation))
+    return render_template(
+        "public/confirmed.html", sent_to=masked_address(consultation.email),
+        contact_method=CONTACT_METHODS.get(consultation.preferred_contact, "email").lower(),
+        **describe(consultation))
