@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import re
 import threading
 import time
 from email.message import EmailMessage
@@ -89,3 +90,13 @@ class SmtpSink:
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if address in str(m["To"])]
+
+
+# Random digits a message itself carries (its Message-ID and MIME boundaries) can hold
+# a digit sentinel (a ZIP, a phone's last digits) by chance: they are not client details.
+_RANDOM_PARTS = re.compile(r"Message-ID: <[^>]*>|=+\d+=*")
+
+
+def raw_text(message) -> str:
+    """A message as sent, less the parts that are random by construction."""
+    return _RANDOM_PARTS.sub("", message.as_bytes().decode("utf-8", "replace"))

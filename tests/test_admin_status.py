@@ -26,6 +26,7 @@ from portal.models import (
 from tests.backoffice import audit_actions
 from tests.conftest import mail_app_config
 from tests.factories import future_slot, make_request, soon
+from tests.smtp import raw_text
 
 app_config = mail_app_config  # the SMTP fixture's address, for the reopening story
 
@@ -297,7 +298,7 @@ def test_reopening_tells_client_and_therapist_with_the_same_calendar_event(
 
     [notice] = [m for m in smtp_server.to(therapist_email)
                 if m["Subject"] == f"Consultation {reference} is back on"]
-    raw = notice.as_bytes().decode("utf-8", "replace")
+    raw = raw_text(notice)
     text = notice.get_body(("plain",)).get_content()
     assert reference in text and f"https://portal.example.com/admin/requests/{rid}" in text
     assert "Time: " in text

@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail
 from tests.conftest import mail_app_config
 from tests.factories import make_request, make_therapist, soon
+from tests.smtp import raw_text
 
 CLIENTS = [
     {"first_name": "Zebulonia", "last_name": "Quixotrane",
@@ -77,7 +78,7 @@ def calendars(messages) -> list[icalendar.Event]:
 
 
 def assert_nothing_about_clients(message):
-    raw = message.as_bytes().decode("utf-8", "replace")
+    raw = raw_text(message)
     texts = [raw] + [part.get_content() for part in message.walk()
                      if part.get_content_maintype() == "text"]
     for client in CLIENTS:

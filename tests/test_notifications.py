@@ -17,6 +17,7 @@ from portal.models import ConsultationRequest, OutboxEmail, to_db
 from portal.scheduling import PACIFIC, format_slot_long
 from tests.conftest import mail_app_config
 from tests.factories import future_slot, make_request, make_therapist, soon
+from tests.smtp import raw_text
 
 SENTINELS = {
     "first_name": "Zebulonia",
@@ -92,7 +93,7 @@ def assert_event(event, start, *, sequence: int, reference: str, status: str = "
 
 
 def assert_no_client_details(message):
-    raw = message.as_bytes().decode("utf-8", "replace")
+    raw = raw_text(message)
     texts = [body(message, "plain"), body(message, "html"), str(message["Subject"])]
     for value in SENTINELS.values():
         assert value not in raw
