@@ -14,10 +14,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, request, session, url_for
-from flask_login import current_user
 
-from portal.auth.sessions import enforce_session_limits, send_to_sign_in
-from portal.database import begin_write
+from portal.auth.sessions import require_signed_in
 from portal.models import as_utc
 from portal.scheduling import PACIFIC, format_time
 
@@ -55,13 +53,5 @@ def remember_change(response):
 
 @bp.before_request
 def require_sign_in():
-    # Before current_user: beginning the write later would end the read transaction
-    # that loaded the user, and load it again.
-    if request.method == "POST" or request.endpoint in WRITING_PAGES:
-        begin_write()
-    if not current_user.is_authenticated:
-        return send_to_sign_in()
-    expired = enforce_session_limits()
-    if expired is not None:
-        return expired
-    return None
+    return require_signed_in(
+        write=request.method == "POST" or request.endpoint in WRITING_PAGES)

@@ -98,13 +98,18 @@ def signed_in(view):
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        if request.method == "POST":
-            begin_write()
-        if not current_user.is_authenticated:
-            return send_to_sign_in()
-        expired = enforce_session_limits()
-        if expired is not None:
-            return expired
-        return view(*args, **kwargs)
+        refused = require_signed_in(write=request.method == "POST")
+        return refused if refused is not None else view(*args, **kwargs)
 
     return wrapped
+
+
+def require_signed_in(*, write: bool):
+    """None for a signed-in user whose session is still good, else the response that
+    sends them to sign in. ``write``: begin the write transaction first (before
+    current_user is loaded, so that beginning it later does not load the user again)."""
+    if write:
+        begin_write()
+    if not current_user.is_authenticated:
+        return send_to_sign_in()
+    return enforce_session_limits()
