@@ -42,7 +42,7 @@ test: install lint
 	@echo "Screenshots of every page: $(CURDIR)/test-artifacts/screenshots"
 
 bench: install
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info test-artifacts .hypothesis

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from sqlalchemy import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import throwaway_postgres  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import ConsultationRequest  # noqa: E402
@@ -118,14 +118,6 @@ def run(label: str, url: str, count: int) -> bool:
     return ok
 
 
-def postgres_database(base: str):
-    import psycopg
-
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    name = f"portal_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{base.rpartition('/')[0]}/{name}", plain, name
 
 
 def main() -> int:
@@ -137,14 +129,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ok &= run("SQLite", f"sqlite:///{tmp}/bench.sqlite3", args.requests)
     if args.postgres:
-        import psycopg
-
-        url, plain, name = postgres_database(args.postgres)
-        try:
+        with throwaway_postgres(args.postgres) as url:
             ok &= run("PostgreSQL", url, args.requests)
-        finally:
-            with psycopg.connect(plain, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(f"\nTargets: list < {TARGET_MS} ms, export >= {TARGET_ROWS_PER_S:,} rows/s and "
           f"< {TARGET_MB} MB: {'met' if ok else 'NOT met'}")
     return 0 if ok else 1

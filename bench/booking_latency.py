@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.outbox_drain import free_port  # noqa: E402
+from bench._common import free_port  # noqa: E402
 from portal import create_app, outbox_sender  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import OutboxEmail  # noqa: E402

@@ -22,7 +22,6 @@ import argparse
 import http.client
 import os
 import re
-import secrets
 import shutil
 import socket
 import subprocess
@@ -34,6 +33,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._common import free_port, throwaway_postgres  # noqa: E402  (imports nothing of the portal)
+
 # The virtualenv: this tree's, or BENCH_VENV (a copy of the tree, e.g. from git archive,
 # can be measured with the worktree's environment while the worktree changes).
 VENV = Path(os.environ.get("BENCH_VENV", ROOT / ".venv"))
@@ -59,11 +62,6 @@ def form():
     return render_template_string(PAGE, fields=["first_name", "last_name", "email", "phone"])
 '''
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def env_for(url: str, pythonpath: str | None = None) -> dict:
@@ -203,14 +201,6 @@ def measure(label: str, url: str, cookie: str, seconds: float, tmp: Path,
     return ok
 
 
-def postgres_database(base: str):
-    import psycopg
-
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    name = f"portal_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{base.rpartition('/')[0]}/{name}", plain, name
 
 
 def export_baseline(rev: str, tmp: Path) -> Path:
@@ -241,15 +231,9 @@ def main() -> int:
         cookie = session_cookie(url)
         ok &= measure("SQLite", url, cookie, args.seconds, tmp, baseline)
         if args.postgres:
-            import psycopg
-
-            url, plain, name = postgres_database(args.postgres)
-            try:
+            with throwaway_postgres(args.postgres) as url:
                 seed(url, args.requests)
                 ok &= measure("PostgreSQL", url, cookie, args.seconds, tmp, baseline)
-            finally:
-                with psycopg.connect(plain, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(f"\nTarget: details page >= {TARGET}x the bare page (goal {GOAL}x): "
           f"{'met' if ok else 'NOT met'}")
     return 0 if ok else 1

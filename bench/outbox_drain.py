@@ -12,7 +12,6 @@ drain is one ``deliver_due()`` run, as ``flask --app portal outbox send`` does.
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import tempfile
 import time
@@ -20,16 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import free_port  # noqa: E402
 from portal import create_app, notifications, outbox  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from tests.factories import future_slot, make_request, make_therapist  # noqa: E402
 from tests.smtp import SmtpSink  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_bench_app(database_url: str, smtp_port: int):

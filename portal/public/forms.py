@@ -39,6 +39,7 @@ from portal.forms import (
 from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
 from portal.residency import OUTSIDE_US, STATE_CHOICES, ZIP_MALFORMED_MESSAGE, normalise_zip
 from portal.scheduling import parse_slot_value
+from portal.verification import CODE_DIGITS, normalise_code
 
 YES_NO = options([("yes", "Yes"), ("no", "No")])
 NO_SLOT = "none"
@@ -268,6 +269,6 @@ class VerifyForm(FlaskForm):
         MaxLength(20, "The code is 6 digits, like 123456")])
 
     def validate_code(self, field):
-        digits = "".join(ch for ch in field.data if ch not in " -")
-        if not (len(digits) == 6 and digits.isascii() and digits.isdigit()):
+        digits = normalise_code(field.data)  # as verification.confirm will read it
+        if not (len(digits) == CODE_DIGITS and digits.isascii() and digits.isdigit()):
             raise ValidationError("The code is 6 digits, like 123456")

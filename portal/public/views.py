@@ -191,10 +191,12 @@ def own_pending(*, lock: bool = False) -> ConsultationRequest | None:
     return verification.find_pending(session.get(PENDING_KEY), lock=lock)
 
 
-def render_details(form: DetailsForm, therapists: Sequence[Therapist]):
+def render_details(form: DetailsForm, therapists: Sequence[Therapist],
+                   pending: ConsultationRequest | None = None):
+    """``pending``: the visitor's pending request when the caller has loaded it already."""
     friendly_csrf_error(form)
     choice = form.therapist.data
-    pending = own_pending()
+    pending = pending or own_pending()
     return render_template(
         "public/details.html", form=form, choice=choice, therapists=therapists,
         days=slot_options(choice, therapists,
@@ -269,13 +271,11 @@ def details():
         return redirect(url_for("public.eligibility"))
     therapists = bookable_therapists()
     if request.method == "GET":
-        if pending is None:
-            form.therapist.data = therapist_choice(request.args.get("therapist", "any"),
-                                                   therapists)
-        else:
-            form.therapist.data = therapist_choice(form.therapist.data, therapists)
+        # Back from "change my email": the pending request's choice, else the link's.
+        wanted = form.therapist.data if pending else request.args.get("therapist", "any")
+        form.therapist.data = therapist_choice(wanted, therapists)
         form.form_token.data = issue_form_token(already_filled=pending is not None)
-        return render_details(form, therapists)
+        return render_details(form, therapists, pending)
     posted = form.therapist.data
     form.therapist.data = therapist_choice(posted, therapists)
     if "show_times" in request.form:
