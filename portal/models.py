@@ -321,6 +321,13 @@ class EmailVerification(db.Model):
     )
 
 
+# The heading of a note the client wrote when canceling online (it has no author); notes
+# written before the portal spoke US English throughout carry the older spelling.
+CLIENT_CANCEL_NOTE_HEADING = "Reason the client gave when canceling online:"
+_EARLIER_CLIENT_HEADINGS = (CLIENT_CANCEL_NOTE_HEADING,
+                            "Reason the client gave when cancelling online:")
+
+
 class RequestNote(db.Model):
     __tablename__ = "request_note"
 
@@ -334,6 +341,15 @@ class RequestNote(db.Model):
 
     request: Mapped[ConsultationRequest] = relationship(back_populates="notes")
     author: Mapped[User | None] = relationship()
+
+    @property
+    def written_by(self) -> str:
+        """Who wrote the note, in words for the request page."""
+        if self.author is not None:
+            return self.author.email
+        if self.body.startswith(_EARLIER_CLIENT_HEADINGS):
+            return "The client"
+        return "A former staff member"
 
 
 ROLES = {"admin": "Admin", "therapist": "Therapist"}

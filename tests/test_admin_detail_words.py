@@ -81,3 +81,28 @@ def test_missing_and_forbidden_pages_keep_the_back_office(client, cast):
 def test_signed_out_missing_page_is_the_public_one(client):
     page = client.get("/admin/no-such-page").get_data(as_text=True)
     assert 'aria-label="Back office"' not in page and "home page" in page
+
+
+def test_notes_say_who_wrote_them_when_no_staff_member_did(app, admin, cast):
+    """A note the client left when cancelling reads "The client"; a note whose author's
+    account was deleted reads "A former staff member"."""
+    from portal import request_status
+    from portal.models import CLIENT_CANCEL_NOTE_HEADING
+
+    admin.post(f"/admin/requests/{cast.mine}/notes", data={"body": "Left a message"})
+    with app.app_context():
+        consultation = db.session.get(ConsultationRequest, cast.mine)
+        request_status.add_note(consultation, f"{CLIENT_CANCEL_NOTE_HEADING}\nMoving away",
+                                actor="client")
+        db.session.commit()
+    page = admin.get(f"/admin/requests/{cast.mine}").get_data(as_text=True)
+    notes = page.split('id="notes-title"', 1)[1].split("</ol>", 1)[0]
+    assert "The client," in notes and "admin@" in notes and "Former user" not in notes
+    with app.app_context():
+        consultation = db.session.get(ConsultationRequest, cast.mine)
+        staff_note = next(n for n in consultation.notes if n.author_id is not None)
+        staff_note.author_id = None  # the staff member's account was deleted (SET NULL)
+        db.session.commit()
+    page = admin.get(f"/admin/requests/{cast.mine}").get_data(as_text=True)
+    notes = page.split('id="notes-title"', 1)[1].split("</ol>", 1)[0]
+    assert "A former staff member," in notes and "The client," in notes

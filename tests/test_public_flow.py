@@ -490,7 +490,7 @@ def test_the_cancel_reason_reaches_staff_as_a_note_and_no_email(app, client, boo
         assert row.status == "cancelled"
         [note] = row.notes
         assert note.author_id is None
-        assert note.body == f"Reason the client gave when cancelling online:\n{REASON}"
+        assert note.body == f"Reason the client gave when canceling online:\n{REASON}"
         actions = db.session.scalars(select(AuditEvent).where(
             AuditEvent.request_id == request_id).order_by(AuditEvent.id)).all()
         assert [(a.action, a.actor) for a in actions] == [

@@ -79,12 +79,12 @@ class TherapistForm(FlaskForm):
     email = EmailField("Notification email", filters=ONE_LINE_FILTERS, validators=[
         InputRequired("Enter the email address for notices."), one_line("the email address"),
         Email("Enter an email address like name@example.com."), Length(max=254)])
-    licence_type = StringField("Licence type", filters=ONE_LINE_FILTERS, validators=[
-        InputRequired("Enter the licence type, like LMFT."), Length(max=40),
-        one_line("the licence type")])
-    licence_number = StringField("Licence number", filters=ONE_LINE_FILTERS, validators=[
-        InputRequired("Enter the licence number."), Length(max=40),
-        one_line("the licence number")])
+    licence_type = StringField("License type", filters=ONE_LINE_FILTERS, validators=[
+        InputRequired("Enter the license type, like LMFT."), Length(max=40),
+        one_line("the license type")])
+    licence_number = StringField("License number", filters=ONE_LINE_FILTERS, validators=[
+        InputRequired("Enter the license number."), Length(max=40),
+        one_line("the license number")])
     bio = TextAreaField("Short bio", filters=MULTI_LINE_FILTERS, validators=[
         Optional(), Length(max=2000), multi_line("the bio")])
     accepting_new = BooleanField("Accepting new clients")

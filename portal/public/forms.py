@@ -254,7 +254,7 @@ class CancelForm(FlaskForm):
     The reason goes to staff as an internal note, never into any email."""
 
     reason = TextAreaField(
-        "Why are you cancelling?", filters=MULTI_LINE_FILTERS,
+        "Why are you canceling?", filters=MULTI_LINE_FILTERS,
         validators=[MaxLength(REASON_MAX, f"Your reason must be {REASON_MAX:,} characters "
                                           "or fewer"),
                     multi_line("your reason")])

@@ -18,7 +18,7 @@ from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
 from portal.links import public_id_from_manage_token
-from portal.models import ConsultationRequest
+from portal.models import CLIENT_CANCEL_NOTE_HEADING, ConsultationRequest
 from portal.public.forms import CancelForm, RescheduleForm
 from portal.public.messages import (
     CSRF_MESSAGE_NO_ANSWERS,
@@ -38,7 +38,6 @@ def consultation_for(token: str) -> ConsultationRequest | None:
 
 
 # How an internal note from the cancel page starts, so staff see who wrote it.
-CLIENT_REASON_NOTE = "Reason the client gave when cancelling online:"
 
 
 @bp.get("/manage/<token>")
@@ -72,8 +71,8 @@ def manage_cancel(token: str):
     if consultation.is_open and booking.cancel_booking(consultation, by="client",
                                                        actor="client"):
         if form.reason.data:
-            request_status.add_note(consultation, f"{CLIENT_REASON_NOTE}\n{form.reason.data}",
-                                    actor="client")
+            note = f"{CLIENT_CANCEL_NOTE_HEADING}\n{form.reason.data}"
+            request_status.add_note(consultation, note, actor="client")
         db.session.commit()
         flash("Your consultation has been cancelled. We've let your therapist know.", "success")
     return redirect(url_for("public.manage", token=token))
