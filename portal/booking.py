@@ -84,6 +84,7 @@ class RequestDetails:
     interests: Sequence[str] = field(default_factory=list)
     message: str = ""
     submission_token: str | None = None
+    language: str = "en"  # the language the request was made in
 
 
 def search_text(value: str, column) -> str:
@@ -168,7 +169,7 @@ def _new_row(details: RequestDetails, therapist_id: int | None,
         email_normalised=search_text(details.email, ConsultationRequest.email_normalised),
         phone=details.phone, preferred_contact=details.preferred_contact,
         interests=",".join(details.interests), message=details.message,
-        state=details.state, zip_code=details.zip_code,
+        language=details.language, state=details.state, zip_code=details.zip_code,
         ca_resident=details.ca_resident, in_california=details.in_california,
         therapist_id=therapist_id, therapist_choice=details.therapist_choice,
         slot_start=to_db(start), slot_end=to_db(start + SLOT_LENGTH) if start else None,

@@ -10,6 +10,10 @@ PRACTICE_PHONE = "(555) 010-0199"
 PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 REPLY_WITHIN = "one business day"
 PRIVACY_NOTICE_VERSION = "2026-11"
+# The languages clients may choose (portal/i18n.py). Spanish joins the default once
+# its catalog covers every client-facing text; until then it is offered only where
+# this lists it.
+CLIENT_LANGUAGES = ["en"]
 
 SQLALCHEMY_DATABASE_URI = "sqlite:///portal.sqlite3"  # relative to instance/
 SQLALCHEMY_ECHO = False  # bound parameters would put personal data in the logs

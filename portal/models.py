@@ -219,6 +219,8 @@ class ConsultationRequest(db.Model):
     preferred_contact: Mapped[str] = mapped_column(String(10))
     interests: Mapped[str] = mapped_column(String(200), default="")  # comma-separated keys
     message: Mapped[str] = mapped_column(Text, default="")
+    # The language the client made the request in ("en", "es"): later emails speak it.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     state: Mapped[str] = mapped_column(String(2))
     zip_code: Mapped[str] = mapped_column(String(10))

@@ -1,0 +1,27 @@
+"""The language each request was made in, so later emails speak it.
+
+Revision ID: e5a1c0de4e15
+Revises: d01a45f8a947
+Create Date: 2026-12-02 17:05:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = 'e5a1c0de4e15'
+down_revision = 'd01a45f8a947'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('consultation_request', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('language', sa.String(length=8), server_default='en',
+                                      nullable=False))
+
+
+def downgrade():
+    with op.batch_alter_table('consultation_request', schema=None) as batch_op:
+        batch_op.drop_column('language')
