@@ -29,6 +29,9 @@ CHOICE_ARG = "lang"
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_language,
                    default_translation_directories="translations")
+    # {% trans %} blocks read as one line, so a template's line breaks don't reach the
+    # catalog (babel.cfg extracts them the same way).
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.before_request(remember_choice)
     app.after_request(vary_on_language)
     app.context_processor(lambda: {"current_language": current_language,
@@ -95,4 +98,6 @@ def in_language(language: str | None) -> Iterator[None]:
 
 
 # Text that reaches templates from settings, marked here so that it is extracted.
-SETTINGS_TEXT = (_l("one business day"),)
+SETTINGS_TEXT = (_l("one business day"),
+                 # how a client asked to be contacted, as emails name it
+                 _l("email"), _l("phone call"), _l("text message"))
