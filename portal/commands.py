@@ -3,6 +3,7 @@ and owns the commit."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -11,7 +12,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from portal import audit, demo, mfa, outbox, outbox_sender, verification
+from portal import audit, demo, mfa, outbox, outbox_sender, readiness, verification
 from portal.accounts import AccountError, create_user, find_user
 from portal.database import begin_write
 from portal.extensions import db
@@ -29,6 +30,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(refresh_search_names_command)
     app.cli.add_command(outbox_group)
     app.cli.add_command(reminders_group)
+    app.cli.add_command(check_command)
 
 
 @click.command("seed-demo")
@@ -204,3 +206,27 @@ def refresh_search_names_command() -> None:
     changed = refresh_search_names()
     db.session.commit()
     click.echo(f"Requests whose search names changed: {changed}.")
+
+
+@click.command("check")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for monitoring.")
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@with_appcontext
+def check_command(as_json: bool, strict: bool) -> None:
+    """Is this installation safe for the internet? One line per problem (id, level,
+    what, how to fix); exits 1 when there is an error (or any problem, with --strict)."""
+    problems = readiness.run_checks(current_app._get_current_object())
+    failed = readiness.has_errors(problems) or (strict and bool(problems))
+    if as_json:
+        click.echo(json.dumps({"ok": not failed,
+                               "problems": [problem.as_dict() for problem in problems]}))
+    else:
+        for problem in problems:
+            click.echo(problem.line())
+        errors = sum(problem.level == readiness.ERROR for problem in problems)
+        click.echo(f"{errors} error{'s' if errors != 1 else ''}, "
+                   f"{len(problems) - errors} warning{'s' if len(problems) - errors != 1 else ''}.",
+                   err=True)
+    if failed:
+        raise SystemExit(1)
+
