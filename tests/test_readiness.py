@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
+import sys
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -239,3 +241,15 @@ def test_healthz_detail_shows_the_checks_to_an_operator(production_app):
     body = response.get_json()
     assert body["status"] == "error" and body["database"] == "ok"
     assert [problem["id"] for problem in body["problems"]] == ["security.E010", "security.W001"]
+
+
+def test_without_a_key_the_command_line_says_so_in_one_line(tmp_path):
+    env = {**os.environ, "FLASK_SECRET_KEY": '""', "FLASK_DEBUG": "0",
+           "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.sqlite3'}"}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "portal", "check"],
+                            env=env, capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "Error: security.E001 SECRET_KEY is missing, a default or too short: set a random one "
+        "of at least 24 characters in instance/config.py or FLASK_SECRET_KEY in the "
+        "environment (one value shared by every worker)."]
