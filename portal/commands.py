@@ -7,12 +7,13 @@ import json
 import os
 import threading
 import time
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from portal import audit, demo, mfa, outbox, outbox_sender, readiness, verification
+from portal import audit, backup, demo, mfa, outbox, outbox_sender, readiness, verification
 from portal.accounts import AccountError, create_user, find_user
 from portal.database import begin_write
 from portal.extensions import db
@@ -31,6 +32,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(outbox_group)
     app.cli.add_command(reminders_group)
     app.cli.add_command(check_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 @click.command("seed-demo")
@@ -230,3 +233,35 @@ def check_command(as_json: bool, strict: bool) -> None:
     if failed:
         raise SystemExit(1)
 
+
+@click.command("backup")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--keep", type=click.IntRange(min=1), default=None,
+              help="Then delete all but this many newest backups in DIRECTORY "
+                   "(only files this command made).")
+@with_appcontext
+def backup_command(directory: Path, keep: int | None) -> None:
+    """Write a consistent copy of the database into DIRECTORY (mode 0600; it holds
+    health data: keep it encrypted)."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = backup.make_backup(db.engine, directory)
+        deleted = backup.prune(directory, keep) if keep else []
+    except (backup.BackupError, OSError) as error:
+        raise click.ClickException(f"Backup failed: {error}") from error
+    click.echo(f"Backup written: {path} ({path.stat().st_size:,} bytes).")
+    if deleted:
+        click.echo(f"Deleted {len(deleted)} older backup{'s' if len(deleted) != 1 else ''}, "
+                   f"keeping the newest {keep}.")
+
+
+@click.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def restore_command(file: Path) -> None:
+    """Restore a backup into the configured database, which must be empty."""
+    try:
+        backup.restore(db.engine, file)
+    except (backup.BackupError, OSError) as error:
+        raise click.ClickException(f"Restore failed: {error}") from error
+    click.echo(f"Restored {file} into the configured database.")
