@@ -20,6 +20,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
+from limits.storage import storage_from_string
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.sansio.utils import host_is_trusted
@@ -162,7 +163,22 @@ def _check_rate_limits(config) -> list[Problem]:
             "RATELIMIT_STORAGE_URI is memory://: each worker counts on its own, so the "
             "limits are as many times higher as there are workers, and reset on restart.",
             'set RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379/0" (shared by all workers).')]
+    if not _storage_answers(storage, config.get("RATELIMIT_STORAGE_OPTIONS") or {}):
+        # Flask-Limiter would then fail every limited request with a 500.
+        scheme = storage.partition("://")[0]
+        return [Problem(
+            "security.E013", f"The rate-limit storage ({scheme}) does not answer.",
+            "start it, or correct RATELIMIT_STORAGE_URI.")]
     return []
+
+
+def _storage_answers(uri: str, options: dict) -> bool:
+    if uri.startswith(("redis", "rediss")):
+        options = {"socket_connect_timeout": 3, "socket_timeout": 3, **options}
+    try:
+        return bool(storage_from_string(uri, **options).check())
+    except Exception:  # noqa: BLE001 - a bad URI or a missing driver: it does not answer
+        return False
 
 
 def _check_mail(config) -> list[Problem]:

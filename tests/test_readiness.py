@@ -128,6 +128,14 @@ def test_unsafe_settings_each_have_their_line(production_app):
     assert {"security.E009", "mail.E001", "security.E007"} <= set(run_check(production_app)[1])
 
 
+
+def test_an_unreachable_rate_limit_storage_fails(production_app):
+    production_app.config["RATELIMIT_STORAGE_URI"] = "redis://:hunter2@127.0.0.1:1/0"
+    result, ids = run_check(production_app)
+    assert result.exit_code == 1 and ids == ["security.E013"]
+    assert "(redis) does not answer" in result.stdout and "hunter2" not in result.output
+
+
 def test_a_database_behind_the_code_fails(production_app):
     with production_app.app_context():
         db.session.execute(db.text("UPDATE alembic_version SET version_num = '24365363c030'"))
