@@ -219,3 +219,23 @@ def test_postgresql_password_goes_in_the_environment(tmp_path, monkeypatch):
                                      "dbname=portal", "sslmode=require"}
     assert list(tmp_path.iterdir()) == []
     assert os.environ.get("PGPASSWORD") != "s3cret pw"
+
+
+def test_backup_without_pg_dump_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(backup.shutil, "which", lambda name: None)
+    app = portal_app("postgresql+psycopg://portal@127.0.0.1:5432/portal")
+    result = invoke(app, "backup", str(tmp_path))
+    assert result.exit_code == 1
+    assert "Backup failed: pg_dump is not installed" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="TEST_DATABASE_URL is not set")
+def test_a_failing_pg_dump_exits_non_zero_and_leaves_nothing(tmp_path):
+    base = os.environ["TEST_DATABASE_URL"].rpartition("/")[0]
+    app = portal_app(f"{base}/portal_no_such_database")
+    result = invoke(app, "backup", str(tmp_path))
+    assert result.exit_code == 1
+    assert "Backup failed: pg_dump failed:" in result.output
+    assert 'database "portal_no_such_database" does not exist' in result.output
+    assert list(tmp_path.iterdir()) == []
