@@ -98,3 +98,11 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
 WTF_CSRF_TIME_LIMIT = 3600
+
+# Operations
+# A bearer token for GET /healthz?detail=1 (the checks of `flask --app portal check`);
+# unset, the detail is off. At least 32 random characters.
+HEALTHZ_TOKEN = None
+# Due email waiting this long means no sender is running: a warning, then an error.
+OUTBOX_STUCK_WARNING_MINUTES = 10
+OUTBOX_STUCK_ERROR_MINUTES = 60
