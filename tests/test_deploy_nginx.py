@@ -333,6 +333,7 @@ def test_a_body_over_the_limit_is_refused_by_nginx(site):
     answer = https(site, "POST", "/consultation", body=b"a=" + b"x" * 200_000,
                    headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert answer.status == 413
+    assert "<center>nginx</center>" in answer.text  # never reached gunicorn
 
 
 def test_the_access_log_holds_no_query_string_and_no_secret_from_a_path(site):
