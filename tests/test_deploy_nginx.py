@@ -375,6 +375,11 @@ def test_flask_check_passes_on_this_configuration_and_fails_on_the_defaults(site
     assert passed.returncode == 0, passed.stdout + passed.stderr
 
     outside = {k: v for k, v in site.env.items() if not k.startswith(("FLASK_", "PORTAL_"))}
+    # The defaults (an empty key, as in deploy/portal.env, wins over any instance/config.py).
+    keyless = flask(site, "check", env={**outside, "FLASK_SECRET_KEY": ""})
+    assert keyless.returncode != 0
+    assert "SECRET_KEY" in keyless.stdout + keyless.stderr
+    # The defaults with a key, on the migrated database: one line per unsafe setting.
     defaults = {**outside, "FLASK_SECRET_KEY": site.env["FLASK_SECRET_KEY"],
                 "FLASK_SQLALCHEMY_DATABASE_URI": site.env["FLASK_SQLALCHEMY_DATABASE_URI"]}
     failed = flask(site, "check", env=defaults)
