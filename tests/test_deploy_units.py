@@ -130,6 +130,14 @@ def test_the_environment_file_names_only_real_settings():
     assert env["FLASK_PROXY_FIX_X_FOR"] == env["FLASK_PROXY_FIX_X_PROTO"] == "1"
 
 
+def test_a_shell_reads_the_environment_file_as_systemd_does():
+    script = f"set -a; . {shlex.quote(str(ENV_FILE))}; set +a; env -0"
+    shell = subprocess.run(["bash", "-c", script], env={"PATH": "/usr/bin:/bin"},
+                           capture_output=True, check=True, timeout=30)
+    seen = dict(item.split("=", 1) for item in shell.stdout.decode().split("\0") if item)
+    assert {key: seen.get(key) for key in read_env()} == read_env()
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None,
                     reason="systemd-analyze is not installed on this machine")
 def test_systemd_accepts_the_units(tmp_path):
