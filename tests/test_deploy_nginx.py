@@ -369,7 +369,6 @@ def test_the_access_log_holds_no_query_string_and_no_secret_from_a_path(site):
     assert not combined.exists() or combined.read_text() == ""
 
 
-@pytest.mark.xfail(strict=True, reason="check command arrives with the check branch")
 def test_flask_check_passes_on_this_configuration_and_fails_on_the_defaults(site):
     passed = flask(site, "check")
     assert passed.returncode == 0, passed.stdout + passed.stderr

@@ -26,8 +26,6 @@ HARDENING = {
     "WorkingDirectory": INSTALL_DIR,
     "CapabilityBoundingSet": "",
 }
-BACKUP_PENDING = pytest.mark.xfail(
-    strict=True, reason="backup command arrives with the check branch")
 
 
 def test_the_expected_units_are_there():
@@ -55,9 +53,7 @@ def flask_commands(path: Path) -> list[str]:
     return [service[key] for key in ("ExecStart", "ExecStartPost") if key in service]
 
 
-@pytest.mark.parametrize(
-    "path", [pytest.param(p, marks=BACKUP_PENDING) if "backup" in p.name else p
-             for p in SERVICES], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SERVICES, ids=lambda p: p.name)
 def test_every_command_is_one_the_venv_and_the_portal_have(path):
     env = read_env()
     app = make_app("sqlite://")
