@@ -137,15 +137,20 @@ class Processes:
         path = self.logs / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    def problems(self) -> Counter:
-        """Lines in the servers' logs that say something went wrong."""
-        found = Counter()
-        for path in self.logs.glob("*.log"):
-            for line in path.read_text(errors="replace").splitlines():
+    def problems(self) -> tuple[Counter, list[str]]:
+        """Lines in the servers' logs that say something went wrong, counted, and the
+        last lines of each log that has any."""
+        found, excerpts = Counter(), []
+        for path in sorted(self.logs.glob("*.log")):
+            lines = path.read_text(errors="replace").splitlines()
+            before = sum(found.values())
+            for line in lines:
                 for sign in ("WORKER TIMEOUT", "Traceback", "[ERROR]", "[CRITICAL]"):
                     if sign in line:
                         found[f"{path.stem}: {sign}"] += 1
-        return found
+            if sum(found.values()) > before:
+                excerpts.append(f"-- {path.stem} (last lines):\n" + "\n".join(lines[-12:]))
+        return found, excerpts
 
     def stop(self, names: tuple[str, ...] | None = None, timeout: float = 15) -> None:
         chosen = [item for item in self.started if names is None or item[0].startswith(names)]
@@ -580,9 +585,11 @@ def main() -> int:
             processes.stop(("outbox",))  # nothing more can be sent: count now
             figures = database_figures(config)
             processes.stop()
-            problems = processes.problems()
+            problems, excerpts = processes.problems()
             print("server logs: " + (", ".join(f"{sign} x{count}" for sign, count in
                                                sorted(problems.items())) or "no errors"))
+            for excerpt in excerpts:
+                print(excerpt)
             return report(args, bookable, run, outcomes, wall, drain, limit_statuses, figures,
                           mailbox)
         except Exception:
