@@ -577,7 +577,8 @@ def main() -> int:
                                                 "outbox", "work"], env, signal.SIGINT)
             wait_healthy(bases, processes)
             limit_statuses = loop.run_until_complete(shared_rate_limit(bases))
-            remaining = max(10.0, args.max_seconds - (time.monotonic() - began) - 60)
+            # What is left, less time to drain the outbox (45 s) and stop the servers.
+            remaining = max(10.0, args.max_seconds - (time.monotonic() - began) - 90)
             run, outcomes, wall = loop.run_until_complete(
                 race(bases, mailbox, args.clients, secrets.token_hex(3), remaining))
             drain = outbox_drained(config, mailbox, timeout=45)
