@@ -140,7 +140,7 @@ def test_unanswered_eligibility_shows_field_errors(client):
     assert "<title>Error: " in html and 'role="alert"' in html
     assert "Choose the state you live in" in html
     assert "Enter your ZIP code" in html
-    assert "Select yes if you live in California" in html
+    assert "Select yes if California is your main home" in html
     assert 'href="#ca_resident-0"' in html and 'id="ca_resident-0"' in html
     assert 'aria-describedby="zip_code-hint zip_code-error"' in html
 
@@ -164,7 +164,7 @@ def test_a_bad_zip_says_what_to_do(client, zip_code, message):
 
 @pytest.mark.parametrize(("answers", "reason", "says"), [
     ({"ca_resident": "no"}, "not-resident",
-     "You chose California as your state, then told us you don't live in California"),
+     "You told us California isn't your main home"),
     ({"in_california": "no"}, "away", "If you're traveling, you're welcome"),
     ({"state": "OR", "zip_code": "97201"}, "other-state", "You told us you live in another state"),
     ({"state": "XX", "zip_code": "", "ca_resident": "no"}, "outside-us",
