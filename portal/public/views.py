@@ -15,7 +15,7 @@ import phonenumbers
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from portal import booking, intake, verification
+from portal import booking, intake, reply_promise, verification
 from portal.addresses import masked_address
 from portal.availability import bookable_therapists
 from portal.database import begin_write
@@ -359,4 +359,4 @@ def confirmed(public_id: str):
     return render_template(
         "public/confirmed.html", sent_to=masked_address(consultation.email),
         contact_method=CONTACT_METHODS.get(consultation.preferred_contact, "email").lower(),
-        **describe(consultation))
+        reply_by=reply_promise.reply_by(consultation.created_at), **describe(consultation))
