@@ -20,6 +20,9 @@ HOLIDAYS = [
     "2027-01-01", "2027-01-18", "2027-02-15", "2027-05-31", "2027-06-18", "2027-07-05",
     "2027-09-06", "2027-11-25", "2027-11-26", "2027-12-24", "2027-12-31",
 ]
+# Where "Exit this page" goes: a neutral, fast site that says nothing about therapy
+# (GOV.UK's own example is the BBC weather page).
+EXIT_URL = "https://www.bbc.com/weather"
 PRIVACY_NOTICE_VERSION = "2026-11"
 
 SQLALCHEMY_DATABASE_URI = "sqlite:///portal.sqlite3"  # relative to instance/
