@@ -147,3 +147,11 @@ def test_business_hours_skip_nights_weekends_and_holidays():
     # Monday after Thanksgiving, 10:00: Thursday and Friday were closed.
     assert business_hours_before(pt(2026, 11, 30, 10), 8, HOLIDAYS) == pt(2026, 11, 25, 10)
     assert business_hours_before(pt(2026, 11, 30, 10), 8, frozenset()) == pt(2026, 11, 27, 10)
+
+
+def test_the_portal_refuses_to_start_with_holidays_that_are_not_dates():
+    from portal import create_app
+    from tests.conftest import BASE_TEST_CONFIG
+
+    with pytest.raises(RuntimeError, match="HOLIDAYS"):
+        create_app({**BASE_TEST_CONFIG, "HOLIDAYS": ["2026-12-25", "Dec 31"]})
