@@ -11,7 +11,7 @@ import click
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import commands, database, errors, health, outbox_sender, security
+from portal import business_days, commands, database, errors, health, outbox_sender, security
 from portal.admin import bp as admin_bp
 from portal.auth import bp as auth_bp
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
@@ -59,6 +59,10 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
             f"of at least {MIN_SECRET_KEY_LENGTH} characters in instance/config.py "
             "or FLASK_SECRET_KEY in the environment (one value shared by every worker)."
         )
+    try:
+        business_days.parse_holidays(app.config["HOLIDAYS"])
+    except (TypeError, ValueError) as error:
+        raise RuntimeError(f"{error} (in HOLIDAYS, a list of dates)") from None
     app.config["SESSION_COOKIE_SECURE"] = app.config["PREFERRED_URL_SCHEME"] == "https"
     app.config.setdefault("MAIL_SUPPRESS_SEND", False)
     app.config["SQLALCHEMY_ECHO"] = False
