@@ -99,7 +99,7 @@ def check_configuration(config, *, debug: bool, testing: bool) -> list[Problem]:
     if not config.get("REQUIRE_MFA"):
         problems.append(Problem(
             "security.E008", "REQUIRE_MFA is off: staff sign in with a password alone.",
-            "set REQUIRE_MFA = True (staff enrol an authenticator at their next sign-in)."))
+            "set REQUIRE_MFA = True (staff set up an authenticator at their next sign-in)."))
     problems += _check_rate_limits(config)
     problems += _check_mail(config)
     token = config.get("HEALTHZ_TOKEN")
