@@ -54,7 +54,12 @@ test: install lint compile-translations
 	$(BIN)/python -m pytest
 	@echo "Screenshots of every page: $(CURDIR)/test-artifacts/screenshots"
 
-bench: install
+# The benchmarks' own client libraries (the `bench` extra), on top of install.
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,server,bench]'
+	touch $@
+
+bench: install $(VENV)/.bench-installed
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:

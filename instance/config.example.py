@@ -24,3 +24,8 @@ MAIL_DEFAULT_SENDER = "Consultations <consultations@your-practice.example>"
 RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379/0"
 PROXY_FIX_X_FOR = 1
 PROXY_FIX_X_PROTO = 1
+
+# For monitoring: GET /healthz?detail=1 with "Authorization: Bearer <token>" shows
+# the checks of `flask --app portal check`. Unset, that detail is off.
+# python -c "import secrets; print(secrets.token_urlsafe(32))"
+# HEALTHZ_TOKEN = "..."

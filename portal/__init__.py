@@ -7,10 +7,20 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import click
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import commands, database, errors, health, i18n, outbox_sender, security
+from portal import (
+    business_days,
+    commands,
+    database,
+    errors,
+    health,
+    i18n,
+    outbox_sender,
+    security,
+)
 from portal.admin import bp as admin_bp
 from portal.auth import bp as auth_bp
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
@@ -18,6 +28,11 @@ from portal.numbers import IdConverter
 from portal.public import bp as public_bp
 
 MIN_SECRET_KEY_LENGTH = 24
+
+
+class ConfigurationError(click.ClickException, RuntimeError):
+    """Settings the portal refuses to run with. The flask command prints it as one
+    ``Error: ...`` line (``flask --app portal check`` included) and exits 1."""
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -48,11 +63,15 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     key = app.config["SECRET_KEY"]
     # Shorter than the minimum also rules out the usual defaults ("dev", "change-me").
     if not (app.debug or app.testing) and (not key or len(key) < MIN_SECRET_KEY_LENGTH):
-        raise RuntimeError(
-            "SECRET_KEY is missing, a default or too short: set a random one of at least "
-            f"{MIN_SECRET_KEY_LENGTH} characters in instance/config.py "
+        raise ConfigurationError(
+            "security.E001 SECRET_KEY is missing, a default or too short: set a random one "
+            f"of at least {MIN_SECRET_KEY_LENGTH} characters in instance/config.py "
             "or FLASK_SECRET_KEY in the environment (one value shared by every worker)."
         )
+    try:
+        business_days.parse_holidays(app.config["HOLIDAYS"])
+    except (TypeError, ValueError) as error:
+        raise RuntimeError(f"{error} (in HOLIDAYS, a list of dates)") from None
     app.config["SESSION_COOKIE_SECURE"] = app.config["PREFERRED_URL_SCHEME"] == "https"
     app.config.setdefault("MAIL_SUPPRESS_SEND", False)
     app.config["SQLALCHEMY_ECHO"] = False

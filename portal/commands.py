@@ -3,15 +3,17 @@ and owns the commit."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from portal import audit, demo, mfa, outbox, outbox_sender, verification
+from portal import audit, backup, demo, mfa, outbox, outbox_sender, readiness, verification
 from portal.accounts import AccountError, create_user, find_user
 from portal.database import begin_write
 from portal.extensions import db
@@ -29,6 +31,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(refresh_search_names_command)
     app.cli.add_command(outbox_group)
     app.cli.add_command(reminders_group)
+    app.cli.add_command(check_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 @click.command("seed-demo")
@@ -204,3 +209,59 @@ def refresh_search_names_command() -> None:
     changed = refresh_search_names()
     db.session.commit()
     click.echo(f"Requests whose search names changed: {changed}.")
+
+
+@click.command("check")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for monitoring.")
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@with_appcontext
+def check_command(as_json: bool, strict: bool) -> None:
+    """Is this installation safe for the internet? One line per problem (id, level,
+    what, how to fix); exits 1 when there is an error (or any problem, with --strict)."""
+    problems = readiness.run_checks(current_app._get_current_object())
+    failed = readiness.has_errors(problems) or (strict and bool(problems))
+    if as_json:
+        click.echo(json.dumps({"ok": not failed,
+                               "problems": [problem.as_dict() for problem in problems]}))
+    else:
+        for problem in problems:
+            click.echo(problem.line())
+        errors = sum(problem.level == readiness.ERROR for problem in problems)
+        click.echo(f"{errors} error{'s' if errors != 1 else ''}, "
+                   f"{len(problems) - errors} warning{'s' if len(problems) - errors != 1 else ''}.",
+                   err=True)
+    if failed:
+        raise SystemExit(1)
+
+
+@click.command("backup")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--keep", type=click.IntRange(min=1), default=None,
+              help="Then delete all but this many newest backups in DIRECTORY "
+                   "(only files this command made).")
+@with_appcontext
+def backup_command(directory: Path, keep: int | None) -> None:
+    """Write a consistent copy of the database into DIRECTORY (mode 0600; it holds
+    health data: keep it encrypted)."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = backup.make_backup(db.engine, directory)
+        deleted = backup.prune(directory, keep) if keep else []
+    except (backup.BackupError, OSError) as error:
+        raise click.ClickException(f"Backup failed: {error}") from error
+    click.echo(f"Backup written: {path} ({path.stat().st_size:,} bytes).")
+    if deleted:
+        click.echo(f"Deleted {len(deleted)} older backup{'s' if len(deleted) != 1 else ''}, "
+                   f"keeping the newest {keep}.")
+
+
+@click.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def restore_command(file: Path) -> None:
+    """Restore a backup into the configured database, which must be empty."""
+    try:
+        backup.restore(db.engine, file)
+    except (backup.BackupError, OSError) as error:
+        raise click.ClickException(f"Restore failed: {error}") from error
+    click.echo(f"Restored {file} into the configured database.")

@@ -9,6 +9,20 @@ PRACTICE_NOTIFY_EMAIL = "intake@example.com"
 PRACTICE_PHONE = "(555) 010-0199"
 PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 REPLY_WITHIN = "one business day"
+# Days the practice is closed besides weekends (ISO dates): the reply promise and the
+# dashboard's business hours skip them. US federal holidays as observed (a Saturday
+# holiday on the Friday before, a Sunday one on the Monday after), with the day after
+# Thanksgiving, for 2026 and 2027; 2027-12-31 is New Year's Day 2028 observed.
+# Add next year's before it starts.
+HOLIDAYS = [
+    "2026-01-01", "2026-01-19", "2026-02-16", "2026-05-25", "2026-06-19", "2026-07-03",
+    "2026-09-07", "2026-11-26", "2026-11-27", "2026-12-25",
+    "2027-01-01", "2027-01-18", "2027-02-15", "2027-05-31", "2027-06-18", "2027-07-05",
+    "2027-09-06", "2027-11-25", "2027-11-26", "2027-12-24", "2027-12-31",
+]
+# Where "Exit this page" goes: a neutral, fast site that says nothing about therapy
+# (GOV.UK's own example is the BBC weather page).
+EXIT_URL = "https://www.bbc.com/weather"
 PRIVACY_NOTICE_VERSION = "2026-11"
 # The languages clients may choose (portal/i18n.py). Spanish joins the default once
 # its catalog covers every client-facing text; until then it is offered only where
@@ -102,3 +116,11 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
 WTF_CSRF_TIME_LIMIT = 3600
+
+# Operations
+# A bearer token for GET /healthz?detail=1 (the checks of `flask --app portal check`);
+# unset, the detail is off. At least 32 random characters.
+HEALTHZ_TOKEN = None
+# Due email waiting this long means no sender is running: a warning, then an error.
+OUTBOX_STUCK_WARNING_MINUTES = 10
+OUTBOX_STUCK_ERROR_MINUTES = 60

@@ -1,9 +1,22 @@
-"""Liveness and database check for load balancers and monitors."""
+"""Liveness and database check for load balancers and monitors.
 
-from flask import Blueprint
+``GET /healthz`` stays minimal for everyone. ``GET /healthz?detail=1`` adds the
+checks of ``flask --app portal check`` for operators who send
+``Authorization: Bearer <HEALTHZ_TOKEN>``. A token and not "from loopback only":
+behind a reverse proxy every request comes from the proxy's loopback address,
+so loopback would open the detail to the whole internet. Without HEALTHZ_TOKEN
+the detail is off.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from portal import readiness
 from portal.extensions import db, limiter
 
 bp = Blueprint("health", __name__)
@@ -12,9 +25,36 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 @limiter.exempt
 def healthz():
+    if "detail" in request.args:
+        return detail()
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:
         db.session.rollback()
         return {"status": "error", "database": "unreachable"}, 503
     return {"status": "ok", "database": "ok"}
+
+
+def detail():
+    if not _has_token():
+        return ({"status": "unauthorized"}, 401,
+                {"WWW-Authenticate": 'Bearer realm="healthz"'})
+    problems = readiness.run_checks(current_app._get_current_object())
+    unreachable = any(problem.id == "database.E001" for problem in problems)
+    failed = readiness.has_errors(problems)
+    body = {
+        "status": "error" if failed else "warning" if problems else "ok",
+        "database": "unreachable" if unreachable else "ok",
+        "problems": [problem.as_dict() for problem in problems],
+    }
+    return body, 503 if failed else 200
+
+
+def _has_token() -> bool:
+    expected = current_app.config.get("HEALTHZ_TOKEN") or ""
+    if not expected:
+        return False
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), str(expected).encode())

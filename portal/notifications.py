@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import links, text_rules
+from portal import links, reply_promise, text_rules
 from portal.addresses import clean_address
 from portal.calendar_invite import build_ics
 from portal.extensions import db
@@ -56,6 +56,7 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
         (_l("Your free consultation is booked") if booked
          else _l("We received your consultation request")),
         ics=_ics(consultation) if booked else None,
+        reply_by=reply_promise.reply_by(consultation.created_at),
     )
     headline = "A new consultation request has arrived."
     therapist = _queue_therapist(consultation, consultation.therapist, prefix, "therapist_notice",

@@ -7,10 +7,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+import time_machine
+from sqlalchemy import select, update
 
 from portal import booking
-from portal.admin.dashboard import business_hours_before
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -186,13 +186,64 @@ def test_dashboard_flags_stale_new_requests_and_edits_the_pause(app, admin):
         assert db.session.get(Setting, "intake_paused").value == ""
 
 
-def test_business_hours_skip_nights_and_weekends():
+def promise_section(page: str) -> tuple[str, str]:
+    """The dashboard's "Past the promise" and "Due today" lists."""
+    section = page.split('id="promise-title"', 1)[1].split("</section>", 1)[0]
+    late, today = section.split('id="due-today-title"', 1)
+    return late, today
+
+
+def dashboard_at(app, email: str, when: datetime) -> tuple[str, str]:
+    client = app.test_client()  # signed in at ``when``: an older session would be idle
+    with time_machine.travel(when, tick=False):
+        sign_in(client, email)
+        return promise_section(client.get("/admin/").get_data(as_text=True))
+
+
+def test_dashboard_lists_requests_past_the_promise_first_then_due_today(app, cast):
     monday_10 = datetime(2026, 12, 7, 10, 0, tzinfo=PACIFIC)
-    assert business_hours_before(monday_10, 1) == datetime(2026, 12, 7, 9, 0, tzinfo=PACIFIC)
-    # 8 business hours before Monday 10:00 is Friday 10:00.
-    assert business_hours_before(monday_10, 8) == datetime(2026, 12, 4, 10, 0, tzinfo=PACIFIC)
-    sunday = datetime(2026, 12, 6, 15, 0, tzinfo=PACIFIC)
-    assert business_hours_before(sunday, 2) == datetime(2026, 12, 4, 15, 0, tzinfo=PACIFIC)
+    arrivals = {
+        "wednesday": (datetime(2026, 12, 2, 9, 0, tzinfo=PACIFIC), "new"),      # due Thu: late
+        "thursday": (datetime(2026, 12, 3, 12, 0, tzinfo=PACIFIC), "new"),      # due Fri: late
+        "answered": (datetime(2026, 12, 3, 11, 0, tzinfo=PACIFIC), "contacted"),
+        "friday_night": (datetime(2026, 12, 4, 18, 0, tzinfo=PACIFIC), "new"),  # due today
+        "sunday": (datetime(2026, 12, 6, 20, 0, tzinfo=PACIFIC), "new"),        # due today
+        "monday": (datetime(2026, 12, 7, 8, 0, tzinfo=PACIFIC), "new"),         # due Tuesday
+    }
+    refs = {}
+    with app.app_context():
+        db.session.execute(update(ConsultationRequest).values(status="contacted"))
+        # Listed in an order unlike their arrival: the page sorts them.
+        for name in ("thursday", "sunday", "wednesday", "monday", "answered", "friday_night"):
+            received, status = arrivals[name]
+            request = make_request(status=status)
+            request.created_at = to_db(received)
+            refs[name] = request.reference
+        db.session.commit()
+    late, today = dashboard_at(app, cast.admin_email, monday_10)
+    assert "Past the promise: 2" in late
+    assert late.index(refs["wednesday"]) < late.index(refs["thursday"])  # oldest first
+    assert "reply was due Dec 3, 2026, 5:00 PM PT" in late
+    assert "Due today by 5:00 PM PT: 2" in today
+    assert today.index(refs["friday_night"]) < today.index(refs["sunday"])
+    for name in ("answered", "monday"):
+        assert refs[name] not in late + today
+    for name in ("friday_night", "sunday"):
+        assert refs[name] not in late
+    # At the close, today's are late too.
+    late, today = dashboard_at(app, cast.admin_email, datetime(2026, 12, 7, 17, tzinfo=PACIFIC))
+    assert "Past the promise: 4" in late and "Due today by 5:00 PM PT: 0" in today
+
+
+@pytest.mark.clock
+def test_a_request_made_now_is_never_late(app, admin):
+    with app.app_context():
+        db.session.execute(update(ConsultationRequest).values(status="contacted"))
+        reference = make_request().reference
+        db.session.commit()
+    late, today = promise_section(admin.get("/admin/").get_data(as_text=True))
+    assert "Past the promise: 0" in late and "Due today by 5:00 PM PT: 0" in today
+    assert reference not in late + today
 
 
 def test_audit_log_filters_by_who_whatever_the_case(app, admin, cast):

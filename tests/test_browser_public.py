@@ -30,7 +30,7 @@ def answer_eligibility(page: Page, base_url: str, *, state: str, zip_code: str,
     page.goto(f"{base_url}/consultation")
     page.get_by_label("Which state do you live in?").select_option(label=state)
     page.get_by_label("ZIP code").fill(zip_code)
-    page.get_by_role("group", name="Do you live in California?").get_by_label(resident).check()
+    page.get_by_role("group", name="Is California your main home?").get_by_label(resident).check()
     page.get_by_role("group", name="Will you be in California during the consultation?") \
         .get_by_label(present).check()
     page.get_by_role("button", name="Continue").click()

@@ -187,7 +187,7 @@ def test_choices_are_big_enough_to_tap(page: Page, base_url):
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(f"{base_url}/consultation")
-        for question in ("Do you live in California?",
+        for question in ("Is California your main home?",
                          "Will you be in California during the consultation?"):
             group = page.get_by_role("group", name=question)
             for answer in ("Yes", "No"):

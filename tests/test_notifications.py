@@ -179,7 +179,9 @@ def test_request_without_time_says_what_happens_next_and_notifies_intake(app, sm
     assert client["Subject"] == "We received your consultation request"
     assert not list(client.iter_attachments())
     assert_client_email(client)
-    assert "by phone call within one business day" in " ".join(body(client, "plain").split())
+    text = " ".join(body(client, "plain").split())
+    assert "within one business day, by the end of " in text
+    assert "we'll contact you by phone call to find a time" in text
     [notice] = smtp_server.to("intake@example.com")
     assert reference in notice["Subject"]
     assert "no time chosen" in body(notice, "plain")

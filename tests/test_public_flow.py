@@ -6,10 +6,13 @@ from __future__ import annotations
 import html as html_module
 import re
 import time
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from sqlalchemy import func, select
 
+from portal.business_days import parse_holidays, reply_due_day
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import (
@@ -22,7 +25,7 @@ from portal.models import (
     Setting,
     Therapist,
 )
-from portal.scheduling import parse_slot_value
+from portal.scheduling import PACIFIC, format_day, parse_slot_value
 from tests.backoffice import database_snapshot
 from tests.factories import future_slot, make_request, make_therapist
 
@@ -140,7 +143,7 @@ def test_unanswered_eligibility_shows_field_errors(client):
     assert "<title>Error: " in html and 'role="alert"' in html
     assert "Choose the state you live in" in html
     assert "Enter your ZIP code" in html
-    assert "Select yes if you live in California" in html
+    assert "Select yes if California is your main home" in html
     assert 'href="#ca_resident-0"' in html and 'id="ca_resident-0"' in html
     assert 'aria-describedby="zip_code-hint zip_code-error"' in html
 
@@ -164,7 +167,7 @@ def test_a_bad_zip_says_what_to_do(client, zip_code, message):
 
 @pytest.mark.parametrize(("answers", "reason", "says"), [
     ({"ca_resident": "no"}, "not-resident",
-     "You chose California as your state, then told us you don't live in California"),
+     "You told us California isn't your main home"),
     ({"in_california": "no"}, "away", "If you're traveling, you're welcome"),
     ({"state": "OR", "zip_code": "97201"}, "other-state", "You told us you live in another state"),
     ({"state": "XX", "zip_code": "", "ca_resident": "no"}, "outside-us",
@@ -254,15 +257,34 @@ def test_the_confirmation_page_and_email_say_the_same_next_step(
         body = db.session.scalar(select(OutboxEmail.body_text)
                                  .where(OutboxEmail.kind == "confirmation"))
     [next_step] = re.findall(r"What happens next: (.+)", body)
-    assert next_step.startswith("We'll contact you")
+    assert next_step.startswith("We'll reply within one business day, by the end of ")
     assert next_step in page
     if slot is None:
         assert "whether you'll meet by phone or video" in next_step
     else:
-        assert "by text message within one business day to find a time" in next_step
+        assert "we'll contact you by text message to find a time" in next_step
     # The address it went to, masked: this page opens for anyone with its link.
     assert "to <strong>c\u2022\u2022\u2022@example.com</strong>." in page
     assert "casey@" not in page
+
+
+def test_a_friday_evening_request_is_promised_a_reply_by_monday(app, client, therapist_id):
+    with time_machine.travel(datetime(2026, 12, 4, 19, 30, tzinfo=PACIFIC), tick=True):
+        pass_eligibility(client)
+        page = html_module.unescape(client.get(book(client, app).location).text)
+    with app.app_context():
+        body = db.session.scalar(select(OutboxEmail.body_text)
+                                 .where(OutboxEmail.kind == "confirmation"))
+    promise = "We'll reply within one business day, by the end of Monday, December 7,"
+    assert promise in page and promise in body
+
+
+@pytest.mark.clock
+def test_the_promised_day_is_the_next_business_day_at_any_hour(app, client, therapist_id):
+    pass_eligibility(client)
+    page = html_module.unescape(client.get(book(client, app, slot="none").location).text)
+    day = reply_due_day(datetime.now(UTC), parse_holidays(app.config["HOLIDAYS"]))
+    assert f"within one business day, by the end of {format_day(day)}:" in page
 
 
 def test_a_pending_request_has_no_confirmation_page(app, client, therapist_id):

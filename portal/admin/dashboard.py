@@ -9,7 +9,7 @@ from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from portal import audit, intake
+from portal import audit, business_days, intake, reply_promise
 from portal.admin.access import actor, admin_required, visible_requests
 from portal.admin.blueprint import bp
 from portal.admin.forms import PauseForm
@@ -21,30 +21,37 @@ from portal.models import (
     ConsultationRequest,
     NotEligibleCount,
     OutboxEmail,
+    as_utc,
     to_db,
 )
 from portal.scheduling import PACIFIC
 
-BUSINESS_OPEN, BUSINESS_CLOSE = time(9), time(17)
 Request = ConsultationRequest
+PROMISE_LIST_LIMIT = 20
 
 
-def business_hours_before(now: datetime, hours: float) -> datetime:
-    """The instant ``hours`` business hours (Mon–Fri, 9–5 Pacific) before ``now``."""
-    remaining = timedelta(hours=hours)
-    cursor = now.astimezone(PACIFIC)
-    for _ in range(3660):  # ten years of days: a bound, never reached in practice
-        day = cursor.date()
-        opens = datetime.combine(day, BUSINESS_OPEN, tzinfo=PACIFIC)
-        closes = datetime.combine(day, BUSINESS_CLOSE, tzinfo=PACIFIC)
-        if day.weekday() < 5 and cursor > opens:
-            end = min(cursor, closes)
-            available = end - opens
-            if remaining <= available:
-                return (end - remaining).astimezone(UTC)
-            remaining -= available
-        cursor = datetime.combine(day - timedelta(days=1), time(23, 59), tzinfo=PACIFIC)
-    return cursor.astimezone(UTC)
+def still_new(start: datetime | None, end: datetime) -> tuple[int, list[Request]]:
+    """How many requests still ``new`` arrived in ``[start, end)``, and the oldest of them."""
+    query = visible_requests(select(Request).where(
+        Request.status == "new", Request.created_at < to_db(end)))
+    if start is not None:
+        query = query.where(Request.created_at >= to_db(start))
+    count = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.order_by(Request.created_at, Request.id)
+                              .limit(PROMISE_LIST_LIMIT)).all()
+    return count, rows
+
+
+def reply_promise_panel(now: datetime, holidays: frozenset[date]) -> dict:
+    """Requests past the one-business-day promise (oldest first), then those due today."""
+    overdue_count, overdue = still_new(None, business_days.overdue_before(now, holidays))
+    window = business_days.due_today_window(now, holidays)
+    due_today_count, due_today = still_new(*window) if window else (0, [])
+    return {
+        "overdue": overdue, "overdue_count": overdue_count,
+        "due_today": due_today, "due_today_count": due_today_count,
+        "reply_due": lambda r: business_days.reply_due(as_utc(r.created_at), holidays),
+    }
 
 
 def week_start(today: date) -> datetime:
@@ -65,10 +72,13 @@ def dashboard():
     now = datetime.now(UTC)
     this_week = week_start(now.astimezone(PACIFIC).date())
     last_week = this_week - timedelta(days=7)
-    stale_before = business_hours_before(now, current_app.config["STALE_NEW_BUSINESS_HOURS"])
+    holidays = reply_promise.holidays()
+    stale_before = business_days.business_hours_before(
+        now, current_app.config["STALE_NEW_BUSINESS_HOURS"], holidays)
     stale = visible_requests(select(Request).where(
         Request.status == "new", Request.created_at < to_db(stale_before)))
     context = {
+        **reply_promise_panel(now, holidays),
         "statuses": STATUSES,
         "this_week": counts_by_status(this_week, now + timedelta(seconds=1)),
         "last_week": counts_by_status(last_week, this_week),

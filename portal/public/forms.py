@@ -117,8 +117,9 @@ class EligibilityForm(FlaskForm):
                            validators=[MaxLength(ZIP_MAX, ZIP_MALFORMED_MESSAGE),
                                        one_line("your ZIP code")])
     ca_resident = RadioField(
-        "Do you live in California?", choices=YES_NO, validate_choice=False,
-        validators=[InputRequired("Select yes if you live in California"),
+        # After "Which state do you live in?", this confirms it rather than asking again.
+        "Is California your main home?", choices=YES_NO, validate_choice=False,
+        validators=[InputRequired("Select yes if California is your main home"),
                     one_of({"yes", "no"}, "Select yes or no")],
     )
     in_california = RadioField(

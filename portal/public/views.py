@@ -15,12 +15,12 @@ import phonenumbers
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from portal import booking, intake, verification
+from portal import booking, intake, reply_promise, verification
 from portal.addresses import masked_address
 from portal.availability import bookable_therapists
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
-from portal.extensions import db
+from portal.extensions import csrf, db
 from portal.i18n import current_language
 from portal.models import CONTACT_METHODS, ConsultationRequest, Therapist
 from portal.public.forms import NO_SLOT, DetailsForm, EligibilityForm
@@ -105,6 +105,16 @@ def index():
 def favicon():
     """Where browsers and bookmarks look for the icon when no page names one."""
     return current_app.send_static_file("favicon.ico")
+
+
+@bp.post("/exit-this-page")
+@csrf.exempt
+def exit_this_page():
+    """"Exit this page" (static/js/exit_page.js) forgets this browser's answers, so Back
+    to a page of the form finds it empty. No CSRF token: a beacon has none to send, and
+    the session cookie (SameSite=Lax) never comes with another site's POST anyway."""
+    session.clear()
+    return "", 204
 
 
 @bp.get("/privacy")
@@ -364,4 +374,4 @@ def confirmed(public_id: str):
     return render_template(
         "public/confirmed.html", sent_to=masked_address(consultation.email),
         contact_method=CONTACT_METHODS.get(consultation.preferred_contact, "email").lower(),
-        **describe(consultation))
+        reply_by=reply_promise.reply_by(consultation.created_at), **describe(consultation))
