@@ -26,7 +26,7 @@ compile-translations:
 # After changing any client-facing text: extract it and update every catalog.
 translations: install
 	$(BIN)/pybabel extract --project=consultation-portal --no-location --sort-output \
-	  -F babel.cfg -k _l -o $(CATALOGS)/messages.pot .
+	  -F babel.cfg -k _l -k N_ -o $(CATALOGS)/messages.pot .
 	$(BIN)/pybabel update -N --no-wrap -i $(CATALOGS)/messages.pot -d $(CATALOGS)
 	$(BIN)/pybabel compile --statistics -d $(CATALOGS)
 

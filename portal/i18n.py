@@ -97,6 +97,12 @@ def in_language(language: str | None) -> Iterator[None]:
         yield
 
 
+def N_(text: str) -> str:  # noqa: N802 (gettext's name for it)
+    """Mark ``text`` for the catalog and leave it as it is: the page that shows it
+    translates it (``_l(text)`` or ``_(text)``), the back office and exports keep English."""
+    return text
+
+
 # Text that reaches templates from settings, marked here so that it is extracted.
 SETTINGS_TEXT = (_l("one business day"),
                  # how a client asked to be contacted, as emails name it

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.i18n import N_
 
 
 def utcnow() -> datetime:
@@ -169,13 +170,13 @@ _HOLDS_SLOT_SQL = ("status NOT IN (" + ", ".join(f"'{s}'" for s in RELEASED_STAT
                    " AND slot_start IS NOT NULL")
 
 INTERESTS = {
-    "kap": "Ketamine-assisted psychotherapy",
-    "depression": "Depression",
-    "trauma": "Trauma / PTSD",
-    "anxiety": "Anxiety",
-    "other": "Something else",
+    "kap": N_("Ketamine-assisted psychotherapy"),
+    "depression": N_("Depression"),
+    "trauma": N_("Trauma / PTSD"),
+    "anxiety": N_("Anxiety"),
+    "other": N_("Something else"),
 }
-CONTACT_METHODS = {"email": "Email", "phone": "Phone call", "text": "Text message"}
+CONTACT_METHODS = {"email": N_("Email"), "phone": N_("Phone call"), "text": N_("Text message")}
 
 
 class ConsultationRequest(db.Model):

@@ -56,7 +56,7 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
         (_l("Your free consultation is booked") if booked
          else _l("We received your consultation request")),
         ics=_ics(consultation) if booked else None,
-        reply_by=reply_promise.reply_by(consultation.created_at),
+        reply_by=reply_promise.reply_by(consultation.created_at, consultation.language),
     )
     headline = "A new consultation request has arrived."
     therapist = _queue_therapist(consultation, consultation.therapist, prefix, "therapist_notice",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     HiddenField,
@@ -41,7 +42,7 @@ from portal.residency import OUTSIDE_US, STATE_CHOICES, ZIP_MALFORMED_MESSAGE, n
 from portal.scheduling import parse_slot_value
 from portal.verification import CODE_DIGITS, normalise_code
 
-YES_NO = options([("yes", "Yes"), ("no", "No")])
+YES_NO = options([("yes", _l("Yes")), ("no", _l("No"))])
 NO_SLOT = "none"
 
 # Common slips in the big providers' domains; a person confirms before we store one.
@@ -60,6 +61,11 @@ EMAIL_DOMAIN_TYPOS = {
 _TYPO_TO_DOMAIN = {typo: right for right, typos in EMAIL_DOMAIN_TYPOS.items() for typo in typos}
 
 
+def translated(labels: dict[str, str]):
+    """Options whose labels (marked with ``N_``) read in the visitor's language."""
+    return options((key, _l(label)) for key, label in labels.items())
+
+
 def without_repeats(values):
     """Each ticked box once: repeats come from scripts, and would overflow the column."""
     return list(dict.fromkeys(values)) if isinstance(values, list) else values
@@ -72,6 +78,7 @@ def column_length(column) -> int:
 NAME_MAX = column_length(ConsultationRequest.first_name)
 EMAIL_MAX = column_length(ConsultationRequest.email)
 ZIP_MAX = column_length(ConsultationRequest.zip_code)
+EMAIL_TOO_LONG = _l("Your email address must be %(n)s characters or fewer", n=EMAIL_MAX)
 
 
 class MaxLength(Length):
@@ -108,32 +115,34 @@ class MultiCheckboxField(SelectMultipleField):
 
 class EligibilityForm(FlaskForm):
     state = SelectField(
-        "Which state do you live in?",
-        choices=options([("", "Choose your state"), *STATE_CHOICES]), validate_choice=False,
-        validators=[InputRequired("Choose the state you live in"),
-                    one_of({code for code, _ in STATE_CHOICES}, "Choose the state you live in")],
+        _l("Which state do you live in?"),
+        choices=options([("", _l("Choose your state")), *STATE_CHOICES]), validate_choice=False,
+        validators=[InputRequired(_l("Choose the state you live in")),
+                    one_of({code for code, _ in STATE_CHOICES},
+                           _l("Choose the state you live in"))],
     )
-    zip_code = StringField("ZIP code", filters=ONE_LINE_FILTERS,
+    zip_code = StringField(_l("ZIP code"), filters=ONE_LINE_FILTERS,
                            validators=[MaxLength(ZIP_MAX, ZIP_MALFORMED_MESSAGE),
-                                       one_line("your ZIP code")])
+                                       one_line(_l("your ZIP code"))])
     ca_resident = RadioField(
         # After "Which state do you live in?", this confirms it rather than asking again.
-        "Is California your main home?", choices=YES_NO, validate_choice=False,
-        validators=[InputRequired("Select yes if California is your main home"),
-                    one_of({"yes", "no"}, "Select yes or no")],
+        _l("Is California your main home?"), choices=YES_NO, validate_choice=False,
+        validators=[InputRequired(_l("Select yes if California is your main home")),
+                    one_of({"yes", "no"}, _l("Select yes or no"))],
     )
     in_california = RadioField(
-        "Will you be in California during the consultation?", choices=YES_NO,
+        _l("Will you be in California during the consultation?"), choices=YES_NO,
         validate_choice=False,
-        validators=[InputRequired("Select yes if you'll be in California during the consultation"),
-                    one_of({"yes", "no"}, "Select yes or no")],
+        validators=[InputRequired(_l("Select yes if you'll be in California during the "
+                                     "consultation")),
+                    one_of({"yes", "no"}, _l("Select yes or no"))],
     )
 
     def validate_zip_code(self, field):
         if self.state.data == OUTSIDE_US and not field.data:
             return  # people abroad have no ZIP code to give
         if not field.data:
-            raise ValidationError("Enter your ZIP code, like 94110")
+            raise ValidationError(_l("Enter your ZIP code, like 94110"))
         if normalise_zip(field.data) is None:
             raise ValidationError(ZIP_MALFORMED_MESSAGE)
 
@@ -142,52 +151,54 @@ class DetailsForm(FlaskForm):
     # DataRequired after the strip filter: an answer of only spaces is no answer.
     # The filters compose (NFC) before the length check: the column counts stored
     # characters, not the keystrokes of a keyboard that sends accents separately.
-    first_name = StringField("First name", filters=ONE_LINE_FILTERS, validators=[
-        DataRequired("Enter your first name"),
-        MaxLength(NAME_MAX, f"Your first name must be {NAME_MAX} characters or fewer"),
-        person_name("your first name")])
-    last_name = StringField("Last name", filters=ONE_LINE_FILTERS, validators=[
-        DataRequired("Enter your last name"),
-        MaxLength(NAME_MAX, f"Your last name must be {NAME_MAX} characters or fewer"),
-        person_name("your last name")])
-    email = StringField("Email address", filters=ONE_LINE_FILTERS, validators=[
-        DataRequired("Enter your email address"),
-        MaxLength(EMAIL_MAX, f"Your email address must be {EMAIL_MAX} characters or fewer"),
-        one_line("your email address")])
-    email_as_typed = AgreementField("My email address is right as I typed it")
-    phone = StringField("Phone number", filters=ONE_LINE_FILTERS, validators=[
-        DataRequired("Enter your phone number"),
-        MaxLength(30, "Enter a US phone number, like (415) 555-0123"),
-        one_line("your phone number")])
+    first_name = StringField(_l("First name"), filters=ONE_LINE_FILTERS, validators=[
+        DataRequired(_l("Enter your first name")),
+        MaxLength(NAME_MAX, _l("Your first name must be %(n)s characters or fewer", n=NAME_MAX)),
+        person_name(_l("your first name"))])
+    last_name = StringField(_l("Last name"), filters=ONE_LINE_FILTERS, validators=[
+        DataRequired(_l("Enter your last name")),
+        MaxLength(NAME_MAX, _l("Your last name must be %(n)s characters or fewer", n=NAME_MAX)),
+        person_name(_l("your last name"))])
+    email = StringField(_l("Email address"), filters=ONE_LINE_FILTERS, validators=[
+        DataRequired(_l("Enter your email address")),
+        MaxLength(EMAIL_MAX, EMAIL_TOO_LONG),
+        one_line(_l("your email address"))])
+    email_as_typed = AgreementField(_l("My email address is right as I typed it"))
+    phone = StringField(_l("Phone number"), filters=ONE_LINE_FILTERS, validators=[
+        DataRequired(_l("Enter your phone number")),
+        MaxLength(30, _l("Enter a US phone number, like (415) 555-0123")),
+        one_line(_l("your phone number"))])
     preferred_contact = RadioField(
-        "How would you like us to contact you?", choices=options(CONTACT_METHODS.items()),
+        _l("How would you like us to contact you?"), choices=translated(CONTACT_METHODS),
         validate_choice=False,
-        validators=[InputRequired("Choose how you'd like us to contact you"),
-                    one_of(set(CONTACT_METHODS), "Choose how you'd like us to contact you")],
+        validators=[InputRequired(_l("Choose how you'd like us to contact you")),
+                    one_of(set(CONTACT_METHODS), _l("Choose how you'd like us to contact you"))],
     )
     interests = MultiCheckboxField(
-        "What would you like help with?", choices=options(INTERESTS.items()), validate_choice=False,
+        _l("What would you like help with?"), choices=translated(INTERESTS),
+        validate_choice=False,
         filters=[without_repeats],
-        validators=[one_of(set(INTERESTS), "Choose from the options shown")],
+        validators=[one_of(set(INTERESTS), _l("Choose from the options shown"))],
     )
     message = TextAreaField(
-        "Anything you'd like us to know", filters=MULTI_LINE_FILTERS,
-        validators=[MaxLength(2000, "Your message must be 2,000 characters or fewer"),
-                    multi_line("your message")])
+        _l("Anything you'd like us to know"), filters=MULTI_LINE_FILTERS,
+        validators=[MaxLength(2000, _l("Your message must be 2,000 characters or fewer")),
+                    multi_line(_l("your message"))])
     # A therapist's id or "any"; the view maps anything else to "any". The template
     # draws it beside a "Show times" button that re-renders without judging answers.
-    therapist = RadioField("Choose a therapist", default="any", validate_choice=False)
-    slot = RadioField("Choose a time", validate_choice=False, validators=[
-        InputRequired("Choose a time, or choose \u201cNone of these times work\u201d")])
+    therapist = RadioField(_l("Choose a therapist"), default="any", validate_choice=False)
+    slot = RadioField(_l("Choose a time"), validate_choice=False, validators=[
+        InputRequired(_l("Choose a time, or choose \u201cNone of these times work\u201d"))])
     # Agreement boxes: only the value the page's checkbox sends is a yes.
     consent_privacy = AgreementField(
-        "I agree that the practice may store these details to arrange my consultation",
-        validators=[DataRequired("Agree to the privacy notice so we can arrange your "
-                                 "consultation")])
+        _l("I agree that the practice may store these details to arrange my consultation"),
+        validators=[DataRequired(_l("Agree to the privacy notice so we can arrange "
+                                    "your consultation"))])
     ack_not_emergency = AgreementField(
-        "I understand that this form is not for emergencies",
-        validators=[DataRequired("Confirm that you understand this form is not for emergencies")])
-    website = StringField("Leave this field empty")
+        _l("I understand that this form is not for emergencies"),
+        validators=[DataRequired(_l("Confirm that you understand this form is not for "
+                                    "emergencies"))])
+    website = StringField(_l("Leave this field empty"))
     form_token = HiddenField()
 
     def validate_email(self, field):
@@ -198,22 +209,23 @@ class DetailsForm(FlaskForm):
                                     allow_smtputf8=False)
         except EmailNotValidError:
             if not field.data.rpartition("@")[0].isascii():
-                raise ValidationError("Enter an email address using only English letters, "
-                                      "numbers and symbols like . _ -") from None
+                raise ValidationError(_l("Enter an email address using only English "
+                                         "letters, numbers and symbols like . _ -")) from None
             raise ValidationError(
-                "Enter an email address in the correct format, like name@example.com") from None
+                _l("Enter an email address in the correct format, like name@example.com")) from None
         # The ASCII form (xn--) of an internationalised domain is what SMTP can use.
         if len(result.ascii_email or result.normalized) > EMAIL_MAX:  # xn-- can lengthen it
-            raise ValidationError(f"Your email address must be {EMAIL_MAX} characters or fewer")
+            raise ValidationError(EMAIL_TOO_LONG)
         field.data = result.ascii_email or result.normalized
         suggestion = suggested_email(field.data)
         if suggestion and not self.email_as_typed.data:
             self.email_suggestion = suggestion
-            raise ValidationError(f"Did you mean {suggestion}? Correct your email address, or "
-                                  "check \u201cMy email address is right as I typed it\u201d")
+            raise ValidationError(_l("Did you mean %(suggestion)s? Correct your email address, "
+                                     "or check \u201cMy email address is right as I typed "
+                                     "it\u201d", suggestion=suggestion))
 
     def validate_phone(self, field):
-        message = "Enter a US phone number, like (415) 555-0123"
+        message = _l("Enter a US phone number, like (415) 555-0123")
         try:
             number = phonenumbers.parse(field.data, "US")
         except phonenumbers.NumberParseException:
@@ -225,7 +237,7 @@ class DetailsForm(FlaskForm):
 
     def validate_slot(self, field):
         if field.data != NO_SLOT and parse_slot_value(field.data) is None:
-            raise ValidationError("Choose one of the times shown")
+            raise ValidationError(_l("Choose one of the times shown"))
 
     @property
     def slot_start(self):
@@ -233,14 +245,14 @@ class DetailsForm(FlaskForm):
 
 
 class RescheduleForm(FlaskForm):
-    slot = RadioField("Choose a new time", validate_choice=False, validators=[
-        InputRequired("Choose a new time")])
+    slot = RadioField(_l("Choose a new time"), validate_choice=False, validators=[
+        InputRequired(_l("Choose a new time"))])
     # "any" or the booking's own therapist: which times the page showed.
     therapist = HiddenField()
 
     def validate_slot(self, field):
         if parse_slot_value(field.data) is None:
-            raise ValidationError("Choose one of the times shown")
+            raise ValidationError(_l("Choose one of the times shown"))
 
     @property
     def new_start(self):
@@ -255,21 +267,21 @@ class CancelForm(FlaskForm):
     The reason goes to staff as an internal note, never into any email."""
 
     reason = TextAreaField(
-        "Why are you canceling?", filters=MULTI_LINE_FILTERS,
-        validators=[MaxLength(REASON_MAX, f"Your reason must be {REASON_MAX:,} characters "
-                                          "or fewer"),
-                    multi_line("your reason")])
+        _l("Why are you canceling?"), filters=MULTI_LINE_FILTERS,
+        validators=[MaxLength(REASON_MAX, _l("Your reason must be %(n)s characters or fewer",
+                                             n=f"{REASON_MAX:,}")),
+                    multi_line(_l("your reason"))])
 
 
 class VerifyForm(FlaskForm):
     """Step 3: the code from the email. The "send a new code" and "change my email"
     buttons post the same form; only the confirm button judges the code."""
 
-    code = StringField("Confirmation code", filters=ONE_LINE_FILTERS, validators=[
-        DataRequired("Enter the 6-digit code from the email"),
-        MaxLength(20, "The code is 6 digits, like 123456")])
+    code = StringField(_l("Confirmation code"), filters=ONE_LINE_FILTERS, validators=[
+        DataRequired(_l("Enter the 6-digit code from the email")),
+        MaxLength(20, _l("The code is 6 digits, like 123456"))])
 
     def validate_code(self, field):
         digits = normalise_code(field.data)  # as verification.confirm will read it
         if not (len(digits) == CODE_DIGITS and digits.isascii() and digits.isdigit()):
-            raise ValidationError("The code is 6 digits, like 123456")
+            raise ValidationError(_l("The code is 6 digits, like 123456"))

@@ -374,4 +374,5 @@ def confirmed(public_id: str):
     return render_template(
         "public/confirmed.html", sent_to=masked_address(consultation.email),
         contact_method=CONTACT_METHODS.get(consultation.preferred_contact, "email").lower(),
-        reply_by=reply_promise.reply_by(consultation.created_at), **describe(consultation))
+        reply_by=reply_promise.reply_by(consultation.created_at, current_language()),
+        **describe(consultation))
