@@ -197,7 +197,7 @@ def test_the_dashboard_shows_the_no_show_rate_by_pacific_month(app, admin, cast,
     rows = re.findall(r'<th scope="row">([^<]+)</th><td>(\d+)</td><td>(\d+)</td>'
                       r'\s*<td>([^<]+)</td>', table)
     assert len(rows) == 12
-    assert rows[0] == (this_month.strftime("%B %Y"), "3", "1", "25%")
-    assert rows[1] == (last_month.strftime("%B %Y"), "1", "1", "50%")
+    assert rows[0] == (this_month.strftime("%b %Y"), "3", "1", "25%")
+    assert rows[1] == (last_month.strftime("%b %Y"), "1", "1", "50%")
     assert all(row[1:] == ("0", "0", "—") for row in rows[2:])
-    assert thirteen_ago.strftime("%B %Y") not in [row[0] for row in rows]
+    assert thirteen_ago.strftime("%b %Y") not in [row[0] for row in rows]
