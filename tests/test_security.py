@@ -19,7 +19,6 @@ from sqlalchemy import select
 from portal import notifications, outbox
 from portal.extensions import db
 from portal.links import manage_token
-from portal.rebooking import rebook_url
 from portal.models import (
     ConsultationRequest,
     EmailVerification,
@@ -27,6 +26,7 @@ from portal.models import (
     Therapist,
     utcnow,
 )
+from portal.rebooking import rebook_url
 from portal.staff_tokens import make_token
 from tests.backoffice import csrf_token, database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user
