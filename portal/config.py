@@ -18,7 +18,7 @@ PRIVACY_NOTICE_VERSION = "2026-11"
 REFERRALS = [
     {"name": "988 Suicide & Crisis Lifeline", "phone": "988", "tel": "988", "text": True,
      "url": "https://988lifeline.org/",
-     "about": "Call or text any time, day or night, anywhere in the US. Free and confidential."},
+     "about": "Any time, day or night, anywhere in the US. Free and confidential."},
     {"name": "SAMHSA National Helpline", "phone": "1-800-662-4357", "tel": "+18006624357",
      "url": "https://www.samhsa.gov/find-help/helplines/national-helpline",
      "about": "Free, confidential help finding treatment near you, 24 hours a day, in "

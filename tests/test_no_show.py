@@ -201,3 +201,22 @@ def test_the_dashboard_shows_the_no_show_rate_by_pacific_month(app, admin, cast,
     assert rows[1] == (last_month.strftime("%b %Y"), "1", "1", "50%")
     assert all(row[1:] == ("0", "0", "—") for row in rows[2:])
     assert thirteen_ago.strftime("%b %Y") not in [row[0] for row in rows]
+
+
+@pytest.mark.clock
+def test_a_person_with_another_open_request_is_told_kindly(app, admin, cast, missed,
+                                                            smtp_server, clock):
+    mark_no_show(admin, missed, no_show_note="y")
+    path = rebook_path(app, smtp_server, missed)
+    with app.app_context():  # they asked again meanwhile, through the public form
+        make_request(None, None, email="imogen@example.com")
+        db.session.commit()
+    client = app.test_client()
+    offered = SLOT.findall(client.get(path).get_data(as_text=True))
+    response = client.post(path, data={"slot": offered[0]})
+    assert response.status_code == 409
+    assert "You already have a consultation booked with us" in unescape(
+        response.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.scalar(select(ConsultationRequest.id).where(
+            ConsultationRequest.rebooked_from_id == missed)) is None
