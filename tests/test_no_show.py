@@ -113,6 +113,9 @@ def test_the_link_books_again_with_the_same_therapist(app, admin, cast, missed, 
     assert response.location == f"/consultation/confirmed/{new_public_id}"
     assert kinds(app, new_id) == ["confirmation", "therapist_notice"]
     assert "rebooked_after_no_show" in audit_actions(app, missed)
+    # Staff see the two requests linked, each way.
+    assert f'/admin/requests/{new_id}"' in admin.get(f"/admin/requests/{missed}").text
+    assert f'/admin/requests/{missed}"' in admin.get(f"/admin/requests/{new_id}").text
 
     # The link has done its work: it now leads to the booking it made.
     again = client.get(path)
