@@ -234,6 +234,10 @@ class ConsultationRequest(db.Model):
     booking_sequence: Mapped[int] = mapped_column(Integer, default=0)  # iCalendar SEQUENCE
     reminder_queued_at: Mapped[datetime | None] = mapped_column(DateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The missed (no-show) request this one was booked again from, through the link in
+    # the "sorry we missed you" email. Unique: one missed consultation, one rebooking.
+    rebooked_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consultation_request.id", ondelete="SET NULL"), unique=True)
 
     consent_at: Mapped[datetime] = mapped_column(DateTime)
     privacy_notice_version: Mapped[str] = mapped_column(String(20))

@@ -310,8 +310,31 @@ def _practice() -> dict[str, str]:
 
 def _queue_client(consultation: ConsultationRequest, key: str, kind: str, template: str,
                   subject: str, *, ics: str | None = None, **extra) -> OutboxEmail | None:
+    context = _client_context(consultation, has_ics=ics is not None, **extra)
+    return _queue(consultation, key, kind, consultation.email, subject, template, context, ics)
+
+
+def render_client_email(consultation: ConsultationRequest, template: str,
+                        **extra) -> tuple[str, str]:
+    """The text and HTML a client email of ``template`` would have, queuing nothing:
+    what staff see in a preview is what the outbox would store."""
+    context = {"practice": _practice(), **_client_context(consultation, **extra)}
+    return (render_template(f"email/{template}.txt", **context),
+            render_template(f"email/{template}.html", **context))
+
+
+def queue_client_email(consultation: ConsultationRequest, event: str, kind: str,
+                       template: str, subject: str, **extra) -> OutboxEmail | None:
+    """One client email for ``event`` (unique per request: the same event twice
+    queues it once)."""
+    return _queue_client(consultation, f"{_prefix(consultation, event)}:client", kind,
+                         template, subject, **extra)
+
+
+def _client_context(consultation: ConsultationRequest, *, has_ics: bool = False,
+                    **extra) -> dict:
     therapist = consultation.therapist
-    context = {
+    return {
         # Forms refuse line breaks in names; this keeps an older or imported row's
         # name on the greeting's line too, so it cannot start lines of its own.
         "first_name": text_rules.flattened(consultation.first_name),
@@ -320,10 +343,9 @@ def _queue_client(consultation: ConsultationRequest, key: str, kind: str, templa
         "therapist": therapist,
         "contact_method": CONTACT_METHODS.get(consultation.preferred_contact, "email").lower(),
         "manage_url": links.manage_url(consultation),
-        "has_ics": ics is not None,
+        "has_ics": has_ics,
         **extra,
     }
-    return _queue(consultation, key, kind, consultation.email, subject, template, context, ics)
 
 
 def _queue_therapist(consultation: ConsultationRequest, therapist: Therapist | None,

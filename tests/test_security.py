@@ -26,6 +26,7 @@ from portal.models import (
     Therapist,
     utcnow,
 )
+from portal.rebooking import rebook_url
 from portal.staff_tokens import make_token
 from tests.backoffice import csrf_token, database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user
@@ -51,11 +52,13 @@ def world(app):
         therapist = make_therapist("Maya Alvarez")
         admin = make_user(ADMIN)
         booked = make_request(therapist, future_slot(days=3))
+        missed = make_request(therapist, future_slot(days=-2), status="no_show")
         db.session.commit()
         return {"therapist_id": therapist.id, "request_id": booked.id,
                 "public_id": booked.public_id, "token": manage_token(booked),
                 "user_id": admin.id, "filename": "css/portal.css",
-                "auth.password_set": {"token": make_token(admin, "reset")}}
+                "auth.password_set": {"token": make_token(admin, "reset")},
+                "public.rebook": {"token": rebook_url(missed).rpartition("/")[2]}}
 
 
 def url_of(app, rule, values) -> str:
@@ -334,7 +337,7 @@ def check_sentinel(app, client, world, smtp_server, caplog):
 # -- CSRF on every public POST ----------------------------------------------------------
 
 PUBLIC_POSTS = {"public.eligibility", "public.details", "public.verify",
-                "public.manage_cancel", "public.manage_reschedule"}
+                "public.manage_cancel", "public.manage_reschedule", "public.rebook"}
 # POSTs that take no token, each for a stated reason and tested where it lives.
 # "Exit this page" sends a beacon, which has no token to send; it only empties the
 # caller's own session (tests/test_exit_page.py), and the SameSite=Lax session cookie
@@ -367,6 +370,9 @@ def test_every_public_post_without_a_valid_csrf_token_is_refused(app, client, wo
         "public.manage_cancel": [{}],
         "public.manage_reschedule": [{"slot": SLOT_VALUE.findall(
             client.get(manage + "/reschedule").text)[0]}],
+        "public.rebook": [{"slot": SLOT_VALUE.findall(client.get(
+            url_of(app, next(r for r in rules if r.endpoint == "public.rebook"), world)
+        ).text)[0]}],
     }
     assert csrf_token(details)  # CSRF is really on: a valid token exists to be missing
     before, wrong = database_snapshot(app), []

@@ -7,6 +7,7 @@ modules here registers their routes on it.
 from portal.admin import (  # noqa: F401  (importing a view module registers its routes)
     audit_log,
     dashboard,
+    declines,
     export,
     outbox,
     request_actions,

@@ -27,6 +27,8 @@ EMAIL_KINDS = {
     "cancelled_therapist": "Cancelled, to the therapist",
     "reminder": "Reminder to the client",
     "no_longer_with_you": "No longer with you, to the previous therapist",
+    "declined": "Not a fit, to the client",
+    "missed_note": "Sorry we missed you, to the client",
 }
 
 ACTIONS = {
@@ -48,6 +50,10 @@ ACTIONS = {
     "user_created": "User added",
     "user_changed": "User changed",
     "user_unlocked": "User unlocked",
+    "not_a_fit_told": "Client emailed: not a fit",
+    "not_a_fit_not_told": "Client not emailed: not a fit",
+    "missed_note_queued": "Sorry-we-missed-you note queued",
+    "rebooked_after_no_show": "Client booked again",
 }
 
 # Detail keys in words; keys not listed are written with their underscores as spaces.
