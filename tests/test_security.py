@@ -213,7 +213,7 @@ def test_script_typed_by_staff_is_escaped_in_the_back_office_and_on_public_pages
 
 
 RISKY_TEMPLATE = re.compile(r"\|\s*safe\b|\{%-?\s*autoescape\s+false|Markup\(")
-RISKY_PYTHON = re.compile(r"\bMarkup\(|render_template_string|from_string\(|jinja2\.Template\(|"
+RISKY_PYTHON = re.compile(r"\bMarkup\(|render_template_string|\bfrom_string\(|jinja2\.Template\(|"
                           r"autoescape\s*=\s*False")
 ALLOWED: set[str] = set()  # "path:line" of a reviewed, justified use; none so far
 
