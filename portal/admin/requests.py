@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from portal import audit, request_status
+from portal import audit, request_status, waitlist
 from portal.admin.access import actor, visible_request_or_abort, visible_requests
 from portal.admin.blueprint import CHANGED_KEY, bp
 from portal.admin.forms import (
@@ -165,6 +165,7 @@ def render_detail(consultation: ConsultationRequest, **forms):
         history=history, status_form=status_form, reassign_form=reassign_form,
         note_form=forms.get("note_form") or NoteForm(), contact_methods=CONTACT_METHODS,
         duplicates=duplicates, therapist_names=therapist_names(),
+        on_waitlist=waitlist.is_waiting(consultation),
     )
     db.session.commit()
     return page, 400 if forms else 200
