@@ -365,9 +365,9 @@ def test_the_back_office_lists_the_waitlist(app, client, freed):
     assert "Mina" in page and "Andy" in page
     assert "closed@example.com" not in page and page.count("/admin/requests/") == 3
     with app.app_context():
-        assert f"offered {pacific_datetime(freed['start'])}" in page
+        assert f"Offered {pacific_datetime(freed['start'])}" in page
     detail = client.get(f"/admin/requests/{mine_id}").text
-    assert "On the waitlist" in detail
+    assert "On the waitlist" in detail and "Waitlist: freed time offered" in detail
     therapist = app.test_client()
     sign_in(therapist, "maya@example.com")
     theirs = therapist.get("/admin/waitlist").text
