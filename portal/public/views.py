@@ -214,7 +214,7 @@ def request_details(form: DetailsForm, answers: dict, nonce: str) -> booking.Req
         # Normalised at step 1; again here for a session stored before that was so.
         zip_code=normalise_zip(answers["zip_code"]), ca_resident=True, in_california=True,
         therapist_choice=form.therapist.data, slot_start=form.slot_start,
-        waitlist=bool(form.waitlist.data) and form.slot.data == NO_SLOT,
+        waitlist=bool(form.waitlist.data),  # kept only without a time (booking.py)
         submission_token=nonce,
     )
 
