@@ -9,14 +9,14 @@ import csv
 import io
 import logging
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from flask import request, url_for
 from sqlalchemy import select
 
-from portal import notifications, outbox
+from portal import notifications, outbox, waitlist
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import (
@@ -24,6 +24,8 @@ from portal.models import (
     EmailVerification,
     OutboxEmail,
     Therapist,
+    WaitlistOffer,
+    to_db,
     utcnow,
 )
 from portal.staff_tokens import make_token
@@ -51,11 +53,16 @@ def world(app):
         therapist = make_therapist("Maya Alvarez")
         admin = make_user(ADMIN)
         booked = make_request(therapist, future_slot(days=3))
+        waiting = make_request(therapist, None, waitlist=True)
+        offer = WaitlistOffer(request_id=waiting.id, therapist_id=therapist.id,
+                              slot_start=to_db(future_slot(days=2)), offered_on=date.today())
+        db.session.add(offer)
         db.session.commit()
         return {"therapist_id": therapist.id, "request_id": booked.id,
                 "public_id": booked.public_id, "token": manage_token(booked),
                 "user_id": admin.id, "filename": "css/portal.css",
-                "auth.password_set": {"token": make_token(admin, "reset")}}
+                "auth.password_set": {"token": make_token(admin, "reset")},
+                "public.waitlist_offer": {"token": waitlist.offer_token(offer)}}
 
 
 def url_of(app, rule, values) -> str:
@@ -334,7 +341,8 @@ def check_sentinel(app, client, world, smtp_server, caplog):
 # -- CSRF on every public POST ----------------------------------------------------------
 
 PUBLIC_POSTS = {"public.eligibility", "public.details", "public.verify",
-                "public.manage_cancel", "public.manage_reschedule"}
+                "public.manage_cancel", "public.manage_reschedule",
+                "public.waitlist_offer", "public.manage_leave_waitlist"}
 
 
 @pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
@@ -358,6 +366,8 @@ def test_every_public_post_without_a_valid_csrf_token_is_refused(app, client, wo
         "public.details": [{**form_data(client), "first_name": "Forged"}],
         "public.verify": [{"code": "123456"}, {"resend": "1"}, {"change_email": "1"}],
         "public.manage_cancel": [{}],
+        "public.waitlist_offer": [{}],  # "Book this time": nothing but the token
+        "public.manage_leave_waitlist": [{}],
         "public.manage_reschedule": [{"slot": SLOT_VALUE.findall(
             client.get(manage + "/reschedule").text)[0]}],
     }
