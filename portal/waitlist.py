@@ -121,6 +121,7 @@ def _offer(therapist_id: int, starts: list[datetime], now: datetime) -> int:
         return 0
     today = now.astimezone(PACIFIC).date()
     offered_today = select(WaitlistOffer.request_id).where(WaitlistOffer.offered_on == today)
+    therapist = db.session.get(Therapist, therapist_id)
     queued = 0
     for consultation in db.session.scalars(
             waiting_for(therapist_id).where(ConsultationRequest.id.not_in(offered_today))):
@@ -132,7 +133,6 @@ def _offer(therapist_id: int, starts: list[datetime], now: datetime) -> int:
                 db.session.flush()
         except IntegrityError:  # offered today already, by a transaction just committed
             continue
-        therapist = db.session.get(Therapist, therapist_id)
         notifications.queue_waitlist_offer(
             consultation, key=f"request:{consultation.id}:waitlist:{today.isoformat()}:client",
             offered_when=format_slot_long(start),

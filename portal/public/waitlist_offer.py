@@ -90,6 +90,8 @@ def take(token: str, offer: WaitlistOffer, form: OfferForm):
         db.session.rollback()
         begin_write()
         offer = waitlist.offer_from_token(token)
+        if offer is None:  # the request was deleted meanwhile
+            return invalid_link()
         waitlist.answered(offer, "taken")
         db.session.commit()
         return render_offer(token, offer, offer_state(offer), form, 409)
