@@ -61,6 +61,29 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
     return _rows(client, therapist)
 
 
+def queue_booked(consultation: ConsultationRequest) -> list[OutboxEmail]:
+    """A request without a time got one from the waitlist: told as a new booking (the
+    caller has already raised ``booking_sequence``)."""
+    prefix = _prefix(consultation, f"booked:{consultation.booking_sequence}")
+    client = _queue_client(consultation, f"{prefix}:client", "confirmation",
+                           "client_confirmation", "Your free consultation is booked",
+                           ics=_ics(consultation))
+    therapist = _queue_therapist(
+        consultation, consultation.therapist, prefix, "therapist_notice", "therapist_new",
+        f"Consultation {consultation.reference} is booked",
+        headline="A consultation time has been booked.")
+    return _rows(client, therapist)
+
+
+def queue_waitlist_offer(consultation: ConsultationRequest, *, key: str, offered_when: str,
+                         offered_therapist: Therapist | None,
+                         offer_url: str) -> OutboxEmail | None:
+    """A freed time offered to a waitlisted client, with the link that books it."""
+    return _queue_client(consultation, key, "waitlist_offer", "client_waitlist_offer",
+                         "An earlier consultation time is open", offered_when=offered_when,
+                         offered_therapist=offered_therapist, offer_url=offer_url)
+
+
 def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: datetime | None,
                       previous_therapist_id: int | None = None) -> list[OutboxEmail]:
     """A new time (the caller has already raised ``booking_sequence`` and cleared

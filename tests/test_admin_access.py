@@ -25,7 +25,7 @@ ADMIN_ONLY = {
     "admin.outbox_list", "admin.outbox_retry", "admin.outbox_retry_all", "admin.audit_log",
     "admin.intake_pause",
 }
-STAFF = {"admin.dashboard", "admin.request_list"}
+STAFF = {"admin.dashboard", "admin.request_list", "admin.waitlist_list"}
 PER_REQUEST = {  # a therapist may use these only on their own requests
     "admin.request_detail", "admin.request_status", "admin.request_note",
     "admin.request_cancel", "admin.request_reschedule", "admin.request_decline",

@@ -14,6 +14,7 @@ from portal.admin import (  # noqa: F401  (importing a view module registers its
     requests,
     therapists,
     users,
+    waitlist,
     wording,
 )
 from portal.admin.blueprint import bp

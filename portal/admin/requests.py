@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from portal import audit, request_status
+from portal import audit, request_status, waitlist
 from portal.admin.access import actor, visible_request_or_abort, visible_requests
 from portal.admin.blueprint import CHANGED_KEY, bp
 from portal.admin.forms import (
@@ -172,6 +172,7 @@ def render_detail(consultation: ConsultationRequest, **forms):
         note_form=forms.get("note_form") or NoteForm(), contact_methods=CONTACT_METHODS,
         duplicates=duplicates, therapist_names=therapist_names(),
         rebooked_from=rebooked_from, rebooked_as=rebooked_as,
+        on_waitlist=waitlist.is_waiting(consultation),
     )
     db.session.commit()
     return page, 400 if forms else 200

@@ -12,6 +12,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     HiddenField,
     RadioField,
     SelectField,
@@ -179,6 +180,9 @@ class DetailsForm(FlaskForm):
     therapist = RadioField("Choose a therapist", default="any", validate_choice=False)
     slot = RadioField("Choose a time", validate_choice=False, validators=[
         InputRequired("Choose a time, or choose \u201cNone of these times work\u201d")])
+    # Only meaningful with slot=none (the view ignores it otherwise). Any value but
+    # "false" counts: it asks for an email, and agrees to nothing.
+    waitlist = BooleanField("Email me if an earlier time opens")
     # Agreement boxes: only the value the page's checkbox sends is a yes.
     consent_privacy = AgreementField(
         "I agree that the practice may store these details to arrange my consultation",
