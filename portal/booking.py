@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, notifications, verification
+from portal import audit, notifications, verification, waitlist
 from portal.availability import (
     available_slots as available_slots,  # re-exported for callers of booking.*
 )
@@ -81,6 +81,7 @@ class RequestDetails:
     in_california: bool
     therapist_choice: str = "any"  # a therapist id or "any"
     slot_start: datetime | None = None  # aware; None = "contact me to schedule"
+    waitlist: bool = False  # "email me if an earlier time opens"; only without a time
     interests: Sequence[str] = field(default_factory=list)
     message: str = ""
     submission_token: str | None = None
@@ -172,6 +173,7 @@ def _new_row(details: RequestDetails, therapist_id: int | None,
         language=details.language, state=details.state, zip_code=details.zip_code,
         ca_resident=details.ca_resident, in_california=details.in_california,
         therapist_id=therapist_id, therapist_choice=details.therapist_choice,
+        waitlist=details.waitlist and start is None,
         slot_start=to_db(start), slot_end=to_db(start + SLOT_LENGTH) if start else None,
         consent_at=stamp, ack_not_emergency_at=stamp,
         privacy_notice_version=current_app.config["PRIVACY_NOTICE_VERSION"],
@@ -275,6 +277,7 @@ def cancel_booking(consultation: ConsultationRequest, *, by: str,
     audit.record("booking_cancelled", actor=actor, request_id=consultation.id,
                  by=by, previous_status=previous)
     notifications.queue_cancelled(consultation, by=by)
+    waitlist.time_freed(consultation.therapist_id, consultation.starts_at)
     return True
 
 
@@ -363,6 +366,27 @@ def reschedule_booking(consultation: ConsultationRequest, new_start: datetime, *
                  previous_therapist_id=previous_therapist, therapist_id=chosen)
     notifications.queue_rescheduled(consultation, previous_start=previous_start,
                                     previous_therapist_id=previous_therapist)
+    waitlist.time_freed(previous_therapist, previous_start, now)
+
+
+def book_open_request(consultation: ConsultationRequest, start: datetime, *,
+                      actor: User | str | None, now: datetime | None = None) -> None:
+    """Give an open request that has no time yet the time ``start`` (a waitlist offer
+    taken), with its therapist, or any free one when the client chose "any"; booked
+    and told (confirmation with the calendar file, therapist notice) as a new booking,
+    and off the waitlist. Raises SlotTaken or BookingClosed."""
+    if not consultation.is_open or consultation.slot_start is not None:
+        raise BookingClosed(consultation.status)
+    now = now or datetime.now(UTC)
+    start = start.astimezone(UTC)
+    any_therapist = consultation.therapist_choice == "any" or consultation.therapist_id is None
+    chosen = _therapist_for_new_time(consultation, start, None, any_therapist, now,
+                                     therapists=therapists_for_reschedule(consultation))
+    _move(consultation, start, chosen)
+    consultation.waitlist = False
+    audit.record("waitlist_booked", actor=actor, request_id=consultation.id, new_start=start,
+                 therapist_id=chosen)
+    notifications.queue_booked(consultation)
 
 
 def reassign_therapist(consultation: ConsultationRequest, therapist_id: int, *,
@@ -390,3 +414,4 @@ def reassign_therapist(consultation: ConsultationRequest, therapist_id: int, *,
     audit.record("therapist_reassigned", actor=actor, request_id=consultation.id,
                  previous_therapist_id=previous, therapist_id=therapist.id)
     notifications.queue_reassigned(consultation, previous_therapist_id=previous)
+    waitlist.time_freed(previous, consultation.starts_at)

@@ -28,6 +28,35 @@ PRIVACY_NOTICE_VERSION = "2026-11"
 # its catalog covers every client-facing text; until then it is offered only where
 # this lists it.
 CLIENT_LANGUAGES = ["en"]
+# Where to turn for help elsewhere: shown on the not-eligible page and in the email
+# to a client the practice can't see (a "not a fit" decline). Each entry: "name",
+# "about" (one plain sentence), and "phone" (as people write it, with "tel" for the
+# link; "text": True when texting works too) and/or "url". Public, well-known
+# resources only, and plain links: no tracking parameters.
+REFERRALS = [
+    {"name": "988 Suicide & Crisis Lifeline", "phone": "988", "tel": "988", "text": True,
+     "url": "https://988lifeline.org/",
+     "about": "Any time, day or night, anywhere in the US. Free and confidential."},
+    {"name": "SAMHSA National Helpline", "phone": "1-800-662-4357", "tel": "+18006624357",
+     "url": "https://www.samhsa.gov/find-help/helplines/national-helpline",
+     "about": "Free, confidential help finding treatment near you, 24 hours a day, in "
+              "English and Spanish."},
+    {"name": "FindTreatment.gov", "url": "https://findtreatment.gov/",
+     "about": "The US government's directory of treatment services, in every state."},
+    {"name": "Psychology Today therapist directory",
+     "url": "https://www.psychologytoday.com/us/therapists",
+     "about": "Search for therapists by state, ZIP code, insurance and what you'd like "
+              "help with."},
+    {"name": "CAMFT Find a Therapist", "url": "https://www.camft.org/",
+     "about": "The California Association of Marriage and Family Therapists' directory "
+              "of California therapists."},
+    {"name": "California county mental health access lines",
+     "url": "https://www.dhcs.ca.gov/individuals/Pages/MHPContactList.aspx",
+     "about": "Each California county has a free line that connects residents to "
+              "mental health care, including for people with Medi-Cal."},
+    {"name": "Open Path Collective", "url": "https://openpathcollective.org/",
+     "about": "A nonprofit network of therapists who offer lower-fee sessions."},
+]
 
 SQLALCHEMY_DATABASE_URI = "sqlite:///portal.sqlite3"  # relative to instance/
 SQLALCHEMY_ECHO = False  # bound parameters would put personal data in the logs

@@ -237,6 +237,15 @@ class ConsultationRequest(db.Model):
     booking_sequence: Mapped[int] = mapped_column(Integer, default=0)  # iCalendar SEQUENCE
     reminder_queued_at: Mapped[datetime | None] = mapped_column(DateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The missed (no-show) request this one was booked again from, through the link in
+    # the "sorry we missed you" email. Unique: one missed consultation, one rebooking.
+    rebooked_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consultation_request.id", ondelete="SET NULL"), unique=True)
+
+    # "Email me if an earlier time opens" (step 2, only with no time chosen): see
+    # portal.waitlist for who counts as waiting.
+    waitlist: Mapped[bool] = mapped_column(Boolean, default=False,
+                                           server_default=text("false"))
 
     consent_at: Mapped[datetime] = mapped_column(DateTime)
     privacy_notice_version: Mapped[str] = mapped_column(String(20))
@@ -322,6 +331,35 @@ class EmailVerification(db.Model):
     duplicate_of: Mapped[ConsultationRequest | None] = relationship(
         foreign_keys=[duplicate_of_id]
     )
+
+
+class WaitlistOffer(db.Model):
+    """A freed time emailed to a waitlisted client (portal.waitlist): at most one a day
+    per request (``offered_on``, the Pacific date), and the time is theirs only if it is
+    still free when they press "Book this time"."""
+
+    __tablename__ = "waitlist_offer"
+    __table_args__ = (
+        Index("uq_waitlist_offer_day", "request_id", "offered_on", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("consultation_request.id", ondelete="CASCADE"))
+    therapist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("therapist.id", ondelete="SET NULL"))
+    slot_start: Mapped[datetime] = mapped_column(DateTime)
+    offered_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # When the client took it, and whether it was still free then.
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    outcome: Mapped[str | None] = mapped_column(String(10))  # "booked" / "taken"
+
+    request: Mapped[ConsultationRequest] = relationship()
+
+    @property
+    def starts_at(self) -> datetime | None:
+        return as_utc(self.slot_start)
 
 
 # The heading of a note the client wrote when canceling online (it has no author); notes

@@ -65,6 +65,29 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
     return _rows(client, therapist)
 
 
+def queue_booked(consultation: ConsultationRequest) -> list[OutboxEmail]:
+    """A request without a time got one from the waitlist: told as a new booking (the
+    caller has already raised ``booking_sequence``)."""
+    prefix = _prefix(consultation, f"booked:{consultation.booking_sequence}")
+    client = _queue_client(consultation, f"{prefix}:client", "confirmation",
+                           "client_confirmation", "Your free consultation is booked",
+                           ics=_ics(consultation))
+    therapist = _queue_therapist(
+        consultation, consultation.therapist, prefix, "therapist_notice", "therapist_new",
+        f"Consultation {consultation.reference} is booked",
+        headline="A consultation time has been booked.")
+    return _rows(client, therapist)
+
+
+def queue_waitlist_offer(consultation: ConsultationRequest, *, key: str, offered_when: str,
+                         offered_therapist: Therapist | None,
+                         offer_url: str) -> OutboxEmail | None:
+    """A freed time offered to a waitlisted client, with the link that books it."""
+    return _queue_client(consultation, key, "waitlist_offer", "client_waitlist_offer",
+                         "An earlier consultation time is open", offered_when=offered_when,
+                         offered_therapist=offered_therapist, offer_url=offer_url)
+
+
 def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: datetime | None,
                       previous_therapist_id: int | None = None) -> list[OutboxEmail]:
     """A new time (the caller has already raised ``booking_sequence`` and cleared
@@ -318,8 +341,33 @@ def _practice() -> dict[str, str]:
 
 def _queue_client(consultation: ConsultationRequest, key: str, kind: str, template: str,
                   subject: str, *, ics: str | None = None, **extra) -> OutboxEmail | None:
+    context = _client_context(consultation, has_ics=ics is not None, **extra)
+    return _queue(consultation, key, kind, consultation.email, subject, template, context, ics,
+                  language=consultation.language)
+
+
+def render_client_email(consultation: ConsultationRequest, template: str,
+                        **extra) -> tuple[str, str]:
+    """The text and HTML a client email of ``template`` would have, queuing nothing:
+    what staff see in a preview is what the outbox would store."""
+    context = {"practice": _practice(), **_client_context(consultation, **extra)}
+    with in_language(consultation.language):
+        return (render_template(f"email/{template}.txt", **context),
+                render_template(f"email/{template}.html", **context))
+
+
+def queue_client_email(consultation: ConsultationRequest, event: str, kind: str,
+                       template: str, subject: str, **extra) -> OutboxEmail | None:
+    """One client email for ``event`` (unique per request: the same event twice
+    queues it once)."""
+    return _queue_client(consultation, f"{_prefix(consultation, event)}:client", kind,
+                         template, subject, **extra)
+
+
+def _client_context(consultation: ConsultationRequest, *, has_ics: bool = False,
+                    **extra) -> dict:
     therapist = consultation.therapist
-    context = {
+    return {
         # Forms refuse line breaks in names; this keeps an older or imported row's
         # name on the greeting's line too, so it cannot start lines of its own.
         "first_name": text_rules.flattened(consultation.first_name),
@@ -328,11 +376,9 @@ def _queue_client(consultation: ConsultationRequest, key: str, kind: str, templa
         "therapist": therapist,
         "contact_method": CONTACT_METHODS.get(consultation.preferred_contact, "email").lower(),
         "manage_url": links.manage_url(consultation),
-        "has_ics": ics is not None,
+        "has_ics": has_ics,
         **extra,
     }
-    return _queue(consultation, key, kind, consultation.email, subject, template, context, ics,
-                  language=consultation.language)
 
 
 def _queue_therapist(consultation: ConsultationRequest, therapist: Therapist | None,

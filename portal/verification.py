@@ -28,7 +28,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, intake, notifications
+from portal import audit, intake, notifications, waitlist
 from portal.extensions import db
 from portal.models import (
     OPEN_STATUSES,
@@ -177,12 +177,17 @@ def release_expired(now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     expired = select(EmailVerification.request_id).where(
         EmailVerification.expires_at <= to_db(now))
-    ids = list(db.session.scalars(select(ConsultationRequest.id).where(
-        ConsultationRequest.status == PENDING, ConsultationRequest.id.in_(expired))))
+    held = db.session.execute(select(
+        ConsultationRequest.id, ConsultationRequest.therapist_id, ConsultationRequest.slot_start
+    ).where(ConsultationRequest.status == PENDING, ConsultationRequest.id.in_(expired))).all()
+    ids = [row.id for row in held]
     if ids:
         # Codes and emails go by ON DELETE CASCADE.
         db.session.execute(delete(ConsultationRequest).where(ConsultationRequest.id.in_(ids)))
         intake.record_unverified(now.astimezone(PACIFIC).date(), len(ids))
+        db.session.flush()
+        for row in held:  # the times they held are free again
+            waitlist.time_freed(row.therapist_id, row.slot_start, now)
     db.session.flush()
     return len(ids)
 

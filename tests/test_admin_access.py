@@ -25,10 +25,10 @@ ADMIN_ONLY = {
     "admin.outbox_list", "admin.outbox_retry", "admin.outbox_retry_all", "admin.audit_log",
     "admin.intake_pause",
 }
-STAFF = {"admin.dashboard", "admin.request_list"}
+STAFF = {"admin.dashboard", "admin.request_list", "admin.waitlist_list"}
 PER_REQUEST = {  # a therapist may use these only on their own requests
     "admin.request_detail", "admin.request_status", "admin.request_note",
-    "admin.request_cancel", "admin.request_reschedule",
+    "admin.request_cancel", "admin.request_reschedule", "admin.request_decline",
 }
 # The sign-in steps and password links: open to anyone (the second step and
 # enrolment send a visitor without a pending sign-in back to the first).
@@ -177,6 +177,7 @@ def admin_post_table(cast) -> list[tuple[str, dict, int]]:
         ("admin.request_reassign", {"therapist_id": cast.therapist_id}, 302),
         ("admin.request_reschedule", {"slot": new_time}, 302),
         ("admin.request_cancel", {}, 302),
+        ("admin.request_decline", {"tell_client": "no", "action": "continue"}, 302),
         ("admin.request_delete", {}, 302),
         ("admin.therapist_new", {"name": "Mei Chen", "email": "mei@example.com",
                                  "licence_type": "LMFT", "licence_number": "1"}, 302),

@@ -152,7 +152,7 @@ def test_staff_one_line_fields_refuse_line_breaks_and_notes_keep_them(app, admin
         response = admin.post(url, data={**good, "name": name})
         assert response.status_code == 400 and field_error(response.text, "name"), name
     response = admin.post(url, data={**good, "name": "Maya", "licence_number": "12\n34"})
-    assert field_error(response.text, "licence_number") == ONE_LINE.format("the licence number")
+    assert field_error(response.text, "licence_number") == ONE_LINE.format("the license number")
     response = admin.post("/admin/users/new", data={
         "email": "new\r\n@example.com", "password": "a long enough password", "role": "admin",
         "therapist_id": 0, "active": "y"})

@@ -9,14 +9,14 @@ import csv
 import io
 import logging
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from flask import request, url_for
 from sqlalchemy import select
 
-from portal import notifications, outbox
+from portal import notifications, outbox, waitlist
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import (
@@ -24,8 +24,11 @@ from portal.models import (
     EmailVerification,
     OutboxEmail,
     Therapist,
+    WaitlistOffer,
+    to_db,
     utcnow,
 )
+from portal.rebooking import rebook_url
 from portal.staff_tokens import make_token
 from tests.backoffice import csrf_token, database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user
@@ -51,11 +54,18 @@ def world(app):
         therapist = make_therapist("Maya Alvarez")
         admin = make_user(ADMIN)
         booked = make_request(therapist, future_slot(days=3))
+        missed = make_request(therapist, future_slot(days=-2), status="no_show")
+        waiting = make_request(therapist, None, waitlist=True)
+        offer = WaitlistOffer(request_id=waiting.id, therapist_id=therapist.id,
+                              slot_start=to_db(future_slot(days=2)), offered_on=date.today())
+        db.session.add(offer)
         db.session.commit()
         return {"therapist_id": therapist.id, "request_id": booked.id,
                 "public_id": booked.public_id, "token": manage_token(booked),
                 "user_id": admin.id, "filename": "css/portal.css",
-                "auth.password_set": {"token": make_token(admin, "reset")}}
+                "auth.password_set": {"token": make_token(admin, "reset")},
+                "public.rebook": {"token": rebook_url(missed).rpartition("/")[2]},
+                "public.waitlist_offer": {"token": waitlist.offer_token(offer)}}
 
 
 def url_of(app, rule, values) -> str:
@@ -210,7 +220,7 @@ def test_script_typed_by_staff_is_escaped_in_the_back_office_and_on_public_pages
 
 
 RISKY_TEMPLATE = re.compile(r"\|\s*safe\b|\{%-?\s*autoescape\s+false|Markup\(")
-RISKY_PYTHON = re.compile(r"\bMarkup\(|render_template_string|from_string\(|jinja2\.Template\(|"
+RISKY_PYTHON = re.compile(r"\bMarkup\(|render_template_string|\bfrom_string\(|jinja2\.Template\(|"
                           r"autoescape\s*=\s*False")
 ALLOWED: set[str] = set()  # "path:line" of a reviewed, justified use; none so far
 
@@ -334,7 +344,8 @@ def check_sentinel(app, client, world, smtp_server, caplog):
 # -- CSRF on every public POST ----------------------------------------------------------
 
 PUBLIC_POSTS = {"public.eligibility", "public.details", "public.verify",
-                "public.manage_cancel", "public.manage_reschedule"}
+                "public.manage_cancel", "public.manage_reschedule", "public.rebook",
+                "public.waitlist_offer", "public.manage_leave_waitlist"}
 # POSTs that take no token, each for a stated reason and tested where it lives.
 # "Exit this page" sends a beacon, which has no token to send; it only empties the
 # caller's own session (tests/test_exit_page.py), and the SameSite=Lax session cookie
@@ -365,8 +376,13 @@ def test_every_public_post_without_a_valid_csrf_token_is_refused(app, client, wo
         "public.details": [{**form_data(client), "first_name": "Forged"}],
         "public.verify": [{"code": "123456"}, {"resend": "1"}, {"change_email": "1"}],
         "public.manage_cancel": [{}],
+        "public.waitlist_offer": [{}],  # "Book this time": nothing but the token
+        "public.manage_leave_waitlist": [{}],
         "public.manage_reschedule": [{"slot": SLOT_VALUE.findall(
             client.get(manage + "/reschedule").text)[0]}],
+        "public.rebook": [{"slot": SLOT_VALUE.findall(client.get(
+            url_of(app, next(r for r in rules if r.endpoint == "public.rebook"), world)
+        ).text)[0]}],
     }
     assert csrf_token(details)  # CSRF is really on: a valid token exists to be missing
     before, wrong = database_snapshot(app), []

@@ -7,12 +7,14 @@ modules here registers their routes on it.
 from portal.admin import (  # noqa: F401  (importing a view module registers its routes)
     audit_log,
     dashboard,
+    declines,
     export,
     outbox,
     request_actions,
     requests,
     therapists,
     users,
+    waitlist,
     wording,
 )
 from portal.admin.blueprint import bp

@@ -1,13 +1,15 @@
 """The back office's front page: this week and last, requests waiting too long,
-turned-away attempts, failed emails, and the intake pause switch."""
+the no-show rate by month, turned-away attempts, failed emails, and the intake
+pause switch."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from portal import audit, business_days, intake, reply_promise
 from portal.admin.access import actor, admin_required, visible_requests
@@ -67,6 +69,56 @@ def counts_by_status(start: datetime, end: datetime) -> dict[str, int]:
     return dict(rows.all())
 
 
+RATE_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class MonthRate:
+    month: date  # the first day of a Pacific month
+    completed: int
+    no_shows: int
+
+    @property
+    def held(self) -> int:
+        return self.completed + self.no_shows
+
+    @property
+    def rate(self) -> float | None:
+        """No-shows / (completed + no-shows); None for a month without either."""
+        return self.no_shows / self.held if self.held else None
+
+
+def month_starts(today: date, months: int) -> list[date]:
+    """The first days of the last ``months`` months up to ``today``'s, oldest first,
+    and the first day of the month after (the end of the last one)."""
+    firsts = [today.replace(day=1)]
+    for _ in range(months - 1):
+        firsts.insert(0, (firsts[0] - timedelta(days=1)).replace(day=1))
+    following = (firsts[-1] + timedelta(days=32)).replace(day=1)
+    return [*firsts, following]
+
+
+def no_show_rates(now: datetime, months: int = RATE_MONTHS) -> list[MonthRate]:
+    """Completed and no-show consultations by the Pacific month of their time, for the
+    last ``months`` months (this one included), in one query."""
+    firsts = month_starts(now.astimezone(PACIFIC).date(), months)
+    bounds = [to_db(datetime.combine(day, time(0), tzinfo=PACIFIC)) for day in firsts]
+    bucket = case(*((Request.slot_start < bound, index)
+                    for index, bound in enumerate(bounds[1:])), else_=-1)
+    # Grouped outside a subquery: PostgreSQL would not match a CASE of bound values in
+    # GROUP BY with the same CASE in the select list.
+    held = visible_requests(
+        select(bucket.label("month"), Request.status)
+        .where(Request.status.in_(("completed", "no_show")),
+               Request.slot_start >= bounds[0], Request.slot_start < bounds[-1])).subquery()
+    rows = db.session.execute(select(held.c.month, held.c.status, func.count())
+                              .group_by(held.c.month, held.c.status))
+    counts = {(index, status): count for index, status, count in rows}
+    return [MonthRate(first, counts.get((index, "completed"), 0),
+                      counts.get((index, "no_show"), 0))
+            for index, first in enumerate(firsts[:-1])]
+
+
 @bp.get("/")
 def dashboard():
     now = datetime.now(UTC)
@@ -85,6 +137,7 @@ def dashboard():
         "stale_count": db.session.scalar(select(func.count()).select_from(stale.subquery())),
         "stale": db.session.scalars(stale.order_by(Request.created_at).limit(20)).all(),
         "stale_hours": current_app.config["STALE_NEW_BUSINESS_HOURS"],
+        "no_show_rates": list(reversed(no_show_rates(now))),
     }
     if current_user.is_admin:
         context.update(admin_panels(now))

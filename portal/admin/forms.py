@@ -15,6 +15,8 @@ from wtforms import (
     DateTimeLocalField,
     EmailField,
     Form,
+    HiddenField,
+    RadioField,
     SelectField,
     StringField,
     TextAreaField,
@@ -57,6 +59,23 @@ class StatusForm(FlaskForm):
                          validators=[InputRequired("Choose a status.")])
     note = TextAreaField("Note", filters=MULTI_LINE_FILTERS,
                          validators=[Optional(), Length(max=4000), multi_line("the note")])
+    no_show_note = BooleanField("If you mark it no-show: email the client a gentle note "
+                                "with a link to book again with the same therapist")
+
+
+class DeclineForm(FlaskForm):
+    tell_client = RadioField("Tell the client?", default="yes", choices=options(
+        [("yes", "Yes, email them a kind note with places that can help (recommended)"),
+         ("no", "No, don't email them")]),
+        validators=[InputRequired("Choose whether to tell the client.")])
+    personal_line = StringField("A personal line for the client", filters=ONE_LINE_FILTERS,
+                                validators=[Optional(), Length(max=300, message=(
+                                    "Keep the personal line to 300 characters or fewer.")),
+                                    one_line("the personal line")])
+    note = TextAreaField("Internal note", filters=MULTI_LINE_FILTERS,
+                         validators=[Optional(), Length(max=4000), multi_line("the note")])
+    # The signed text that was previewed: what is sent must be what staff saw.
+    previewed = HiddenField()
 
 
 class NoteForm(FlaskForm):

@@ -12,10 +12,18 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from portal import booking, request_status, retention
+from portal import booking, rebooking, request_status, retention
 from portal.admin.access import actor, admin_required, visible_request_or_abort
 from portal.admin.blueprint import bp
-from portal.admin.forms import NoteForm, ReassignForm, RescheduleForm, StatusForm, options
+from portal.admin.declines import can_decline, render_decline
+from portal.admin.forms import (
+    DeclineForm,
+    NoteForm,
+    ReassignForm,
+    RescheduleForm,
+    StatusForm,
+    options,
+)
 from portal.admin.requests import reassign_choices, render_detail
 from portal.availability import therapists_for_reschedule
 from portal.extensions import db
@@ -45,14 +53,21 @@ def request_status_change(request_id: int):
     form.status.choices = options((s, s) for s in request_status.STAFF_STATUSES)
     if not form.validate_on_submit():
         return render_detail(consultation, status_form=form)
+    if form.status.data == "not_a_fit" and can_decline(consultation):
+        # Its own page: whether to tell the client, and a preview (the note comes along).
+        return render_decline(consultation, DeclineForm(formdata=None, note=form.note.data))
     try:
-        request_status.change_status(consultation, form.status.data, actor=actor(),
-                                     note=form.note.data)
+        changed = request_status.change_status(consultation, form.status.data,
+                                               actor=actor(), note=form.note.data)
     except request_status.StatusChangeRefused as refused:
         db.session.rollback()
         form.status.errors.append(refused.message)
         return render_detail(consultation, status_form=form)
-    return saved(f"Status is now “{consultation.status_label}”.", consultation)
+    said = f"Status is now “{consultation.status_label}”."
+    if changed and consultation.status == "no_show" and form.no_show_note.data:
+        rebooking.queue_missed_note(consultation, actor=actor())
+        said += " We've queued a gentle note to the client with a link to book again."
+    return saved(said, consultation)
 
 
 @bp.post("/requests/<int:request_id>/notes")

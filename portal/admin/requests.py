@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from portal import audit, request_status
+from portal import audit, request_status, waitlist
 from portal.admin.access import actor, visible_request_or_abort, visible_requests
 from portal.admin.blueprint import CHANGED_KEY, bp
 from portal.admin.forms import (
@@ -152,6 +152,12 @@ def render_detail(consultation: ConsultationRequest, **forms):
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(200)
     ).all()
     duplicates = possible_duplicates(consultation)
+    # A missed consultation and the one booked again from its link point at each other.
+    rebooked_from = db.session.get(ConsultationRequest, consultation.rebooked_from_id) \
+        if consultation.rebooked_from_id else None
+    rebooked_as = db.session.scalar(select(ConsultationRequest).where(
+        ConsultationRequest.rebooked_from_id == consultation.id)) \
+        if consultation.status == "no_show" else None
     status_form = forms.get("status_form") or StatusForm(status=consultation.status)
     # Only the moves the status table allows now (a submitted form's target included
     # in its errors, not in the list, when it was refused).
@@ -165,6 +171,8 @@ def render_detail(consultation: ConsultationRequest, **forms):
         history=history, status_form=status_form, reassign_form=reassign_form,
         note_form=forms.get("note_form") or NoteForm(), contact_methods=CONTACT_METHODS,
         duplicates=duplicates, therapist_names=therapist_names(),
+        rebooked_from=rebooked_from, rebooked_as=rebooked_as,
+        on_waitlist=waitlist.is_waiting(consultation),
     )
     db.session.commit()
     return page, 400 if forms else 200

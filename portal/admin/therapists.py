@@ -10,7 +10,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from portal import audit
+from portal import audit, waitlist
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.forms import HoursForm, TherapistForm, TimeOffForm
@@ -21,6 +21,7 @@ from portal.models import (
     Therapist,
     TimeOff,
     WeeklyHours,
+    as_utc,
     to_db,
 )
 from portal.scheduling import PACIFIC, WEEKDAYS
@@ -135,8 +136,14 @@ def therapist_time_off_add(therapist_id: int):
 @bp.post("/therapists/<int:therapist_id>/time-off/<int:time_off_id>/delete")
 @admin_required
 def therapist_time_off_delete(therapist_id: int, time_off_id: int):
-    return _remove_child(TimeOff, time_off_id, therapist_id, "therapist_time_off_removed",
-                         "Time off removed.")
+    item = db.session.get(TimeOff, time_off_id)
+    if item is None or item.therapist_id != therapist_id:
+        abort(404)
+    begins, ends = as_utc(item.starts_at), as_utc(item.ends_at)
+    db.session.delete(item)
+    db.session.flush()
+    waitlist.range_freed(therapist_id, begins, ends)  # waitlisted clients hear of it
+    return _saved(therapist_id, "therapist_time_off_removed", "Time off removed.")
 
 
 def upcoming_for(therapist: Therapist) -> list[ConsultationRequest]:

@@ -27,6 +27,9 @@ EMAIL_KINDS = {
     "cancelled_therapist": "Cancelled, to the therapist",
     "reminder": "Reminder to the client",
     "no_longer_with_you": "No longer with you, to the previous therapist",
+    "declined": "Not a fit, to the client",
+    "missed_note": "Sorry we missed you, to the client",
+    "waitlist_offer": "Waitlist: a freed time, to the client",
 }
 
 ACTIONS = {
@@ -37,6 +40,9 @@ ACTIONS = {
     "booking_cancelled": "Consultation cancelled",
     "booking_rescheduled": "Time changed",
     "therapist_reassigned": "Therapist changed",
+    "waitlist_offered": "Waitlist: freed time offered",
+    "waitlist_booked": "Waitlist: offered time booked",
+    "waitlist_left": "Left the waitlist",
     "request_deleted": "Request deleted",
     "email_retried": "Email queued again",
     "emails_retried": "Emails queued again",
@@ -48,6 +54,10 @@ ACTIONS = {
     "user_created": "User added",
     "user_changed": "User changed",
     "user_unlocked": "User unlocked",
+    "not_a_fit_told": "Client emailed: not a fit",
+    "not_a_fit_not_told": "Client not emailed: not a fit",
+    "missed_note_queued": "Sorry-we-missed-you note queued",
+    "rebooked_after_no_show": "Client booked again",
 }
 
 # Detail keys in words; keys not listed are written with their underscores as spaces.
@@ -131,6 +141,9 @@ def audit_detail(event: AuditEvent, therapists: dict[int, str] | None = None) ->
     if event.action == "booking_cancelled":
         return (f"by {_value(detail.get('by'))}, was {_status(detail.get('previous_status'))}"
                 if detail.get("previous_status") else f"by {_value(detail.get('by'))}")
+    if event.action in ("waitlist_offered", "waitlist_booked"):
+        start = detail.get("start") or detail.get("new_start")
+        return f"{_time(start)}, {therapist(detail.get('therapist_id'))}"
     if event.action == "request_created":
         return "with a time" if detail.get("booked") else "without a time"
     return "; ".join(f"{_KEYS.get(key, key.replace('_', ' '))}: {_value(value)}"

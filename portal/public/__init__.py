@@ -1,8 +1,10 @@
 """The public consultation request flow: its blueprint, with the routes of
-portal.public.views (the request flow), portal.public.verify (the email check) and
-portal.public.manage (the client's manage pages) registered on it."""
+portal.public.views (the request flow), portal.public.verify (the email check),
+portal.public.manage (the client's manage pages) and portal.public.waitlist_offer
+(the page behind a waitlist offer) registered on it."""
 
-from portal.public import manage, verify  # noqa: F401  (they register their routes on bp)
+# Importing them registers their routes on bp.
+from portal.public import manage, rebook, verify, waitlist_offer  # noqa: F401
 from portal.public.views import bp
 
 __all__ = ["bp"]

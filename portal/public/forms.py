@@ -13,6 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     HiddenField,
     RadioField,
     SelectField,
@@ -189,6 +190,9 @@ class DetailsForm(FlaskForm):
     therapist = RadioField(_l("Choose a therapist"), default="any", validate_choice=False)
     slot = RadioField(_l("Choose a time"), validate_choice=False, validators=[
         InputRequired(_l("Choose a time, or choose \u201cNone of these times work\u201d"))])
+    # Only meaningful with slot=none (the view ignores it otherwise). Any value but
+    # "false" counts: it asks for an email, and agrees to nothing.
+    waitlist = BooleanField(_l("Email me if an earlier time opens"))
     # Agreement boxes: only the value the page's checkbox sends is a yes.
     consent_privacy = AgreementField(
         _l("I agree that the practice may store these details to arrange my consultation"),

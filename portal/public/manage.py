@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from portal import booking, request_status
+from portal import booking, request_status, waitlist
 from portal.availability import therapists_for_reschedule
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
@@ -45,7 +45,8 @@ def manage(token: str):
     consultation = consultation_for(token)
     if consultation is None:
         return invalid_link()
-    return render_template("public/manage.html", token=token, **describe(consultation))
+    return render_template("public/manage.html", token=token,
+                           on_waitlist=waitlist.is_waiting(consultation), **describe(consultation))
 
 
 def render_cancel(token: str, consultation: ConsultationRequest, form: CancelForm):

@@ -229,6 +229,7 @@ def request_details(form: DetailsForm, answers: dict, nonce: str) -> booking.Req
         # Normalised at step 1; again here for a session stored before that was so.
         zip_code=normalise_zip(answers["zip_code"]), ca_resident=True, in_california=True,
         therapist_choice=form.therapist.data, slot_start=form.slot_start,
+        waitlist=bool(form.waitlist.data),  # kept only without a time (booking.py)
         submission_token=nonce, language=current_language(),
     )
 
@@ -251,7 +252,7 @@ def answers_of(pending: ConsultationRequest) -> dict:
         "email": pending.email, "phone": national_phone(pending.phone),
         "preferred_contact": pending.preferred_contact, "interests": pending.interest_keys,
         "message": pending.message, "therapist": pending.therapist_choice,
-        "slot": slot_value(start) if start else NO_SLOT,
+        "slot": slot_value(start) if start else NO_SLOT, "waitlist": pending.waitlist,
         "consent_privacy": True, "ack_not_emergency": True,
     }
 

@@ -1,0 +1,74 @@
+"""Booking again after a missed consultation, from the link in the gentle note
+(see :mod:`portal.rebooking`). The page shows the same therapist's free times;
+opening it changes nothing, booking is a POST (which begins its write transaction
+before it reads what it changes, as the other public POSTs do)."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+
+from portal import links, rebooking
+from portal.booking import SlotTaken
+from portal.database import begin_write
+from portal.errors import rerender_on_csrf_error
+from portal.extensions import db
+from portal.public.forms import RescheduleForm
+from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, SLOT_TAKEN_MESSAGE, friendly_csrf_error
+from portal.public.rate_limits import limit_posts
+from portal.public.slot_choices import slot_options
+from portal.public.views import bp, describe, invalid_link
+
+HAS_OPEN_REQUEST = ("You already have a consultation booked with us. The email we sent "
+                    "about it has a link to see or change it.")
+
+
+def render_rebook(token, missed, form, status: int = 200, refusal: str | None = None):
+    friendly_csrf_error(form, CSRF_MESSAGE_NO_ANSWERS)
+    therapists = rebooking.therapists_for(missed)
+    days = slot_options(str(therapists[0].id), therapists) if therapists else []
+    return render_template("public/rebook.html", token=token, form=form, days=days,
+                           therapist=therapists[0] if therapists else None,
+                           refusal=refusal, **describe(missed)), status
+
+
+def to_rebooking(rebooking_row):
+    """The booking a link already made: its own manage page (the link's holder is
+    the person it was made for)."""
+    return redirect(links.manage_url(rebooking_row))
+
+
+@bp.route("/rebook/<token>", methods=["GET", "POST"])
+@rerender_on_csrf_error
+@limit_posts
+def rebook(token: str):
+    if request.method == "POST":
+        begin_write()
+    missed = rebooking.missed_request_for(token)
+    if missed is None:
+        return invalid_link()
+    existing = rebooking.rebooking_of(missed)
+    if existing is not None:
+        return to_rebooking(existing)
+    form = RescheduleForm()
+    if not form.validate_on_submit():
+        return render_rebook(token, missed, form, 400 if request.method == "POST" else 200)
+    try:
+        new = rebooking.book_again(missed, form.new_start)
+    except SlotTaken:
+        db.session.rollback()
+        form.slot.errors = [SLOT_TAKEN_MESSAGE]
+        return render_rebook(token, rebooking.missed_request_for(token), form, 409)
+    except rebooking.AlreadyRebooked as already:
+        db.session.rollback()
+        return to_rebooking(already.rebooking)
+    except rebooking.HasOpenRequest:
+        db.session.rollback()
+        return render_rebook(token, rebooking.missed_request_for(token), form, 409,
+                             refusal=HAS_OPEN_REQUEST)
+    except rebooking.TherapistUnavailable:
+        db.session.rollback()
+        return render_rebook(token, rebooking.missed_request_for(token), form, 409)
+    response = redirect(url_for("public.confirmed", public_id=new.public_id))
+    db.session.commit()
+    flash("Your consultation is booked. We've emailed you the details.", "success")
+    return response

@@ -1,0 +1,117 @@
+"""The page behind a waitlist offer's link, and leaving the waitlist from the manage page.
+
+Opening the link changes nothing (mail scanners open links): the page shows the time
+and a "Book this time" button, and only that POST books it, when it is still free.
+The first client to press it gets the time; the database decides between two at
+once (see portal.booking). Whoever comes second sees "just taken" and stays on the
+list. As elsewhere, a POST begins its write transaction before it reads.
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+
+from portal import booking, waitlist
+from portal.database import begin_write
+from portal.errors import rerender_on_csrf_error
+from portal.extensions import db
+from portal.links import manage_token
+from portal.models import WaitlistOffer
+from portal.public.manage import consultation_for
+from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, friendly_csrf_error
+from portal.public.rate_limits import limit_posts
+from portal.public.views import bp, invalid_link
+from portal.scheduling import format_slot_long
+
+
+class OfferForm(FlaskForm):
+    """The "Book this time" button: nothing to fill in but the CSRF token."""
+
+
+class LeaveWaitlistForm(FlaskForm):
+    """The "Take me off the waitlist" button on the manage page."""
+
+
+def offer_state(offer: WaitlistOffer) -> str:
+    """What the page can say about the offer now: "open" (bookable), "booked" (this
+    client took it), "has_time" (they have another time), "closed" (no longer on the
+    list, or the request is closed) or "taken"."""
+    consultation = offer.request
+    if consultation.starts_at is not None:
+        return "booked" if consultation.starts_at == offer.starts_at else "has_time"
+    if not waitlist.is_waiting(consultation):
+        return "closed"
+    return "open" if waitlist.still_free(offer) else "taken"
+
+
+def render_offer(token: str, offer: WaitlistOffer, state: str, form: OfferForm, status=200):
+    friendly_csrf_error(form, CSRF_MESSAGE_NO_ANSWERS)
+    consultation = offer.request
+    therapist = consultation.therapist if consultation.therapist_choice != "any" else None
+    return render_template(
+        "public/waitlist_offer.html", token=token, offer=offer, state=state, form=form,
+        consultation=consultation, when=format_slot_long(offer.starts_at), therapist=therapist,
+        manage=url_for("public.manage", token=manage_token(consultation)),
+    ), status
+
+
+@bp.route("/waitlist/<token>", methods=["GET", "POST"])
+@rerender_on_csrf_error
+@limit_posts
+def waitlist_offer(token: str):
+    form = OfferForm()
+    posted = form.is_submitted()
+    if posted:
+        begin_write()
+    offer = waitlist.offer_from_token(token, lock=posted)
+    if offer is None or offer.request.is_pending:
+        return invalid_link()
+    state = offer_state(offer)
+    if not posted or not form.validate_on_submit():
+        return render_offer(token, offer, state, form)
+    if state == "booked":  # a double click: the first one booked it
+        return redirect(url_for("public.manage", token=manage_token(offer.request)))
+    if state == "open":
+        return take(token, offer, form)
+    if state == "taken":
+        waitlist.answered(offer, "taken")
+        db.session.commit()
+        return render_offer(token, offer, state, form, 409)
+    return render_offer(token, offer, state, form)
+
+
+def take(token: str, offer: WaitlistOffer, form: OfferForm):
+    """Book the offered time; "just taken" when someone was quicker."""
+    consultation = offer.request
+    try:
+        booking.book_open_request(consultation, offer.starts_at, actor="client")
+    except (booking.SlotTaken, booking.BookingClosed):
+        db.session.rollback()
+        begin_write()
+        offer = waitlist.offer_from_token(token)
+        if offer is None:  # the request was deleted meanwhile
+            return invalid_link()
+        waitlist.answered(offer, "taken")
+        db.session.commit()
+        return render_offer(token, offer, offer_state(offer), form, 409)
+    waitlist.answered(offer, "booked")
+    response = redirect(url_for("public.manage", token=manage_token(consultation)))
+    db.session.commit()
+    flash("Your consultation is booked. We've emailed you the details and a calendar "
+          "invitation.", "success")
+    return response
+
+
+@bp.post("/manage/<token>/waitlist/leave")
+@limit_posts
+def manage_leave_waitlist(token: str):
+    begin_write()
+    consultation = consultation_for(token)
+    if consultation is None:
+        return invalid_link()
+    form = LeaveWaitlistForm()
+    if form.validate_on_submit() and waitlist.leave(consultation, actor="client"):
+        db.session.commit()
+        flash("You're off the waitlist. We won't email you about earlier times.", "success")
+    return redirect(url_for("public.manage", token=token))
