@@ -141,7 +141,8 @@ def test_the_catalog_holds_every_text_the_code_and_templates_have(tmp_path):
     """`make translations` was run after the last change of any client-facing text."""
     fresh = tmp_path / "messages.pot"
     subprocess.run([str(Path(sys.executable).with_name("pybabel")), "extract",
-                    "--no-location", "-F", "babel.cfg", "-k", "_l", "-k", "N_", "-o", str(fresh), "."],
+                    "--no-location", "-F", "babel.cfg", "-k", "_l", "-k", "N_",
+                    "-o", str(fresh), "."],
                    cwd=ROOT, check=True)
     with fresh.open("rb") as handle:
         wanted = {m.id for m in read_po(handle) if m.id}
