@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -18,7 +19,7 @@ from portal.models import AnonymousCount, NotEligibleCount, Setting
 
 PAUSED_KEY = "intake_paused"
 MESSAGE_KEY = "intake_pause_message"
-DEFAULT_MESSAGE = (
+DEFAULT_MESSAGE = _l(
     "We're not taking new consultation requests at the moment. Please check back soon."
 )
 

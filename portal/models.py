@@ -151,13 +151,13 @@ class TimeOff(db.Model):
 
 
 STATUSES = {  # what staff see and set; "pending" (below) is never among them
-    "new": "New",
-    "contacted": "Contacted",
-    "scheduled": "Scheduled",
-    "completed": "Completed",
-    "no_show": "No-show",
-    "cancelled": "Cancelled",
-    "not_a_fit": "Not a fit",
+    "new": N_("New"),
+    "contacted": N_("Contacted"),
+    "scheduled": N_("Scheduled"),
+    "completed": N_("Completed"),
+    "no_show": N_("No-show"),
+    "cancelled": N_("Cancelled"),
+    "not_a_fit": N_("Not a fit"),
 }
 # "pending": stored at step 2, waiting for the code emailed to the address given. It
 # holds its time but is not open (staff never see it) and goes unless verified.

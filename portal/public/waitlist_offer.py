@@ -10,6 +10,7 @@ list. As elsewhere, a POST begins its write transaction before it reads.
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 
 from portal import booking, waitlist
@@ -98,8 +99,8 @@ def take(token: str, offer: WaitlistOffer, form: OfferForm):
     waitlist.answered(offer, "booked")
     response = redirect(url_for("public.manage", token=manage_token(consultation)))
     db.session.commit()
-    flash("Your consultation is booked. We've emailed you the details and a calendar "
-          "invitation.", "success")
+    flash(gettext("Your consultation is booked. We've emailed you the details and a calendar "
+                  "invitation."), "success")
     return response
 
 
@@ -113,5 +114,6 @@ def manage_leave_waitlist(token: str):
     form = LeaveWaitlistForm()
     if form.validate_on_submit() and waitlist.leave(consultation, actor="client"):
         db.session.commit()
-        flash("You're off the waitlist. We won't email you about earlier times.", "success")
+        flash(gettext("You're off the waitlist. We won't email you about earlier times."),
+              "success")
     return redirect(url_for("public.manage", token=token))
