@@ -84,7 +84,7 @@ def queue_waitlist_offer(consultation: ConsultationRequest, *, key: str, offered
                          offer_url: str) -> OutboxEmail | None:
     """A freed time offered to a waitlisted client, with the link that books it."""
     return _queue_client(consultation, key, "waitlist_offer", "client_waitlist_offer",
-                         "An earlier consultation time is open", offered_when=offered_when,
+                         _l("An earlier consultation time is open"), offered_when=offered_when,
                          offered_therapist=offered_therapist, offer_url=offer_url)
 
 
@@ -94,7 +94,7 @@ def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: date
     ``reminder_queued_at``: the new time earns its own reminder)."""
     supersede_reminders(consultation)
     prefix = _prefix(consultation, f"rescheduled:{consultation.booking_sequence}")
-    previous_when = _when(previous_start)
+    previous_when = _when(previous_start, consultation.language)
     client = _queue_client(
         consultation, f"{prefix}:client", "rescheduled_client", "client_rescheduled",
         _l("Your consultation has a new time"), ics=_ics(consultation),

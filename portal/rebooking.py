@@ -25,6 +25,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -38,7 +39,7 @@ from portal.models import ConsultationRequest, Therapist, User, to_db
 from portal.scheduling import SLOT_LENGTH
 
 REBOOK_SALT = "rebook-after-no-show"
-MISSED_SUBJECT = "Sorry we missed you"
+MISSED_SUBJECT = _l("Sorry we missed you")
 # What a rebooking copies from the missed request: who the person is, where they
 # are, and the consent they gave then.
 COPIED = ("first_name", "last_name", "first_name_normalised", "last_name_normalised",

@@ -17,6 +17,7 @@ from portal import booking, waitlist
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
+from portal.i18n import current_language
 from portal.links import manage_token
 from portal.models import WaitlistOffer
 from portal.public.manage import consultation_for
@@ -52,7 +53,7 @@ def render_offer(token: str, offer: WaitlistOffer, state: str, form: OfferForm, 
     therapist = consultation.therapist if consultation.therapist_choice != "any" else None
     return render_template(
         "public/waitlist_offer.html", token=token, offer=offer, state=state, form=form,
-        consultation=consultation, when=format_slot_long(offer.starts_at), therapist=therapist,
+        consultation=consultation, when=format_slot_long(offer.starts_at, language=current_language()), therapist=therapist,
         manage=url_for("public.manage", token=manage_token(consultation)),
     ), status
 
