@@ -53,7 +53,8 @@ def render_offer(token: str, offer: WaitlistOffer, state: str, form: OfferForm, 
     therapist = consultation.therapist if consultation.therapist_choice != "any" else None
     return render_template(
         "public/waitlist_offer.html", token=token, offer=offer, state=state, form=form,
-        consultation=consultation, when=format_slot_long(offer.starts_at, language=current_language()), therapist=therapist,
+        consultation=consultation, therapist=therapist,
+        when=format_slot_long(offer.starts_at, language=current_language()),
         manage=url_for("public.manage", token=manage_token(consultation)),
     ), status
 
