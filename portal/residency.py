@@ -159,6 +159,8 @@ def zip_error_message(zip_code: object) -> str | None:
     zip5 = normalise_zip(zip_code)
     state = zip_state(zip_code)
     name = STATE_NAMES.get(state, state)
-    # place: "an Oregon" (English needs the article); state: "Oregon", for other languages.
+    # "an Oregon" in English; other languages place the state their own way.
+    article = _with_article(name).split(" ", 1)[0]
+    place = gettext("%(article)s %(state)s", article=article, state=name)
     return gettext("%(zip)s is %(place)s ZIP code. We can only offer consultations to people "
-                   "in California", zip=zip5, place=_with_article(name), state=name)
+                   "in California", zip=zip5, place=place)
