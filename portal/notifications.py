@@ -52,6 +52,7 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
         consultation, f"{prefix}:client", "confirmation", "client_confirmation",
         "Your free consultation is booked" if booked else "We received your consultation request",
         ics=_ics(consultation) if booked else None,
+        good_faith_estimate_url=links.external_url("public.good_faith_estimate"),
     )
     headline = "A new consultation request has arrived."
     therapist = _queue_therapist(consultation, consultation.therapist, prefix, "therapist_notice",
@@ -311,9 +312,10 @@ def _queue_client(consultation: ConsultationRequest, key: str, kind: str, templa
                   subject: str, *, ics: str | None = None, **extra) -> OutboxEmail | None:
     therapist = consultation.therapist
     context = {
+        # The greeting's name: the one they asked us to use, else their first name.
         # Forms refuse line breaks in names; this keeps an older or imported row's
         # name on the greeting's line too, so it cannot start lines of its own.
-        "first_name": text_rules.flattened(consultation.first_name),
+        "name": text_rules.flattened(consultation.call_name),
         "reference": consultation.reference,
         "when": _when(consultation.starts_at),
         "therapist": therapist,
