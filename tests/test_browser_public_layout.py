@@ -94,7 +94,9 @@ def test_the_time_picker_is_short_on_a_phone(page: Page, base_url, screenshot_di
     to_details(page, base_url)
     height = page.evaluate("document.documentElement.scrollHeight")
     print(f"\ndetails page at 390 px: {height} px tall")  # 5,279 px before the times folded
-    assert height < 4800
+    # About 4,700 px before step 2 asked its version-2 questions (age, what to call
+    # you, texts, voicemail, payment with the Good Faith Estimate notice): ~1,500 more.
+    assert height < 6400
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     days = page.locator("details.slot-day")
     assert days.count() > 3
