@@ -153,6 +153,20 @@ def test_the_age_question_does_not_judge_show_times(app, client, therapist_id):
     assert response.status_code == 200 and 'role="alert"' not in response.text
 
 
+@pytest.mark.parametrize("app_config", [{
+    "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "memory://",
+    "CONSULTATION_RATE_LIMIT": "1 per hour", "CONSULTATION_ATTEMPT_LIMIT": "100 per hour"}])
+def test_under_18_answers_do_not_use_up_the_booking_limit(app, client, therapist_id):
+    person = {"REMOTE_ADDR": "2001:db8::18"}
+    pass_eligibility(client)  # from another address: its own count
+    for _ in range(3):
+        response = client.post("/consultation/details", data=form_data(client, adult="no"),
+                               environ_base=person)
+        assert response.location == "/consultation/young-people"
+    response = client.post("/consultation/details", data=form_data(client), environ_base=person)
+    assert response.location == "/consultation/verify"
+
+
 # -- emails -------------------------------------------------------------------------
 
 def client_emails(consultation_id: int) -> dict[str, OutboxEmail]:
