@@ -53,6 +53,7 @@ def book_once(app, n: int) -> float:
         "interests": ["other"], "message": "", "therapist": "any",
         "slot": SLOT_VALUE.findall(html)[n], "consent_privacy": "y",
         "ack_not_emergency": "y", "website": "", "form_token": FORM_TOKEN.search(html).group(1),
+        "adult": "yes", "ok_to_text": "yes", "ok_to_voicemail": "yes", "payment": "self_pay",
     }
     started = time.perf_counter()
     response = client.post("/consultation/details", data=data)

@@ -51,6 +51,8 @@ FIRST_NAMES = ["Alex", "Jordan", "Sam", "Taylor", "Morgan", "Casey", "Riley", "J
 LAST_NAMES = ["Garcia", "Nguyen", "Smith", "Johnson", "Lee", "Martinez", "Brown", "Kim", "Patel",
               "López", "Chen", "Davis", "Wilson", "Singh", "Rivera", "Clark", "Lewis", "Young",
               "Núñez"]
+PREFERRED_NAMES = ["Sam", "Lex", "Jo", "Bea", "Teo", "Lupe", "Mo", "Nico"]
+PAYMENTS = ["self_pay", "self_pay", "insurance", "insurance", "insurance", "not_sure"]
 CA_ZIPS = ["94110", "90012", "95814", "92101", "94704", "96161", "93101", "95060"]
 
 
@@ -130,6 +132,7 @@ def _synthetic_row(n, now, therapist_ids, taken, rng) -> dict:
             slot_start = candidate
     email = f"{normalise_name(first)}.{normalise_name(last)}.{n}@example.com"  # plain ASCII
     interests = rng.sample(list(INTERESTS), rng.randint(1, 3))
+    contact = rng.choice(["email", "phone", "text"])
     return {
         "public_id": new_public_id(), "reference": new_reference(), "created_at": created,
         "updated_at": created, "status": status, "first_name": first, "last_name": last,
@@ -137,7 +140,11 @@ def _synthetic_row(n, now, therapist_ids, taken, rng) -> dict:
         "last_name_normalised": normalise_name(last),
         "email": email, "email_normalised": normalise_search(email),
         "phone": f"+1415{n % 10_000_000:07d}",
-        "preferred_contact": rng.choice(["email", "phone", "text"]),
+        "preferred_contact": contact,
+        "preferred_name": rng.choice(PREFERRED_NAMES) if rng.random() < 0.2 else None,
+        # Who asked to be texted agreed to texts; some ask for no voicemail.
+        "ok_to_text": contact == "text" or rng.random() < 0.7,
+        "ok_to_voicemail": rng.random() < 0.75, "adult": True, "payment": rng.choice(PAYMENTS),
         "interests": ",".join(interests), "message": "", "state": "CA",
         "zip_code": rng.choice(CA_ZIPS), "ca_resident": True, "in_california": True,
         "therapist_id": therapist_id, "therapist_choice": str(therapist_id or "any"),

@@ -177,6 +177,12 @@ INTERESTS = {
     "other": N_("Something else"),
 }
 CONTACT_METHODS = {"email": N_("Email"), "phone": N_("Phone call"), "text": N_("Text message")}
+# How the person expects to pay for therapy after the free consultation. Self-pay
+# means a Good Faith Estimate is due before the first paid session (No Surprises
+# Act, 45 CFR 149.610).
+PAYMENT_METHODS = {"self_pay": N_("Self-pay"), "insurance": N_("Insurance"),
+                   "not_sure": N_("Not sure yet")}
+SELF_PAY = "self_pay"
 
 
 class ConsultationRequest(db.Model):
@@ -222,6 +228,12 @@ class ConsultationRequest(db.Model):
     message: Mapped[str] = mapped_column(Text, default="")
     # The language the client made the request in ("en", "es"): later emails speak it.
     language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    # Version 2 of step 2. NULL on requests made before it asked them.
+    preferred_name: Mapped[str | None] = mapped_column(String(80))
+    ok_to_text: Mapped[bool | None] = mapped_column(Boolean)
+    ok_to_voicemail: Mapped[bool | None] = mapped_column(Boolean)
+    adult: Mapped[bool | None] = mapped_column(Boolean)
+    payment: Mapped[str | None] = mapped_column(String(12))
 
     state: Mapped[str] = mapped_column(String(2))
     zip_code: Mapped[str] = mapped_column(String(10))
@@ -264,6 +276,20 @@ class ConsultationRequest(db.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def call_name(self) -> str:
+        """What to call the person: the name they asked for, else their first name."""
+        return self.preferred_name or self.first_name
+
+    @property
+    def payment_label(self) -> str | None:
+        return PAYMENT_METHODS.get(self.payment, self.payment) if self.payment else None
+
+    @property
+    def good_faith_estimate_due(self) -> bool:
+        """Self-pay: the practice owes a Good Faith Estimate before the first paid session."""
+        return self.payment == SELF_PAY
 
     @property
     def interest_keys(self) -> list[str]:

@@ -55,8 +55,7 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
         consultation, f"{prefix}:client", "confirmation", "client_confirmation",
         (_l("Your free consultation is booked") if booked
          else _l("We received your consultation request")),
-        ics=_ics(consultation) if booked else None,
-        reply_by=reply_promise.reply_by(consultation.created_at, consultation.language),
+        ics=_ics(consultation) if booked else None, **_confirmation_extras(consultation),
     )
     headline = "A new consultation request has arrived."
     therapist = _queue_therapist(consultation, consultation.therapist, prefix, "therapist_notice",
@@ -65,13 +64,20 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
     return _rows(client, therapist)
 
 
+def _confirmation_extras(consultation: ConsultationRequest) -> dict:
+    """What a confirmation says besides the booking: when we'll reply, and where the
+    Good Faith Estimate notice is."""
+    return {"reply_by": reply_promise.reply_by(consultation.created_at, consultation.language),
+            "good_faith_estimate_url": links.external_url("public.good_faith_estimate")}
+
+
 def queue_booked(consultation: ConsultationRequest) -> list[OutboxEmail]:
     """A request without a time got one from the waitlist: told as a new booking (the
     caller has already raised ``booking_sequence``)."""
     prefix = _prefix(consultation, f"booked:{consultation.booking_sequence}")
     client = _queue_client(consultation, f"{prefix}:client", "confirmation",
-                           "client_confirmation", "Your free consultation is booked",
-                           ics=_ics(consultation))
+                           "client_confirmation", _l("Your free consultation is booked"),
+                           ics=_ics(consultation), **_confirmation_extras(consultation))
     therapist = _queue_therapist(
         consultation, consultation.therapist, prefix, "therapist_notice", "therapist_new",
         f"Consultation {consultation.reference} is booked",
@@ -368,9 +374,10 @@ def _client_context(consultation: ConsultationRequest, *, has_ics: bool = False,
                     **extra) -> dict:
     therapist = consultation.therapist
     return {
+        # The greeting's name: the one they asked us to use, else their first name.
         # Forms refuse line breaks in names; this keeps an older or imported row's
         # name on the greeting's line too, so it cannot start lines of its own.
-        "first_name": text_rules.flattened(consultation.first_name),
+        "name": text_rules.flattened(consultation.call_name),
         "reference": consultation.reference,
         "when": _when(consultation.starts_at, consultation.language),
         "therapist": therapist,

@@ -41,9 +41,10 @@ from portal.scheduling import SLOT_LENGTH
 REBOOK_SALT = "rebook-after-no-show"
 MISSED_SUBJECT = _l("Sorry we missed you")
 # What a rebooking copies from the missed request: who the person is, where they
-# are, and the consent they gave then.
+# are, how they may be contacted, and the consent they gave then.
 COPIED = ("first_name", "last_name", "first_name_normalised", "last_name_normalised",
-          "email", "email_normalised", "phone", "preferred_contact", "state", "zip_code",
+          "preferred_name", "email", "email_normalised", "phone", "preferred_contact",
+          "ok_to_text", "ok_to_voicemail", "adult", "payment", "language", "state", "zip_code",
           "ca_resident", "in_california", "consent_at", "privacy_notice_version",
           "ack_not_emergency_at")
 

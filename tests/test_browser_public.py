@@ -36,6 +36,20 @@ def answer_eligibility(page: Page, base_url: str, *, state: str, zip_code: str,
     page.get_by_role("button", name="Continue").click()
 
 
+def answer_permissions_age_and_payment(page: Page, *, adult: str = "Yes", text: str = "Yes",
+                                       voicemail: str = "Yes",
+                                       payment: str = "I'd like to use my health insurance"
+                                       ) -> None:
+    """Step 2's yes/no questions (18 or older, texts, voicemail) and how they'll pay."""
+    page.get_by_role("group", name="Are you 18 or older?").get_by_label(adult, exact=True).check()
+    page.get_by_role("group", name="May we send you text messages?") \
+        .get_by_label(text, exact=True).check()
+    page.get_by_role("group", name="May we leave a voicemail that says the name of our practice?") \
+        .get_by_label(voicemail, exact=True).check()
+    page.get_by_role("group", name="How do you expect to pay for therapy?") \
+        .get_by_label(payment).check()
+
+
 def manage_url_for(live_app, confirmation_url: str) -> str:
     public_id = confirmation_url.rstrip("/").rsplit("/", 1)[-1]
     with live_app.app_context():
@@ -100,6 +114,7 @@ def test_book_with_an_error_round_trip_then_reschedule_and_cancel(
     page.get_by_role("group", name="How would you like us to contact you?") \
         .get_by_label("Email").check()
     page.get_by_label("Ketamine-assisted psychotherapy").check()
+    answer_permissions_age_and_payment(page)
     page.get_by_label("I agree that the practice may store").check()
     page.get_by_label("I understand that this form is not for emergencies").check()
     page.get_by_role("button", name="Book consultation").click()
@@ -159,6 +174,7 @@ def test_the_whole_request_works_without_javascript(browser, base_url, live_app)
         page.get_by_label("Phone number").fill(f"415 555 {secrets.randbelow(10000):04d}")
         page.get_by_role("group", name="How would you like us to contact you?") \
             .get_by_label("Text message").check()
+        answer_permissions_age_and_payment(page, voicemail="No", payment="I'm not sure yet")
         page.get_by_label("I agree that the practice may store").check()
         page.get_by_label("I understand that this form is not for emergencies").check()
         page.get_by_role("button", name="Book consultation").click()

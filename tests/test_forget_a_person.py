@@ -30,6 +30,7 @@ from tests.factories import make_user
 app_config = mail_app_config
 
 FIRST, LAST = "Zyxwfirstsentinel", "Qvlastsentinel"
+PREFERRED = "Wvpreferredsentinel"
 EMAIL = "sentinel.mailbox.q7@example.com"
 TYPED_PHONE, PHONE = "(415) 555-0199", "+14155550199"
 MESSAGE = "Sentinel-message: my private worries xq9"
@@ -43,7 +44,8 @@ SLOT_VALUE = re.compile(r'name="slot" value="([^"]+)"')
 def sentinels(public_id: str) -> dict[str, re.Pattern]:
     """What may not survive, each as a case-insensitive pattern (the search columns
     keep lower-cased copies; the ZIP must not match inside a longer number)."""
-    plain = {"first name": FIRST, "last name": LAST, "email": EMAIL, "phone": PHONE,
+    plain = {"first name": FIRST, "last name": LAST, "preferred name": PREFERRED,
+             "email": EMAIL, "phone": PHONE,
              "phone as typed": TYPED_PHONE, "phone digits": "555-0199",
              "message": MESSAGE, "note": NOTE, "status note": STATUS_NOTE,
              "public id": public_id}
@@ -62,6 +64,8 @@ def book_through_the_public_pages(client, app) -> str:
         "preferred_contact": "email", "interests": ["kap", "trauma"], "message": MESSAGE,
         "therapist": "any", "slot": SLOT_VALUE.findall(html)[0], "consent_privacy": "y",
         "ack_not_emergency": "y", "website": "", "form_token": FORM_TOKEN.search(html).group(1),
+        "preferred_name": PREFERRED, "adult": "yes", "ok_to_text": "yes",
+        "ok_to_voicemail": "no", "payment": "self_pay",
     })
     assert response.status_code == 302, response.text
     if response.location.startswith("/consultation/verify"):  # the email-code step

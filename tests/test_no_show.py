@@ -31,7 +31,9 @@ def missed(app, cast):
         maya = db.session.get(Therapist, cast.therapist_id)
         start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
         row = make_request(maya, start, status="scheduled", first_name="Imogen",
-                           email="imogen@example.com", message="SENTINEL-message")
+                           email="imogen@example.com", message="SENTINEL-message",
+                           preferred_name="Immy", ok_to_text=False, ok_to_voicemail=False,
+                           adult=True, payment="self_pay")
         db.session.commit()
         return row.id
 
@@ -109,6 +111,10 @@ def test_the_link_books_again_with_the_same_therapist(app, admin, cast, missed, 
         assert (new.status, new.therapist_id, new.email) == (
             "new", cast.therapist_id, "imogen@example.com")
         assert new.starts_at == parse_slot_value(offered[0]) and new.message == ""
+        # How the client may be contacted comes along: a new booking must not lose
+        # "do not leave a voicemail".
+        assert (new.preferred_name, new.ok_to_text, new.ok_to_voicemail, new.adult,
+                new.payment) == ("Immy", False, False, True, "self_pay")
         new_id, new_public_id = new.id, new.public_id
     assert response.location == f"/consultation/confirmed/{new_public_id}"
     assert kinds(app, new_id) == ["confirmation", "therapist_notice"]

@@ -53,6 +53,7 @@ def form_data(client, therapist="any", slot_index=0, **fields) -> dict:
         "first_name": "Casey", "last_name": "Rivera", "email": "casey@example.com",
         "phone": "(415) 555-0123", "preferred_contact": "email", "interests": ["kap", "anxiety"],
         "message": "", "therapist": therapist, "slot": slots[slot_index],
+        "adult": "yes", "ok_to_text": "yes", "ok_to_voicemail": "yes", "payment": "insurance",
         "consent_privacy": "y", "ack_not_emergency": "y", "website": "",
         "form_token": FORM_TOKEN.search(html).group(1),
     }

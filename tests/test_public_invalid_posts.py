@@ -2,7 +2,8 @@
 with a digit, a symbol, an emoji, a line break, a tab, a zero-width or bidi
 character, or too long once composed; consent that is not the page's tick; a bad
 email, phone, slot, contact method, interest or message; a required field left
-out; the honeypot filled; a forged form token) next to otherwise valid answers.
+out (the yes/no questions and payment too); the honeypot filled; a forged form
+token) next to otherwise valid answers.
 Not one may be stored (rows counted in consultation_request, any status) and not
 one may answer 5xx. Runs on every configured database."""
 
@@ -16,7 +17,13 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from portal.extensions import db
-from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest, OutboxEmail
+from portal.models import (
+    CONTACT_METHODS,
+    INTERESTS,
+    PAYMENT_METHODS,
+    ConsultationRequest,
+    OutboxEmail,
+)
 from portal.scheduling import parse_slot_value
 from portal.text_rules import NAME_PUNCTUATION
 from tests.factories import make_therapist
@@ -61,6 +68,8 @@ NOT_A_TICK = st.one_of(
                      "y ", "y\r\n", MISSING]),
     st.text(max_size=5).filter(lambda v: v != "y"),
     st.just(["n", "y"]))
+NOT_YES_OR_NO = st.one_of(st.text(max_size=5).filter(lambda v: v not in ("yes", "no")),
+                          st.sampled_from(["Yes", "NO", "y", "true", "1", MISSING]))
 BAD_EMAILS = st.one_of(
     st.text(st.characters(exclude_characters="@", codec="utf-8"), max_size=40),
     st.builds(lambda bad: f"casey{bad}@example.com", st.one_of(line_breaks, invisible)),
@@ -95,6 +104,12 @@ INVALID = {
     "slot": BAD_SLOTS,
     "consent_privacy": NOT_A_TICK,
     "ack_not_emergency": NOT_A_TICK,
+    "preferred_name": bad_names().filter(lambda v: v.strip()),  # optional: blank is fine
+    "ok_to_text": NOT_YES_OR_NO,
+    "ok_to_voicemail": NOT_YES_OR_NO,
+    "adult": NOT_YES_OR_NO,  # "no" is an answer: the young people's page, nothing stored
+    "payment": st.one_of(st.text(max_size=10).filter(lambda v: v not in PAYMENT_METHODS),
+                         st.just(MISSING)),
     "website": st.text(min_size=1, max_size=20).filter(str.strip),  # the honeypot
     "form_token": st.one_of(st.text(max_size=40), st.just(MISSING)),
 }

@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 from sqlalchemy import String, select
 
 from portal.extensions import db
-from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest, normalise_name
+from portal.models import (
+    CONTACT_METHODS,
+    INTERESTS,
+    PAYMENT_METHODS,
+    ConsultationRequest,
+    normalise_name,
+)
 from portal.residency import is_california_zip
 from portal.text_rules import multi_line_problem, name_problem
 from tests.factories import make_therapist
@@ -47,6 +53,8 @@ STEP_TWO_VALUES = {
                                                                           max_size=2010)),
     "therapist": any_text, "slot": any_text, "consent_privacy": any_text,
     "ack_not_emergency": any_text, "website": any_text, "form_token": any_text,
+    "preferred_name": name_values, "ok_to_text": any_text, "ok_to_voicemail": any_text,
+    "adult": st.one_of(any_text, st.just("no")), "payment": any_text,
 }
 step_one_changes = st.one_of(st.just(None), st.just(MISSING), any_text)
 
@@ -80,6 +88,10 @@ def assert_valid(row: ConsultationRequest) -> None:
     assert phonenumbers.region_code_for_number(number) == "US"
     assert row.phone == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     assert row.preferred_contact in CONTACT_METHODS
+    assert row.preferred_name is None or (
+        0 < len(row.preferred_name) <= 80 and name_problem(row.preferred_name) is None)
+    assert row.adult is True and row.payment in PAYMENT_METHODS
+    assert row.ok_to_text in (True, False) and row.ok_to_voicemail in (True, False)
     keys = row.interest_keys
     assert set(keys) <= set(INTERESTS) and len(keys) == len(set(keys))
     assert len(row.message) <= 2000 and multi_line_problem(row.message) is None
@@ -133,6 +145,9 @@ def test_step_two_never_fails_or_stores_invalid_rows(seeded):
         response = client.post("/consultation/details", data=apply(valid, edits))
         assert response.status_code in (200, 302)
         if response.status_code == 302:
+            if response.location == "/consultation/young-people":  # under 18
+                assert apply(valid, edits).get("adult") == "no"
+                return
             assert response.location == "/consultation/verify"
             with client.session_transaction() as session:
                 if "pending" in session:  # not so for a filled honeypot: nothing stored

@@ -184,8 +184,12 @@ def test_staff_cancelling_by_status_change_offers_the_time(app, client, freed):
         make_user("admin@example.com")
         db.session.commit()
     sign_in(client, "admin@example.com")
-    response = client.post(f"/admin/requests/{freed['booking']}/status",
-                           data={"status": "not_a_fit", "note": ""})
+    # "Not a fit" asks first whether to tell the client (portal/admin/declines.py).
+    asked = client.post(f"/admin/requests/{freed['booking']}/status",
+                        data={"status": "not_a_fit", "note": ""})
+    assert asked.status_code == 200 and not offers_to(app, "mine@example.com")
+    response = client.post(f"/admin/requests/{freed['booking']}/not-a-fit",
+                           data={"tell_client": "no", "note": "", "action": "continue"})
     assert response.status_code == 302
     assert len(offers_to(app, "mine@example.com")) == 1
 

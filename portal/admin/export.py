@@ -21,7 +21,15 @@ from portal.admin.blueprint import bp
 from portal.admin.requests import filtered, read_filters
 from portal.database import begin_write
 from portal.extensions import db
-from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest, Therapist, as_utc
+from portal.models import (
+    CONTACT_METHODS,
+    INTERESTS,
+    PAYMENT_METHODS,
+    SELF_PAY,
+    ConsultationRequest,
+    Therapist,
+    as_utc,
+)
 from portal.phones import spreadsheet_phone
 from portal.scheduling import PACIFIC
 
@@ -41,7 +49,13 @@ COLUMNS = [
     ("last_name", R.last_name, str),
     ("email", R.email, str),
     ("phone", R.phone, spreadsheet_phone),
+    ("preferred_name", R.preferred_name, lambda v: v or ""),
     ("preferred_contact", R.preferred_contact, lambda v: CONTACT_METHODS.get(v, v)),
+    ("ok_to_text", R.ok_to_text, lambda v: yes_no(v)),
+    ("ok_to_voicemail", R.ok_to_voicemail, lambda v: yes_no(v)),
+    ("adult", R.adult, lambda v: yes_no(v)),
+    ("payment", R.payment, lambda v: PAYMENT_METHODS.get(v, v) if v else ""),
+    ("good_faith_estimate_due", R.payment, lambda v: "yes" if v == SELF_PAY else "no"),
     ("interests", R.interests,
      lambda v: "; ".join(INTERESTS.get(key, key) for key in (v or "").split(",") if key)),
     ("therapist", Therapist.name, lambda v: v or ""),
@@ -54,6 +68,11 @@ COLUMNS = [
 
 def pacific(value) -> str:
     return f"{as_utc(value).astimezone(PACIFIC):%Y-%m-%d %H:%M}" if value else ""
+
+
+def yes_no(value: bool | None) -> str:
+    """A yes/no answer; empty on requests made before the question was asked."""
+    return "" if value is None else ("yes" if value else "no")
 
 
 def neutralise(cell: str) -> str:

@@ -77,6 +77,11 @@ def column_length(column) -> int:
 
 
 NAME_MAX = column_length(ConsultationRequest.first_name)
+PREFERRED_NAME_MAX = column_length(ConsultationRequest.preferred_name)
+# The payment question's options as the page words them.
+PAYMENT_CHOICES = {"self_pay": "I'll pay for sessions myself (self-pay)",
+                   "insurance": "I'd like to use my health insurance",
+                   "not_sure": "I'm not sure yet"}
 EMAIL_MAX = column_length(ConsultationRequest.email)
 ZIP_MAX = column_length(ConsultationRequest.zip_code)
 EMAIL_TOO_LONG = _l("Your email address must be %(n)s characters or fewer", n=EMAIL_MAX)
@@ -148,7 +153,15 @@ class EligibilityForm(FlaskForm):
             raise ValidationError(ZIP_MALFORMED_MESSAGE)
 
 
+def yes_no(question: str, required: str) -> RadioField:
+    """A yes/no question that must be answered."""
+    return RadioField(question, choices=YES_NO, validate_choice=False,
+                      validators=[InputRequired(required), one_of({"yes", "no"}, required)])
+
+
 class DetailsForm(FlaskForm):
+    # Asked first on the page: someone under 18 learns where to go before typing anything.
+    adult = yes_no("Are you 18 or older?", "Select yes if you are 18 or older")
     # DataRequired after the strip filter: an answer of only spaces is no answer.
     # The filters compose (NFC) before the length check: the column counts stored
     # characters, not the keystrokes of a keyboard that sends accents separately.
@@ -160,6 +173,12 @@ class DetailsForm(FlaskForm):
         DataRequired(_l("Enter your last name")),
         MaxLength(NAME_MAX, _l("Your last name must be %(n)s characters or fewer", n=NAME_MAX)),
         person_name(_l("your last name"))])
+    preferred_name = StringField(_l("What should we call you?"), filters=ONE_LINE_FILTERS,
+                                 validators=[
+        MaxLength(PREFERRED_NAME_MAX,
+                  _l("The name we should call you must be %(n)s characters or fewer",
+                     n=PREFERRED_NAME_MAX)),
+        person_name(_l("the name we should call you"))])
     email = StringField(_l("Email address"), filters=ONE_LINE_FILTERS, validators=[
         DataRequired(_l("Enter your email address")),
         MaxLength(EMAIL_MAX, EMAIL_TOO_LONG),
@@ -174,6 +193,16 @@ class DetailsForm(FlaskForm):
         validate_choice=False,
         validators=[InputRequired(_l("Choose how you'd like us to contact you")),
                     one_of(set(CONTACT_METHODS), _l("Choose how you'd like us to contact you"))],
+    )
+    ok_to_text = yes_no("May we send you text messages?",
+                        "Select yes if we may send you text messages")
+    ok_to_voicemail = yes_no("May we leave a voicemail that says the name of our practice?",
+                             "Select yes if we may leave a voicemail that names our practice")
+    payment = RadioField(
+        "How do you expect to pay for therapy?", choices=options(PAYMENT_CHOICES.items()),
+        validate_choice=False,
+        validators=[InputRequired("Choose how you expect to pay for therapy"),
+                    one_of(set(PAYMENT_CHOICES), "Choose how you expect to pay for therapy")],
     )
     interests = MultiCheckboxField(
         _l("What would you like help with?"), choices=translated(INTERESTS),
@@ -238,6 +267,15 @@ class DetailsForm(FlaskForm):
                 phonenumbers.region_code_for_number(number) != "US"):
             raise ValidationError(message)
         field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def validate_ok_to_text(self, field):
+        if field.data == "no" and self.preferred_contact.data == "text":
+            raise ValidationError("You chose text message as the way to contact you: select "
+                                  "yes, or choose another way to contact you")
+
+    @property
+    def under_18(self) -> bool:
+        return self.adult.data == "no"
 
     def validate_slot(self, field):
         if field.data != NO_SLOT and parse_slot_value(field.data) is None:

@@ -5,12 +5,13 @@ CONSULTATION_ATTEMPT_LIMIT, so a flood of anything still stops. Only progress
 that matters counts against the tight CONSULTATION_RATE_LIMIT: a POST that
 redirects onwards — an eligible answer (on to step 2), a stored request (on to
 "check your email"), a cancellation or a new time. A not-eligible answer (it
-redirects to the not-eligible page, stores nothing personal) and a bounce back
-to step 1 do not count, and neither does a form that comes back with errors: a
-person fixing mistakes round trip after round trip, or people sharing one
-address (a clinic's Wi-Fi, a mobile carrier's), must not lose the form to a
-limit meant for scripts. The not-eligible count a flood could inflate is
-anonymous and still bounded by the attempt limit.
+redirects to the not-eligible page, stores nothing personal), an "under 18"
+answer (the young people's page, nothing stored) and a bounce back to step 1
+do not count, and neither does a form that comes back with errors: a person
+fixing mistakes round trip after round trip, or people sharing one address (a
+clinic's Wi-Fi, a mobile carrier's), must not lose the form to a limit meant
+for scripts. The not-eligible count a flood could inflate is anonymous and
+still bounded by the attempt limit.
 
 What a person sees. A limited form POST comes back as the same form, with what
 was typed, and a message that says how long to wait in words (the same wait as
@@ -36,7 +37,7 @@ from portal.extensions import limiter
 _LIMITED_PAGES: dict[str, Callable[[str], str]] = {}
 
 # Redirects that are no progress: they never count against the tight limit.
-_NOT_PROGRESS = ("public.not_eligible", "public.eligibility")
+_NOT_PROGRESS = ("public.not_eligible", "public.eligibility", "public.young_people")
 
 
 def _completed_limit() -> str:

@@ -122,6 +122,12 @@ def privacy():
     return render_template("public/privacy.html")
 
 
+@bp.get("/good-faith-estimate")
+def good_faith_estimate():
+    """The No Surprises Act notice in full (linked from step 2 and the confirmation email)."""
+    return render_template("public/good_faith_estimate.html")
+
+
 # -- step 1: eligibility --------------------------------------------------------
 
 def eligibility_answers() -> dict | None:
@@ -231,6 +237,10 @@ def request_details(form: DetailsForm, answers: dict, nonce: str) -> booking.Req
         therapist_choice=form.therapist.data, slot_start=form.slot_start,
         waitlist=bool(form.waitlist.data),  # kept only without a time (booking.py)
         submission_token=nonce, language=current_language(),
+        preferred_name=form.preferred_name.data or None,
+        ok_to_text=form.ok_to_text.data == "yes",
+        ok_to_voicemail=form.ok_to_voicemail.data == "yes",
+        adult=form.adult.data == "yes", payment=form.payment.data,
     )
 
 
@@ -254,7 +264,19 @@ def answers_of(pending: ConsultationRequest) -> dict:
         "message": pending.message, "therapist": pending.therapist_choice,
         "slot": slot_value(start) if start else NO_SLOT, "waitlist": pending.waitlist,
         "consent_privacy": True, "ack_not_emergency": True,
+        "preferred_name": pending.preferred_name or "", "adult": yes_or_no(pending.adult),
+        "ok_to_text": yes_or_no(pending.ok_to_text),
+        "ok_to_voicemail": yes_or_no(pending.ok_to_voicemail), "payment": pending.payment,
     }
+
+
+def yes_or_no(answer: bool | None) -> str | None:
+    return None if answer is None else ("yes" if answer else "no")
+
+
+def token_refused(form: DetailsForm) -> bool:
+    token = getattr(form, "csrf_token", None)  # absent when CSRF is switched off
+    return token is not None and bool(token.errors)
 
 
 def resubmitted(form: DetailsForm):
@@ -305,6 +327,9 @@ def details():
         form.validate_on_submit()
         return render_details(form, therapists)
     valid = form.validate_on_submit()
+    if form.under_18 and not token_refused(form):
+        # Whatever else was typed (or not): nothing is stored, no email goes.
+        return redirect(url_for("public.young_people"))
     if posted not in (None, "", form.therapist.data):
         # Never book someone else without saying so: that therapist just stopped taking requests.
         form.slot.errors = [THERAPIST_GONE_MESSAGE]
@@ -312,6 +337,12 @@ def details():
     if not valid:
         return render_details(form, therapists)
     return submit_details(form, answers, therapists)
+
+
+@bp.get("/consultation/young-people")
+def young_people():
+    """Where "Are you 18 or older?" → no leads: how a parent or guardian can ask."""
+    return render_template("public/young_people.html")
 
 
 @when_limited("public.details")
