@@ -38,6 +38,7 @@ from portal.forms import (
     options,
     person_name,
 )
+from portal.i18n import N_
 from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
 from portal.residency import OUTSIDE_US, STATE_CHOICES, ZIP_MALFORMED_MESSAGE, normalise_zip
 from portal.scheduling import parse_slot_value
@@ -79,9 +80,9 @@ def column_length(column) -> int:
 NAME_MAX = column_length(ConsultationRequest.first_name)
 PREFERRED_NAME_MAX = column_length(ConsultationRequest.preferred_name)
 # The payment question's options as the page words them.
-PAYMENT_CHOICES = {"self_pay": "I'll pay for sessions myself (self-pay)",
-                   "insurance": "I'd like to use my health insurance",
-                   "not_sure": "I'm not sure yet"}
+PAYMENT_CHOICES = {"self_pay": N_("I'll pay for sessions myself (self-pay)"),
+                   "insurance": N_("I'd like to use my health insurance"),
+                   "not_sure": N_("I'm not sure yet")}
 EMAIL_MAX = column_length(ConsultationRequest.email)
 ZIP_MAX = column_length(ConsultationRequest.zip_code)
 EMAIL_TOO_LONG = _l("Your email address must be %(n)s characters or fewer", n=EMAIL_MAX)
@@ -161,7 +162,7 @@ def yes_no(question: str, required: str) -> RadioField:
 
 class DetailsForm(FlaskForm):
     # Asked first on the page: someone under 18 learns where to go before typing anything.
-    adult = yes_no("Are you 18 or older?", "Select yes if you are 18 or older")
+    adult = yes_no(_l("Are you 18 or older?"), _l("Select yes if you are 18 or older"))
     # DataRequired after the strip filter: an answer of only spaces is no answer.
     # The filters compose (NFC) before the length check: the column counts stored
     # characters, not the keystrokes of a keyboard that sends accents separately.
@@ -194,15 +195,15 @@ class DetailsForm(FlaskForm):
         validators=[InputRequired(_l("Choose how you'd like us to contact you")),
                     one_of(set(CONTACT_METHODS), _l("Choose how you'd like us to contact you"))],
     )
-    ok_to_text = yes_no("May we send you text messages?",
-                        "Select yes if we may send you text messages")
-    ok_to_voicemail = yes_no("May we leave a voicemail that says the name of our practice?",
-                             "Select yes if we may leave a voicemail that names our practice")
+    ok_to_text = yes_no(_l("May we send you text messages?"),
+                        _l("Select yes if we may send you text messages"))
+    ok_to_voicemail = yes_no(_l("May we leave a voicemail that says the name of our practice?"),
+                             _l("Select yes if we may leave a voicemail that names our practice"))
     payment = RadioField(
-        "How do you expect to pay for therapy?", choices=options(PAYMENT_CHOICES.items()),
+        _l("How do you expect to pay for therapy?"), choices=translated(PAYMENT_CHOICES),
         validate_choice=False,
-        validators=[InputRequired("Choose how you expect to pay for therapy"),
-                    one_of(set(PAYMENT_CHOICES), "Choose how you expect to pay for therapy")],
+        validators=[InputRequired(_l("Choose how you expect to pay for therapy")),
+                    one_of(set(PAYMENT_CHOICES), _l("Choose how you expect to pay for therapy"))],
     )
     interests = MultiCheckboxField(
         _l("What would you like help with?"), choices=translated(INTERESTS),
@@ -270,8 +271,8 @@ class DetailsForm(FlaskForm):
 
     def validate_ok_to_text(self, field):
         if field.data == "no" and self.preferred_contact.data == "text":
-            raise ValidationError("You chose text message as the way to contact you: select "
-                                  "yes, or choose another way to contact you")
+            raise ValidationError(_l("You chose text message as the way to contact you: "
+                                     "select yes, or choose another way to contact you"))
 
     @property
     def under_18(self) -> bool:
