@@ -17,12 +17,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from portal import audit, notifications, request_status
 from portal.extensions import db
 from portal.i18n import in_language
+from portal.i18n import lazy_gettext as _l
 from portal.models import ConsultationRequest, OutboxEmail, User
 
 SUBJECT = _l("An update on your consultation request")

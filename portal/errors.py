@@ -17,13 +17,13 @@ from contextlib import suppress
 from functools import wraps
 
 from flask import Flask, current_app, render_template, request
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, same_origin
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from portal.extensions import csrf, db
+from portal.i18n import lazy_gettext as _l
 
 MESSAGES = {
     400: (_l("Something went wrong with that request"),

@@ -2,12 +2,12 @@
 the checkbox whose tick means yes, and the text checks of ``portal.text_rules``
 turned into filters and validators with the messages people see."""
 
-from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import StopValidation
 
 from portal import text_rules
+from portal.i18n import lazy_gettext as _l
 
 # What templates/_forms.html's checkbox macro sends for a ticked box.
 CHECKED_VALUE = "y"

@@ -14,8 +14,9 @@ from contextlib import contextmanager
 from urllib.parse import urlencode
 
 from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import force_locale, get_locale
-from flask_babel import lazy_gettext as _l
+from flask_babel import force_locale, get_locale, gettext
+from flask_babel.speaklater import LazyString
+from markupsafe import escape
 
 from portal.extensions import babel
 
@@ -34,8 +35,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.before_request(remember_choice)
     app.after_request(vary_on_language)
-    app.context_processor(lambda: {"current_language": current_language,
-                                   "language_links": language_links})
+    # Globals, not a context processor: imported macros see them too.
+    app.jinja_env.globals.update(current_language=current_language,
+                                 language_links=language_links, translate=translate)
 
 
 def _for_clients() -> bool:
@@ -95,6 +97,29 @@ def in_language(language: str | None) -> Iterator[None]:
     """Render in ``language`` (a stored request's), whatever the current request's is."""
     with force_locale(language if language in LANGUAGES else DEFAULT_LANGUAGE):
         yield
+
+
+def translate(text: str) -> str:
+    """``text`` (marked with ``N_`` or from a setting) in the current language, as plain
+    text: Jinja's ``_()`` marks what it returns as safe markup, which text from a
+    setting is not."""
+    return gettext(text) if text else ""
+
+
+class LazyText(LazyString):
+    """Text translated when it is shown. Unlike Flask-Babel's own lazy strings, which
+    Jinja takes as markup as they are, it is escaped like any other text: a message
+    may carry what a visitor typed (``%(suggestion)s``)."""
+
+    def __html__(self) -> str:
+        return str(escape(str(self)))
+
+
+def lazy_gettext(string: str, **variables) -> LazyText:
+    return LazyText(gettext, string, **variables)
+
+
+_l = lazy_gettext
 
 
 def N_(text: str) -> str:  # noqa: N802 (gettext's name for it)

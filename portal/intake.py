@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.extensions import db
+from portal.i18n import lazy_gettext as _l
 from portal.models import AnonymousCount, NotEligibleCount, Setting
 
 PAUSED_KEY = "intake_paused"

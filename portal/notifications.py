@@ -18,7 +18,6 @@ from email.utils import make_msgid, parseaddr
 
 from flask import current_app, render_template
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -27,6 +26,7 @@ from portal.addresses import clean_address
 from portal.calendar_invite import build_ics
 from portal.extensions import db
 from portal.i18n import current_language, in_language
+from portal.i18n import lazy_gettext as _l
 from portal.models import (
     CONTACT_METHODS,
     OPEN_STATUSES,

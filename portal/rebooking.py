@@ -25,7 +25,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +33,7 @@ from portal import audit, notifications
 from portal.availability import free_therapists_at, therapists_for_reschedule
 from portal.booking import IDENTIFIER_DRAWS, SlotTaken, find_by_public_id, violated_rule
 from portal.extensions import db
+from portal.i18n import lazy_gettext as _l
 from portal.links import external_url
 from portal.models import ConsultationRequest, Therapist, User, to_db
 from portal.scheduling import SLOT_LENGTH

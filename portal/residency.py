@@ -15,7 +15,8 @@ from functools import cache
 
 import zipcodes
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
+
+from portal.i18n import lazy_gettext as _l
 
 CALIFORNIA = "CA"
 OUTSIDE_US = "XX"

@@ -149,3 +149,18 @@ def test_the_catalog_holds_every_text_the_code_and_templates_have(tmp_path):
     with CATALOG.open("rb") as handle:
         have = {m.id for m in read_po(handle) if m.id}  # obsolete entries are apart
     assert sorted(wanted - have) == []
+
+
+def test_a_message_translated_late_is_escaped_like_any_text(app):
+    """Flask-Babel's own lazy strings reach Jinja as markup; ours are escaped, since a
+    message may carry what a visitor typed."""
+    from portal.i18n import lazy_gettext
+
+    with app.test_request_context():
+        message = lazy_gettext("Did you mean %(suggestion)s? Correct your email address, "
+                               "or check \u201cMy email address is right as I typed it\u201d",
+                               suggestion="<b>x</b>@example.com")
+        shown = app.jinja_env.from_string("<p>{{ message }}</p>").render(message=message)
+        assert "<b>" not in shown and "&lt;b&gt;x&lt;/b&gt;@example.com" in shown
+        assert app.jinja_env.from_string("{{ translate(text) }}").render(
+            text="Support & care") == "Support &amp; care"

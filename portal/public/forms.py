@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -39,6 +38,7 @@ from portal.forms import (
     person_name,
 )
 from portal.i18n import N_
+from portal.i18n import lazy_gettext as _l
 from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
 from portal.residency import OUTSIDE_US, STATE_CHOICES, ZIP_MALFORMED_MESSAGE, normalise_zip
 from portal.scheduling import parse_slot_value

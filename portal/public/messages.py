@@ -3,7 +3,7 @@ flow and the manage pages so that both speak alike."""
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from portal.i18n import lazy_gettext as _l
 
 CSRF_MESSAGE = _l("This page was open for a while, so for your security we need you to "
                   "submit again. Everything you typed is still here.")

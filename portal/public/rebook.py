@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 
 from portal import links, rebooking
 from portal.booking import SlotTaken
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
+from portal.i18n import lazy_gettext as _l
 from portal.public.forms import RescheduleForm
 from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, SLOT_TAKEN_MESSAGE, friendly_csrf_error
 from portal.public.rate_limits import limit_posts

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext, ngettext
-from flask_babel import lazy_gettext as _l
 
 from portal import verification
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
 from portal.i18n import current_language
+from portal.i18n import lazy_gettext as _l
 from portal.public.forms import VerifyForm
 from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, friendly_csrf_error
 from portal.public.rate_limits import limit_attempts
