@@ -17,12 +17,24 @@ def test_refuses_to_start_without_secret_key(monkeypatch):
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     with pytest.raises(RuntimeError, match="FLASK_SECRET_KEY"):
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "change-me"})
-    with pytest.raises(RuntimeError, match="at least 24 characters"):
+    with pytest.raises(RuntimeError, match="fewer than 32 characters"):
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "short-key"})
 
 
+@pytest.mark.parametrize("key", [
+    "0123456789abcdef0123456789abcde",  # 31 characters: the check would call it weak
+    "x" * 64,  # long enough, but hardly a secret
+    "change-me-change-me-change-me-change-me",
+])
+def test_refuses_every_key_the_check_calls_weak(key):
+    # One rule: the app never starts with a key `flask --app portal check` fails.
+    with pytest.raises(RuntimeError, match="security.E001"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": key})
+
+
 def test_starts_with_a_real_key():
-    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x" * 32})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://",
+                      "SECRET_KEY": "0123456789abcdef0123456789abcdef"})
     assert not app.testing
     assert app.config["SESSION_COOKIE_SECURE"] is False
 

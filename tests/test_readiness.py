@@ -258,6 +258,7 @@ def test_without_a_key_the_command_line_says_so_in_one_line(tmp_path):
                             env=env, capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "Error: security.E001 SECRET_KEY is missing, a default or too short: set a random one "
-        "of at least 24 characters in instance/config.py or FLASK_SECRET_KEY in the "
-        "environment (one value shared by every worker)."]
+        "Error: security.E001 [error] SECRET_KEY is missing or weak (fewer than 32 characters "
+        "or fewer than 10 different ones). Fix: set FLASK_SECRET_KEY to the output of "
+        "`python -c 'import secrets; print(secrets.token_hex(32))'`, the same for every "
+        "worker and host."]
