@@ -209,6 +209,16 @@ def test_public_healthz_stays_minimal(production_app):
     assert response.get_json() == {"status": "ok", "database": "ok"}
 
 
+@pytest.mark.parametrize("query", ["?detail=0", "?detail=", "?detail=no", "?other=1"])
+@pytest.mark.parametrize("with_token", [False, True])
+def test_healthz_only_detail_1_asks_for_the_detail(production_app, query, with_token):
+    headers = {"Authorization": f"Bearer {TOKEN}"} if with_token else {}
+    response = production_app.test_client().get(
+        f"/healthz{query}", headers=headers, base_url="https://portal.example.com")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
 @pytest.mark.parametrize("authorization", [
     None, "", f"Basic {TOKEN}", f"Bearer {TOKEN[:-1]}", f"Bearer {TOKEN}x", "Bearer ",
 ])
