@@ -184,3 +184,12 @@ def test_the_nightly_backup_keeps_the_newest_copies_and_nothing_else(tmp_path):
     names = sorted(path.name for path in backups.iterdir())
     assert "before-the-upgrade.sqlite3" in names
     assert len([name for name in names if name.startswith("portal-backup-")]) == keep
+
+
+def test_the_readme_installs_the_server_only_and_reloads_nginx_on_renewal():
+    readme = (DEPLOY / "README.md").read_text()
+    installs = [line for line in readme.splitlines() if "pip install" in line]
+    assert installs and all("-e '.[server]'" in line for line in installs), installs
+    assert "make install" not in readme.replace("not `make install`", "")
+    certbot = readme[readme.index("certbot certonly"):].split("```")[0]
+    assert '--deploy-hook "systemctl reload nginx"' in certbot
