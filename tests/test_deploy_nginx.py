@@ -329,6 +329,15 @@ def test_a_forged_host_is_refused_by_nginx_and_by_the_portal(site):
                  {"Host": HOST}).status == 200
 
 
+def test_scheme_headers_the_client_sends_never_reach_the_portal(site):
+    # gunicorn trusts its unix socket's peer for these; nginx sends its own or none.
+    for header, value in [("X-Forwarded-Proto", "http"), ("X-Forwarded-Ssl", "off"),
+                          ("X-Forwarded-Protocol", "plain"), ("Forwarded", "proto=http")]:
+        answer = https(site, "GET", "/admin/login", headers={header: value})
+        assert answer.status == 200, f"{header}: {answer.status}"
+        assert all("secure" in cookie.lower() for cookie in set_cookies(answer)), header
+
+
 def test_a_body_over_the_limit_is_refused_by_nginx(site):
     answer = https(site, "POST", "/consultation", body=b"a=" + b"x" * 200_000,
                    headers={"Content-Type": "application/x-www-form-urlencoded"})
