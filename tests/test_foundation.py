@@ -1,6 +1,10 @@
 """The application factory, configuration, headers, error pages and health check."""
 
 import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -214,3 +218,17 @@ def test_engine_is_disposed_in_a_forked_child(app):
         assert os.read(read_end, 10) == b"0"
         os.close(read_end)
         os.close(write_end)
+
+
+def test_make_writes_the_generated_secret_key_for_the_owner_only(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    shutil.copy(root / "Makefile", tmp_path / "Makefile")
+    (tmp_path / ".venv").symlink_to(root / ".venv")
+    (tmp_path / "instance").mkdir()
+    subprocess.run(["make", "-s", "instance/config.py"], cwd=tmp_path, check=True,
+                   capture_output=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    written = tmp_path / "instance" / "config.py"
+    assert written.read_text().startswith("SECRET_KEY = ")
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
