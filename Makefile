@@ -17,9 +17,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,server]'
 	touch $(STAMP)
 
-# A secret key generated once and kept in instance/ (never committed).
+# A secret key generated once and kept in instance/ (never committed), readable by its owner only.
 instance/config.py:
-	$(BIN)/python -c "import secrets; print(f'SECRET_KEY = {secrets.token_hex(32)!r}')" > $@
+	umask 077 && $(BIN)/python -c "import secrets; print(f'SECRET_KEY = {secrets.token_hex(32)!r}')" > $@
 	@echo "Wrote $@ with a new SECRET_KEY."
 
 run: export FLASK_MAIL_BACKEND ?= sink
