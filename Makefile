@@ -30,9 +30,9 @@ translations: install
 	$(BIN)/pybabel update -N --no-wrap -i $(CATALOGS)/messages.pot -d $(CATALOGS)
 	$(BIN)/pybabel compile --statistics -d $(CATALOGS)
 
-# A secret key generated once and kept in instance/ (never committed).
+# A secret key generated once and kept in instance/ (never committed), readable by its owner only.
 instance/config.py:
-	$(BIN)/python -c "import secrets; print(f'SECRET_KEY = {secrets.token_hex(32)!r}')" > $@
+	umask 077 && $(BIN)/python -c "import secrets; print(f'SECRET_KEY = {secrets.token_hex(32)!r}')" > $@
 	@echo "Wrote $@ with a new SECRET_KEY."
 
 run: export FLASK_MAIL_BACKEND ?= sink

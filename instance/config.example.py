@@ -1,8 +1,10 @@
 # Copy to instance/config.py and adjust. Environment variables with the FLASK_
 # prefix (FLASK_SECRET_KEY, FLASK_MAIL_SERVER, ...) override these values.
 
-# One key shared by every worker: python -c "import secrets; print(secrets.token_hex(32))"
-SECRET_KEY = "change-me"
+# SECRET_KEY: deliberately not set here, so that no copy runs with a placeholder (the
+# portal refuses to start without a strong one). Generate one, the same for every
+# worker and host, and put it in FLASK_SECRET_KEY (deploy/portal.env) or a line here:
+#   python -c "import secrets; print(f'SECRET_KEY = {secrets.token_hex(32)!r}')"
 
 PRACTICE_NAME = "Woven Together Trauma Therapy"
 PRACTICE_NOTIFY_EMAIL = "intake@your-practice.example"

@@ -26,8 +26,7 @@ from portal.auth import bp as auth_bp
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.numbers import IdConverter
 from portal.public import bp as public_bp
-
-MIN_SECRET_KEY_LENGTH = 24
+from portal.readiness import SECRET_KEY_PROBLEM, secret_key_is_weak
 
 
 class ConfigurationError(click.ClickException, RuntimeError):
@@ -60,14 +59,10 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config.from_prefixed_env()
     if test_config:
         app.config.from_mapping(test_config)
-    key = app.config["SECRET_KEY"]
-    # Shorter than the minimum also rules out the usual defaults ("dev", "change-me").
-    if not (app.debug or app.testing) and (not key or len(key) < MIN_SECRET_KEY_LENGTH):
-        raise ConfigurationError(
-            "security.E001 SECRET_KEY is missing, a default or too short: set a random one "
-            f"of at least {MIN_SECRET_KEY_LENGTH} characters in instance/config.py "
-            "or FLASK_SECRET_KEY in the environment (one value shared by every worker)."
-        )
+    # The same rule as `flask --app portal check` (security.E001), so that a key the
+    # app starts with is never one the check fails.
+    if not (app.debug or app.testing) and secret_key_is_weak(app.config["SECRET_KEY"]):
+        raise ConfigurationError(SECRET_KEY_PROBLEM.line())
     try:
         business_days.parse_holidays(app.config["HOLIDAYS"])
     except (TypeError, ValueError) as error:

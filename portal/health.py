@@ -25,7 +25,8 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 @limiter.exempt
 def healthz():
-    if "detail" in request.args:
+    # Only detail=1 asks for it: detail=0 (or a monitor's empty detail=) is the minimal answer.
+    if request.args.get("detail") == "1":
         return detail()
     try:
         db.session.execute(text("SELECT 1"))

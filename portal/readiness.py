@@ -66,18 +66,28 @@ def has_errors(problems: list[Problem]) -> bool:
     return any(problem.level == ERROR for problem in problems)
 
 
+def secret_key_is_weak(key) -> bool:
+    """The one rule for SECRET_KEY, shared by this check and the app factory (which
+    refuses to start outside debug and testing with a key it calls weak). The length
+    rules out the usual defaults ("dev", "change-me"); the distinct characters rule out
+    "x" * 32 and its kind."""
+    return (not isinstance(key, str | bytes) or len(key) < SECRET_KEY_MIN_LENGTH
+            or len(set(key)) < SECRET_KEY_MIN_DISTINCT)
+
+
+SECRET_KEY_PROBLEM = Problem(
+    "security.E001",
+    f"SECRET_KEY is missing or weak (fewer than {SECRET_KEY_MIN_LENGTH} characters "
+    f"or fewer than {SECRET_KEY_MIN_DISTINCT} different ones).",
+    "set FLASK_SECRET_KEY to the output of "
+    "`python -c 'import secrets; print(secrets.token_hex(32))'`, the same for every "
+    "worker and host.")
+
+
 def check_configuration(config, *, debug: bool, testing: bool) -> list[Problem]:
     problems = []
-    key = config.get("SECRET_KEY") or ""
-    if (not isinstance(key, str | bytes) or len(key) < SECRET_KEY_MIN_LENGTH
-            or len(set(key)) < SECRET_KEY_MIN_DISTINCT):
-        problems.append(Problem(
-            "security.E001",
-            f"SECRET_KEY is missing or weak (fewer than {SECRET_KEY_MIN_LENGTH} characters "
-            f"or fewer than {SECRET_KEY_MIN_DISTINCT} different ones).",
-            "set FLASK_SECRET_KEY to the output of "
-            "`python -c 'import secrets; print(secrets.token_hex(32))'`, the same for every "
-            "worker and host."))
+    if secret_key_is_weak(config.get("SECRET_KEY")):
+        problems.append(SECRET_KEY_PROBLEM)
     if debug or testing:
         problems.append(Problem(
             "security.E002", "DEBUG or TESTING is on: tracebacks and test shortcuts.",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from portal import notifications
+from portal import declines, notifications, rebooking
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail
 from tests.backoffice import database_snapshot, sign_in
@@ -177,7 +177,8 @@ def client_emails(consultation_id: int) -> dict[str, OutboxEmail]:
 
 
 def queue_every_client_email(consultation: ConsultationRequest) -> dict[str, OutboxEmail]:
-    """A confirmation, a reminder, a new time, a cancellation and a reopening."""
+    """Every client email that names the client: a confirmation, a reminder, a new time, a
+    cancellation, a reopening, a waitlist offer, a missed-consultation note, a decline."""
     notifications.queue_request_received(consultation)
     notifications.queue_due_reminders(datetime.now(UTC))
     previous = consultation.starts_at
@@ -187,6 +188,15 @@ def queue_every_client_email(consultation: ConsultationRequest) -> dict[str, Out
     notifications.queue_cancelled(consultation, by="practice")
     consultation.booking_sequence += 1
     notifications.queue_reopened(consultation)
+    # The practice's own notes: a freed time offered, a missed consultation, a decline.
+    notifications.queue_waitlist_offer(
+        consultation, key=f"request:{consultation.id}:waitlist:test:client",
+        offered_when="Thursday, December 3, 2026, 10:00\u201310:30 AM PT",
+        offered_therapist=None, offer_url="https://portal.example.com/waitlist/x")
+    rebooking.queue_missed_note(consultation, actor="test")
+    notifications.queue_client_email(consultation, "declined:1", declines.KIND,
+                                     declines.TEMPLATE, declines.SUBJECT,
+                                     **declines.email_context(""))
     db.session.flush()
     return client_emails(consultation.id)
 
@@ -194,7 +204,9 @@ def queue_every_client_email(consultation: ConsultationRequest) -> dict[str, Out
 # The client emails that greet the client by name, by the template each renders.
 GREETING_KINDS = {"client_confirmation": "confirmation", "client_reminder": "reminder",
                   "client_rescheduled": "rescheduled_client",
-                  "client_cancelled": "cancelled_client", "client_reopened": "reopened_client"}
+                  "client_cancelled": "cancelled_client", "client_reopened": "reopened_client",
+                  "client_waitlist_offer": "waitlist_offer", "client_missed": "missed_note",
+                  "client_declined": "declined"}
 # Sent to an address nobody has verified: no name at all.
 ANONYMOUS_TEMPLATES = {"client_verification_code", "client_already_booked"}
 

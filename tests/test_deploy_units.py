@@ -1,9 +1,14 @@
 """deploy/: the systemd units and the environment file hold together (cheap checks that
 always run), and systemd itself accepts the units where it is installed."""
 
+import os
+import re
+import secrets
 import shlex
 import shutil
+import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -147,3 +152,44 @@ def test_systemd_accepts_the_units(tmp_path):
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr.strip() == "", result.stderr
+
+
+def test_the_nightly_backup_keeps_the_newest_copies_and_nothing_else(tmp_path):
+    """The backup unit's own command lines, run in order: after many nights there
+    are PORTAL_BACKUP_KEEP backups, and a file the administrator put there stays."""
+    database = tmp_path / "portal.sqlite3"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE night (n INTEGER)")
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    (backups / "before-the-upgrade.sqlite3").write_text("kept by hand")
+    assert int(read_env()["PORTAL_BACKUP_KEEP"]) >= 7
+    keep = 2  # fewer nights to run than the shipped two weeks
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FLASK_")},
+           **read_env(), "PORTAL_BACKUP_KEEP": str(keep),
+           "FLASK_SECRET_KEY": secrets.token_hex(32),
+           "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}"}
+    service = read_unit(UNITS / "portal-backup.service")["Service"]
+    lines = [service[key] for key in ("ExecStartPre", "ExecStart", "ExecStartPost")
+             if key in service]
+    for _night in range(keep + 2):
+        for line in lines:
+            line = line.replace("/var/backups/portal", str(backups))
+            line = line.replace(f"{INSTALL_DIR}/.venv/bin/flask", f"{sys.executable} -m flask")
+            # systemd puts ${NAME} from the environment file into the command line.
+            argv = [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], word)
+                    for word in shlex.split(line)]
+            subprocess.run(argv, cwd=ROOT, env=env, check=True, capture_output=True,
+                           timeout=60)
+    names = sorted(path.name for path in backups.iterdir())
+    assert "before-the-upgrade.sqlite3" in names
+    assert len([name for name in names if name.startswith("portal-backup-")]) == keep
+
+
+def test_the_readme_installs_the_server_only_and_reloads_nginx_on_renewal():
+    readme = (DEPLOY / "README.md").read_text()
+    installs = [line for line in readme.splitlines() if "pip install" in line]
+    assert installs and all("-e '.[server]'" in line for line in installs), installs
+    assert "make install" not in readme.replace("not `make install`", "")
+    certbot = readme[readme.index("certbot certonly"):].split("```")[0]
+    assert '--deploy-hook "systemctl reload nginx"' in certbot

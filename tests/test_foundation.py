@@ -1,6 +1,10 @@
 """The application factory, configuration, headers, error pages and health check."""
 
 import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,12 +21,24 @@ def test_refuses_to_start_without_secret_key(monkeypatch):
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     with pytest.raises(RuntimeError, match="FLASK_SECRET_KEY"):
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "change-me"})
-    with pytest.raises(RuntimeError, match="at least 24 characters"):
+    with pytest.raises(RuntimeError, match="fewer than 32 characters"):
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "short-key"})
 
 
+@pytest.mark.parametrize("key", [
+    "0123456789abcdef0123456789abcde",  # 31 characters: the check would call it weak
+    "x" * 64,  # long enough, but hardly a secret
+    "change-me-change-me-change-me-change-me",
+])
+def test_refuses_every_key_the_check_calls_weak(key):
+    # One rule: the app never starts with a key `flask --app portal check` fails.
+    with pytest.raises(RuntimeError, match="security.E001"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": key})
+
+
 def test_starts_with_a_real_key():
-    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x" * 32})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://",
+                      "SECRET_KEY": "0123456789abcdef0123456789abcdef"})
     assert not app.testing
     assert app.config["SESSION_COOKIE_SECURE"] is False
 
@@ -202,3 +218,17 @@ def test_engine_is_disposed_in_a_forked_child(app):
         assert os.read(read_end, 10) == b"0"
         os.close(read_end)
         os.close(write_end)
+
+
+def test_make_writes_the_generated_secret_key_for_the_owner_only(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    shutil.copy(root / "Makefile", tmp_path / "Makefile")
+    (tmp_path / ".venv").symlink_to(root / ".venv")
+    (tmp_path / "instance").mkdir()
+    subprocess.run(["make", "-s", "instance/config.py"], cwd=tmp_path, check=True,
+                   capture_output=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    written = tmp_path / "instance" / "config.py"
+    assert written.read_text().startswith("SECRET_KEY = ")
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600

@@ -15,10 +15,12 @@ import pytest
 import time_machine
 from flask_migrate import upgrade
 
-from portal import create_app
+from portal import config as defaults
+from portal import create_app, readiness
 from portal.extensions import db
 from portal.models import OutboxEmail, to_db
 from tests.conftest import BACKENDS
+from tests.deploy import ROOT
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TOKEN = secrets.token_urlsafe(32)
@@ -209,6 +211,16 @@ def test_public_healthz_stays_minimal(production_app):
     assert response.get_json() == {"status": "ok", "database": "ok"}
 
 
+@pytest.mark.parametrize("query", ["?detail=0", "?detail=", "?detail=no", "?other=1"])
+@pytest.mark.parametrize("with_token", [False, True])
+def test_healthz_only_detail_1_asks_for_the_detail(production_app, query, with_token):
+    headers = {"Authorization": f"Bearer {TOKEN}"} if with_token else {}
+    response = production_app.test_client().get(
+        f"/healthz{query}", headers=headers, base_url="https://portal.example.com")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
 @pytest.mark.parametrize("authorization", [
     None, "", f"Basic {TOKEN}", f"Bearer {TOKEN[:-1]}", f"Bearer {TOKEN}x", "Bearer ",
 ])
@@ -258,6 +270,22 @@ def test_without_a_key_the_command_line_says_so_in_one_line(tmp_path):
                             env=env, capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "Error: security.E001 SECRET_KEY is missing, a default or too short: set a random one "
-        "of at least 24 characters in instance/config.py or FLASK_SECRET_KEY in the "
-        "environment (one value shared by every worker)."]
+        "Error: security.E001 [error] SECRET_KEY is missing or weak (fewer than 32 characters "
+        "or fewer than 10 different ones). Fix: set FLASK_SECRET_KEY to the output of "
+        "`python -c 'import secrets; print(secrets.token_hex(32))'`, the same for every "
+        "worker and host."]
+
+
+def test_the_example_instance_configuration_passes_once_a_key_is_set():
+    example = {}
+    exec((ROOT / "instance" / "config.example.py").read_text(), example)  # noqa: S102
+    settings = {key: value for key, value in example.items() if key.isupper()}
+    # No placeholder key to forget: copied as is, the app refuses to start.
+    assert "SECRET_KEY" not in settings
+    config = {**{key: getattr(defaults, key) for key in dir(defaults) if key.isupper()},
+              **settings, "SECRET_KEY": secrets.token_hex(32),
+              # As the factory derives it.
+              "SESSION_COOKIE_SECURE": settings["PREFERRED_URL_SCHEME"] == "https"}
+    problems = readiness.check_configuration(config, debug=False, testing=False)
+    # The storage's answer depends on this machine's Redis; every setting is right.
+    assert [problem.id for problem in problems if problem.id != "security.E013"] == []
