@@ -164,3 +164,21 @@ def test_a_message_translated_late_is_escaped_like_any_text(app):
         assert "<b>" not in shown and "&lt;b&gt;x&lt;/b&gt;@example.com" in shown
         assert app.jinja_env.from_string("{{ translate(text) }}").render(
             text="Support & care") == "Support &amp; care"
+
+
+def test_every_client_template_is_read_for_the_catalog():
+    """babel.cfg covers every template a client can see: all but the back office's, the
+    staff's own pages and the emails to staff."""
+    import configparser
+    from fnmatch import fnmatch
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "babel.cfg")
+    patterns = [section.split(":", 1)[1].strip() for section in config.sections()
+                if section.startswith("jinja2:")]
+    staff = ("templates/admin/", "templates/auth/", "templates/email/therapist_",
+             "templates/email/staff_")
+    for path in sorted((ROOT / "templates").rglob("*.*")):
+        name = path.relative_to(ROOT).as_posix()
+        if not name.startswith(staff):
+            assert any(fnmatch(name, pattern) for pattern in patterns), name
