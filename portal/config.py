@@ -26,10 +26,9 @@ HOLIDAYS = [
 # (GOV.UK's own example is the BBC weather page).
 EXIT_URL = "https://www.bbc.com/weather"
 PRIVACY_NOTICE_VERSION = "2026-11"
-# The languages clients may choose (portal/i18n.py). Spanish joins the default once
-# its catalog covers every client-facing text; until then it is offered only where
-# this lists it.
-CLIENT_LANGUAGES = ["en"]
+# The languages clients may choose (portal/i18n.py): the "Español" / "English" link,
+# and Accept-Language. A language leaves this list only if its catalog falls behind.
+CLIENT_LANGUAGES = ["en", "es"]
 # Where to turn for help elsewhere: shown on the not-eligible page and in the email
 # to a client the practice can't see (a "not a fit" decline). Each entry: "name",
 # "about" (one plain sentence), and "phone" (as people write it, with "tel" for the

@@ -81,6 +81,8 @@ def current_language() -> str:
 def language_links() -> list[dict]:
     """The other languages, each a link to this same page in it (a GET: the answers
     already in the session stay)."""
+    if not has_request_context() or not _for_clients():
+        return []
     args = request.args.to_dict(flat=False)
     links = []
     for code in offered():
