@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import lru_cache
 from typing import NamedTuple
 
 from portal.availability import available_slots
@@ -41,14 +42,21 @@ def therapist_choice(value: object, therapists: Sequence[Therapist]) -> str:
     return value if isinstance(value, str) and value in ids else "any"
 
 
+@lru_cache(maxsize=8192)
+def _words(start: datetime) -> tuple[str, str]:
+    """A time's radio value and label. Cached: the same few weeks of times are on
+    every page, and the zone arithmetic is the costly part."""
+    return slot_value(start), format_span(start).replace(" ", "\u00a0")
+
+
 def slot_days(free: Sequence[datetime]) -> list[SlotDay]:
     """Free start times (aware) grouped by Pacific day, each with its words."""
     days, index = [], 0
     for day, starts in group_by_day(free):
         times = []
         for start in starts:
-            label = format_span(start).replace(" ", "\u00a0")
-            times.append(SlotTime(slot_value(start), start, label, index))
+            value, label = _words(start)
+            times.append(SlotTime(value, start, label, index))
             index += 1
         days.append(SlotDay(day, format_day(day), times, frozenset(t.value for t in times)))
     return days
