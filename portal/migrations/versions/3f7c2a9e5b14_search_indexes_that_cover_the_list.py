@@ -7,7 +7,7 @@ broad search ("garc", thousands of rows) sorts by received time without reading 
 table (SQLite; on PostgreSQL the same indexes serve index-only scans).
 
 Revision ID: 3f7c2a9e5b14
-Revises: d01a45f8a947
+Revises: 5c1e7a9d2b40
 Create Date: 2026-12-02 17:10:00.000000
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '3f7c2a9e5b14'
-down_revision = 'd01a45f8a947'
+down_revision = '5c1e7a9d2b40'
 branch_labels = None
 depends_on = None
 
