@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import String, func, select, text, type_coerce
+from sqlalchemy import DateTime, Integer, TextClause, bindparam, func, select, text
 from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
@@ -18,7 +18,6 @@ from portal.models import (
     OPEN_STATUSES,
     ConsultationRequest,
     Therapist,
-    TimeOff,
     as_utc,
     to_db,
 )
@@ -66,40 +65,53 @@ class Busyness(NamedTuple):
     booked: list[datetime]
 
 
+# The busy-time reads of the time picker, as fixed SQL: built and compiled once, not per
+# page. Bookings are one range of the booking index (therapist_id, slot_start) per
+# therapist, bounded on both sides, read only from that index (the condition repeats the
+# uq_booking_therapist_slot index's word for word, literals included: SQLite uses a
+# partial index only then). Start times come back as the driver gives them (text on
+# SQLite) and are parsed here, much faster than the ORM's DateTime type does it.
+_BOOKED_SQL = ("SELECT therapist_id, slot_start FROM consultation_request"  # noqa: S608 - constants
+               f" WHERE {_HOLDS_SLOT_SQL} AND therapist_id IN :ids"
+               " AND slot_start > :after AND slot_start < :before")
+
+
+def _window_query(sql: str, **columns) -> TextClause:
+    return text(sql).bindparams(
+        bindparam("ids", expanding=True), bindparam("after", type_=DateTime),
+        bindparam("before", type_=DateTime)).columns(therapist_id=Integer, **columns)
+
+
+_BOOKED = _window_query(_BOOKED_SQL)
+# A request's own time counts as free (it is being moved, or it is the visitor's own
+# pending request). Its own statement: the id is not in the booking index.
+_BOOKED_BUT = _window_query(_BOOKED_SQL + " AND id != :exclude")
+_TIME_OFF = _window_query(
+    "SELECT therapist_id, starts_at, ends_at FROM time_off"
+    " WHERE therapist_id IN :ids AND starts_at < :before AND ends_at > :after",
+    starts_at=DateTime, ends_at=DateTime)
+
+
 def _busy_by_therapist(ids: list[int], start: datetime, end: datetime,
                        exclude_request_id: int | None) -> dict[int, Busyness]:
-    """What keeps each therapist busy between ``start`` and ``end``.
-
-    Bookings are read as one range of the booking index (therapist_id, slot_start)
-    per therapist, bounded on both sides, and only from that index: the old read,
-    bounded by ``slot_start < end`` alone and filtered on slot_end, walked every
-    request of the therapist, past ones included. The start times come back as the
-    driver gives them (text on SQLite) and are parsed here, much faster than the
-    ORM's DateTime type does it."""
+    """What keeps each therapist busy between ``start`` and ``end``."""
     busy = {tid: Busyness([], []) for tid in ids}
     if not ids:
         return busy
-    bookings = select(ConsultationRequest.therapist_id,
-                      type_coerce(ConsultationRequest.slot_start, String)).where(
-        # Word for word the condition of the uq_booking_therapist_slot index: SQLite
-        # uses a partial index only when the query repeats its condition, literals
-        # included (bound parameters for the statuses made it scan the table).
-        text(_HOLDS_SLOT_SQL),
-        ConsultationRequest.therapist_id.in_(ids),
-        ConsultationRequest.slot_start > to_db(start - SLOT_LENGTH),
-        ConsultationRequest.slot_start < to_db(end),
-    )
-    if exclude_request_id is not None:
-        bookings = bookings.where(ConsultationRequest.id != exclude_request_id)
-    for therapist_id, begins in db.session.execute(bookings):
+    window = {"ids": ids, "after": to_db(start - SLOT_LENGTH), "before": to_db(end)}
+    parse = datetime.fromisoformat
+    # The session's connection: plain rows, without the ORM's result machinery.
+    connection = db.session.connection()
+    if exclude_request_id is None:
+        rows = connection.execute(_BOOKED, window)
+    else:
+        rows = connection.execute(_BOOKED_BUT, {**window, "exclude": exclude_request_id})
+    for therapist_id, begins in rows:
         if not isinstance(begins, datetime):
-            begins = datetime.fromisoformat(begins)
+            begins = parse(begins)
         busy[therapist_id].booked.append(begins.replace(tzinfo=UTC))
-    time_off = select(TimeOff.therapist_id, TimeOff.starts_at, TimeOff.ends_at).where(
-        TimeOff.therapist_id.in_(ids), TimeOff.starts_at < to_db(end),
-        TimeOff.ends_at > to_db(start),
-    )
-    for therapist_id, begins, ends in db.session.execute(time_off):
+    window["after"] = to_db(start)
+    for therapist_id, begins, ends in connection.execute(_TIME_OFF, window):
         if begins <= ends:  # a reversed time-off range blocks nothing rather than crash
             busy[therapist_id].intervals.append(Busy(as_utc(begins), as_utc(ends)))
     return busy

@@ -24,12 +24,15 @@ DEFAULT_MESSAGE = _l(
 )
 
 
+# Read on every public page: a statement built once, not per request.
+_PAUSE_SETTINGS = select(Setting.key, Setting.value).where(
+    Setting.key.in_((PAUSED_KEY, MESSAGE_KEY)))
+
+
 def pause_state() -> tuple[bool, str]:
     """Whether intake is paused, and the pause message as the admin wrote it ("" if
     none), read in one query."""
-    values = dict(db.session.execute(
-        select(Setting.key, Setting.value).where(Setting.key.in_((PAUSED_KEY, MESSAGE_KEY)))
-    ).tuples().all())
+    values = dict(db.session.execute(_PAUSE_SETTINGS).tuples().all())
     return values.get(PAUSED_KEY) == "1", values.get(MESSAGE_KEY) or ""
 
 

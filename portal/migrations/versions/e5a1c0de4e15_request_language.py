@@ -1,7 +1,7 @@
 """The language each request was made in, so later emails speak it.
 
 Revision ID: e5a1c0de4e15
-Revises: 5c1e7a9d2b40
+Revises: 3f7c2a9e5b14
 Create Date: 2026-12-02 17:05:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e5a1c0de4e15'
-down_revision = '5c1e7a9d2b40'
+down_revision = '3f7c2a9e5b14'
 branch_labels = None
 depends_on = None
 
