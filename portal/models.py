@@ -99,6 +99,12 @@ class Therapist(db.Model):
     licence_type: Mapped[str] = mapped_column(String(40))
     licence_number: Mapped[str] = mapped_column(String(40))
     bio: Mapped[str] = mapped_column(Text, default="")
+    # The same bio for the Spanish pages; empty: they show the English one.
+    bio_es: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    def bio_in(self, language: str) -> str:
+        """The bio for a page in ``language``: the Spanish one when there is one."""
+        return self.bio_es if language == "es" and self.bio_es else self.bio
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     accepting_new: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -182,3 +182,23 @@ def test_every_client_template_is_read_for_the_catalog():
         name = path.relative_to(ROOT).as_posix()
         if not name.startswith(staff):
             assert any(fnmatch(name, pattern) for pattern in patterns), name
+
+
+def test_a_therapist_bio_reads_in_spanish_on_the_spanish_pages(app, client, admin, cast):
+    """Staff write each bio in both languages; without a Spanish one the English one shows."""
+    from portal.models import Therapist
+
+    form = {"name": "Maya Alvarez", "email": "maya@example.com", "licence_type": "LMFT",
+            "licence_number": "123456", "accepting_new": "y",
+            "bio": "Maya works with trauma and depression.",
+            "bio_es": "Maya trabaja con trauma y depresión."}
+    assert admin.post(f"/admin/therapists/{cast.therapist_id}", data=form).status_code == 302
+    with app.app_context():
+        assert db.session.get(Therapist, cast.therapist_id).bio_es == form["bio_es"]
+    visitor = app.test_client()
+    spanish = visitor.get("/", headers=SPANISH).text
+    assert form["bio_es"] in spanish and form["bio"] not in spanish
+    english = app.test_client().get("/").text
+    assert form["bio"] in english and form["bio_es"] not in english
+    admin.post(f"/admin/therapists/{cast.therapist_id}", data={**form, "bio_es": ""})
+    assert form["bio"] in app.test_client().get("/", headers=SPANISH).text

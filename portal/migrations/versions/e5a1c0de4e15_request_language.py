@@ -1,4 +1,5 @@
-"""The language each request was made in, so later emails speak it.
+"""The language each request was made in, so later emails speak it; therapists' bios
+in Spanish for the Spanish pages.
 
 Revision ID: e5a1c0de4e15
 Revises: 3f7c2a9e5b14
@@ -20,8 +21,12 @@ def upgrade():
     with op.batch_alter_table('consultation_request', schema=None) as batch_op:
         batch_op.add_column(sa.Column('language', sa.String(length=8), server_default='en',
                                       nullable=False))
+    with op.batch_alter_table('therapist', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('bio_es', sa.Text(), server_default='', nullable=False))
 
 
 def downgrade():
+    with op.batch_alter_table('therapist', schema=None) as batch_op:
+        batch_op.drop_column('bio_es')
     with op.batch_alter_table('consultation_request', schema=None) as batch_op:
         batch_op.drop_column('language')
