@@ -189,6 +189,8 @@ CONTACT_METHODS = {"email": N_("Email"), "phone": N_("Phone call"), "text": N_("
 PAYMENT_METHODS = {"self_pay": N_("Self-pay"), "insurance": N_("Insurance"),
                    "not_sure": N_("Not sure yet")}
 SELF_PAY = "self_pay"
+# The languages a request can be made in, named for staff (the back office is English).
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
 
 class ConsultationRequest(db.Model):
@@ -309,6 +311,11 @@ class ConsultationRequest(db.Model):
     @property
     def interest_labels(self) -> list[str]:
         return [INTERESTS.get(key, key) for key in self.interest_keys]
+
+    @property
+    def language_name(self) -> str:
+        """The request's language as staff read it ("Spanish")."""
+        return LANGUAGE_NAMES.get(self.language, self.language)
 
     @property
     def status_label(self) -> str:

@@ -202,3 +202,28 @@ def test_a_therapist_bio_reads_in_spanish_on_the_spanish_pages(app, client, admi
     assert form["bio"] in english and form["bio_es"] not in english
     admin.post(f"/admin/therapists/{cast.therapist_id}", data={**form, "bio_es": ""})
     assert form["bio"] in app.test_client().get("/", headers=SPANISH).text
+
+
+def test_staff_see_the_language_a_request_was_made_in(app, client, admin, cast, therapist_id):
+    """The back office stays English and names the client's language, first on the
+    request page when it is not English, and in the CSV export."""
+    import csv
+    import io
+
+    visitor = app.test_client()
+    visitor.get("/?lang=es")
+    pass_eligibility(visitor)
+    book(visitor, app)
+    with app.app_context():
+        row = db.session.scalars(select(ConsultationRequest).where(
+            ConsultationRequest.language == "es")).one()
+    page = admin.get(f"/admin/requests/{row.id}").text
+    assert html_lang(page) == "en"
+    permissions = page.split('id="contact-permissions"', 1)[1].split("</section>", 1)[0]
+    assert "Made this request in <strong>Spanish</strong>" in permissions
+    assert "<dt>Language</dt><dd>Spanish</dd>" in page
+    english = admin.get(f"/admin/requests/{cast.mine}").text
+    assert "Made this request in" not in english and "<dt>Language</dt><dd>English</dd>" in english
+    exported = admin.get("/admin/requests/export.csv").get_data(as_text=True).lstrip("\ufeff")
+    rows = {r["reference"]: r for r in csv.DictReader(io.StringIO(exported))}
+    assert rows[row.reference]["language"] == "Spanish"
