@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app portal
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean translations compile-translations
 
 install: $(STAMP)
 
@@ -15,7 +15,20 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,server]'
+	$(MAKE) compile-translations
 	touch $(STAMP)
+
+# Message catalogs: the .po files are committed, the compiled .mo files are not.
+CATALOGS := portal/translations
+compile-translations:
+	$(BIN)/pybabel compile --statistics -d $(CATALOGS)
+
+# After changing any client-facing text: extract it and update every catalog.
+translations: install
+	$(BIN)/pybabel extract --project=consultation-portal --no-location --sort-output \
+	  -F babel.cfg -k _l -k N_ -o $(CATALOGS)/messages.pot .
+	$(BIN)/pybabel update -N --no-wrap -i $(CATALOGS)/messages.pot -d $(CATALOGS)
+	$(BIN)/pybabel compile --statistics -d $(CATALOGS)
 
 # A secret key generated once and kept in instance/ (never committed), readable by its owner only.
 instance/config.py:
@@ -37,7 +50,7 @@ run: install instance/config.py
 lint: install
 	$(BIN)/ruff check portal tests bench
 
-test: install lint
+test: install lint compile-translations
 	$(BIN)/python -m pytest
 	@echo "Screenshots of every page: $(CURDIR)/test-artifacts/screenshots"
 

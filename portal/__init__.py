@@ -11,7 +11,16 @@ import click
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import business_days, commands, database, errors, health, outbox_sender, security
+from portal import (
+    business_days,
+    commands,
+    database,
+    errors,
+    health,
+    i18n,
+    outbox_sender,
+    security,
+)
 from portal.admin import bp as admin_bp
 from portal.auth import bp as auth_bp
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
@@ -86,6 +95,7 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
+    i18n.init_app(app)
     with app.app_context():
         database.track_engine(db.engine)
 

@@ -85,6 +85,7 @@ class RequestDetails:
     interests: Sequence[str] = field(default_factory=list)
     message: str = ""
     submission_token: str | None = None
+    language: str = "en"  # the language the request was made in
     preferred_name: str | None = None  # what to call them, when not their first name
     ok_to_text: bool | None = None
     ok_to_voicemail: bool | None = None
@@ -176,7 +177,7 @@ def _new_row(details: RequestDetails, therapist_id: int | None,
         interests=",".join(details.interests), message=details.message,
         preferred_name=details.preferred_name or None, ok_to_text=details.ok_to_text,
         ok_to_voicemail=details.ok_to_voicemail, adult=details.adult, payment=details.payment,
-        state=details.state, zip_code=details.zip_code,
+        language=details.language, state=details.state, zip_code=details.zip_code,
         ca_resident=details.ca_resident, in_california=details.in_california,
         therapist_id=therapist_id, therapist_choice=details.therapist_choice,
         waitlist=details.waitlist and start is None,

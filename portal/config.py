@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+from portal.i18n import N_
+
 SECRET_KEY = None  # must come from instance/config.py or FLASK_SECRET_KEY
 
 PRACTICE_NAME = "Woven Together Trauma Therapy"
@@ -24,34 +26,37 @@ HOLIDAYS = [
 # (GOV.UK's own example is the BBC weather page).
 EXIT_URL = "https://www.bbc.com/weather"
 PRIVACY_NOTICE_VERSION = "2026-11"
+# The languages clients may choose (portal/i18n.py): the "Español" / "English" link,
+# and Accept-Language. A language leaves this list only if its catalog falls behind.
+CLIENT_LANGUAGES = ["en", "es"]
 # Where to turn for help elsewhere: shown on the not-eligible page and in the email
 # to a client the practice can't see (a "not a fit" decline). Each entry: "name",
 # "about" (one plain sentence), and "phone" (as people write it, with "tel" for the
 # link; "text": True when texting works too) and/or "url". Public, well-known
 # resources only, and plain links: no tracking parameters.
 REFERRALS = [
-    {"name": "988 Suicide & Crisis Lifeline", "phone": "988", "tel": "988", "text": True,
+    {"name": N_("988 Suicide & Crisis Lifeline"), "phone": "988", "tel": "988", "text": True,
      "url": "https://988lifeline.org/",
-     "about": "Any time, day or night, anywhere in the US. Free and confidential."},
-    {"name": "SAMHSA National Helpline", "phone": "1-800-662-4357", "tel": "+18006624357",
+     "about": N_("Any time, day or night, anywhere in the US. Free and confidential.")},
+    {"name": N_("SAMHSA National Helpline"), "phone": "1-800-662-4357", "tel": "+18006624357",
      "url": "https://www.samhsa.gov/find-help/helplines/national-helpline",
-     "about": "Free, confidential help finding treatment near you, 24 hours a day, in "
-              "English and Spanish."},
-    {"name": "FindTreatment.gov", "url": "https://findtreatment.gov/",
-     "about": "The US government's directory of treatment services, in every state."},
-    {"name": "Psychology Today therapist directory",
+     "about": N_("Free, confidential help finding treatment near you, 24 hours a day, in "
+                 "English and Spanish.")},
+    {"name": N_("FindTreatment.gov"), "url": "https://findtreatment.gov/",
+     "about": N_("The US government's directory of treatment services, in every state.")},
+    {"name": N_("Psychology Today therapist directory"),
      "url": "https://www.psychologytoday.com/us/therapists",
-     "about": "Search for therapists by state, ZIP code, insurance and what you'd like "
-              "help with."},
-    {"name": "CAMFT Find a Therapist", "url": "https://www.camft.org/",
-     "about": "The California Association of Marriage and Family Therapists' directory "
-              "of California therapists."},
-    {"name": "California county mental health access lines",
+     "about": N_("Search for therapists by state, ZIP code, insurance and what you'd like "
+                 "help with.")},
+    {"name": N_("CAMFT Find a Therapist"), "url": "https://www.camft.org/",
+     "about": N_("The California Association of Marriage and Family Therapists' directory "
+                 "of California therapists.")},
+    {"name": N_("California county mental health access lines"),
      "url": "https://www.dhcs.ca.gov/individuals/Pages/MHPContactList.aspx",
-     "about": "Each California county has a free line that connects residents to "
-              "mental health care, including for people with Medi-Cal."},
-    {"name": "Open Path Collective", "url": "https://openpathcollective.org/",
-     "about": "A nonprofit network of therapists who offer lower-fee sessions."},
+     "about": N_("Each California county has a free line that connects residents to "
+                 "mental health care, including for people with Medi-Cal.")},
+    {"name": N_("Open Path Collective"), "url": "https://openpathcollective.org/",
+     "about": N_("A nonprofit network of therapists who offer lower-fee sessions.")},
 ]
 
 SQLALCHEMY_DATABASE_URI = "sqlite:///portal.sqlite3"  # relative to instance/

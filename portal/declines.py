@@ -21,9 +21,11 @@ from sqlalchemy import func, select
 
 from portal import audit, notifications, request_status
 from portal.extensions import db
+from portal.i18n import in_language
+from portal.i18n import lazy_gettext as _l
 from portal.models import ConsultationRequest, OutboxEmail, User
 
-SUBJECT = "An update on your consultation request"
+SUBJECT = _l("An update on your consultation request")
 TEMPLATE = "client_declined"
 KIND = "declined"
 PERSONAL_LINE_MAX = 300
@@ -40,7 +42,8 @@ def preview(consultation: ConsultationRequest, personal_line: str) -> tuple[str,
     """The subject, text and HTML the client would get: the outbox stores the same."""
     text, html = notifications.render_client_email(consultation, TEMPLATE,
                                                    **email_context(personal_line))
-    return SUBJECT, text, html
+    with in_language(consultation.language):
+        return str(SUBJECT), text, html
 
 
 def decline(consultation: ConsultationRequest, *, actor: User | str, tell_client: bool,

@@ -30,18 +30,24 @@ DEMO_THERAPISTS = [
         "name": "Maya Alvarez", "email": "maya.alvarez@example.com", "licence_type": "LMFT",
         "licence_number": "118204",
         "bio": "Maya works with trauma and depression and offers ketamine-assisted psychotherapy.",
+        "bio_es": "Maya trabaja con trauma y depresión, y ofrece psicoterapia asistida con "
+                  "ketamina.",
         "hours": [(0, "09:00", "12:00"), (2, "13:00", "17:00"), (4, "09:00", "12:00")],
     },
     {
         "name": "Daniel Okafor", "email": "daniel.okafor@example.com", "licence_type": "LCSW",
         "licence_number": "92517",
         "bio": "Daniel focuses on anxiety, grief and life transitions, with a relational approach.",
+        "bio_es": "Daniel se enfoca en la ansiedad, el duelo y los cambios de vida, con un "
+                  "enfoque centrado en las relaciones.",
         "hours": [(1, "10:00", "14:00"), (3, "15:00", "19:00")],
     },
     {
         "name": "Priya Raman", "email": "priya.raman@example.com", "licence_type": "PsyD",
         "licence_number": "PSY 31876",
         "bio": "Priya is a psychologist experienced in PTSD and treatment-resistant depression.",
+        "bio_es": "Priya es psicóloga, con experiencia en TEPT y en depresión resistente al "
+                  "tratamiento.",
         "hours": [(0, "14:00", "18:00"), (1, "08:00", "11:00"), (3, "09:00", "12:00")],
     },
 ]

@@ -23,18 +23,20 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from portal.extensions import csrf, db
+from portal.i18n import lazy_gettext as _l
 
 MESSAGES = {
-    400: ("Something went wrong with that request", "Go back, reload the page and try again."),
-    403: ("You can't open this page", "Your account doesn't have access to it."),
-    404: ("Page not found", "Check the address, or start again from the home page."),
-    405: ("That can't be done from this page",
-          "Go back and try again, or start again from the home page."),
-    413: ("That was too much to send", "Shorten what you wrote and try again."),
-    429: ("Too many attempts", "Please wait a few minutes, then try again."),
+    400: (_l("Something went wrong with that request"),
+          _l("Go back, reload the page and try again.")),
+    403: (_l("You can't open this page"), _l("Your account doesn't have access to it.")),
+    404: (_l("Page not found"), _l("Check the address, or start again from the home page.")),
+    405: (_l("That can't be done from this page"),
+          _l("Go back and try again, or start again from the home page.")),
+    413: (_l("That was too much to send"), _l("Shorten what you wrote and try again.")),
+    429: (_l("Too many attempts"), _l("Please wait a few minutes, then try again.")),
     500: (
-        "Sorry, something went wrong on our side",
-        "Nothing you did caused this. Please try again in a few minutes.",
+        _l("Sorry, something went wrong on our side"),
+        _l("Nothing you did caused this. Please try again in a few minutes."),
     ),
 }
 

@@ -1,5 +1,6 @@
 """Extension objects, created unbound so that any module can import them."""
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -28,6 +29,7 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
 csrf = CSRFProtect()
 mail = Mail()
+babel = Babel()
 login_manager = LoginManager()
 # remote_addr is trustworthy because ProxyFix is set to the number of real proxies.
 limiter = Limiter(get_remote_address)

@@ -7,6 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import StopValidation
 
 from portal import text_rules
+from portal.i18n import lazy_gettext as _l
 
 # What templates/_forms.html's checkbox macro sends for a ticked box.
 CHECKED_VALUE = "y"
@@ -46,27 +47,29 @@ def strip(value):
 ONE_LINE_FILTERS = (strip, text_rules.nfc)
 MULTI_LINE_FILTERS = (strip, text_rules.normalise_line_endings, text_rules.nfc)
 
+# {noun} is a phrase such as "your first name" (translated by the caller, like these).
 _MESSAGES = {
-    text_rules.LINE_BREAK: "Enter {noun} on one line, without line breaks or tabs",
-    text_rules.INVISIBLE: "{Noun} contains invisible characters, which can come from "
-                          "copying and pasting. Type it in again",
-    text_rules.DIGIT: "{Noun} can only use letters, not numbers",
-    text_rules.SYMBOL: "{Noun} can only use letters, spaces, hyphens (-), "
-                       "apostrophes (') and periods (.)",
-    text_rules.NO_LETTER: "Enter {noun} using letters",
+    text_rules.LINE_BREAK: _l("Enter {noun} on one line, without line breaks or tabs"),
+    text_rules.INVISIBLE: _l("{Noun} contains invisible characters, which can come from "
+                             "copying and pasting. Type it in again"),
+    text_rules.DIGIT: _l("{Noun} can only use letters, not numbers"),
+    text_rules.SYMBOL: _l("{Noun} can only use letters, spaces, hyphens (-), "
+                          "apostrophes (') and periods (.)"),
+    text_rules.NO_LETTER: _l("Enter {noun} using letters"),
 }
 
 
 def _validator(rule, noun: str):
     """A WTForms validator that stops the field's checks with a message about ``noun``
-    ("your first name") when ``rule`` finds a problem."""
-    capitalised = noun[:1].upper() + noun[1:]
-
+    ("your first name") when ``rule`` finds a problem. Words are chosen when it runs,
+    in the visitor's language."""
     def check(form, field):
         if isinstance(field.data, str) and field.data:
             problem = rule(field.data)
             if problem:
-                raise StopValidation(_MESSAGES[problem].format(noun=noun, Noun=capitalised))
+                said = str(noun)
+                raise StopValidation(str(_MESSAGES[problem]).format(
+                    noun=said, Noun=said[:1].upper() + said[1:]))
     return check
 
 

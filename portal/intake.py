@@ -14,11 +14,12 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.extensions import db
+from portal.i18n import lazy_gettext as _l
 from portal.models import AnonymousCount, NotEligibleCount, Setting
 
 PAUSED_KEY = "intake_paused"
 MESSAGE_KEY = "intake_pause_message"
-DEFAULT_MESSAGE = (
+DEFAULT_MESSAGE = _l(
     "We're not taking new consultation requests at the moment. Please check back soon."
 )
 

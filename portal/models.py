@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.i18n import N_
 
 
 def utcnow() -> datetime:
@@ -98,6 +99,12 @@ class Therapist(db.Model):
     licence_type: Mapped[str] = mapped_column(String(40))
     licence_number: Mapped[str] = mapped_column(String(40))
     bio: Mapped[str] = mapped_column(Text, default="")
+    # The same bio for the Spanish pages; empty: they show the English one.
+    bio_es: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    def bio_in(self, language: str) -> str:
+        """The bio for a page in ``language``: the Spanish one when there is one."""
+        return self.bio_es if language == "es" and self.bio_es else self.bio
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     accepting_new: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -150,13 +157,13 @@ class TimeOff(db.Model):
 
 
 STATUSES = {  # what staff see and set; "pending" (below) is never among them
-    "new": "New",
-    "contacted": "Contacted",
-    "scheduled": "Scheduled",
-    "completed": "Completed",
-    "no_show": "No-show",
-    "cancelled": "Cancelled",
-    "not_a_fit": "Not a fit",
+    "new": N_("New"),
+    "contacted": N_("Contacted"),
+    "scheduled": N_("Scheduled"),
+    "completed": N_("Completed"),
+    "no_show": N_("No-show"),
+    "cancelled": N_("Cancelled"),
+    "not_a_fit": N_("Not a fit"),
 }
 # "pending": stored at step 2, waiting for the code emailed to the address given. It
 # holds its time but is not open (staff never see it) and goes unless verified.
@@ -169,18 +176,21 @@ _HOLDS_SLOT_SQL = ("status NOT IN (" + ", ".join(f"'{s}'" for s in RELEASED_STAT
                    " AND slot_start IS NOT NULL")
 
 INTERESTS = {
-    "kap": "Ketamine-assisted psychotherapy",
-    "depression": "Depression",
-    "trauma": "Trauma / PTSD",
-    "anxiety": "Anxiety",
-    "other": "Something else",
+    "kap": N_("Ketamine-assisted psychotherapy"),
+    "depression": N_("Depression"),
+    "trauma": N_("Trauma / PTSD"),
+    "anxiety": N_("Anxiety"),
+    "other": N_("Something else"),
 }
-CONTACT_METHODS = {"email": "Email", "phone": "Phone call", "text": "Text message"}
+CONTACT_METHODS = {"email": N_("Email"), "phone": N_("Phone call"), "text": N_("Text message")}
 # How the person expects to pay for therapy after the free consultation. Self-pay
 # means a Good Faith Estimate is due before the first paid session (No Surprises
 # Act, 45 CFR 149.610).
-PAYMENT_METHODS = {"self_pay": "Self-pay", "insurance": "Insurance", "not_sure": "Not sure yet"}
+PAYMENT_METHODS = {"self_pay": N_("Self-pay"), "insurance": N_("Insurance"),
+                   "not_sure": N_("Not sure yet")}
 SELF_PAY = "self_pay"
+# The languages a request can be made in, named for staff (the back office is English).
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
 
 class ConsultationRequest(db.Model):
@@ -229,6 +239,8 @@ class ConsultationRequest(db.Model):
     preferred_contact: Mapped[str] = mapped_column(String(10))
     interests: Mapped[str] = mapped_column(String(200), default="")  # comma-separated keys
     message: Mapped[str] = mapped_column(Text, default="")
+    # The language the client made the request in ("en", "es"): later emails speak it.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     # Version 2 of step 2. NULL on requests made before it asked them.
     preferred_name: Mapped[str | None] = mapped_column(String(80))
     ok_to_text: Mapped[bool | None] = mapped_column(Boolean)
@@ -299,6 +311,11 @@ class ConsultationRequest(db.Model):
     @property
     def interest_labels(self) -> list[str]:
         return [INTERESTS.get(key, key) for key in self.interest_keys]
+
+    @property
+    def language_name(self) -> str:
+        """The request's language as staff read it ("Spanish")."""
+        return LANGUAGE_NAMES.get(self.language, self.language)
 
     @property
     def status_label(self) -> str:

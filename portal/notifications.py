@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid, parseaddr
 
 from flask import current_app, render_template
+from flask_babel import gettext
 from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -24,6 +25,8 @@ from portal import links, reply_promise, text_rules
 from portal.addresses import clean_address
 from portal.calendar_invite import build_ics
 from portal.extensions import db
+from portal.i18n import current_language, in_language
+from portal.i18n import lazy_gettext as _l
 from portal.models import (
     CONTACT_METHODS,
     OPEN_STATUSES,
@@ -50,7 +53,8 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
     booked = consultation.starts_at is not None
     client = _queue_client(
         consultation, f"{prefix}:client", "confirmation", "client_confirmation",
-        "Your free consultation is booked" if booked else "We received your consultation request",
+        (_l("Your free consultation is booked") if booked
+         else _l("We received your consultation request")),
         ics=_ics(consultation) if booked else None, **_confirmation_extras(consultation),
     )
     headline = "A new consultation request has arrived."
@@ -63,7 +67,7 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
 def _confirmation_extras(consultation: ConsultationRequest) -> dict:
     """What a confirmation says besides the booking: when we'll reply, and where the
     Good Faith Estimate notice is."""
-    return {"reply_by": reply_promise.reply_by(consultation.created_at),
+    return {"reply_by": reply_promise.reply_by(consultation.created_at, consultation.language),
             "good_faith_estimate_url": links.external_url("public.good_faith_estimate")}
 
 
@@ -72,7 +76,7 @@ def queue_booked(consultation: ConsultationRequest) -> list[OutboxEmail]:
     caller has already raised ``booking_sequence``)."""
     prefix = _prefix(consultation, f"booked:{consultation.booking_sequence}")
     client = _queue_client(consultation, f"{prefix}:client", "confirmation",
-                           "client_confirmation", "Your free consultation is booked",
+                           "client_confirmation", _l("Your free consultation is booked"),
                            ics=_ics(consultation), **_confirmation_extras(consultation))
     therapist = _queue_therapist(
         consultation, consultation.therapist, prefix, "therapist_notice", "therapist_new",
@@ -86,7 +90,7 @@ def queue_waitlist_offer(consultation: ConsultationRequest, *, key: str, offered
                          offer_url: str) -> OutboxEmail | None:
     """A freed time offered to a waitlisted client, with the link that books it."""
     return _queue_client(consultation, key, "waitlist_offer", "client_waitlist_offer",
-                         "An earlier consultation time is open", offered_when=offered_when,
+                         _l("An earlier consultation time is open"), offered_when=offered_when,
                          offered_therapist=offered_therapist, offer_url=offer_url)
 
 
@@ -96,10 +100,10 @@ def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: date
     ``reminder_queued_at``: the new time earns its own reminder)."""
     supersede_reminders(consultation)
     prefix = _prefix(consultation, f"rescheduled:{consultation.booking_sequence}")
-    previous_when = _when(previous_start)
+    previous_when = _when(previous_start, consultation.language)
     client = _queue_client(
         consultation, f"{prefix}:client", "rescheduled_client", "client_rescheduled",
-        "Your consultation has a new time", ics=_ics(consultation),
+        _l("Your consultation has a new time"), ics=_ics(consultation),
         previous_when=previous_when,
     )
     changed = previous_therapist_id not in (None, consultation.therapist_id)
@@ -134,7 +138,7 @@ def queue_cancelled(consultation: ConsultationRequest, *, by: str) -> list[Outbo
     booked = consultation.starts_at is not None
     ics = _ics(consultation, cancelled=True) if booked else None
     client = _queue_client(consultation, f"{prefix}:client", "cancelled_client",
-                           "client_cancelled", "Your consultation is cancelled", ics=ics, by=by)
+                           "client_cancelled", _l("Your consultation is cancelled"), ics=ics, by=by)
     therapist = _queue_therapist(consultation, consultation.therapist, prefix,
                                  "cancelled_therapist", "therapist_cancelled",
                                  f"Consultation {consultation.reference} was cancelled", by=by)
@@ -148,18 +152,21 @@ def queue_verification_code(consultation: ConsultationRequest, code: str, *, key
     """The 6-digit code for a pending request, to the address it gave. Nothing else the
     visitor typed goes in it: the address is not theirs until the code comes back."""
     context = {"code": code, "minutes": current_app.config["VERIFY_HOLD_MINUTES"],
-               "until": f"{format_time(expires_at)} PT"}
+               "until": f"{format_time(expires_at, consultation.language)} PT"}
     return _queue(consultation, key, "verification_code", consultation.email,
-                  "Your confirmation code", "client_verification_code", context)
+                  _l("Your confirmation code"), "client_verification_code", context,
+                  language=consultation.language)
 
 
 def queue_already_booked(existing: ConsultationRequest, *, key: str) -> OutboxEmail | None:
     """To an address that already has the open request ``existing``, instead of a code:
     it says so and links to that request. Nothing of the new answers goes in it."""
-    context = {"reference": existing.reference, "when": _when(existing.starts_at),
+    language = current_language()  # the visitor's, reading now
+    context = {"reference": existing.reference, "when": _when(existing.starts_at, language),
                "manage_url": links.manage_url(existing)}
     return _queue(existing, key, "already_booked", existing.email,
-                  "About your consultation request", "client_already_booked", context)
+                  _l("About your consultation request"), "client_already_booked", context,
+                  language=language)
 
 
 def queue_reopened(consultation: ConsultationRequest) -> list[OutboxEmail]:
@@ -172,7 +179,7 @@ def queue_reopened(consultation: ConsultationRequest) -> list[OutboxEmail]:
     prefix = _prefix(consultation, f"reopened:{consultation.booking_sequence}")
     booked = consultation.starts_at is not None
     client = _queue_client(consultation, f"{prefix}:client", "reopened_client",
-                           "client_reopened", "Your consultation is back on",
+                           "client_reopened", _l("Your consultation is back on"),
                            ics=_ics(consultation) if booked else None)
     therapist = _queue_therapist(consultation, consultation.therapist, prefix,
                                  "reopened_therapist", "therapist_reopened",
@@ -286,7 +293,7 @@ def queue_due_reminders(now: datetime | None = None) -> int:
 def _queue_reminder(consultation: ConsultationRequest, now: datetime) -> bool:
     key = f"{_prefix(consultation, 'reminder')}:{consultation.booking_sequence}:client"
     row = _queue_client(consultation, key, "reminder", "client_reminder",
-                        "Reminder: your free consultation is coming up")
+                        _l("Reminder: your free consultation is coming up"))
     consultation.reminder_queued_at = to_db(now)
     return row is not None
 
@@ -325,10 +332,11 @@ def _rows(*rows: OutboxEmail | None) -> list[OutboxEmail]:
     return [row for row in rows if row is not None]
 
 
-def _when(starts_at: datetime | None) -> str | None:
+def _when(starts_at: datetime | None, language: str = "en") -> str | None:
     if starts_at is None:
         return None
-    return format_slot_long(as_utc(starts_at))  # as_utc: a stored naive value too
+    # as_utc: a stored naive value too
+    return format_slot_long(as_utc(starts_at), language=language)
 
 
 def _practice() -> dict[str, str]:
@@ -340,7 +348,8 @@ def _practice() -> dict[str, str]:
 def _queue_client(consultation: ConsultationRequest, key: str, kind: str, template: str,
                   subject: str, *, ics: str | None = None, **extra) -> OutboxEmail | None:
     context = _client_context(consultation, has_ics=ics is not None, **extra)
-    return _queue(consultation, key, kind, consultation.email, subject, template, context, ics)
+    return _queue(consultation, key, kind, consultation.email, subject, template, context, ics,
+                  language=consultation.language)
 
 
 def render_client_email(consultation: ConsultationRequest, template: str,
@@ -348,8 +357,9 @@ def render_client_email(consultation: ConsultationRequest, template: str,
     """The text and HTML a client email of ``template`` would have, queuing nothing:
     what staff see in a preview is what the outbox would store."""
     context = {"practice": _practice(), **_client_context(consultation, **extra)}
-    return (render_template(f"email/{template}.txt", **context),
-            render_template(f"email/{template}.html", **context))
+    with in_language(consultation.language):
+        return (render_template(f"email/{template}.txt", **context),
+                render_template(f"email/{template}.html", **context))
 
 
 def queue_client_email(consultation: ConsultationRequest, event: str, kind: str,
@@ -369,7 +379,7 @@ def _client_context(consultation: ConsultationRequest, *, has_ics: bool = False,
         # name on the greeting's line too, so it cannot start lines of its own.
         "name": text_rules.flattened(consultation.call_name),
         "reference": consultation.reference,
-        "when": _when(consultation.starts_at),
+        "when": _when(consultation.starts_at, consultation.language),
         "therapist": therapist,
         "contact_method": CONTACT_METHODS.get(consultation.preferred_contact, "email").lower(),
         "manage_url": links.manage_url(consultation),
@@ -407,22 +417,35 @@ def _queue_released(consultation: ConsultationRequest, therapist_id: int | None,
 
 
 def _ics(consultation: ConsultationRequest, *, cancelled: bool = False) -> str:
+    with in_language(consultation.language):
+        return _ics_text(consultation, cancelled=cancelled)
+
+
+def _ics_text(consultation: ConsultationRequest, *, cancelled: bool) -> str:
     config = current_app.config
     therapist = consultation.therapist
-    with_whom = f" with {therapist.name}, {therapist.licence}" if therapist else ""
-    if cancelled:
+    reference = consultation.reference
+    with_whom = f"{therapist.name}, {therapist.licence}" if therapist else None
+    if cancelled and with_whom:
         # The calendar program removes the event; its text says why, nothing to do.
-        what = (f"Cancelled: free 30-minute consultation{with_whom}. "
-                f"Reference {consultation.reference}.")
+        what = gettext("Cancelled: free 30-minute consultation with %(therapist)s. "
+                       "Reference %(reference)s.", therapist=with_whom, reference=reference)
+    elif cancelled:
+        what = gettext("Cancelled: free 30-minute consultation. Reference %(reference)s.",
+                       reference=reference)
+    elif with_whom:
+        what = gettext("Free 30-minute consultation with %(therapist)s. Reference "
+                       "%(reference)s. To change the time or cancel, use the link in your "
+                       "email.", therapist=with_whom, reference=reference)
     else:
-        what = (f"Free 30-minute consultation{with_whom}. Reference {consultation.reference}. "
-                "To change the time or cancel, use the link in your email.")
-    description = f"{what} Not for emergencies: call or text 988, or call 911."
+        what = gettext("Free 30-minute consultation. Reference %(reference)s. To change the "
+                       "time or cancel, use the link in your email.", reference=reference)
+    description = " ".join((what, gettext("Not for emergencies: call or text 988, or call 911.")))
     return build_ics(
         reference=consultation.reference, domain=config["CALENDAR_UID_DOMAIN"],
         starts_at=consultation.starts_at, ends_at=consultation.ends_at,
         sequence=consultation.booking_sequence,
-        summary="Free consultation", description=description,
+        summary=gettext("Free consultation"), description=description,
         organizer_email=config["PRACTICE_NOTIFY_EMAIL"], organizer_name=config["PRACTICE_NAME"],
         attendee_email=clean_address(consultation.email), cancelled=cancelled,
     )
@@ -431,19 +454,22 @@ def _ics(consultation: ConsultationRequest, *, cancelled: bool = False) -> str:
 # -- storing -------------------------------------------------------------------
 
 def _queue(consultation: ConsultationRequest, key: str, kind: str, recipient: str,
-           subject: str, template: str, context: dict, ics: str | None = None
-           ) -> OutboxEmail | None:
-    """Add one outbox row unless its key is already there; None when it was."""
+           subject: str, template: str, context: dict, ics: str | None = None,
+           language: str = "en") -> OutboxEmail | None:
+    """Add one outbox row unless its key is already there; None when it was.
+    ``language``: the client's, for their emails; staff read English."""
     if db.session.scalar(select(OutboxEmail.id).where(OutboxEmail.key == key)) is not None:
         return None
-    check_subject(subject)
     context = {"practice": _practice(), **context}
-    row = OutboxEmail(
-        key=key, kind=kind, request_id=consultation.id, recipient=clean_address(recipient),
-        subject=subject, ics=ics, message_id=make_msgid(domain=_sender_domain()),
-        body_text=render_template(f"email/{template}.txt", **context),
-        body_html=render_template(f"email/{template}.html", **context),
-    )
+    with in_language(language):
+        subject = str(subject)  # a lazy text from a client email reads in their language
+        check_subject(subject)
+        row = OutboxEmail(
+            key=key, kind=kind, request_id=consultation.id, recipient=clean_address(recipient),
+            subject=subject, ics=ics, message_id=make_msgid(domain=_sender_domain()),
+            body_text=render_template(f"email/{template}.txt", **context),
+            body_html=render_template(f"email/{template}.html", **context),
+        )
     # A savepoint: a row another transaction just added is skipped, and the
     # caller's transaction carries on as if we had found it above.
     try:

@@ -33,17 +33,18 @@ from portal import audit, notifications
 from portal.availability import free_therapists_at, therapists_for_reschedule
 from portal.booking import IDENTIFIER_DRAWS, SlotTaken, find_by_public_id, violated_rule
 from portal.extensions import db
+from portal.i18n import lazy_gettext as _l
 from portal.links import external_url
 from portal.models import ConsultationRequest, Therapist, User, to_db
 from portal.scheduling import SLOT_LENGTH
 
 REBOOK_SALT = "rebook-after-no-show"
-MISSED_SUBJECT = "Sorry we missed you"
+MISSED_SUBJECT = _l("Sorry we missed you")
 # What a rebooking copies from the missed request: who the person is, where they
 # are, how they may be contacted, and the consent they gave then.
 COPIED = ("first_name", "last_name", "first_name_normalised", "last_name_normalised",
           "preferred_name", "email", "email_normalised", "phone", "preferred_contact",
-          "ok_to_text", "ok_to_voicemail", "adult", "payment", "state", "zip_code",
+          "ok_to_text", "ok_to_voicemail", "adult", "payment", "language", "state", "zip_code",
           "ca_resident", "in_california", "consent_at", "privacy_notice_version",
           "ack_not_emergency_at")
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask import current_app
+from flask_babel import gettext
 
 from portal import business_days
+from portal.i18n import in_language
 from portal.models import as_utc
 from portal.scheduling import format_day
 
@@ -24,6 +26,8 @@ def reply_due(received_at: datetime) -> datetime:
     return business_days.reply_due(as_utc(received_at), holidays())
 
 
-def reply_by(received_at: datetime) -> str:
+def reply_by(received_at: datetime, language: str = "en") -> str:
     """The promise's day in words: "the end of Monday, December 7"."""
-    return f"the end of {format_day(business_days.reply_due_day(as_utc(received_at), holidays()))}"
+    day = business_days.reply_due_day(as_utc(received_at), holidays())
+    with in_language(language):
+        return gettext("the end of %(day)s", day=format_day(day, language))

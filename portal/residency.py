@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from functools import cache
 
 import zipcodes
+from flask_babel import gettext
+
+from portal.i18n import lazy_gettext as _l
 
 CALIFORNIA = "CA"
 OUTSIDE_US = "XX"
@@ -49,15 +52,15 @@ STATE_NAMES: dict[str, str] = {**_STATES, **_POSTAL_ONLY}
 
 STATE_CHOICES: list[tuple[str, str]] = [
     *sorted(_STATES.items(), key=lambda item: item[1]),
-    (OUTSIDE_US, "I live outside the United States"),
+    (OUTSIDE_US, _l("I live outside the United States")),
 ]
 
 # zipcodes itself accepts "941100" and " 94110", so the shape is checked first.
 # ASCII only: \d would otherwise accept digits from other scripts.
 ZIP_RE = re.compile(r"^\d{5}(-\d{4})?$", re.ASCII)
 
-ZIP_MALFORMED_MESSAGE = "Enter a 5-digit ZIP code, like 94110"
-ZIP_UNKNOWN_MESSAGE = "We couldn't find that ZIP code. Check it and try again"
+ZIP_MALFORMED_MESSAGE = _l("Enter a 5-digit ZIP code, like 94110")
+ZIP_UNKNOWN_MESSAGE = _l("We couldn't find that ZIP code. Check it and try again")
 
 
 @dataclass(frozen=True)
@@ -156,5 +159,9 @@ def zip_error_message(zip_code: object) -> str | None:
         return ZIP_UNKNOWN_MESSAGE
     zip5 = normalise_zip(zip_code)
     state = zip_state(zip_code)
-    place = _with_article(STATE_NAMES.get(state, state))
-    return f"{zip5} is {place} ZIP code. We can only offer consultations to people in California"
+    name = STATE_NAMES.get(state, state)
+    # "an Oregon" in English; other languages place the state their own way.
+    article = _with_article(name).split(" ", 1)[0]
+    place = gettext("%(article)s %(state)s", article=article, state=name)
+    return gettext("%(zip)s is %(place)s ZIP code. We can only offer consultations to people "
+                   "in California", zip=zip5, place=place)

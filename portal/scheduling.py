@@ -18,6 +18,8 @@ from functools import lru_cache
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
+from babel import dates as babel_dates
+
 PACIFIC = ZoneInfo("America/Los_Angeles")
 SLOT_LENGTH = timedelta(minutes=30)
 MIN_NOTICE = timedelta(hours=24)
@@ -27,6 +29,10 @@ HORIZON = timedelta(days=21)
 _EARLIEST_YEAR = 2000
 _LATEST_YEAR = 2200
 
+# The Babel locale behind each language the portal speaks (Spanish as used in the US).
+BABEL_LOCALES = {"en": "en_US", "es": "es_US"}
+# A day without its year, in CLDR's pattern syntax ("jueves, 3 de diciembre").
+DAY_PATTERNS = {"es": "EEEE, d 'de' MMMM"}
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
     "January", "February", "March", "April", "May", "June",
@@ -195,19 +201,27 @@ def _clock(local: datetime) -> tuple[str, str]:
     return f"{hour}:{local.minute:02d}", "AM" if local.hour < 12 else "PM"
 
 
-def format_time(dt: datetime) -> str:
-    """Pacific clock time, e.g. "10:00 AM"."""
+def format_time(dt: datetime, language: str = "en") -> str:
+    """Pacific clock time, e.g. "10:00 AM" ("10:00 a.m." in Spanish)."""
+    if language != "en":
+        return babel_dates.format_time(_pacific(dt), "short", locale=BABEL_LOCALES[language])
     clock, meridiem = _clock(_pacific(dt))
     return f"{clock} {meridiem}"
 
 
-def format_day(day: date) -> str:
-    """A date for people, e.g. "Tuesday, December 1"."""
+def format_day(day: date, language: str = "en") -> str:
+    """A date for people, e.g. "Tuesday, December 1" ("martes, 1 de diciembre")."""
+    if language != "en":
+        return babel_dates.format_date(day, DAY_PATTERNS[language], locale=BABEL_LOCALES[language])
     return f"{WEEKDAYS[day.weekday()]}, {_MONTHS[day.month - 1]} {day.day}"
 
 
-def format_span(dt: datetime, length: timedelta = SLOT_LENGTH) -> str:
+def format_span(dt: datetime, length: timedelta = SLOT_LENGTH, language: str = "en") -> str:
     """A slot's Pacific start and end, e.g. "10:00–10:30 AM" or "11:30 AM–12:00 PM"."""
+    if language != "en":
+        start, end = _pacific(dt), _pacific(dt + length)
+        return babel_dates.format_interval(start.time(), end.time(), "hm",
+                                           locale=BABEL_LOCALES[language])
     start_clock, start_meridiem = _clock(_pacific(dt))
     end_clock, end_meridiem = _clock(_pacific(dt + length))
     if start_meridiem == end_meridiem:
@@ -215,9 +229,13 @@ def format_span(dt: datetime, length: timedelta = SLOT_LENGTH) -> str:
     return f"{start_clock} {start_meridiem}\u2013{end_clock} {end_meridiem}"
 
 
-def format_slot_long(dt: datetime, length: timedelta = SLOT_LENGTH) -> str:
-    """A full slot, e.g. "Tuesday, December 1, 2026, 10:00–10:30 AM PT"."""
+def format_slot_long(dt: datetime, length: timedelta = SLOT_LENGTH, language: str = "en") -> str:
+    """A full slot, e.g. "Tuesday, December 1, 2026, 10:00–10:30 AM PT"
+    ("martes, 1 de diciembre de 2026, 10:00–10:30 a.m. PT")."""
     local = _pacific(dt)
+    if language != "en":
+        day = babel_dates.format_date(local.date(), "full", locale=BABEL_LOCALES[language])
+        return f"{day}, {format_span(dt, length, language)} PT"
     return f"{format_day(local.date())}, {local.year}, {format_span(dt, length)} PT"
 
 

@@ -135,7 +135,7 @@ def _offer(therapist_id: int, starts: list[datetime], now: datetime) -> int:
             continue
         notifications.queue_waitlist_offer(
             consultation, key=f"request:{consultation.id}:waitlist:{today.isoformat()}:client",
-            offered_when=format_slot_long(start),
+            offered_when=format_slot_long(start, language=consultation.language),
             offered_therapist=None if consultation.therapist_choice == "any" else therapist,
             offer_url=links.external_url("public.waitlist_offer", token=offer_token(offer)))
         audit.record("waitlist_offered", actor="system", request_id=consultation.id,

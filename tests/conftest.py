@@ -19,6 +19,8 @@ import secrets
 import smtplib
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -123,12 +125,9 @@ def clock(request):
 
 # -- databases ---------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A throw-away PostgreSQL database for this run, dropped at the end."""
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base:
-        pytest.skip("TEST_DATABASE_URL is not set")
+@contextmanager
+def new_postgres_database(base: str) -> Iterator[str]:
+    """An empty PostgreSQL database beside ``base`` (a URL), dropped afterwards."""
     import psycopg
 
     plain = base.replace("postgresql+psycopg://", "postgresql://")
@@ -136,9 +135,23 @@ def postgres_url():
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     head, _, _ = base.rpartition("/")
-    yield f"{head}/{name}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{head}/{name}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throw-away PostgreSQL database for this run, dropped at the end. Tests share
+    it (each leaves it empty of rows, its tables stay): one that needs a database of
+    its own, migrated from nothing, takes ``new_postgres_database``."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    with new_postgres_database(base) as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -24,8 +24,8 @@ from tests.test_public_flow import book, enter_code, form_data, pass_eligibility
 QUESTIONS = ("adult", "ok_to_text", "ok_to_voicemail", "payment")
 GFE_HEADING = "You have the right to receive a \u201cGood Faith Estimate\u201d explaining how " \
     "much your medical care will cost"
-GFE_TEXT_HEADING = 'You have the right to receive a "Good Faith Estimate" explaining how much\n' \
-    "your medical care will cost"
+GFE_TEXT_HEADING = ('You have the right to receive a "Good Faith Estimate" explaining how much '
+                    "your medical care will cost")
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"
 
 
@@ -247,7 +247,7 @@ def test_the_confirmation_email_carries_the_good_faith_estimate_notice(app, clie
     with app.app_context():
         row = db.session.scalar(select(OutboxEmail).where(OutboxEmail.kind == "confirmation"))
     assert GFE_TEXT_HEADING in row.body_text
-    assert "If you receive a bill that is at least $400 more than your Good Faith\n  Estimate, " \
+    assert "- If you receive a bill that is at least $400 more than your Good Faith Estimate, " \
         "you can dispute the bill." in row.body_text
     assert "www.cms.gov/nosurprises or call 1-800-985-3059" in row.body_text
     assert "https://portal.example.com/good-faith-estimate" in row.body_text

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.conftest import new_postgres_database
 from tests.deploy import INSTALL_DIR, NGINX_SITE, ROOT, UNITS, read_env, read_unit, render
 
 pytestmark = pytest.mark.slow
@@ -214,7 +215,7 @@ def start_nginx(site: Site, key: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def site(request):
+def site():
     need(NGINX.exists(), f"nginx is not installed ({NGINX}; apt-get install nginx-light)")
     need(shutil.which("openssl") is not None, "openssl is not installed")
     need(bool(os.environ.get("TEST_DATABASE_URL")), "TEST_DATABASE_URL is not set")
@@ -224,8 +225,13 @@ def site(request):
     except redis.exceptions.ConnectionError:
         reachable = False
     need(reachable, f"Redis is not reachable at {REDIS_URL}")
-    database_url = request.getfixturevalue("postgres_url")
+    # Its own database: `db upgrade` builds it from nothing, as on a new server (the
+    # suite's shared one already holds tables).
+    with new_postgres_database(os.environ["TEST_DATABASE_URL"]) as database_url:
+        yield from _site(database_url)
 
+
+def _site(database_url: str):
     # Short and world-traversable: a unix socket path has a length limit, and nginx's
     # workers (nobody) reach gunicorn's socket through it.
     work = Path(tempfile.mkdtemp(prefix="portal-deploy-"))

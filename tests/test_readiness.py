@@ -192,7 +192,7 @@ def test_json_output_for_monitoring(production_app):
     assert report["problems"] == [{
         "id": "security.E008", "level": "error",
         "message": "REQUIRE_MFA is off: staff sign in with a password alone.",
-        "fix": "set REQUIRE_MFA = True (staff enrol an authenticator at their next sign-in).",
+        "fix": "set REQUIRE_MFA = True (staff set up an authenticator at their next sign-in).",
     }]
 
 

@@ -24,6 +24,7 @@ from portal.extensions import db
 from portal.models import (
     CONTACT_METHODS,
     INTERESTS,
+    LANGUAGE_NAMES,
     PAYMENT_METHODS,
     SELF_PAY,
     ConsultationRequest,
@@ -51,6 +52,7 @@ COLUMNS = [
     ("phone", R.phone, spreadsheet_phone),
     ("preferred_name", R.preferred_name, lambda v: v or ""),
     ("preferred_contact", R.preferred_contact, lambda v: CONTACT_METHODS.get(v, v)),
+    ("language", R.language, lambda v: LANGUAGE_NAMES.get(v, v)),
     ("ok_to_text", R.ok_to_text, lambda v: yes_no(v)),
     ("ok_to_voicemail", R.ok_to_voicemail, lambda v: yes_no(v)),
     ("adult", R.adult, lambda v: yes_no(v)),

@@ -106,6 +106,8 @@ class TherapistForm(FlaskForm):
         one_line("the license number")])
     bio = TextAreaField("Short bio", filters=MULTI_LINE_FILTERS, validators=[
         Optional(), Length(max=2000), multi_line("the bio")])
+    bio_es = TextAreaField("Short bio in Spanish", filters=MULTI_LINE_FILTERS, validators=[
+        Optional(), Length(max=2000), multi_line("the Spanish bio")])
     accepting_new = BooleanField("Accepting new clients")
 
 

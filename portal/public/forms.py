@@ -37,12 +37,14 @@ from portal.forms import (
     options,
     person_name,
 )
+from portal.i18n import N_
+from portal.i18n import lazy_gettext as _l
 from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
 from portal.residency import OUTSIDE_US, STATE_CHOICES, ZIP_MALFORMED_MESSAGE, normalise_zip
 from portal.scheduling import parse_slot_value
 from portal.verification import CODE_DIGITS, normalise_code
 
-YES_NO = options([("yes", "Yes"), ("no", "No")])
+YES_NO = options([("yes", _l("Yes")), ("no", _l("No"))])
 NO_SLOT = "none"
 
 # Common slips in the big providers' domains; a person confirms before we store one.
@@ -61,6 +63,11 @@ EMAIL_DOMAIN_TYPOS = {
 _TYPO_TO_DOMAIN = {typo: right for right, typos in EMAIL_DOMAIN_TYPOS.items() for typo in typos}
 
 
+def translated(labels: dict[str, str]):
+    """Options whose labels (marked with ``N_``) read in the visitor's language."""
+    return options((key, _l(label)) for key, label in labels.items())
+
+
 def without_repeats(values):
     """Each ticked box once: repeats come from scripts, and would overflow the column."""
     return list(dict.fromkeys(values)) if isinstance(values, list) else values
@@ -73,11 +80,12 @@ def column_length(column) -> int:
 NAME_MAX = column_length(ConsultationRequest.first_name)
 PREFERRED_NAME_MAX = column_length(ConsultationRequest.preferred_name)
 # The payment question's options as the page words them.
-PAYMENT_CHOICES = {"self_pay": "I'll pay for sessions myself (self-pay)",
-                   "insurance": "I'd like to use my health insurance",
-                   "not_sure": "I'm not sure yet"}
+PAYMENT_CHOICES = {"self_pay": N_("I'll pay for sessions myself (self-pay)"),
+                   "insurance": N_("I'd like to use my health insurance"),
+                   "not_sure": N_("I'm not sure yet")}
 EMAIL_MAX = column_length(ConsultationRequest.email)
 ZIP_MAX = column_length(ConsultationRequest.zip_code)
+EMAIL_TOO_LONG = _l("Your email address must be %(n)s characters or fewer", n=EMAIL_MAX)
 
 
 class MaxLength(Length):
@@ -114,32 +122,34 @@ class MultiCheckboxField(SelectMultipleField):
 
 class EligibilityForm(FlaskForm):
     state = SelectField(
-        "Which state do you live in?",
-        choices=options([("", "Choose your state"), *STATE_CHOICES]), validate_choice=False,
-        validators=[InputRequired("Choose the state you live in"),
-                    one_of({code for code, _ in STATE_CHOICES}, "Choose the state you live in")],
+        _l("Which state do you live in?"),
+        choices=options([("", _l("Choose your state")), *STATE_CHOICES]), validate_choice=False,
+        validators=[InputRequired(_l("Choose the state you live in")),
+                    one_of({code for code, _ in STATE_CHOICES},
+                           _l("Choose the state you live in"))],
     )
-    zip_code = StringField("ZIP code", filters=ONE_LINE_FILTERS,
+    zip_code = StringField(_l("ZIP code"), filters=ONE_LINE_FILTERS,
                            validators=[MaxLength(ZIP_MAX, ZIP_MALFORMED_MESSAGE),
-                                       one_line("your ZIP code")])
+                                       one_line(_l("your ZIP code"))])
     ca_resident = RadioField(
         # After "Which state do you live in?", this confirms it rather than asking again.
-        "Is California your main home?", choices=YES_NO, validate_choice=False,
-        validators=[InputRequired("Select yes if California is your main home"),
-                    one_of({"yes", "no"}, "Select yes or no")],
+        _l("Is California your main home?"), choices=YES_NO, validate_choice=False,
+        validators=[InputRequired(_l("Select yes if California is your main home")),
+                    one_of({"yes", "no"}, _l("Select yes or no"))],
     )
     in_california = RadioField(
-        "Will you be in California during the consultation?", choices=YES_NO,
+        _l("Will you be in California during the consultation?"), choices=YES_NO,
         validate_choice=False,
-        validators=[InputRequired("Select yes if you'll be in California during the consultation"),
-                    one_of({"yes", "no"}, "Select yes or no")],
+        validators=[InputRequired(_l("Select yes if you'll be in California during the "
+                                     "consultation")),
+                    one_of({"yes", "no"}, _l("Select yes or no"))],
     )
 
     def validate_zip_code(self, field):
         if self.state.data == OUTSIDE_US and not field.data:
             return  # people abroad have no ZIP code to give
         if not field.data:
-            raise ValidationError("Enter your ZIP code, like 94110")
+            raise ValidationError(_l("Enter your ZIP code, like 94110"))
         if normalise_zip(field.data) is None:
             raise ValidationError(ZIP_MALFORMED_MESSAGE)
 
@@ -152,73 +162,77 @@ def yes_no(question: str, required: str) -> RadioField:
 
 class DetailsForm(FlaskForm):
     # Asked first on the page: someone under 18 learns where to go before typing anything.
-    adult = yes_no("Are you 18 or older?", "Select yes if you are 18 or older")
+    adult = yes_no(_l("Are you 18 or older?"), _l("Select yes if you are 18 or older"))
     # DataRequired after the strip filter: an answer of only spaces is no answer.
     # The filters compose (NFC) before the length check: the column counts stored
     # characters, not the keystrokes of a keyboard that sends accents separately.
-    first_name = StringField("First name", filters=ONE_LINE_FILTERS, validators=[
-        DataRequired("Enter your first name"),
-        MaxLength(NAME_MAX, f"Your first name must be {NAME_MAX} characters or fewer"),
-        person_name("your first name")])
-    last_name = StringField("Last name", filters=ONE_LINE_FILTERS, validators=[
-        DataRequired("Enter your last name"),
-        MaxLength(NAME_MAX, f"Your last name must be {NAME_MAX} characters or fewer"),
-        person_name("your last name")])
-    preferred_name = StringField("What should we call you?", filters=ONE_LINE_FILTERS, validators=[
+    first_name = StringField(_l("First name"), filters=ONE_LINE_FILTERS, validators=[
+        DataRequired(_l("Enter your first name")),
+        MaxLength(NAME_MAX, _l("Your first name must be %(n)s characters or fewer", n=NAME_MAX)),
+        person_name(_l("your first name"))])
+    last_name = StringField(_l("Last name"), filters=ONE_LINE_FILTERS, validators=[
+        DataRequired(_l("Enter your last name")),
+        MaxLength(NAME_MAX, _l("Your last name must be %(n)s characters or fewer", n=NAME_MAX)),
+        person_name(_l("your last name"))])
+    preferred_name = StringField(_l("What should we call you?"), filters=ONE_LINE_FILTERS,
+                                 validators=[
         MaxLength(PREFERRED_NAME_MAX,
-                  f"The name we should call you must be {PREFERRED_NAME_MAX} characters or fewer"),
-        person_name("the name we should call you")])
-    email = StringField("Email address", filters=ONE_LINE_FILTERS, validators=[
-        DataRequired("Enter your email address"),
-        MaxLength(EMAIL_MAX, f"Your email address must be {EMAIL_MAX} characters or fewer"),
-        one_line("your email address")])
-    email_as_typed = AgreementField("My email address is right as I typed it")
-    phone = StringField("Phone number", filters=ONE_LINE_FILTERS, validators=[
-        DataRequired("Enter your phone number"),
-        MaxLength(30, "Enter a US phone number, like (415) 555-0123"),
-        one_line("your phone number")])
+                  _l("The name we should call you must be %(n)s characters or fewer",
+                     n=PREFERRED_NAME_MAX)),
+        person_name(_l("the name we should call you"))])
+    email = StringField(_l("Email address"), filters=ONE_LINE_FILTERS, validators=[
+        DataRequired(_l("Enter your email address")),
+        MaxLength(EMAIL_MAX, EMAIL_TOO_LONG),
+        one_line(_l("your email address"))])
+    email_as_typed = AgreementField(_l("My email address is right as I typed it"))
+    phone = StringField(_l("Phone number"), filters=ONE_LINE_FILTERS, validators=[
+        DataRequired(_l("Enter your phone number")),
+        MaxLength(30, _l("Enter a US phone number, like (415) 555-0123")),
+        one_line(_l("your phone number"))])
     preferred_contact = RadioField(
-        "How would you like us to contact you?", choices=options(CONTACT_METHODS.items()),
+        _l("How would you like us to contact you?"), choices=translated(CONTACT_METHODS),
         validate_choice=False,
-        validators=[InputRequired("Choose how you'd like us to contact you"),
-                    one_of(set(CONTACT_METHODS), "Choose how you'd like us to contact you")],
+        validators=[InputRequired(_l("Choose how you'd like us to contact you")),
+                    one_of(set(CONTACT_METHODS), _l("Choose how you'd like us to contact you"))],
     )
-    ok_to_text = yes_no("May we send you text messages?",
-                        "Select yes if we may send you text messages")
-    ok_to_voicemail = yes_no("May we leave a voicemail that says the name of our practice?",
-                             "Select yes if we may leave a voicemail that names our practice")
+    ok_to_text = yes_no(_l("May we send you text messages?"),
+                        _l("Select yes if we may send you text messages"))
+    ok_to_voicemail = yes_no(_l("May we leave a voicemail that says the name of our practice?"),
+                             _l("Select yes if we may leave a voicemail that names our practice"))
     payment = RadioField(
-        "How do you expect to pay for therapy?", choices=options(PAYMENT_CHOICES.items()),
+        _l("How do you expect to pay for therapy?"), choices=translated(PAYMENT_CHOICES),
         validate_choice=False,
-        validators=[InputRequired("Choose how you expect to pay for therapy"),
-                    one_of(set(PAYMENT_CHOICES), "Choose how you expect to pay for therapy")],
+        validators=[InputRequired(_l("Choose how you expect to pay for therapy")),
+                    one_of(set(PAYMENT_CHOICES), _l("Choose how you expect to pay for therapy"))],
     )
     interests = MultiCheckboxField(
-        "What would you like help with?", choices=options(INTERESTS.items()), validate_choice=False,
+        _l("What would you like help with?"), choices=translated(INTERESTS),
+        validate_choice=False,
         filters=[without_repeats],
-        validators=[one_of(set(INTERESTS), "Choose from the options shown")],
+        validators=[one_of(set(INTERESTS), _l("Choose from the options shown"))],
     )
     message = TextAreaField(
-        "Anything you'd like us to know", filters=MULTI_LINE_FILTERS,
-        validators=[MaxLength(2000, "Your message must be 2,000 characters or fewer"),
-                    multi_line("your message")])
+        _l("Anything you'd like us to know"), filters=MULTI_LINE_FILTERS,
+        validators=[MaxLength(2000, _l("Your message must be 2,000 characters or fewer")),
+                    multi_line(_l("your message"))])
     # A therapist's id or "any"; the view maps anything else to "any". The template
     # draws it beside a "Show times" button that re-renders without judging answers.
-    therapist = RadioField("Choose a therapist", default="any", validate_choice=False)
-    slot = RadioField("Choose a time", validate_choice=False, validators=[
-        InputRequired("Choose a time, or choose \u201cNone of these times work\u201d")])
+    therapist = RadioField(_l("Choose a therapist"), default="any", validate_choice=False)
+    slot = RadioField(_l("Choose a time"), validate_choice=False, validators=[
+        InputRequired(_l("Choose a time, or choose \u201cNone of these times work\u201d"))])
     # Only meaningful with slot=none (the view ignores it otherwise). Any value but
     # "false" counts: it asks for an email, and agrees to nothing.
-    waitlist = BooleanField("Email me if an earlier time opens")
+    waitlist = BooleanField(_l("Email me if an earlier time opens"))
     # Agreement boxes: only the value the page's checkbox sends is a yes.
     consent_privacy = AgreementField(
-        "I agree that the practice may store these details to arrange my consultation",
-        validators=[DataRequired("Agree to the privacy notice so we can arrange your "
-                                 "consultation")])
+        _l("I agree that the practice may store these details to arrange my consultation"),
+        validators=[DataRequired(_l("Agree to the privacy notice so we can arrange "
+                                    "your consultation"))])
     ack_not_emergency = AgreementField(
-        "I understand that this form is not for emergencies",
-        validators=[DataRequired("Confirm that you understand this form is not for emergencies")])
-    website = StringField("Leave this field empty")
+        _l("I understand that this form is not for emergencies"),
+        validators=[DataRequired(_l("Confirm that you understand this form is not for "
+                                    "emergencies"))])
+    website = StringField(_l("Leave this field empty"))
     form_token = HiddenField()
 
     def validate_email(self, field):
@@ -229,22 +243,23 @@ class DetailsForm(FlaskForm):
                                     allow_smtputf8=False)
         except EmailNotValidError:
             if not field.data.rpartition("@")[0].isascii():
-                raise ValidationError("Enter an email address using only English letters, "
-                                      "numbers and symbols like . _ -") from None
+                raise ValidationError(_l("Enter an email address using only English "
+                                         "letters, numbers and symbols like . _ -")) from None
             raise ValidationError(
-                "Enter an email address in the correct format, like name@example.com") from None
+                _l("Enter an email address in the correct format, like name@example.com")) from None
         # The ASCII form (xn--) of an internationalised domain is what SMTP can use.
         if len(result.ascii_email or result.normalized) > EMAIL_MAX:  # xn-- can lengthen it
-            raise ValidationError(f"Your email address must be {EMAIL_MAX} characters or fewer")
+            raise ValidationError(EMAIL_TOO_LONG)
         field.data = result.ascii_email or result.normalized
         suggestion = suggested_email(field.data)
         if suggestion and not self.email_as_typed.data:
             self.email_suggestion = suggestion
-            raise ValidationError(f"Did you mean {suggestion}? Correct your email address, or "
-                                  "check \u201cMy email address is right as I typed it\u201d")
+            raise ValidationError(_l("Did you mean %(suggestion)s? Correct your email address, "
+                                     "or check \u201cMy email address is right as I typed "
+                                     "it\u201d", suggestion=suggestion))
 
     def validate_phone(self, field):
-        message = "Enter a US phone number, like (415) 555-0123"
+        message = _l("Enter a US phone number, like (415) 555-0123")
         try:
             number = phonenumbers.parse(field.data, "US")
         except phonenumbers.NumberParseException:
@@ -256,8 +271,8 @@ class DetailsForm(FlaskForm):
 
     def validate_ok_to_text(self, field):
         if field.data == "no" and self.preferred_contact.data == "text":
-            raise ValidationError("You chose text message as the way to contact you: select "
-                                  "yes, or choose another way to contact you")
+            raise ValidationError(_l("You chose text message as the way to contact you: "
+                                     "select yes, or choose another way to contact you"))
 
     @property
     def under_18(self) -> bool:
@@ -265,7 +280,7 @@ class DetailsForm(FlaskForm):
 
     def validate_slot(self, field):
         if field.data != NO_SLOT and parse_slot_value(field.data) is None:
-            raise ValidationError("Choose one of the times shown")
+            raise ValidationError(_l("Choose one of the times shown"))
 
     @property
     def slot_start(self):
@@ -273,14 +288,14 @@ class DetailsForm(FlaskForm):
 
 
 class RescheduleForm(FlaskForm):
-    slot = RadioField("Choose a new time", validate_choice=False, validators=[
-        InputRequired("Choose a new time")])
+    slot = RadioField(_l("Choose a new time"), validate_choice=False, validators=[
+        InputRequired(_l("Choose a new time"))])
     # "any" or the booking's own therapist: which times the page showed.
     therapist = HiddenField()
 
     def validate_slot(self, field):
         if parse_slot_value(field.data) is None:
-            raise ValidationError("Choose one of the times shown")
+            raise ValidationError(_l("Choose one of the times shown"))
 
     @property
     def new_start(self):
@@ -295,21 +310,21 @@ class CancelForm(FlaskForm):
     The reason goes to staff as an internal note, never into any email."""
 
     reason = TextAreaField(
-        "Why are you canceling?", filters=MULTI_LINE_FILTERS,
-        validators=[MaxLength(REASON_MAX, f"Your reason must be {REASON_MAX:,} characters "
-                                          "or fewer"),
-                    multi_line("your reason")])
+        _l("Why are you canceling?"), filters=MULTI_LINE_FILTERS,
+        validators=[MaxLength(REASON_MAX, _l("Your reason must be %(n)s characters or fewer",
+                                             n=f"{REASON_MAX:,}")),
+                    multi_line(_l("your reason"))])
 
 
 class VerifyForm(FlaskForm):
     """Step 3: the code from the email. The "send a new code" and "change my email"
     buttons post the same form; only the confirm button judges the code."""
 
-    code = StringField("Confirmation code", filters=ONE_LINE_FILTERS, validators=[
-        DataRequired("Enter the 6-digit code from the email"),
-        MaxLength(20, "The code is 6 digits, like 123456")])
+    code = StringField(_l("Confirmation code"), filters=ONE_LINE_FILTERS, validators=[
+        DataRequired(_l("Enter the 6-digit code from the email")),
+        MaxLength(20, _l("The code is 6 digits, like 123456"))])
 
     def validate_code(self, field):
         digits = normalise_code(field.data)  # as verification.confirm will read it
         if not (len(digits) == CODE_DIGITS and digits.isascii() and digits.isdigit()):
-            raise ValidationError("The code is 6 digits, like 123456")
+            raise ValidationError(_l("The code is 6 digits, like 123456"))

@@ -11,6 +11,7 @@ starts its write transaction (``begin_write``) before it reads what it changes.
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from portal import booking, request_status, waitlist
 from portal.availability import therapists_for_reschedule
@@ -75,7 +76,8 @@ def manage_cancel(token: str):
             note = f"{CLIENT_CANCEL_NOTE_HEADING}\n{form.reason.data}"
             request_status.add_note(consultation, note, actor="client")
         db.session.commit()
-        flash("Your consultation has been cancelled. We've let your therapist know.", "success")
+        flash(gettext("Your consultation has been cancelled. We've let your therapist know."),
+              "success")
     return redirect(url_for("public.manage", token=token))
 
 
@@ -146,6 +148,7 @@ def manage_reschedule(token: str):
             therapists = therapists_for_reschedule(consultation)
         else:
             db.session.commit()
-            flash("Your consultation has been moved. We've emailed you the new time.", "success")
+            flash(gettext("Your consultation has been moved. We've emailed you the new time."),
+                  "success")
             return redirect(url_for("public.manage", token=token))
     return render_reschedule(token, consultation, form, choice, therapists)

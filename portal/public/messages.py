@@ -3,17 +3,19 @@ flow and the manage pages so that both speak alike."""
 
 from __future__ import annotations
 
-CSRF_MESSAGE = ("This page was open for a while, so for your security we need you to submit "
-                "again. Everything you typed is still here.")
-CSRF_MESSAGE_NO_ANSWERS = ("This page was open for a while, so for your security we need you "
-                           "to press the button again.")
-FORM_EXPIRED_MESSAGE = ("Something went wrong with this form. Please check your answers and "
-                        "submit again.")
-SLOT_TAKEN_MESSAGE = "That time was just taken \u2014 please pick another"
-THERAPIST_GONE_MESSAGE = ("That therapist isn't taking new consultations at the moment. "
-                          "Please choose a time with any of our therapists")
-FORM_USED_MESSAGE = ("This form was sent already. If you meant to make a new request, check "
-                     "your answers and send it again.")
+from portal.i18n import lazy_gettext as _l
+
+CSRF_MESSAGE = _l("This page was open for a while, so for your security we need you to "
+                  "submit again. Everything you typed is still here.")
+CSRF_MESSAGE_NO_ANSWERS = _l("This page was open for a while, so for your security we need "
+                             "you to press the button again.")
+FORM_EXPIRED_MESSAGE = _l("Something went wrong with this form. Please check your answers and "
+                          "submit again.")
+SLOT_TAKEN_MESSAGE = _l("That time was just taken \u2014 please pick another")
+THERAPIST_GONE_MESSAGE = _l("That therapist isn't taking new consultations at the moment. "
+                            "Please choose a time with any of our therapists")
+FORM_USED_MESSAGE = _l("This form was sent already. If you meant to make a new request, "
+                       "check your answers and send it again.")
 
 
 def friendly_csrf_error(form, message: str = CSRF_MESSAGE) -> None:

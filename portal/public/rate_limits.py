@@ -28,6 +28,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Response, current_app, make_response, render_template, request, url_for
+from flask_babel import gettext, ngettext
 
 from portal.extensions import limiter
 
@@ -59,9 +60,9 @@ def wait_in_words(seconds: float) -> str:
     "about 2 hours"."""
     minutes = max(1, math.ceil(seconds / 60))
     if minutes < 90:
-        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+        return ngettext("about %(num)s minute", "about %(num)s minutes", minutes)
     hours = round(minutes / 60)
-    return f"about {hours} hours"
+    return ngettext("about %(num)s hour", "about %(num)s hours", hours)
 
 
 def seconds_to_wait() -> int:
@@ -72,10 +73,10 @@ def seconds_to_wait() -> int:
 
 def limited_message(wait: str) -> str:
     phone = current_app.config["PRACTICE_PHONE"]
-    return (f"This form has been sent many times from your internet connection, so we've "
-            f"paused it for {wait}. Everything you typed is still here: you can send it "
-            f"again after that. To talk with us sooner, call us at {phone}. If you need help "
-            f"now, call or text 988.")
+    return gettext("This form has been sent many times from your internet connection, so "
+                   "we've paused it for %(wait)s. Everything you typed is still here: you can "
+                   "send it again after that. To talk with us sooner, call us at %(phone)s. If "
+                   "you need help now, call or text 988.", wait=wait, phone=phone)
 
 
 def _limited_page(_request_limit) -> Response:

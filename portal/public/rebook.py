@@ -6,20 +6,22 @@ before it reads what it changes, as the other public POSTs do)."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from portal import links, rebooking
 from portal.booking import SlotTaken
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
+from portal.i18n import lazy_gettext as _l
 from portal.public.forms import RescheduleForm
 from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, SLOT_TAKEN_MESSAGE, friendly_csrf_error
 from portal.public.rate_limits import limit_posts
 from portal.public.slot_choices import slot_options
 from portal.public.views import bp, describe, invalid_link
 
-HAS_OPEN_REQUEST = ("You already have a consultation booked with us. The email we sent "
-                    "about it has a link to see or change it.")
+HAS_OPEN_REQUEST = _l("You already have a consultation booked with us. The email we sent "
+                      "about it has a link to see or change it.")
 
 
 def render_rebook(token, missed, form, status: int = 200, refusal: str | None = None):
@@ -70,5 +72,5 @@ def rebook(token: str):
         return render_rebook(token, rebooking.missed_request_for(token), form, 409)
     response = redirect(url_for("public.confirmed", public_id=new.public_id))
     db.session.commit()
-    flash("Your consultation is booked. We've emailed you the details.", "success")
+    flash(gettext("Your consultation is booked. We've emailed you the details."), "success")
     return response

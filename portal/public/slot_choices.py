@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from portal.availability import available_slots
+from portal.i18n import current_language
 from portal.models import Therapist
 from portal.scheduling import format_day, format_span, group_by_day, slot_value
 
@@ -43,22 +44,25 @@ def therapist_choice(value: object, therapists: Sequence[Therapist]) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _words(start: datetime) -> tuple[str, str]:
+def _words(start: datetime, language: str) -> tuple[str, str]:
     """A time's radio value and label. Cached: the same few weeks of times are on
     every page, and the zone arithmetic is the costly part."""
-    return slot_value(start), format_span(start).replace(" ", "\u00a0")
+    return slot_value(start), format_span(start, language=language).replace(" ", "\u00a0")
 
 
-def slot_days(free: Sequence[datetime]) -> list[SlotDay]:
-    """Free start times (aware) grouped by Pacific day, each with its words."""
+def slot_days(free: Sequence[datetime], language: str | None = None) -> list[SlotDay]:
+    """Free start times (aware) grouped by Pacific day, each with its words in
+    ``language`` (the visitor's, unless given)."""
+    language = language or current_language()
     days, index = [], 0
     for day, starts in group_by_day(free):
         times = []
         for start in starts:
-            value, label = _words(start)
+            value, label = _words(start, language)
             times.append(SlotTime(value, start, label, index))
             index += 1
-        days.append(SlotDay(day, format_day(day), times, frozenset(t.value for t in times)))
+        days.append(SlotDay(day, format_day(day, language), times,
+                            frozenset(t.value for t in times)))
     return days
 
 

@@ -10,25 +10,29 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext, ngettext
 
 from portal import verification
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
+from portal.i18n import current_language
+from portal.i18n import lazy_gettext as _l
 from portal.public.forms import VerifyForm
 from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, friendly_csrf_error
 from portal.public.rate_limits import limit_attempts
 from portal.public.views import ELIGIBILITY, PENDING_KEY, bp, open_intake, own_pending
 from portal.scheduling import format_time
 
-NO_MORE_CODES_MESSAGE = ("We've sent as many new codes as we can. Check your spam or junk "
-                         "folder, or change your email address.")
+NO_MORE_CODES_MESSAGE = _l("We've sent as many new codes as we can. Check your spam or junk "
+                           "folder, or change your email address.")
 
 
 def wrong_code_message(tries_left: int) -> str:
-    tries = "1 more try" if tries_left == 1 else f"{tries_left} more tries"
-    return (f"That code doesn't match. Check that it's the code in our most recent email. "
-            f"You have {tries}.")
+    return ngettext("That code doesn't match. Check that it's the code in our most recent "
+                    "email. You have %(num)s more try.",
+                    "That code doesn't match. Check that it's the code in our most recent "
+                    "email. You have %(num)s more tries.", tries_left)
 
 
 def finish(template: str):
@@ -49,7 +53,7 @@ def render_verify(form: VerifyForm, pending):
     friendly_csrf_error(form, CSRF_MESSAGE_NO_ANSWERS)
     until = verification.expires_at(pending)
     return render_template("public/verify.html", form=form, email=pending.email,
-                           until=f"{format_time(until)} PT" if until else None)
+                           until=f"{format_time(until, current_language())} PT" if until else None)
 
 
 @bp.route("/consultation/verify", methods=["GET", "POST"])
@@ -91,7 +95,7 @@ def verify():
             form.form_errors.append(NO_MORE_CODES_MESSAGE)
             return render_verify(form, own_pending())
         db.session.commit()
-        flash("We've sent a new code. Only the newest code works.", "success")
+        flash(gettext("We've sent a new code. Only the newest code works."), "success")
         return redirect(url_for("public.verify"))
     if not valid:
         db.session.rollback()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import wraps
+from functools import partial, wraps
 
 import phonenumbers
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
@@ -21,6 +21,7 @@ from portal.availability import bookable_therapists
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import csrf, db
+from portal.i18n import current_language
 from portal.models import CONTACT_METHODS, ConsultationRequest, Therapist
 from portal.public.forms import NO_SLOT, DetailsForm, EligibilityForm
 from portal.public.messages import (
@@ -57,7 +58,10 @@ PENDING_KEY = "pending"
 
 @bp.context_processor
 def time_formatting() -> dict:
-    return {"format_day": format_day, "format_time": format_time, "format_span": format_span}
+    language = current_language()
+    return {"format_day": partial(format_day, language=language),
+            "format_time": partial(format_time, language=language),
+            "format_span": partial(format_span, language=language)}
 
 
 def open_intake(view: Callable) -> Callable:
@@ -78,7 +82,8 @@ def invalid_link():
 def describe(consultation: ConsultationRequest) -> dict:
     """What a page about one booking shows: the request and its time in words."""
     start = consultation.starts_at
-    return {"consultation": consultation, "when": format_slot_long(start) if start else None}
+    when = format_slot_long(start, language=current_language()) if start else None
+    return {"consultation": consultation, "when": when}
 
 
 def listed_therapists() -> list[Therapist]:
@@ -231,7 +236,8 @@ def request_details(form: DetailsForm, answers: dict, nonce: str) -> booking.Req
         zip_code=normalise_zip(answers["zip_code"]), ca_resident=True, in_california=True,
         therapist_choice=form.therapist.data, slot_start=form.slot_start,
         waitlist=bool(form.waitlist.data),  # kept only without a time (booking.py)
-        submission_token=nonce, preferred_name=form.preferred_name.data or None,
+        submission_token=nonce, language=current_language(),
+        preferred_name=form.preferred_name.data or None,
         ok_to_text=form.ok_to_text.data == "yes",
         ok_to_voicemail=form.ok_to_voicemail.data == "yes",
         adult=form.adult.data == "yes", payment=form.payment.data,
@@ -400,4 +406,5 @@ def confirmed(public_id: str):
     return render_template(
         "public/confirmed.html", sent_to=masked_address(consultation.email),
         contact_method=CONTACT_METHODS.get(consultation.preferred_contact, "email").lower(),
-        reply_by=reply_promise.reply_by(consultation.created_at), **describe(consultation))
+        reply_by=reply_promise.reply_by(consultation.created_at, current_language()),
+        **describe(consultation))

@@ -10,12 +10,14 @@ list. As elsewhere, a POST begins its write transaction before it reads.
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 
 from portal import booking, waitlist
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
+from portal.i18n import current_language
 from portal.links import manage_token
 from portal.models import WaitlistOffer
 from portal.public.manage import consultation_for
@@ -51,7 +53,8 @@ def render_offer(token: str, offer: WaitlistOffer, state: str, form: OfferForm, 
     therapist = consultation.therapist if consultation.therapist_choice != "any" else None
     return render_template(
         "public/waitlist_offer.html", token=token, offer=offer, state=state, form=form,
-        consultation=consultation, when=format_slot_long(offer.starts_at), therapist=therapist,
+        consultation=consultation, therapist=therapist,
+        when=format_slot_long(offer.starts_at, language=current_language()),
         manage=url_for("public.manage", token=manage_token(consultation)),
     ), status
 
@@ -98,8 +101,8 @@ def take(token: str, offer: WaitlistOffer, form: OfferForm):
     waitlist.answered(offer, "booked")
     response = redirect(url_for("public.manage", token=manage_token(consultation)))
     db.session.commit()
-    flash("Your consultation is booked. We've emailed you the details and a calendar "
-          "invitation.", "success")
+    flash(gettext("Your consultation is booked. We've emailed you the details and a calendar "
+                  "invitation."), "success")
     return response
 
 
@@ -113,5 +116,6 @@ def manage_leave_waitlist(token: str):
     form = LeaveWaitlistForm()
     if form.validate_on_submit() and waitlist.leave(consultation, actor="client"):
         db.session.commit()
-        flash("You're off the waitlist. We won't email you about earlier times.", "success")
+        flash(gettext("You're off the waitlist. We won't email you about earlier times."),
+              "success")
     return redirect(url_for("public.manage", token=token))

@@ -77,6 +77,9 @@
   forgetRestoredAnswers();
   document.addEventListener("submit", function () { remember(false); });
 
+  // The words it says come from the page, in the page's language.
+  function say(name, fallback) { return container.getAttribute("data-text-" + name) || fallback; }
+
   function exitPage() {
     forgetPresses();
     var overlay = document.createElement("div");
@@ -84,8 +87,8 @@
     overlay.setAttribute("data-exit-page-overlay", "");
     document.body.appendChild(overlay);
     document.body.classList.add("exit-page-leaving");
-    document.title = "Loading";
-    status.textContent = "Loading.";
+    document.title = say("loading", "Loading");
+    status.textContent = say("loading", "Loading") + ".";
     clearAnswers();
     remember(true);
     // Ask the portal to forget this browser's answers (the session cookie), so that
@@ -109,12 +112,12 @@
       if (presses >= PRESSES) {
         exitPage();
       } else {
-        status.textContent = presses === 1 ? "Shift, press 2 more times to exit."
-          : "Shift, press 1 more time to exit.";
+        status.textContent = presses === 1 ? say("two-more", "Shift, press 2 more times to exit.")
+          : say("one-more", "Shift, press 1 more time to exit.");
         window.clearTimeout(timer);
         timer = window.setTimeout(function () {
           forgetPresses();
-          status.textContent = "Exit this page expired.";
+          status.textContent = say("expired", "Exit this page expired.");
         }, WINDOW_MS);
       }
     } else if (event.key !== "Shift") {
