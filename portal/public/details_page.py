@@ -44,13 +44,13 @@ class FragmentCache:
         self._items: OrderedDict[Hashable, Markup] = OrderedDict()
         self._lock = Lock()
 
-    def get_or_render(self, key: Hashable, render: Callable[[], str]) -> Markup:
+    def get_or_render(self, key: Hashable, render: Callable[[], Markup]) -> Markup:
         with self._lock:
             html = self._items.get(key)
             if html is not None:
                 self._items.move_to_end(key)
                 return html
-        html = Markup(render())
+        html = render()
         with self._lock:
             self._items[key] = html
             self._items.move_to_end(key)
@@ -82,10 +82,11 @@ def fresh_key(choice: str, therapists: Sequence[Therapist], days: Sequence[SlotD
 def render_questions(context: dict, *, fresh: bool) -> Markup:
     """The form's questions. ``fresh``: a GET with nothing typed and no errors, whose
     HTML may be kept and reused (see the module's note); anything else is rendered afresh."""
-    def render() -> str:
-        return render_template("public/_details_fields.html", **context)
+    def render() -> Markup:
+        # The template's own output, escaped by Jinja's autoescape as any page is.
+        return Markup(render_template("public/_details_fields.html", **context))  # noqa: S704
 
     if not fresh:
-        return Markup(render())
+        return render()
     key = fresh_key(context["choice"], context["therapists"], context["days"])
     return fragment_cache().get_or_render(key, render)

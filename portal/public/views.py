@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from portal import booking, intake, reply_promise, verification
 from portal.addresses import masked_address
-from portal.availability import bookable_therapists
+from portal.availability import bookable_therapist_cards, bookable_therapists
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import csrf, db
@@ -313,7 +313,7 @@ def details():
     answers = eligibility_answers()
     if answers is None:
         return redirect(url_for("public.eligibility"))
-    therapists = bookable_therapists()
+    therapists = bookable_therapist_cards()
     if request.method == "GET":
         # Back from "change my email": the pending request's choice, else the link's.
         wanted = form.therapist.data if pending else request.args.get("therapist", "any")
