@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import DateTime, Integer, TextClause, bindparam, func, select, text
+from sqlalchemy import DateTime, Integer, String, TextClause, Time, bindparam, func, select, text
 from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
@@ -31,6 +31,39 @@ def bookable_therapists() -> list[Therapist]:
         select(Therapist).where(Therapist.active.is_(True), Therapist.accepting_new.is_(True))
         .options(selectinload(Therapist.hours)).order_by(Therapist.name)
     ))
+
+
+class TherapistCard(NamedTuple):
+    """A bookable therapist as the public details page uses them: who they are and their
+    weekly hours, read as plain values (no ORM objects to build on every visit)."""
+
+    id: int
+    name: str
+    licence_type: str
+    licence_number: str
+    hours: tuple[HoursRange, ...]
+
+
+# One query for the therapists and their hours, in bookable_therapists()'s order.
+_BOOKABLE_CARDS = text(
+    'SELECT t.id, t.name, t.licence_type, t.licence_number, h.weekday, h.start, h."end"'
+    " FROM therapist t LEFT JOIN weekly_hours h ON h.therapist_id = t.id"
+    " WHERE t.active = :yes AND t.accepting_new = :yes"
+    " ORDER BY t.name, t.id, h.weekday, h.start"
+).bindparams(yes=True).columns(id=Integer, name=String, licence_type=String,
+                               licence_number=String, weekday=Integer, start=Time, end=Time)
+
+
+def bookable_therapist_cards() -> list[TherapistCard]:
+    """bookable_therapists() as TherapistCards: the same therapists, hours and order,
+    read afresh on every call (nothing is kept between visits)."""
+    cards: dict[int, tuple[tuple, list[HoursRange]]] = {}
+    for tid, name, licence_type, number, weekday, begins, ends in (
+            db.session.connection().execute(_BOOKABLE_CARDS)):
+        _, hours = cards.setdefault(tid, ((tid, name, licence_type, number), []))
+        if weekday is not None:
+            hours.append(HoursRange(weekday, begins, ends))
+    return [TherapistCard(*who, tuple(hours)) for who, hours in cards.values()]
 
 
 def therapists_for_reschedule(consultation: ConsultationRequest) -> list[Therapist]:
@@ -168,7 +201,7 @@ def _notice_and_horizon() -> tuple[timedelta, timedelta]:
             timedelta(days=config["BOOKING_HORIZON_DAYS"]))
 
 
-def _weekly_hours(therapist: Therapist) -> list[HoursRange]:
+def _weekly_hours(therapist: Therapist | TherapistCard) -> list[HoursRange]:
     return [HoursRange(h.weekday, h.start, h.end) for h in therapist.hours]
 
 

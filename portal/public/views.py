@@ -17,12 +17,13 @@ from sqlalchemy import select
 
 from portal import booking, intake, reply_promise, verification
 from portal.addresses import masked_address
-from portal.availability import bookable_therapists
+from portal.availability import bookable_therapist_cards, bookable_therapists
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import csrf, db
 from portal.i18n import current_language
 from portal.models import CONTACT_METHODS, ConsultationRequest, Therapist
+from portal.public.details_page import render_questions
 from portal.public.forms import NO_SLOT, DetailsForm, EligibilityForm
 from portal.public.messages import (
     FORM_EXPIRED_MESSAGE,
@@ -218,12 +219,17 @@ def render_details(form: DetailsForm, therapists: Sequence[Therapist],
     friendly_csrf_error(form)
     choice = form.therapist.data
     pending = pending or own_pending()
-    return render_template(
-        "public/details.html", form=form, choice=choice, therapists=therapists,
-        days=slot_options(choice, therapists,
-                          exclude_request_id=pending.id if pending else None),
-        no_slot=NO_SLOT, chosen=next((t for t in therapists if str(t.id) == choice), None),
-    )
+    context = {
+        "form": form, "choice": choice, "therapists": therapists,
+        "days": slot_options(choice, therapists,
+                             exclude_request_id=pending.id if pending else None),
+        "no_slot": NO_SLOT, "chosen": next((t for t in therapists if str(t.id) == choice), None),
+    }
+    # A fresh visit's questions hold nothing of the visitor: kept and reused (details_page).
+    fresh = (request.method == "GET" and pending is None and not form.errors
+             and not form.form_errors)
+    return render_template("public/details.html", **context,
+                           questions=render_questions(context, fresh=fresh))
 
 
 def request_details(form: DetailsForm, answers: dict, nonce: str) -> booking.RequestDetails:
@@ -307,7 +313,7 @@ def details():
     answers = eligibility_answers()
     if answers is None:
         return redirect(url_for("public.eligibility"))
-    therapists = bookable_therapists()
+    therapists = bookable_therapist_cards()
     if request.method == "GET":
         # Back from "change my email": the pending request's choice, else the link's.
         wanted = form.therapist.data if pending else request.args.get("therapist", "any")
