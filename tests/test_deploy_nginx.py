@@ -171,13 +171,19 @@ def start_gunicorn(site: Site) -> None:
 
 def start_nginx(site: Site, key: Path) -> None:
     work = site.work
+    # nginx's workers (nobody) read the static files: a copy in the world-readable work
+    # folder, since a checkout may sit in a folder only its owner can enter (mktemp's).
+    static = work / "static"
+    shutil.copytree(ROOT / "static", static)
+    for path in [static, *static.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     (work / "portal.conf").write_text(render(
         NGINX_SITE,
         SERVER_NAME=HOST,
         HTTPS_LISTEN=f"127.0.0.1:{site.https_port}",
         HTTP_LISTEN=f"127.0.0.1:{site.http_port}",
         UPSTREAM=f"unix:{site.socket_path}",
-        STATIC_ROOT=str(ROOT / "static"),
+        STATIC_ROOT=str(static),
         LOG_DIR=str(work),
         TLS_CERTIFICATE=str(site.certificate),
         TLS_CERTIFICATE_KEY=str(key),
