@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
 from contextlib import contextmanager
 from datetime import timedelta
@@ -19,7 +18,7 @@ from portal import create_app
 from portal.database import begin_write
 from portal.extensions import db
 from portal.models import ConsultationRequest, Therapist
-from tests.conftest import BACKENDS, BASE_TEST_CONFIG
+from tests.conftest import BACKENDS, BASE_TEST_CONFIG, new_postgres_database
 from tests.factories import future_slot, make_request, make_therapist
 
 
@@ -28,16 +27,8 @@ def empty_database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
         return
-    import psycopg
-
-    base = os.environ["TEST_DATABASE_URL"]
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    name = f"portal_migrate_{secrets.token_hex(4)}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{base.rpartition('/')[0]}/{name}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_postgres_database(os.environ["TEST_DATABASE_URL"]) as url:
+        yield url
 
 
 def test_migrations_build_exactly_the_models(empty_database_url):

@@ -19,7 +19,7 @@ from portal import config as defaults
 from portal import create_app, readiness
 from portal.extensions import db
 from portal.models import OutboxEmail, to_db
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, new_postgres_database
 from tests.deploy import ROOT
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -49,18 +49,8 @@ def fresh_database(kind: str, tmp_path, label: str = "db"):
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path / f'{label}.sqlite3'}"
         return
-    import psycopg
-
-    base = os.environ["TEST_DATABASE_URL"]
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    name = f"portal_{label}_{secrets.token_hex(4)}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_postgres_database(os.environ["TEST_DATABASE_URL"]) as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
