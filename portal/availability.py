@@ -4,14 +4,18 @@ upcoming consultations each has. The pure arithmetic is in portal.scheduling."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from datetime import UTC, datetime, timedelta
+from threading import Lock
 from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import DateTime, Integer, String, TextClause, Time, bindparam, func, select, text
 from sqlalchemy.orm import selectinload
 
+from portal import availability_version
 from portal.extensions import db
 from portal.models import (
     _HOLDS_SLOT_SQL,
@@ -56,14 +60,19 @@ _BOOKABLE_CARDS = text(
 
 def bookable_therapist_cards() -> list[TherapistCard]:
     """bookable_therapists() as TherapistCards: the same therapists, hours and order,
-    read afresh on every call (nothing is kept between visits)."""
+    for a page that shows them. Reused while the availability version stays the same
+    (a change of a therapist or their hours raises it)."""
+    return list(availability_version.reuse("therapist_cards", _read_cards))
+
+
+def _read_cards() -> tuple[TherapistCard, ...]:
     cards: dict[int, tuple[tuple, list[HoursRange]]] = {}
     for tid, name, licence_type, number, weekday, begins, ends in (
             db.session.connection().execute(_BOOKABLE_CARDS)):
         _, hours = cards.setdefault(tid, ((tid, name, licence_type, number), []))
         if weekday is not None:
             hours.append(HoursRange(weekday, begins, ends))
-    return [TherapistCard(*who, tuple(hours)) for who, hours in cards.values()]
+    return tuple(TherapistCard(*who, tuple(hours)) for who, hours in cards.values())
 
 
 def therapists_for_reschedule(consultation: ConsultationRequest) -> list[Therapist]:
@@ -152,14 +161,28 @@ def _busy_by_therapist(ids: list[int], start: datetime, end: datetime,
 
 def available_slots(therapist_choice: object, now: datetime | None = None, *,
                     exclude_request_id: int | None = None,
-                    therapists: Sequence[Therapist] | None = None) -> dict[datetime, list[int]]:
+                    therapists: Sequence[Therapist] | None = None,
+                    reuse: bool = False) -> dict[datetime, list[int]]:
     """Free start times (UTC, sorted) for a therapist id or "any", each with the
     ids of the therapists free then. ``exclude_request_id``: a booking being moved
     does not block its own time. ``therapists``: bookable_therapists() when the
-    caller has them already."""
+    caller has them already.
+
+    ``reuse``: for a page that only shows the times (see ``FreeTimesCache``): the
+    times may come from an earlier visit while the database's availability version
+    is the same. Not for a caller that has changed bookings in its own transaction:
+    its change raises the version only when it commits."""
     now = now or datetime.now(UTC)
     notice, horizon = _notice_and_horizon()
     therapists = chosen_therapists(therapist_choice, therapists)
+    if reuse and exclude_request_id is None:
+        return free_times_cache().free(therapists, now, notice, horizon)
+    return _work_out(therapists, now, notice, horizon, exclude_request_id)
+
+
+def _work_out(therapists: Sequence[Therapist | TherapistCard], now: datetime,
+              notice: timedelta, horizon: timedelta,
+              exclude_request_id: int | None = None) -> dict[datetime, list[int]]:
     ids = [t.id for t in therapists]
     busy = _busy_by_therapist(ids, now, now + horizon + SLOT_LENGTH, exclude_request_id)
     per_therapist = {
@@ -168,6 +191,60 @@ def available_slots(therapist_choice: object, now: datetime | None = None, *,
         for t in therapists
     }
     return merge_free_slots(per_therapist)
+
+
+class _WorkedOut(NamedTuple):
+    at: datetime  # the "now" they were worked out for
+    starts: list[datetime]  # sorted
+    free: dict[datetime, list[int]]
+
+
+class FreeTimesCache:
+    """Free times worked out once and reused by every visit while the availability
+    version (portal.availability_version) stays the same, so a page's cost follows the
+    times it shows, not the bookings the database holds.
+
+    Each entry is worked out for a window ``REUSE_FOR`` longer than the booking
+    horizon and cut to the visit's own window (notice and horizon from its ``now``),
+    so it stays exact as time passes; after ``REUSE_FOR`` it is worked out again.
+    Keyed by the version, the therapists' ids, the notice and the horizon. One per app;
+    a few entries, safe across threads."""
+
+    REUSE_FOR = timedelta(minutes=15)
+    SIZE = 16
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[Hashable, _WorkedOut] = OrderedDict()
+        self._lock = Lock()
+
+    def free(self, therapists: Sequence[Therapist | TherapistCard], now: datetime,
+             notice: timedelta, horizon: timedelta) -> dict[datetime, list[int]]:
+        # The version is read first: what is then read can only be as new or newer.
+        # The version stands for the therapists' hours too (a change raises it).
+        key = (availability_version.current(), notice, horizon, tuple(t.id for t in therapists))
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or not entry.at <= now < entry.at + self.REUSE_FOR:
+            free = _work_out(therapists, now, notice, horizon + self.REUSE_FOR)
+            entry = _WorkedOut(now, list(free), free)
+            with self._lock:
+                self._entries[key] = entry
+                while len(self._entries) > self.SIZE:
+                    self._entries.popitem(last=False)
+        with self._lock:
+            self._entries.move_to_end(key)
+        starts = entry.starts
+        first = bisect_left(starts, now + notice)
+        last = bisect_left(starts, now + horizon)
+        return {start: entry.free[start] for start in starts[first:last]}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def free_times_cache() -> FreeTimesCache:
+    """This app's cache (its settings decide the times)."""
+    return current_app.extensions.setdefault("free_times", FreeTimesCache())
 
 
 def free_therapists_at(therapist_choice: object, start: datetime, now: datetime | None = None,

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from portal import availability_version
 from portal.extensions import db
 from portal.i18n import lazy_gettext as _l
 from portal.models import AnonymousCount, NotEligibleCount, Setting
@@ -37,8 +38,10 @@ def pause_state() -> tuple[bool, str]:
 
 
 def pause_message() -> str | None:
-    """The message to show while intake is paused, or None when it is open."""
-    paused, message = pause_state()
+    """The message to show while intake is paused, or None when it is open: for the
+    public pages, which ask on every visit, reused while the availability version
+    stays the same (a change of either setting raises it)."""
+    paused, message = availability_version.reuse("intake_pause", pause_state)
     if not paused:
         return None
     return message.strip() or DEFAULT_MESSAGE

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     Time,
+    event,
     text,
 )
 from sqlalchemy.dialects import postgresql
@@ -581,3 +582,21 @@ class Setting(db.Model):
 
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
+
+
+class AvailabilityVersion(db.Model):
+    """One row whose number the database raises on every change that may change the
+    free times (its triggers: portal.availability_version)."""
+
+    __tablename__ = "availability_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+@event.listens_for(db.metadata, "after_create")
+def _install_availability_triggers(target, connection, **kw) -> None:
+    """``db.create_all()`` (the tests' schema) gets the triggers the migration makes."""
+    from portal import availability_version
+
+    availability_version.install(connection)

@@ -33,7 +33,7 @@ class SlotDay(NamedTuple):
 
     day: date
     name: str
-    times: list[SlotTime]
+    times: tuple[SlotTime, ...]
     values: frozenset[str]
 
 
@@ -50,10 +50,15 @@ def _words(start: datetime, language: str) -> tuple[str, str]:
     return slot_value(start), format_span(start, language=language).replace(" ", "\u00a0")
 
 
-def slot_days(free: Sequence[datetime], language: str | None = None) -> list[SlotDay]:
+def slot_days(free: Sequence[datetime], language: str | None = None) -> tuple[SlotDay, ...]:
     """Free start times (aware) grouped by Pacific day, each with its words in
-    ``language`` (the visitor's, unless given)."""
-    language = language or current_language()
+    ``language`` (the visitor's, unless given). The same times in the same language
+    give the same days: worked out once and shared (tuples, so no page can change them)."""
+    return _slot_days(tuple(free), language or current_language())
+
+
+@lru_cache(maxsize=64)
+def _slot_days(free: tuple[datetime, ...], language: str) -> tuple[SlotDay, ...]:
     days, index = [], 0
     for day, starts in group_by_day(free):
         times = []
@@ -61,20 +66,23 @@ def slot_days(free: Sequence[datetime], language: str | None = None) -> list[Slo
             value, label = _words(start, language)
             times.append(SlotTime(value, start, label, index))
             index += 1
-        days.append(SlotDay(day, format_day(day, language), times,
+        days.append(SlotDay(day, format_day(day, language), tuple(times),
                             frozenset(t.value for t in times)))
-    return days
+    return tuple(days)
 
 
 def slot_options(choice: str, therapists: Sequence[Therapist], *,
                  leave_out: datetime | None = None,
-                 exclude_request_id: int | None = None) -> list[SlotDay]:
+                 exclude_request_id: int | None = None) -> tuple[SlotDay, ...]:
     """Free times grouped by Pacific day.
 
     ``leave_out``: a booking's own time, which is no choice when moving it.
     ``exclude_request_id``: a request whose held time still counts as free (the
     visitor's own pending request, while they change their answers)."""
+    # A page that shows times: they may be reused while the database's availability
+    # version stays the same (a booking is checked afresh when it is made).
     free = [start for start in available_slots(choice, therapists=therapists,
-                                               exclude_request_id=exclude_request_id)
+                                               exclude_request_id=exclude_request_id,
+                                               reuse=True)
             if start != leave_out]
     return slot_days(free)

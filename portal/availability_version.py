@@ -1,0 +1,123 @@
+"""A number the database raises whenever what the booking pages show may have changed.
+
+The time picker's free times follow from the bookings that hold a time, the therapists'
+time off, their weekly hours and who is bookable; whether intake is open at all is a
+setting. Triggers on those five tables raise ``availability_version.version`` in the
+same transaction as the change, whoever makes it: a booking, the back office, a command,
+another host, or SQL typed by hand. A page may then reuse what it worked out before for
+as long as the number is the same (``reuse``; the free times:
+``portal.availability.FreeTimesCache``), reading one row instead of every booking.
+
+The number is read before the data it labels. A copy filed under a number therefore
+never holds less than that number stands for: at worst it holds more (a change that
+committed between the two reads), and that change raised the number, so the next read
+works the times out again.
+
+On PostgreSQL the triggers are deferred constraint triggers: the row is raised at
+commit, after the transaction has taken every other lock, so two writers can't wait on
+each other through it. SQLite has one writer at a time and plain triggers.
+
+``install`` is what the migration and ``db.create_all()`` (the tests) run; a change
+to it needs a new migration. SQLite drops a table's triggers when a migration rebuilds
+the table (``batch_alter_table``): such a migration must call ``install`` again, and
+``tests/test_availability_version.py`` checks the migrated schema for every trigger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import current_app
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from portal.extensions import db
+
+TABLE = "availability_version"
+# A request holds a time while it has one and is not released (models._HOLDS_SLOT_SQL):
+# a change to any of these may free or take one.
+REQUEST_COLUMNS = ("status", "slot_start", "slot_end", "therapist_id")
+# (trigger name, table, event, condition on the changed row). Every change of time off,
+# weekly hours, a therapist or a setting counts; a request only when it has or had a time.
+TRIGGERS = (
+    ("availability_request_insert", "consultation_request", "INSERT",
+     "NEW.slot_start IS NOT NULL"),
+    ("availability_request_update", "consultation_request",
+     "UPDATE OF " + ", ".join(REQUEST_COLUMNS),
+     "(OLD.slot_start IS NOT NULL OR NEW.slot_start IS NOT NULL) AND ("
+     + " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in REQUEST_COLUMNS) + ")"),
+    ("availability_request_delete", "consultation_request", "DELETE",
+     "OLD.slot_start IS NOT NULL"),
+    *((f"availability_{table}_{event.lower()}", table, event, None)
+      for table in ("time_off", "weekly_hours", "therapist", "setting")
+      for event in ("INSERT", "UPDATE", "DELETE")),
+)
+_RAISE = (f"INSERT INTO {TABLE} (id, version) VALUES (1, 1)"  # noqa: S608 - constants
+          f" ON CONFLICT (id) DO UPDATE SET version = {TABLE}.version + 1")
+_PG_FUNCTION = "raise_availability_version"
+_READ = text(f"SELECT version FROM {TABLE} WHERE id = 1")  # noqa: S608 - a constant
+
+
+def install(connection: Connection) -> None:
+    """Create (or re-create) the triggers on this connection's database; the table
+    itself is the model ``AvailabilityVersion``. Safe to run again."""
+    run = connection.exec_driver_sql
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
+        run(f"CREATE OR REPLACE FUNCTION {_PG_FUNCTION}() RETURNS trigger"
+            f" LANGUAGE plpgsql AS $$ BEGIN {_RAISE}; RETURN NULL; END $$")
+    for name, table, event, condition in TRIGGERS:
+        run(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
+        when = f" WHEN ({condition})" if condition else ""
+        if postgres:
+            run(f"CREATE CONSTRAINT TRIGGER {name} AFTER {event} ON {table}"
+                f" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW{when}"
+                f" EXECUTE FUNCTION {_PG_FUNCTION}()")
+        else:
+            # SQLite has no IS DISTINCT FROM; IS NOT is the same test there.
+            when = when.replace("IS DISTINCT FROM", "IS NOT")
+            run(f"CREATE TRIGGER {name} AFTER {event} ON {table}{when}"
+                f" BEGIN {_RAISE}; END")
+
+
+def uninstall(connection: Connection) -> None:
+    postgres = connection.dialect.name == "postgresql"
+    for name, table, _, _ in TRIGGERS:
+        connection.exec_driver_sql(
+            f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
+    if postgres:
+        connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {_PG_FUNCTION}()")
+
+
+_SEEN = "availability_version"  # db.session.info: (transaction, the number it read)
+T = TypeVar("T")
+
+
+def current() -> int:
+    """The number as this session's transaction first read it (0 before any change):
+    one read per transaction, made before whatever it labels is read."""
+    session = db.session()
+    connection = session.connection()  # begins the transaction if none is open
+    transaction = session.get_transaction()
+    seen = session.info.get(_SEEN)
+    if seen is not None and seen[0] is transaction:
+        return seen[1]
+    version = connection.execute(_READ).scalar() or 0
+    session.info[_SEEN] = (transaction, version)
+    return version
+
+
+def reuse(name: str, work_out: Callable[[], T]) -> T:
+    """``work_out()``, kept by this app under ``name`` and reused while the number
+    stays the same. Only for what a page shows: a caller that changes the data in its
+    own transaction must read afresh (its change raises the number when it commits).
+    The value is shared by every thread: it must not be changed (tuples, not lists)."""
+    kept = current_app.extensions.setdefault("availability_reuse", {})
+    version = current()
+    entry = kept.get(name)
+    if entry is not None and entry[0] == version:
+        return entry[1]
+    value = work_out()
+    kept[name] = (version, value)
+    return value
