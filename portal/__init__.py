@@ -16,6 +16,7 @@ from portal import (
     commands,
     database,
     errors,
+    fragments,
     health,
     i18n,
     outbox_sender,
@@ -96,6 +97,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     limiter.init_app(app)
     i18n.init_app(app)
+    fragments.init_app(app)
     with app.app_context():
         database.track_engine(db.engine)
 

@@ -10,7 +10,8 @@ that HTML is kept, keyed by exactly those, and reused; the per-visitor parts of 
 page (the CSRF and form tokens, the error summary) are outside it and rendered each
 time.
 
-The free times are read from the database on every visit and are part of the key, so a
+The free times shown are part of the key (worked out from the database, or reused while
+its availability version says nothing changed: portal.availability), so a
 booking made a moment ago changes the key: a reused copy never shows a time that the
 database has since given away, and never hides a time it has freed. Nothing a visitor
 typed is ever kept (a page that shows their answers is rendered afresh and not stored).
@@ -20,13 +21,12 @@ the write lock (portal.booking).
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
-from threading import Lock
+from collections.abc import Sequence
 
-from flask import current_app, render_template, request
+from flask import current_app, request
 from markupsafe import Markup
 
+from portal.fragments import FragmentCache, rendered
 from portal.i18n import current_language
 from portal.models import Therapist
 from portal.public.slot_choices import SlotDay
@@ -36,35 +36,9 @@ from portal.public.slot_choices import SlotDay
 KEPT = 64
 
 
-class FragmentCache:
-    """A small least-recently-used map of rendered HTML, safe across threads."""
-
-    def __init__(self, size: int = KEPT) -> None:
-        self.size = size
-        self._items: OrderedDict[Hashable, Markup] = OrderedDict()
-        self._lock = Lock()
-
-    def get_or_render(self, key: Hashable, render: Callable[[], Markup]) -> Markup:
-        with self._lock:
-            html = self._items.get(key)
-            if html is not None:
-                self._items.move_to_end(key)
-                return html
-        html = render()
-        with self._lock:
-            self._items[key] = html
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return html
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 def fragment_cache() -> FragmentCache:
     """This app's cache (each app its own: its settings and translations shape the HTML)."""
-    return current_app.extensions.setdefault("details_questions", FragmentCache())
+    return current_app.extensions.setdefault("details_questions", FragmentCache(KEPT))
 
 
 def fresh_key(choice: str, therapists: Sequence[Therapist], days: Sequence[SlotDay]) -> tuple:
@@ -83,8 +57,7 @@ def render_questions(context: dict, *, fresh: bool) -> Markup:
     """The form's questions. ``fresh``: a GET with nothing typed and no errors, whose
     HTML may be kept and reused (see the module's note); anything else is rendered afresh."""
     def render() -> Markup:
-        # The template's own output, escaped by Jinja's autoescape as any page is.
-        return Markup(render_template("public/_details_fields.html", **context))  # noqa: S704
+        return rendered("public/_details_fields.html", **context)
 
     if not fresh:
         return render()
