@@ -1,13 +1,54 @@
 """Form pieces that both the public flow and the back office use: choice options,
 the checkbox whose tick means yes, and the text checks of ``portal.text_rules``
-turned into filters and validators with the messages people see."""
+turned into filters and validators with the messages people see; and ``PortalForm``,
+the base of every form."""
 
+from functools import lru_cache
+
+from babel import support
+from flask_babel import get_locale
+from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms.fields.choices import SelectChoice
+from wtforms.i18n import messages_path
 from wtforms.validators import StopValidation
 
 from portal import text_rules
 from portal.i18n import lazy_gettext as _l
+
+
+@lru_cache(maxsize=8)
+def _wtforms_catalog(locale: str) -> support.Translations:
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+class _WTFormsMessages:
+    """WTForms' own messages ("Not a valid choice.") in the page's language. Flask-WTF
+    reads the catalog from disk on every request; here each is read once."""
+
+    @staticmethod
+    def _catalog() -> support.Translations:
+        locale = get_locale()
+        return _wtforms_catalog(str(locale) if locale is not None else "en")
+
+    def gettext(self, string: str) -> str:
+        return self._catalog().ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self._catalog().ungettext(singular, plural, n)
+
+
+WTFORMS_MESSAGES = _WTFormsMessages()
+
+
+class PortalForm(FlaskForm):
+    """Flask-WTF's form (CSRF, the request's data) with WTForms' messages from a
+    catalog kept in memory."""
+
+    class Meta(FlaskForm.Meta):
+        def get_translations(self, form):
+            return WTFORMS_MESSAGES
+
 
 # What templates/_forms.html's checkbox macro sends for a ticked box.
 CHECKED_VALUE = "y"

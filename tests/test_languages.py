@@ -227,3 +227,39 @@ def test_staff_see_the_language_a_request_was_made_in(app, client, admin, cast, 
     exported = admin.get("/admin/requests/export.csv").get_data(as_text=True).lstrip("\ufeff")
     rows = {r["reference"]: r for r in csv.DictReader(io.StringIO(exported))}
     assert rows[row.reference]["language"] == "Spanish"
+
+
+def test_wtforms_own_messages_follow_the_page_language(app):
+    """Every form is a PortalForm, whose WTForms messages ("Not a valid choice.") come
+    from catalogs read once, in the page's language like the rest of it."""
+    from wtforms import SelectField
+
+    from portal.forms import PortalForm, options
+
+    class Pick(PortalForm):
+        colour = SelectField(choices=options([("blue", "Blue")]))
+
+    for language, message in (("en", "Not a valid choice."), ("es", "Opción inválida."),
+                              ("en", "Not a valid choice.")):
+        with app.test_request_context(f"/consultation?lang={language}", method="POST",
+                                      data={"colour": "green"}):
+            form = Pick()
+            assert not form.validate()
+            assert form.colour.errors == [message]
+
+
+def test_every_form_is_a_portal_form():
+    from flask_wtf import FlaskForm
+
+    import portal.admin.forms
+    import portal.auth.forms
+    import portal.public.forms
+    import portal.public.waitlist_offer
+    from portal.forms import PortalForm
+
+    modules = (portal.admin.forms, portal.auth.forms, portal.public.forms,
+               portal.public.waitlist_offer)
+    forms = [value for module in modules for value in vars(module).values()
+             if isinstance(value, type) and issubclass(value, FlaskForm)]
+    assert len(forms) > 10
+    assert [form.__name__ for form in forms if not issubclass(form, PortalForm)] == []

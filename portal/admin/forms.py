@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask_wtf import FlaskForm
 from sqlalchemy import Row, select
 from wtforms import (
     BooleanField,
@@ -26,7 +25,14 @@ from wtforms.validators import Email, InputRequired, Length, Optional, Validatio
 
 from portal.admin.listing import SORTS
 from portal.extensions import db
-from portal.forms import MULTI_LINE_FILTERS, ONE_LINE_FILTERS, multi_line, one_line, options
+from portal.forms import (
+    MULTI_LINE_FILTERS,
+    ONE_LINE_FILTERS,
+    PortalForm,
+    multi_line,
+    one_line,
+    options,
+)
 from portal.models import ROLES, STATUSES, Therapist
 from portal.scheduling import WEEKDAYS
 
@@ -54,7 +60,7 @@ class RequestFilterForm(Form):
                        validate_choice=False)
 
 
-class StatusForm(FlaskForm):
+class StatusForm(PortalForm):
     status = SelectField("New status", choices=options(STATUSES.items()),
                          validators=[InputRequired("Choose a status.")])
     note = TextAreaField("Note", filters=MULTI_LINE_FILTERS,
@@ -63,7 +69,7 @@ class StatusForm(FlaskForm):
                                 "with a link to book again with the same therapist")
 
 
-class DeclineForm(FlaskForm):
+class DeclineForm(PortalForm):
     tell_client = RadioField("Tell the client?", default="yes", choices=options(
         [("yes", "Yes, email them a kind note with places that can help (recommended)"),
          ("no", "No, don't email them")]),
@@ -78,20 +84,20 @@ class DeclineForm(FlaskForm):
     previewed = HiddenField()
 
 
-class NoteForm(FlaskForm):
+class NoteForm(PortalForm):
     body = TextAreaField("Internal note", filters=MULTI_LINE_FILTERS, validators=[
         InputRequired("Write the note."), Length(max=4000), multi_line("the note")])
 
 
-class ReassignForm(FlaskForm):
+class ReassignForm(PortalForm):
     therapist_id = SelectField("Therapist", coerce=int, validate_choice=True)
 
 
-class RescheduleForm(FlaskForm):
+class RescheduleForm(PortalForm):
     slot = SelectField("New time", validate_choice=True)
 
 
-class TherapistForm(FlaskForm):
+class TherapistForm(PortalForm):
     # The name and licence reach clients' emails and calendar files: one line each.
     name = StringField("Name", filters=ONE_LINE_FILTERS, validators=[
         InputRequired("Enter the name."), Length(max=120), one_line("the name")])
@@ -111,7 +117,7 @@ class TherapistForm(FlaskForm):
     accepting_new = BooleanField("Accepting new clients")
 
 
-class HoursForm(FlaskForm):
+class HoursForm(PortalForm):
     weekday = SelectField("Day", coerce=int, choices=options(enumerate(WEEKDAYS)))
     start = TimeField("From (Pacific)", validators=[InputRequired("Enter a start time.")])
     end = TimeField("To (Pacific)", validators=[InputRequired("Enter an end time.")])
@@ -121,7 +127,7 @@ class HoursForm(FlaskForm):
             raise ValidationError("The end time must be after the start time.")
 
 
-class TimeOffForm(FlaskForm):
+class TimeOffForm(PortalForm):
     starts_at = DateTimeLocalField("Starts (Pacific)", validators=[
         InputRequired("Enter when the time off starts.")])
     ends_at = DateTimeLocalField("Ends (Pacific)", validators=[
@@ -134,7 +140,7 @@ class TimeOffForm(FlaskForm):
             raise ValidationError("The end must be after the start.")
 
 
-class UserForm(FlaskForm):
+class UserForm(PortalForm):
     role = SelectField("Role", choices=options(ROLES.items()))
     therapist_id = SelectField("Linked therapist", coerce=int, validate_choice=True)
     active = BooleanField("Active (can sign in)")
@@ -150,7 +156,7 @@ class NewUserForm(UserForm):
         Email("Enter an email address like name@example.com."), Length(max=254)])
 
 
-class PauseForm(FlaskForm):
+class PauseForm(PortalForm):
     paused = BooleanField("Pause new consultation requests")
     message = TextAreaField("Message shown on the public pages while paused",
                             filters=MULTI_LINE_FILTERS, validators=[

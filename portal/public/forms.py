@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -32,6 +31,7 @@ from portal.forms import (
     MULTI_LINE_FILTERS,
     ONE_LINE_FILTERS,
     AgreementField,
+    PortalForm,
     multi_line,
     one_line,
     options,
@@ -120,7 +120,7 @@ class MultiCheckboxField(SelectMultipleField):
     """Several checkboxes; the template's choices macro draws them."""
 
 
-class EligibilityForm(FlaskForm):
+class EligibilityForm(PortalForm):
     state = SelectField(
         _l("Which state do you live in?"),
         choices=options([("", _l("Choose your state")), *STATE_CHOICES]), validate_choice=False,
@@ -160,7 +160,7 @@ def yes_no(question: str, required: str) -> RadioField:
                       validators=[InputRequired(required), one_of({"yes", "no"}, required)])
 
 
-class DetailsForm(FlaskForm):
+class DetailsForm(PortalForm):
     # Asked first on the page: someone under 18 learns where to go before typing anything.
     adult = yes_no(_l("Are you 18 or older?"), _l("Select yes if you are 18 or older"))
     # DataRequired after the strip filter: an answer of only spaces is no answer.
@@ -287,7 +287,7 @@ class DetailsForm(FlaskForm):
         return None if self.slot.data == NO_SLOT else parse_slot_value(self.slot.data)
 
 
-class RescheduleForm(FlaskForm):
+class RescheduleForm(PortalForm):
     slot = RadioField(_l("Choose a new time"), validate_choice=False, validators=[
         InputRequired(_l("Choose a new time"))])
     # "any" or the booking's own therapist: which times the page showed.
@@ -305,7 +305,7 @@ class RescheduleForm(FlaskForm):
 REASON_MAX = 2000
 
 
-class CancelForm(FlaskForm):
+class CancelForm(PortalForm):
     """The "Are you sure?" page: the button is the answer, the reason is optional.
     The reason goes to staff as an internal note, never into any email."""
 
@@ -316,7 +316,7 @@ class CancelForm(FlaskForm):
                     multi_line(_l("your reason"))])
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(PortalForm):
     """Step 3: the code from the email. The "send a new code" and "change my email"
     buttons post the same form; only the confirm button judges the code."""
 

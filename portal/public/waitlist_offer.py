@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext
-from flask_wtf import FlaskForm
 
 from portal import booking, waitlist
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
+from portal.forms import PortalForm
 from portal.i18n import current_language
 from portal.links import manage_token
 from portal.models import WaitlistOffer
@@ -27,11 +27,11 @@ from portal.public.views import bp, invalid_link
 from portal.scheduling import format_slot_long
 
 
-class OfferForm(FlaskForm):
+class OfferForm(PortalForm):
     """The "Book this time" button: nothing to fill in but the CSRF token."""
 
 
-class LeaveWaitlistForm(FlaskForm):
+class LeaveWaitlistForm(PortalForm):
     """The "Take me off the waitlist" button on the manage page."""
 
 
