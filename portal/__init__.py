@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from flask import Flask
+from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import (
@@ -94,7 +95,12 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))
     csrf.init_app(app)
     mail.init_app(app)
-    login_manager.init_app(app)
+    # Flask-Login's own context processor loads the user for every template: on a public
+    # page, where no one signs in, that runs its session protection against an anonymous
+    # session, rewrites the session and deletes a remember cookie on every response.
+    # The proxy loads the user only where a template asks (the back office's).
+    login_manager.init_app(app, add_context_processor=False)
+    app.context_processor(lambda: {"current_user": current_user})
     limiter.init_app(app)
     i18n.init_app(app)
     fragments.init_app(app)

@@ -252,3 +252,29 @@ def test_concurrent_sign_ins_and_writes_never_fail(app, cast):
         thread.join(60)
     assert failures == []
     assert audit_actions(app).count("auth.login") == rounds * 2 + 2
+
+
+# -- the session cookie on public pages and the back office ------------------------
+
+def test_a_public_page_leaves_a_visitors_cookies_alone(client, therapist_id):
+    """Nothing signs in on the public pages: a page that changes nothing in the session
+    sends no cookie (no session rewritten, no remember cookie deleted on every page)."""
+    from tests.test_public_flow import pass_eligibility
+
+    pass_eligibility(client)
+    client.get("/consultation/details")  # the first visit keeps its tokens
+    for path in ("/consultation/details", "/", "/privacy"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.headers.getlist("Set-Cookie") == [], path
+
+
+def test_a_staff_session_taken_to_another_browser_is_signed_out(client, cast):
+    """Session protection stays "strong" on the back office (Flask-Login)."""
+    sign_in(client, cast.admin_email, HTTP_USER_AGENT="Firefox/140.0")
+    assert client.get("/admin/", environ_base={"HTTP_USER_AGENT": "Firefox/140.0"}
+                      ).status_code == 200
+    elsewhere = client.get("/admin/", environ_base={"HTTP_USER_AGENT": "curl/8.0"})
+    assert elsewhere.status_code == 302 and "/admin/login" in elsewhere.location
+    again = client.get("/admin/", environ_base={"HTTP_USER_AGENT": "Firefox/140.0"})
+    assert again.status_code == 302  # the session was cleared, not just refused once
