@@ -224,19 +224,21 @@ class FreeTimesCache:
         key = (availability_version.current(), notice, horizon, tuple(t.id for t in therapists))
         with self._lock:
             entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
         if entry is None or not entry.at <= now < entry.at + self.REUSE_FOR:
             free = _work_out(therapists, now, notice, horizon + self.REUSE_FOR)
             entry = _WorkedOut(now, list(free), free)
             with self._lock:
                 self._entries[key] = entry
+                self._entries.move_to_end(key)
                 while len(self._entries) > self.SIZE:
                     self._entries.popitem(last=False)
-        with self._lock:
-            self._entries.move_to_end(key)
         starts = entry.starts
         first = bisect_left(starts, now + notice)
         last = bisect_left(starts, now + horizon)
-        return {start: entry.free[start] for start in starts[first:last]}
+        # Lists of their own: the entry is shared by every visit.
+        return {start: list(entry.free[start]) for start in starts[first:last]}
 
     def __len__(self) -> int:
         return len(self._entries)

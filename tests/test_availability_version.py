@@ -241,3 +241,19 @@ def test_each_therapist_choice_keeps_its_own_times(app, therapist_id):
         assert everyone == available_slots("any", T0)
         assert len(hers) < len(everyone)
         assert len(free_times_cache()) == 2
+
+
+def test_only_the_latest_few_are_kept(app):
+    with app.app_context():
+        ids = [make_therapist(f"Therapist {n}").id for n in range(FreeTimesCache.SIZE + 2)]
+        db.session.commit()
+    with app.test_request_context():
+        for therapist in ids:
+            assert available_slots(str(therapist), T0, reuse=True) == \
+                available_slots(str(therapist), T0)
+        assert len(free_times_cache()) == FreeTimesCache.SIZE
+        with statements(app) as sent:  # the latest is kept, the first was let go
+            available_slots(str(ids[-1]), T0, reuse=True)
+            assert not any("consultation_request" in s for s in sent)
+            available_slots(str(ids[0]), T0, reuse=True)
+            assert any("consultation_request" in s for s in sent)
