@@ -17,20 +17,14 @@ from portal.models import ConsultationRequest, Therapist
 from tests.browser import check_page as axe_and_screenshots
 from tests.factories import PASSWORD, future_slot, make_request, make_user
 from tests.test_browser_public import (
-    answer_eligibility,
     answer_permissions_age_and_payment,
     check_page,
     emailed_code,
     enter_code,
+    to_details,
 )
 
 pytestmark = pytest.mark.browser
-
-
-def to_details(page: Page, base_url: str) -> None:
-    answer_eligibility(page, base_url, state="California", zip_code="94110", resident="Yes",
-                       present="Yes")
-    expect(page).to_have_url(re.compile(r"/consultation/details"))
 
 
 def stored_requests(live_app) -> int:

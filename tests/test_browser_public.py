@@ -36,6 +36,15 @@ def answer_eligibility(page: Page, base_url: str, *, state: str, zip_code: str,
     page.get_by_role("button", name="Continue").click()
 
 
+def to_details(page: Page, base_url: str) -> None:
+    """Through step 1 to the details page, loaded with its stylesheet: what a test then
+    measures is the page as laid out, not as it was when the URL changed."""
+    answer_eligibility(page, base_url, state="California", zip_code="94110", resident="Yes",
+                       present="Yes")
+    expect(page).to_have_url(re.compile(r"/consultation/details"))
+    page.wait_for_load_state("load")
+
+
 def answer_permissions_age_and_payment(page: Page, *, adult: str = "Yes", text: str = "Yes",
                                        voicemail: str = "Yes",
                                        payment: str = "I'd like to use my health insurance"

@@ -13,11 +13,11 @@ from playwright.sync_api import Page, expect
 
 from tests.browser import WIDTHS
 from tests.test_browser_public import (
-    answer_eligibility,
     answer_permissions_age_and_payment,
     check_page,
     emailed_code,
     enter_code,
+    to_details,
 )
 
 pytestmark = pytest.mark.browser
@@ -29,12 +29,6 @@ SPACE_ABOVE_FOOTER = 48  # px between the last thing on the page and the footer 
 
 def box(page: Page, selector: str) -> dict:
     return page.locator(selector).first.bounding_box()
-
-
-def to_details(page: Page, base_url: str) -> None:
-    answer_eligibility(page, base_url, state="California", zip_code="94110", resident="Yes",
-                       present="Yes")
-    expect(page).to_have_url(re.compile(r"/consultation/details"))
 
 
 def assert_room_around(page: Page, first: str) -> None:
