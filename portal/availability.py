@@ -5,10 +5,8 @@ upcoming consultations each has. The pure arithmetic is in portal.scheduling."""
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from threading import Lock
 from typing import NamedTuple
 
 from flask import current_app
@@ -17,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from portal import availability_version
 from portal.extensions import db
+from portal.kept import Kept
 from portal.models import (
     _HOLDS_SLOT_SQL,
     OPEN_STATUSES,
@@ -171,7 +170,8 @@ def available_slots(therapist_choice: object, now: datetime | None = None, *,
     ``reuse``: for a page that only shows the times (see ``FreeTimesCache``): the
     times may come from an earlier visit while the database's availability version
     is the same. Not for a caller that has changed bookings in its own transaction:
-    its change raises the version only when it commits."""
+    its change raises the version only when it commits. Times that leave a request's
+    own time free (``exclude_request_id``) are always worked out afresh."""
     now = now or datetime.now(UTC)
     notice, horizon = _notice_and_horizon()
     therapists = chosen_therapists(therapist_choice, therapists)
@@ -214,26 +214,18 @@ class FreeTimesCache:
     SIZE = 16
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[Hashable, _WorkedOut] = OrderedDict()
-        self._lock = Lock()
+        self._entries: Kept[_WorkedOut] = Kept(self.SIZE)
 
     def free(self, therapists: Sequence[Therapist | TherapistCard], now: datetime,
              notice: timedelta, horizon: timedelta) -> dict[datetime, list[int]]:
         # The version is read first: what is then read can only be as new or newer.
         # The version stands for the therapists' hours too (a change raises it).
         key = (availability_version.current(), notice, horizon, tuple(t.id for t in therapists))
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
+        entry = self._entries.get(key)
         if entry is None or not entry.at <= now < entry.at + self.REUSE_FOR:
             free = _work_out(therapists, now, notice, horizon + self.REUSE_FOR)
             entry = _WorkedOut(now, list(free), free)
-            with self._lock:
-                self._entries[key] = entry
-                self._entries.move_to_end(key)
-                while len(self._entries) > self.SIZE:
-                    self._entries.popitem(last=False)
+            self._entries.put(key, entry)
         starts = entry.starts
         first = bisect_left(starts, now + notice)
         last = bisect_left(starts, now + horizon)

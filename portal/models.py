@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal import availability_version
 from portal.extensions import db
 from portal.i18n import N_
 
@@ -597,6 +598,4 @@ class AvailabilityVersion(db.Model):
 @event.listens_for(db.metadata, "after_create")
 def _install_availability_triggers(target, connection, **kw) -> None:
     """``db.create_all()`` (the tests' schema) gets the triggers the migration makes."""
-    from portal import availability_version
-
     availability_version.install(connection)

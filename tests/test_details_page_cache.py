@@ -22,7 +22,7 @@ SLOT_VALUE = re.compile(r'name="slot" value="([^"]+)"')
 
 def kept_pages(app) -> list[str]:
     with app.test_request_context():
-        return [str(html) for html in fragment_cache()._items.values()]
+        return [str(html) for html in fragment_cache().values()]
 
 
 def test_a_time_booked_since_the_last_visit_is_gone_from_the_next(app, client, therapist_id):

@@ -26,8 +26,9 @@ from collections.abc import Sequence
 from flask import current_app, request
 from markupsafe import Markup
 
-from portal.fragments import FragmentCache, rendered
+from portal.fragments import rendered
 from portal.i18n import current_language
+from portal.kept import Kept
 from portal.models import Therapist
 from portal.public.slot_choices import SlotDay
 
@@ -36,9 +37,9 @@ from portal.public.slot_choices import SlotDay
 KEPT = 64
 
 
-def fragment_cache() -> FragmentCache:
+def fragment_cache() -> Kept[Markup]:
     """This app's cache (each app its own: its settings and translations shape the HTML)."""
-    return current_app.extensions.setdefault("details_questions", FragmentCache(KEPT))
+    return current_app.extensions.setdefault("details_questions", Kept(KEPT))
 
 
 def fresh_key(choice: str, therapists: Sequence[Therapist], days: Sequence[SlotDay]) -> tuple:
@@ -62,4 +63,4 @@ def render_questions(context: dict, *, fresh: bool) -> Markup:
     if not fresh:
         return render()
     key = fresh_key(context["choice"], context["therapists"], context["days"])
-    return fragment_cache().get_or_render(key, render)
+    return fragment_cache().get_or_make(key, render)
