@@ -36,9 +36,15 @@ class ConfigurationError(click.ClickException, RuntimeError):
     ``Error: ...`` line (``flask --app portal check`` included) and exits 1."""
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(
+    test_config: Mapping[str, Any] | None = None, instance_path: str | None = None
+) -> Flask:
+    """The portal. Its instance folder (``config.py``, the SQLite file, the mail sink)
+    is ``instance_path``, else ``PORTAL_INSTANCE_PATH`` from the environment, else the
+    checkout's ``instance/``."""
     app = Flask(
         __name__,
+        instance_path=instance_folder(instance_path),
         instance_relative_config=True,
         template_folder="../templates",
         static_folder="../static",
@@ -53,6 +59,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["OUTBOX_BACKGROUND"] and not app.testing:
         outbox_sender.start_background_sender(app)
     return app
+
+
+def instance_folder(chosen: str | None) -> str | None:
+    """An absolute instance folder, or None for Flask's default (``instance/`` beside
+    the package)."""
+    chosen = chosen or os.environ.get("PORTAL_INSTANCE_PATH") or None
+    return os.path.abspath(chosen) if chosen else None
 
 
 def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:

@@ -10,6 +10,11 @@ in ``CLOCK_INSTANTS`` (the clock travels there and ticks on), so that every run
 of the suite checks the hours when the Pacific and the UTC dates differ and both
 DST changes. ``PORTAL_TEST_NOW=2027-03-14T09:59:00Z`` runs them at that one
 instant instead, to reproduce a failure.
+
+No app made here reads the checkout's ``instance/`` folder (where ``make run`` keeps
+its secret key, its SQLite file and its mail): every test gets an empty instance
+folder of its own through ``PORTAL_INSTANCE_PATH``, which subprocesses inherit. A test
+that needs the real folder passes ``instance_path=`` to ``create_app`` and says why.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import secrets
 import smtplib
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,6 +78,19 @@ CLOCK_INSTANTS = {
     "0159PDT-before-fall-back": "2027-11-07T01:59:00-07:00",
     "0101PST-after-fall-back": "2027-11-07T01:01:00-08:00",
 }
+
+
+# Before any test module is imported: an app made at import time, or by a
+# subprocess, never sees the checkout's instance/ either.
+os.environ["PORTAL_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="portal-test-instance-")
+
+
+@pytest.fixture(autouse=True)
+def own_instance_folder(tmp_path_factory, monkeypatch):
+    """An empty instance folder for this test's apps and subprocesses."""
+    folder = tmp_path_factory.mktemp("instance")
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(folder))
+    return folder
 
 
 def clock_instants() -> dict[str, str]:
@@ -161,9 +180,9 @@ def database_url(request, tmp_path):
     return request.getfixturevalue("postgres_url")
 
 
-def make_app(database_url: str, **overrides):
+def make_app(database_url: str, instance_path: str | None = None, **overrides):
     config = {**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides}
-    app = create_app(config)
+    app = create_app(config, instance_path=instance_path)
     with app.app_context():
         db.create_all()
     return app
@@ -324,8 +343,10 @@ class LiveServer:
 def live_app(tmp_path_factory):
     from portal import demo
 
-    path = tmp_path_factory.mktemp("live") / "portal.sqlite3"
-    app = make_app(f"sqlite:///{path}", WTF_CSRF_ENABLED=True, TESTING=False, DEBUG=False)
+    folder = tmp_path_factory.mktemp("live")
+    # Session-wide, so an instance folder of its own rather than the first test's.
+    app = make_app(f"sqlite:///{folder / 'portal.sqlite3'}", str(folder / "instance"),
+                   WTF_CSRF_ENABLED=True, TESTING=False, DEBUG=False)
     with app.app_context():
         demo.seed_therapists()
         db.session.commit()

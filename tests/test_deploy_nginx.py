@@ -147,6 +147,8 @@ def production_env(database_url: str) -> dict[str, str]:
         # This run's counters never meet another's in the shared Redis.
         "FLASK_RATELIMIT_KEY_PREFIX": f"deploy-test-{secrets.token_hex(4)}",
         "FLASK_LOGIN_RATE_LIMIT": f"{LOGIN_LIMIT} per 5 minutes",
+        # The suite's own instance folder, never the checkout's (which `make run` fills).
+        "PORTAL_INSTANCE_PATH": os.environ["PORTAL_INSTANCE_PATH"],
     }
     outside = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PORTAL_"))}
     return {**outside, **template, **ours, **test_only}
@@ -400,6 +402,7 @@ def test_flask_check_passes_on_this_configuration_and_fails_on_the_defaults(site
     assert passed.returncode == 0, passed.stdout + passed.stderr
 
     outside = {k: v for k, v in site.env.items() if not k.startswith(("FLASK_", "PORTAL_"))}
+    outside["PORTAL_INSTANCE_PATH"] = site.env["PORTAL_INSTANCE_PATH"]
     # The defaults (an empty key, as in deploy/portal.env, wins over any instance/config.py).
     keyless = flask(site, "check", env={**outside, "FLASK_SECRET_KEY": ""})
     assert keyless.returncode != 0
