@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import DateTime, Integer, String, TextClause, Time, bindparam, func, select, text
 from sqlalchemy.orm import selectinload
 
-from portal import availability_version
+from portal import availability_version, business_days
 from portal.extensions import db
 from portal.kept import Kept
 from portal.models import (
@@ -185,9 +185,10 @@ def _work_out(therapists: Sequence[Therapist | TherapistCard], now: datetime,
               exclude_request_id: int | None = None) -> dict[datetime, list[int]]:
     ids = [t.id for t in therapists]
     busy = _busy_by_therapist(ids, now, now + horizon + SLOT_LENGTH, exclude_request_id)
+    closed = _closed_days()
     per_therapist = {
         t.id: free_slots(_weekly_hours(t), busy[t.id].intervals, booked=busy[t.id].booked,
-                         now=now, min_notice=notice, horizon=horizon)
+                         now=now, min_notice=notice, horizon=horizon, closed=closed)
         for t in therapists
     }
     return merge_free_slots(per_therapist)
@@ -258,11 +259,12 @@ def free_therapists_at(therapist_choice: object, start: datetime, now: datetime 
     # The notice and horizon are checked above; free_slots only has to say whether
     # ``start`` is one of the therapist's free times, so it is asked as if ``now``
     # were the notice before it, with a window that ends one slot after it.
+    closed = _closed_days()
     return sorted(
         t.id for t in therapists
         if start in free_slots(_weekly_hours(t), busy[t.id].intervals,
                                booked=busy[t.id].booked, now=start - notice,
-                               min_notice=notice, horizon=notice + SLOT_LENGTH)
+                               min_notice=notice, horizon=notice + SLOT_LENGTH, closed=closed)
     )
 
 
@@ -270,6 +272,12 @@ def _notice_and_horizon() -> tuple[timedelta, timedelta]:
     config = current_app.config
     return (timedelta(hours=config["MIN_NOTICE_HOURS"]),
             timedelta(days=config["BOOKING_HORIZON_DAYS"]))
+
+
+def _closed_days() -> frozenset[date]:
+    """The practice's ``HOLIDAYS`` (checked at start-up): days with no times at all,
+    whatever a therapist's weekly hours say."""
+    return business_days.parse_holidays(current_app.config["HOLIDAYS"])
 
 
 def _weekly_hours(therapist: Therapist | TherapistCard) -> list[HoursRange]:

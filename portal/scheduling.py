@@ -11,7 +11,7 @@ touches Flask or the database.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -139,8 +139,11 @@ def free_slots(
     horizon: timedelta = HORIZON,
     length: timedelta = SLOT_LENGTH,
     booked: Iterable[datetime] = (),
+    closed: Collection[date] = frozenset(),
 ) -> list[datetime]:
     """Sorted UTC start times of free slots between ``now + min_notice`` and ``now + horizon``.
+
+    ``closed``: days (Pacific dates, the practice's ``HOLIDAYS``) with no times at all.
 
     ``booked``: start times (aware) of bookings, each ``length`` long; the same as
     passing them as ``Busy`` intervals, without checking each one (the database
@@ -153,7 +156,7 @@ def free_slots(
     starts: set[datetime] = set()
     while day <= last_day:
         for weekly in hours:
-            if weekly.weekday == day.weekday():
+            if weekly.weekday == day.weekday() and day not in closed:
                 starts.update(_range_starts(day, weekly, length))
         day += timedelta(days=1)
     return sorted(

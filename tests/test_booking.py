@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from portal import booking
+from portal import booking, rebooking, waitlist
 from portal.extensions import db
 from portal.models import AuditEvent, ConsultationRequest, OutboxEmail, Setting
+from portal.scheduling import PACIFIC
 from tests.factories import future_slot, make_request, make_therapist, make_time_off
 
 
@@ -321,3 +322,29 @@ def test_a_reference_drawn_twice_is_drawn_again(app, monkeypatch):
         db.session.commit()
         assert consultation.reference == "C-OTHER22"
         assert db.session.scalar(select(func.count()).select_from(ConsultationRequest)) == 2
+
+
+@pytest.mark.clock
+def test_the_practices_holidays_offer_no_time(ctx, app):
+    """HOLIDAYS close the practice whatever a therapist's weekly hours say: the time
+    picker, a reschedule, a waitlist offer and a rebooking all read free times through
+    these two, and none offers a time on a closed day."""
+    therapist = make_therapist()  # every day, 09:00-17:00
+    on_holiday = future_slot(days=3)
+    closed = on_holiday.astimezone(PACIFIC).date()
+    app.config["HOLIDAYS"] = [closed.isoformat()]
+    for choice in ("any", str(therapist.id)):
+        free = booking.available_slots(choice)
+        assert [s for s in free if s.astimezone(PACIFIC).date() == closed] == []
+        assert future_slot(days=2) in free and future_slot(days=4) in free
+        assert booking.free_therapists_at(choice, on_holiday) == []
+        assert booking.free_therapists_at(choice, future_slot(days=4)) == [therapist.id]
+    moving = make_request(therapist, future_slot(days=5))
+    with pytest.raises(booking.SlotTaken):
+        booking.reschedule_booking(moving, on_holiday, actor="client")
+    missed = make_request(therapist, future_slot(days=-1), status="no_show")
+    with pytest.raises(booking.SlotTaken):
+        rebooking.book_again(missed, on_holiday)
+    make_request(therapist, None, waitlist=True)  # waiting for a time with them
+    assert waitlist.time_freed(therapist.id, on_holiday) == 0
+    assert waitlist.time_freed(therapist.id, future_slot(days=4)) == 1  # a working day

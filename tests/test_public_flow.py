@@ -6,7 +6,7 @@ from __future__ import annotations
 import html as html_module
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -550,6 +550,19 @@ def test_reschedule_from_the_manage_page(app, client, booked):
     assert row.starts_at == parse_slot_value(new_value) and row.booking_sequence == 1
     assert outbox_kinds(app) == ["rescheduled_client", "rescheduled_therapist"]
     assert "has been moved" in client.get(url).text
+
+
+@pytest.mark.clock
+def test_the_picker_and_the_reschedule_page_offer_nothing_on_a_holiday(app, client, booked):
+    closed = future_slot(days=4).astimezone(PACIFIC).date()
+    app.config["HOLIDAYS"] = [closed.isoformat()]
+    _, url = booked
+    pass_eligibility(client)
+    for html in (details_page(client), client.get(url + "/reschedule").text):
+        days = {parse_slot_value(v).astimezone(PACIFIC).date()
+                for v in SLOT_VALUE.findall(html) if v != "none"}
+        assert days and closed not in days
+        assert closed + timedelta(days=1) in days  # the day after is open
 
 
 def test_reschedule_to_a_taken_time_says_just_taken(app, client, booked):
