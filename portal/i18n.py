@@ -4,7 +4,10 @@ The visitor's choice (the "Español" / "English" link on every public page, kept
 the session) wins, then the browser's ``Accept-Language``, then English. The back
 office and the staff's own pages stay in English whatever the browser says. A
 request stores the language it was made in, so the emails sent about it later (a
-reminder, a change, a decline) speak it too: see ``in_language``.
+reminder, a change, a decline) speak it too (see ``in_language``), and so does every
+page opened from one of them (see ``follow_request``): a Spanish client's manage link
+opened in a phone's mail app, whose browser says English, is in Spanish until the
+visitor switches.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlencode
 
-from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import force_locale, get_locale, gettext
+from flask import Flask, current_app, g, has_request_context, request, session
+from flask_babel import force_locale, get_locale, gettext, refresh
 from flask_babel.speaklater import LazyString
 from markupsafe import escape
 
@@ -56,7 +59,19 @@ def select_language() -> str:
     chosen = request.args.get(CHOICE_ARG) or session.get(CHOICE_ARG)
     if chosen in languages:
         return chosen
+    stored = g.get("request_language")
+    if stored in languages:
+        return stored
     return request.accept_languages.best_match(languages, DEFAULT_LANGUAGE)
+
+
+def follow_request(language: str | None) -> None:
+    """This page is about a stored request (its manage, cancel, reschedule, waitlist
+    offer or rebook page, opened from one of its emails): speak the request's language
+    rather than the browser's, unless the visitor has chosen one."""
+    if g.get("request_language") != language:
+        g.request_language = language
+        refresh()  # the locale may have been read already in this request
 
 
 def remember_choice() -> None:

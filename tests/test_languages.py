@@ -263,3 +263,50 @@ def test_every_form_is_a_portal_form():
              if isinstance(value, type) and issubclass(value, FlaskForm)]
     assert len(forms) > 10
     assert [form.__name__ for form in forms if not issubclass(form, PortalForm)] == []
+
+
+ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
+
+
+def pages_opened_from_emails(app, therapist_id) -> dict[str, str]:
+    """A Spanish client's request, and the path of every page its emails link to."""
+    from portal import rebooking, waitlist
+    from portal.links import manage_token
+    from portal.models import Therapist, WaitlistOffer
+    from portal.models import utcnow as now
+    from tests.factories import future_slot, make_request
+
+    with app.app_context():
+        therapist = db.session.get(Therapist, therapist_id)
+        booked = make_request(therapist, future_slot(days=3), language="es")
+        waiting = make_request(therapist, None, language="es", waitlist=True)
+        offer = WaitlistOffer(request_id=waiting.id, therapist_id=therapist_id,
+                              slot_start=future_slot(days=4).replace(tzinfo=None),
+                              offered_on=future_slot(days=0).date(), created_at=now())
+        db.session.add(offer)
+        missed = make_request(therapist, future_slot(days=-1), language="es", status="no_show")
+        db.session.flush()
+        manage = f"/manage/{manage_token(booked)}"
+        paths = {"manage": manage, "cancel": f"{manage}/cancel",
+                 "reschedule": f"{manage}/reschedule",
+                 "waitlist offer": f"/waitlist/{waitlist.offer_token(offer)}",
+                 "rebook": "/rebook/" + rebooking.rebook_url(missed).rsplit("/", 1)[1]}
+        db.session.commit()
+    return paths
+
+
+def test_pages_opened_from_an_email_speak_the_request_language(app, therapist_id):
+    """A Spanish client's link opened in a phone's mail app, whose browser says English:
+    Spanish, until the visitor switches."""
+    paths = pages_opened_from_emails(app, therapist_id)
+    for name, path in paths.items():
+        client = app.test_client()
+        response = client.get(path, headers=ENGLISH)
+        assert response.status_code == 200, name
+        assert html_lang(response.text) == "es", name
+        assert "Ir a la página de inicio" not in response.text  # not an error page
+        # The visitor switches: English from then on, on this page and the next.
+        assert html_lang(client.get(f"{path}?lang=en", headers=SPANISH).text) == "en", name
+        assert html_lang(client.get(path, headers=SPANISH).text) == "en", name
+    # A page about no request (or an English one) still follows the browser.
+    assert html_lang(app.test_client().get("/", headers=ENGLISH).text) == "en"

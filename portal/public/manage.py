@@ -13,7 +13,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from portal import booking, request_status, waitlist
+from portal import booking, i18n, request_status, waitlist
 from portal.availability import therapists_for_reschedule
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
@@ -35,7 +35,10 @@ def consultation_for(token: str) -> ConsultationRequest | None:
     """The request a manage link is for; never a pending one (no link is sent for it)."""
     public_id = public_id_from_manage_token(token)
     consultation = booking.find_by_public_id(public_id) if public_id is not None else None
-    return None if consultation is None or consultation.is_pending else consultation
+    if consultation is None or consultation.is_pending:
+        return None
+    i18n.follow_request(consultation.language)
+    return consultation
 
 
 # How an internal note from the cancel page starts, so staff see who wrote it.

@@ -13,6 +13,7 @@ from portal.booking import SlotTaken
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
+from portal.i18n import follow_request
 from portal.i18n import lazy_gettext as _l
 from portal.public.forms import RescheduleForm
 from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, SLOT_TAKEN_MESSAGE, friendly_csrf_error
@@ -48,6 +49,7 @@ def rebook(token: str):
     missed = rebooking.missed_request_for(token)
     if missed is None:
         return invalid_link()
+    follow_request(missed.language)
     existing = rebooking.rebooking_of(missed)
     if existing is not None:
         return to_rebooking(existing)

@@ -17,7 +17,7 @@ from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
 from portal.forms import PortalForm
-from portal.i18n import current_language
+from portal.i18n import current_language, follow_request
 from portal.links import manage_token
 from portal.models import WaitlistOffer
 from portal.public.manage import consultation_for
@@ -70,6 +70,7 @@ def waitlist_offer(token: str):
     offer = waitlist.offer_from_token(token, lock=posted)
     if offer is None or offer.request.is_pending:
         return invalid_link()
+    follow_request(offer.request.language)
     state = offer_state(offer)
     if not posted or not form.validate_on_submit():
         return render_offer(token, offer, state, form)
