@@ -73,7 +73,9 @@ MAIL_USE_TLS = False
 MAIL_USE_SSL = False
 MAIL_USERNAME = None
 MAIL_PASSWORD = None
-MAIL_DEFAULT_SENDER = "Consultations <consultations@example.com>"
+MAIL_DEFAULT_SENDER = "Consultations <consultations@example.com>"  # its address is used
+# The name every email comes from, in every language; None: PRACTICE_NAME.
+MAIL_SENDER_NAME = None
 MAIL_DEBUG = False  # the SMTP conversation carries personal data
 MAIL_TIMEOUT = 10
 MAIL_SINK_DIR = "mail"  # relative to instance/

@@ -23,6 +23,7 @@ import ssl
 from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
 
@@ -58,7 +59,7 @@ def build_message(row: OutboxEmail) -> Message:
         raise ValueError("the message's content is no longer kept")
     message = Message(
         subject=row.subject, recipients=[clean_address(row.recipient)],
-        body=row.body_text, html=row.body_html,
+        body=row.body_text, html=row.body_html, sender=sender(),
         reply_to=current_app.config["PRACTICE_NOTIFY_EMAIL"],
     )
     # Stable across resends, so a duplicate after a crash can be recognised.
@@ -80,6 +81,14 @@ def build_message(row: OutboxEmail) -> Message:
             text_rules.one_line_problem(value) for value in values if isinstance(value, str)):
         raise BadHeaderError("a header of this message contains a line break")
     return message
+
+
+def sender() -> tuple[str, str]:
+    """Who every email is from: ``MAIL_SENDER_NAME`` (by default the practice's name)
+    at the address of ``MAIL_DEFAULT_SENDER``."""
+    config = current_app.config
+    _, address = parseaddr(config["MAIL_DEFAULT_SENDER"])
+    return (config["MAIL_SENDER_NAME"] or config["PRACTICE_NAME"], address)
 
 
 class SafeConnection(Connection):

@@ -5,6 +5,9 @@ server: what arrives, and what never does."""
 
 from __future__ import annotations
 
+from email.header import decode_header, make_header
+from email.utils import parseaddr
+
 import pytest
 from sqlalchemy import select
 
@@ -72,3 +75,24 @@ def test_a_stored_name_with_a_line_break_stays_on_the_greetings_line(app, smtp_s
         assert not any(line.startswith(("Your booking failed", "now")) for line in lines)
         assert any("Casey  Your booking failed. Call +1 900 555 0100 now" in line
                    for line in lines), subtype
+
+
+@pytest.mark.parametrize("sender_name", [None, "Dr. Núñez & Associates"])
+def test_every_email_comes_from_the_practices_name_in_every_language(app, smtp_server,
+                                                                     sender_name):
+    """The display name is MAIL_SENDER_NAME, by default the practice's name, for client
+    and staff emails in English and Spanish; the address is MAIL_DEFAULT_SENDER's."""
+    app.config["MAIL_SENDER_NAME"] = sender_name
+    expected = sender_name or app.config["PRACTICE_NAME"]
+    with app.app_context():
+        therapist = make_therapist()
+        for days, language in ((3, "en"), (4, "es")):
+            consultation = make_request(therapist, future_slot(days=days), language=language)
+            notifications.queue_cancelled(consultation, by="practice")
+        db.session.commit()
+        outbox.deliver_due()
+    assert len(smtp_server.messages) >= 4  # each client and the therapist, twice
+    for message in smtp_server.messages:
+        name, address = parseaddr(str(message["From"]))
+        assert (str(make_header(decode_header(name))), address) == (
+            expected, "consultations@example.com"), message["To"]
