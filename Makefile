@@ -36,6 +36,8 @@ instance/config.py:
 	@echo "Wrote $@ with a new SECRET_KEY."
 
 run: export FLASK_MAIL_BACKEND ?= sink
+# Links in the demo's emails lead back to the demo, on whatever port it serves.
+run: export FLASK_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: export FLASK_OUTBOX_BACKGROUND ?= true
 # The demo signs in with a password alone; production keeps the second step on (the default).
 run: export FLASK_REQUIRE_MFA ?= false
@@ -43,7 +45,7 @@ run: install instance/config.py
 	$(FLASK) db upgrade
 	@if [ ! -f instance/.demo-seeded ]; then $(FLASK) seed-demo && touch instance/.demo-seeded; \
 	  else echo "Demo data already seeded (demo admin: admin@example.com; reset its password with: $(FLASK) create-user admin@example.com --role admin --reset-password)"; fi
-	@echo "Mail goes to instance/mail/*.eml. Open http://$(HOST):$(PORT)/"
+	@echo "Mail goes to instance/mail/*.eml; its links lead to $(FLASK_PUBLIC_BASE_URL)/. Open http://$(HOST):$(PORT)/"
 	@echo "Second sign-in step (MFA) is $(if $(filter false False 0,$(FLASK_REQUIRE_MFA)),OFF for this demo (FLASK_REQUIRE_MFA=$(FLASK_REQUIRE_MFA)); production requires it,ON (FLASK_REQUIRE_MFA=$(FLASK_REQUIRE_MFA)))."
 	$(FLASK) run --host $(HOST) --port $(PORT) --no-reload
 

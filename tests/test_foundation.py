@@ -232,3 +232,29 @@ def test_make_writes_the_generated_secret_key_for_the_owner_only(tmp_path):
     written = tmp_path / "instance" / "config.py"
     assert written.read_text().startswith("SECRET_KEY = ")
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("preset, expected", [
+    (None, "http://127.0.0.1:5123"),  # links follow the port the demo serves on
+    ("https://demo.example", "https://demo.example"),  # a value already set wins
+])
+def test_make_run_points_email_links_at_the_port_it_serves(tmp_path, preset, expected):
+    """Every flask command `make run` runs sees PUBLIC_BASE_URL on the demo's own port
+    (here a stand-in for flask that prints what it was given)."""
+    root = Path(__file__).resolve().parent.parent
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    for name in ("Makefile", "setup.cfg", "pyproject.toml"):
+        shutil.copy2(root / name, tmp_path / name)
+    (tmp_path / ".venv").symlink_to(root / ".venv")
+    (tmp_path / "instance").mkdir()
+    (tmp_path / "instance" / "config.py").write_text("SECRET_KEY = 'x' * 64\n")
+    printer = (f"{root / '.venv' / 'bin' / 'python'} -c "
+               "'import os; print(\"BASE\", os.environ[\"FLASK_PUBLIC_BASE_URL\"])'")
+    env = {"PATH": "/usr/bin:/bin", **({"FLASK_PUBLIC_BASE_URL": preset} if preset else {})}
+    done = subprocess.run(["make", "-s", "-o", ".venv/.installed", "run", "PORT=5123",
+                           f"FLASK={printer}"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    given = [line.split(" ", 1)[1] for line in done.stdout.splitlines() if line.startswith("BASE ")]
+    assert given == [expected] * 3, done.stdout  # db upgrade, seed-demo, run
