@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -46,8 +47,8 @@ def create_app(
         __name__,
         instance_path=instance_folder(instance_path),
         instance_relative_config=True,
-        template_folder="../templates",
-        static_folder="../static",
+        template_folder=beside_the_package("templates"),
+        static_folder=beside_the_package("static"),
     )
     load_config(app, test_config)
     configure_logging(app)
@@ -59,6 +60,14 @@ def create_app(
     if app.config["OUTBOX_BACKGROUND"] and not app.testing:
         outbox_sender.start_background_sender(app)
     return app
+
+
+def beside_the_package(folder: str) -> str:
+    """``templates`` or ``static``: inside the package in an installed wheel (setup.py
+    puts them there), else the checkout's top-level folder."""
+    package = Path(__file__).resolve().parent
+    inside = package / folder
+    return str(inside if inside.is_dir() else package.parent / folder)
 
 
 def instance_folder(chosen: str | None) -> str | None:

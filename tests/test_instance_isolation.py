@@ -11,10 +11,11 @@ tests inside that copy.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.checkout import copy_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 # The tests whose outcome depends on configuration the instance folder could carry: a
@@ -25,24 +26,6 @@ SENSITIVE = [
     "tests/test_readiness.py",
     "tests/test_mail_transport.py",
 ]
-
-
-def checkout_files() -> list[Path]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
-    compiled = [p.relative_to(ROOT) for p in (ROOT / "portal" / "translations").rglob("*.mo")]
-    return [Path(name) for name in listed if name] + compiled
-
-
-def copy_checkout(target: Path) -> None:
-    for relative in checkout_files():
-        source = ROOT / relative
-        if source.is_file():
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / relative)
-    (target / ".venv").symlink_to(ROOT / ".venv")
 
 
 def without_suite_instance() -> dict[str, str]:
