@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pyotp
 import segno
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from portal.extensions import db
 from portal.models import RecoveryCode, User, utcnow
@@ -138,21 +138,28 @@ def replace_recovery_codes(user: User) -> list[str]:
 
 def use_second_factor(user: User, code: str) -> str | None:
     """Check a code at sign-in and use it up: "totp" or "recovery_code" when it was
-    accepted, None when not. Call inside a write transaction (``begin_write()``)
-    with the user read in it, so two requests cannot both use one code."""
+    accepted, None when not. Using up is one conditional UPDATE whose row count
+    decides (the step must still be newer than the last one used; the recovery
+    code still unused), so of two requests with one code only one wins, on
+    PostgreSQL too, where ``begin_write()`` serialises nothing."""
     if not user.mfa_enrolled:
         return None
     step = matching_step(user.totp_secret, code, last_step=user.totp_last_step)
     if step is not None:
-        user.totp_last_step = step
-        return "totp"
-    unused = db.session.scalar(select(RecoveryCode).where(
+        won = db.session.execute(
+            update(User).where(User.id == user.id, or_(User.totp_last_step.is_(None),
+                                                       User.totp_last_step < step))
+            .values(totp_last_step=step)).rowcount
+        return "totp" if won == 1 else None
+    unused = db.session.scalar(select(RecoveryCode.id).where(
         RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None),
         RecoveryCode.code_hash == hash_recovery_code(code)))
     if unused is None:
         return None
-    unused.used_at = utcnow()
-    return "recovery_code"
+    won = db.session.execute(
+        update(RecoveryCode).where(RecoveryCode.id == unused, RecoveryCode.used_at.is_(None))
+        .values(used_at=utcnow())).rowcount
+    return "recovery_code" if won == 1 else None
 
 
 def unused_recovery_codes(user: User) -> int:

@@ -3,10 +3,15 @@
 The session cookie carries the user's rotating ``session_token`` (Flask-Login's
 alternative id), so logging out, signing in again or changing a password on the
 server makes a copied cookie worthless. Every way a sign-in can fail (an unknown
-address, a wrong password, a wrong code, a locked or deactivated account) gets
-the same page, byte for byte, after the same work (one password hash): the
-person at the keyboard learns nothing about which addresses have accounts. The
-lock is told to the account's owner by email and to admins on the users page.
+address, a wrong password, a locked or deactivated account) gets the same page,
+byte for byte, after the same work (one password hash): the person at the
+keyboard learns nothing about which addresses have accounts. A wrong code at the
+second step (reached only with the right password) is tried again there, and
+counts toward the lock like a wrong password. The lock is told to the account's
+owner by email and to admins on the users page.
+
+A code is used once: :func:`portal.mfa.use_second_factor` spends it with a
+conditional UPDATE, so parallel posts of one code give one session on any database.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ login_manager.login_message = SIGN_IN_MESSAGE
 login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 
+WRONG_CODE = "That code didn't work. Try the newest code in your app."
 GENERIC_FAILURE = ("We couldn't sign you in with those details. Check them and try again, "
                    "or use \u201cForgot your password?\u201d below.")
 
@@ -178,11 +184,16 @@ def login_code():
     user = pending_user()
     method = mfa.use_second_factor(user, form.code.data) if user is not None else None
     if method is None:
-        if user is not None:
-            record_failed_login(user)
+        locked = record_failed_login(user) if user is not None else None
         db.session.commit()
-        end_pending_sign_in()
-        return failed_sign_in_page(pending.get("next"))
+        if user is None or locked:
+            end_pending_sign_in()
+            return failed_sign_in_page(pending.get("next"))
+        # The password was right: a mistyped or stale code is tried again here (each
+        # failure still counts toward the lock).
+        form = CodeForm(formdata=None)
+        form.code.errors = [WRONG_CODE]
+        return render_template("auth/code.html", form=form)
     if method == "recovery_code":
         audit.record("auth.recovery_code_used", actor=user,
                      remaining=mfa.unused_recovery_codes(user))
