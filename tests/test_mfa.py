@@ -168,6 +168,63 @@ def test_the_code_step_needs_a_recent_password(app, client, staff):
     assert response.headers["Location"] == "/admin/login" and not signed_in(client)
 
 
+def test_a_secret_copied_by_someone_with_only_the_password_is_worthless(app, client, staff):
+    """Someone who knows the password reaches the enrolment page first and copies the
+    secret. The owner's own sign-in makes a new one, so the copy never passes step 2,
+    and the copier's page no longer shows or accepts any secret."""
+    thief = app.test_client()
+    assert sign_in(thief, "admin@example.com").headers["Location"] == "/admin/login/enrol"
+    copied = secret_on_page(thief.get("/admin/login/enrol").get_data(as_text=True))
+
+    owner_secret, _ = enrol(client, "admin@example.com")
+    assert owner_secret != copied
+    # The thief's pending sign-in was for a secret that is gone: start again.
+    for response in (thief.get("/admin/login/enrol"),
+                     thief.post("/admin/login/enrol", data={"code": totp(copied)})):
+        assert response.headers["Location"] == "/admin/login"
+    # Signing in again gets the thief to the code step, where the copy is worthless.
+    assert sign_in(thief, "admin@example.com").headers["Location"] == "/admin/login/code"
+    for steps in (-1, 0, 1):
+        thief.post("/admin/login/code", data={"code": totp(copied, steps)})
+    assert not signed_in(thief)
+
+
+def test_each_enrolment_attempt_has_its_own_secret(app, client, staff):
+    sign_in(client, "admin@example.com")
+    first = secret_on_page(client.get("/admin/login/enrol").get_data(as_text=True))
+    other = app.test_client()
+    sign_in(other, "admin@example.com")
+    second = secret_on_page(other.get("/admin/login/enrol").get_data(as_text=True))
+    assert first != second
+    # The newer attempt wins; the first, told to sign in again, gets a third secret.
+    assert client.post("/admin/login/enrol", data={"code": totp(first)}).headers[
+        "Location"] == "/admin/login"
+    sign_in(client, "admin@example.com")
+    third = secret_on_page(client.get("/admin/login/enrol").get_data(as_text=True))
+    assert third not in (first, second)
+    assert other.get("/admin/login/enrol").headers["Location"] == "/admin/login"
+    assert client.post("/admin/login/enrol", data={"code": totp(third)}).status_code == 200
+    assert signed_in(client)
+    with app.app_context():
+        assert find_user("admin@example.com").totp_secret == third
+
+
+def test_showing_the_enrolment_page_is_audited(app, client, staff):
+    sign_in(client, "admin@example.com")
+    client.get("/admin/login/enrol")
+    client.get("/admin/login/enrol")
+    client.post("/admin/login/enrol", data={"code": "000000"})  # shown again, with the error
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "auth.enrolment_shown")).all()
+        user_id = find_user("admin@example.com").id
+    assert len(events) == 3
+    assert {(e.actor, e.actor_id) for e in events} == {("admin@example.com", user_id)}
+    with app.app_context():
+        secret = find_user("admin@example.com").totp_secret
+    assert all(secret not in e.detail for e in events)
+
+
 def test_an_admin_resets_a_lost_second_factor(app, client, staff):
     enrol(client, "admin@example.com")  # this session will be ended by the reset
     other = app.test_client()
