@@ -224,6 +224,45 @@ def test_changing_a_password_ends_every_other_session(app, cast):
     assert sign_in(app.test_client(), cast.own_email, NEW_PASSWORD).status_code == 302
 
 
+def test_guessing_the_current_password_locks_and_ends_the_session(app, cast):
+    """Someone at a signed-in computer guesses the current password: each wrong guess
+    counts toward the lock, as at sign-in; at the limit the session ends (every copy
+    of it too), the account is locked and its owner told by email."""
+    laptop = app.test_client()
+    sign_in(laptop, cast.own_email)
+    copy = app.test_client()
+    copy.set_cookie("session", laptop.get_cookie("session").value)
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(limit - 1):
+        wrong = laptop.post("/admin/account/password", data={
+            "current_password": "not it at all", "new_password": NEW_PASSWORD})
+        assert "isn&#39;t your current password" in wrong.get_data(as_text=True)
+        assert signed_in(laptop)
+    last = laptop.post("/admin/account/password", data={
+        "current_password": "not it at all", "new_password": NEW_PASSWORD})
+    assert last.status_code == 302 and last.headers["Location"] == "/admin/login"
+    assert "signed out" in laptop.get("/admin/login").get_data(as_text=True)
+    assert not signed_in(laptop) and not signed_in(copy)
+    assert "auth.locked" in audit_actions(app)
+    assert [(e.kind, e.recipient) for e in staff_emails(app)] == [
+        ("staff_locked", cast.own_email)]
+    # Locked: the right password gets the same page as any failed sign-in.
+    page = sign_in(laptop, cast.own_email).get_data(as_text=True)
+    assert "couldn&#39;t sign you in" in page and not signed_in(laptop)
+
+
+def test_wrong_current_passwords_and_wrong_sign_ins_count_together(app, cast):
+    client = app.test_client()
+    sign_in(client, cast.own_email)
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(limit - 1):
+        client.post("/admin/account/password", data={
+            "current_password": "not it at all", "new_password": NEW_PASSWORD})
+    sign_in(app.test_client(), cast.own_email, "not the password at all")
+    with app.app_context():
+        assert find_user(cast.own_email).locked_until is not None
+
+
 def test_each_sign_in_rotates_the_session_token(app, cast):
     first, second = app.test_client(), app.test_client()
     sign_in(first, cast.admin_email)

@@ -9,18 +9,24 @@ that person (their session token changes) and keeps this one.
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, url_for
-from flask_login import current_user
+from flask import current_app, flash, redirect, render_template, session, url_for
+from flask_login import current_user, logout_user
 
 from portal import audit
-from portal.accounts import AccountError, find_user, password_matches, set_password
+from portal.accounts import (
+    AccountError,
+    find_user,
+    password_matches,
+    record_failed_login,
+    set_password,
+)
 from portal.auth.blueprint import bp
 from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SetPasswordForm
 from portal.auth.sessions import signed_in, start_session
 from portal.auth.views import account_key
 from portal.database import begin_write
 from portal.extensions import db, limiter
-from portal.models import User
+from portal.models import User, new_session_token
 from portal.staff_emails import queue_reset
 from portal.staff_tokens import user_for_token
 
@@ -96,20 +102,39 @@ def password_change():
     user: User = current_user._get_current_object()
     if form.validate_on_submit():
         if not password_matches(user, form.current_password.data):
-            audit.record("auth.password_change_refused", actor=user)
-            db.session.commit()
-            form.current_password.errors.append("That isn't your current password.")
+            return wrong_current_password(form, user)
+        try:
+            set_password(user, form.new_password.data)  # ends every other session
+        except AccountError as error:
+            db.session.rollback()
+            form.new_password.errors.append(error.message)
         else:
-            try:
-                set_password(user, form.new_password.data)  # ends every other session
-            except AccountError as error:
-                db.session.rollback()
-                form.new_password.errors.append(error.message)
-            else:
-                db.session.flush()
-                audit.record("auth.password_changed", actor=user)
-                db.session.commit()
-                start_session(user)  # this session, under the new token
-                flash("Your password is changed. You were signed out everywhere else.", "info")
-                return redirect(url_for("admin.dashboard"))
+            db.session.flush()
+            audit.record("auth.password_changed", actor=user)
+            db.session.commit()
+            start_session(user)  # this session, under the new token
+            flash("Your password is changed. You were signed out everywhere else.", "info")
+            return redirect(url_for("admin.dashboard"))
     return render_template("auth/password_change.html", form=form, email=user.email)
+
+
+def wrong_current_password(form: ChangePasswordForm, user: User):
+    """A wrong current password counts toward the sign-in lock like one at sign-in (a
+    session left open must not be a place to guess it); at the limit this session
+    ends, with every other (the owner is emailed, as for any lock)."""
+    # The user's row changes before any audit insert (see auth.views.logout).
+    locked = record_failed_login(user)
+    if locked is None:
+        audit.record("auth.password_change_refused", actor=user)
+        db.session.commit()
+        form.current_password.errors.append("That isn't your current password.")
+        return render_template("auth/password_change.html", form=form, email=user.email)
+    user.session_token = new_session_token()
+    db.session.flush()
+    audit.record("auth.password_change_refused", actor=user)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You were signed out: the current password was entered wrongly too many times.",
+          "info")
+    return redirect(url_for("auth.login"))
