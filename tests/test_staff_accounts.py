@@ -137,6 +137,69 @@ def test_invite_then_set_password_then_enrol(app, client, cast, smtp_server):
     assert "auth.password_set" in audit_actions(app)
 
 
+def selected_role(page: str) -> str | None:
+    select = re.search(r'<select[^>]*name="role"[^>]*>(.*?)</select>', page, re.S).group(1)
+    found = re.search(r'<option selected value="([^"]*)"', select)
+    return found.group(1) if found else None
+
+
+def users_named(app, email: str) -> list[User]:
+    with app.app_context():
+        rows = db.session.scalars(select(User).where(User.email == email)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def test_an_invite_has_no_default_role(app, admin, cast):
+    page = admin.get("/admin/users/new").get_data(as_text=True)
+    assert selected_role(page) in (None, "")
+    label = re.search(r'<label for="role">(.*?)</label>', page, re.S).group(1)
+    assert "optional" not in label
+    assert "sees every client" in page  # what each role means, before choosing
+    response = admin.post("/admin/users/new", data={
+        "email": "someone@example.com", "therapist_id": 0, "active": "y"})
+    assert response.status_code == 200
+    assert "Choose a role." in html.unescape(response.get_data(as_text=True))
+    assert users_named(app, "someone@example.com") == []
+
+
+def test_a_therapists_email_suggests_the_therapist_role(app, admin, cast):
+    with app.app_context():
+        therapist = db.session.get(Therapist, cast.therapist_id)
+        email, name = therapist.email, therapist.name
+    response = admin.post("/admin/users/new", data={
+        "email": email.upper(), "therapist_id": 0, "active": "y"})
+    page = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 200 and users_named(app, email) == []
+    assert f"This is the email of {name}, a therapist" in page
+    assert selected_role(page) == "therapist"
+    linked = re.search(r'<select[^>]*name="therapist_id"[^>]*>(.*?)</select>', page, re.S)
+    assert f'<option selected value="{cast.therapist_id}"' in linked.group(1)
+    # Sent again as suggested: a therapist account, linked to them.
+    assert admin.post("/admin/users/new", data={
+        "email": email, "role": "therapist", "therapist_id": cast.therapist_id,
+        "active": "y"}).status_code == 302
+    [user] = users_named(app, email)
+    assert (user.role, user.therapist_id) == ("therapist", cast.therapist_id)
+
+
+def test_an_admin_linked_to_a_therapist_is_confirmed_explicitly(app, admin, cast):
+    data = {"email": "owner@example.com", "role": "admin",
+            "therapist_id": cast.therapist_id, "active": "y"}
+    refused = admin.post("/admin/users/new", data=data)
+    page = html.unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 200 and users_named(app, "owner@example.com") == []
+    assert "Tick the box to confirm, or choose Therapist" in page
+    assert 'name="confirm_admin"' in page
+    assert admin.post("/admin/users/new", data={**data, "confirm_admin": "y"}).status_code == 302
+    [user] = users_named(app, "owner@example.com")
+    assert (user.role, user.therapist_id) == ("admin", cast.therapist_id)
+    # An admin linked to no therapist needs no more than choosing Admin.
+    assert admin.post("/admin/users/new", data={
+        "email": "office@example.com", "role": "admin", "therapist_id": 0,
+        "active": "y"}).status_code == 302
+
+
 def test_links_expire(app, cast):
     with app.app_context():
         from portal.staff_tokens import make_token
