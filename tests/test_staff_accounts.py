@@ -256,6 +256,46 @@ def test_forgot_password_says_the_same_for_any_address(app, client, cast, smtp_s
             AuditEvent.detail.contains("nobody@example.com")))
 
 
+def test_forgot_password_does_the_same_work_for_any_address(app, cast):
+    """A known address must not answer slower than an unknown one: both make the
+    email (both parts rendered), write one audit row and commit; only the account's
+    email is queued. Compared by what runs, not by a stopwatch."""
+    from flask import template_rendered
+    from sqlalchemy import event
+
+    def work_for(email: str) -> tuple[list[str], list[str]]:
+        templates, statements = [], []
+
+        def rendered(sender, template, context, **extra):
+            templates.append(template.name)
+
+        def executed(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement.split()[0].upper())
+
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", executed)
+        template_rendered.connect(rendered, app)
+        try:
+            response = app.test_client().post("/admin/password/forgot", data={"email": email})
+        finally:
+            template_rendered.disconnect(rendered, app)
+            event.remove(engine, "before_cursor_execute", executed)
+        assert response.status_code == 200
+        return templates, statements
+
+    known_templates, known_statements = work_for(cast.own_email)
+    unknown_templates, unknown_statements = work_for("nobody@example.com")
+    assert known_templates == unknown_templates == [
+        "email/staff_reset.txt", "email/staff_reset.html", "auth/forgot_sent.html"]
+    # The same reads, the audit row and the commit; the queued email is the one INSERT more.
+    assert [s for s in known_statements if s != "INSERT"] == \
+        [s for s in unknown_statements if s != "INSERT"]
+    assert known_statements.count("INSERT") == unknown_statements.count("INSERT") + 1
+    assert [(e.kind, e.recipient) for e in staff_emails(app)] == [
+        ("staff_reset", cast.own_email)]
+
+
 # -- changing one's own password --------------------------------------------------------------
 
 def test_changing_a_password_ends_every_other_session(app, cast):

@@ -16,6 +16,7 @@ from portal import audit
 from portal.accounts import (
     AccountError,
     find_user,
+    normalise_email,
     password_matches,
     record_failed_login,
     set_password,
@@ -27,7 +28,7 @@ from portal.auth.views import account_key
 from portal.database import begin_write
 from portal.extensions import db, limiter
 from portal.models import User, new_session_token
-from portal.staff_emails import queue_reset
+from portal.staff_emails import reset_email, stand_in_user
 from portal.staff_tokens import user_for_token
 
 
@@ -41,12 +42,16 @@ def password_forgot():
         return render_template("auth/forgot.html", form=form)
     begin_write()
     user = find_user(form.email.data)
-    if user is not None and user.active:
-        queue_reset(user)
+    known = user is not None and user.active
+    # The same work either way: the email is made (link signed, both parts rendered) for
+    # the account or for a stand-in that is never stored, one audit row is written
+    # (admins can see someone trying addresses; the address typed is not kept) and the
+    # transaction commits. Only the account's email is queued.
+    message = reset_email(user if known else stand_in_user(normalise_email(form.email.data)))
+    if known:
+        db.session.add(message)
         audit.record("auth.reset_requested", actor=user)
     else:
-        # Written either way, so both answers cost a committed write (and admins can
-        # see someone trying addresses); the address typed is not kept.
         audit.record("auth.reset_unknown_address", actor="anonymous")
     db.session.commit()
     # The same page either way: whether an address has an account is nobody's business.
