@@ -119,7 +119,7 @@ def begin_enrolment(user: User) -> str:
 def enrolment_fingerprint(secret: str) -> str:
     """What a pending sign-in keeps of the secret it made (the cookie is signed, not
     encrypted, so never the secret itself)."""
-    return hashlib.sha256(f"enrolment:{secret}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"enrollment:{secret}".encode()).hexdigest()[:32]
 
 
 def is_own_enrolment(user: User, fingerprint: object) -> bool:

@@ -216,7 +216,7 @@ def test_showing_the_enrolment_page_is_audited(app, client, staff):
     client.post("/admin/login/enrol", data={"code": "000000"})  # shown again, with the error
     with app.app_context():
         events = db.session.scalars(select(AuditEvent).where(
-            AuditEvent.action == "auth.enrolment_shown")).all()
+            AuditEvent.action == "auth.enrollment_shown")).all()
         user_id = find_user("admin@example.com").id
     assert len(events) == 3
     assert {(e.actor, e.actor_id) for e in events} == {("admin@example.com", user_id)}

@@ -78,7 +78,7 @@ def start_pending_sign_in(user: User, next_url: str | None,
     (:func:`portal.mfa.enrolment_fingerprint`)."""
     session.clear()
     session[PENDING] = {"user": user.id, "at": now_seconds(), "next": next_url,
-                        "enrolment": enrolment}
+                        "enrollment": enrolment}
 
 
 def pending_sign_in() -> dict | None:

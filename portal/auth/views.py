@@ -219,7 +219,7 @@ def enrol():
     pending = pending_sign_in()
     user = pending_user() if pending else None
     if user is None or user.mfa_enrolled or not mfa.is_own_enrolment(
-            user, pending.get("enrolment")):
+            user, pending.get("enrollment")):
         db.session.rollback()
         end_pending_sign_in()
         flash("Please sign in again.", "info")
@@ -239,12 +239,12 @@ def enrol():
                                 "your app shows (your phone's clock should be set "
                                 "automatically).")
         db.session.refresh(user)
-        if user.mfa_enrolled or not mfa.is_own_enrolment(user, pending.get("enrolment")):
+        if user.mfa_enrolled or not mfa.is_own_enrolment(user, pending.get("enrollment")):
             db.session.rollback()
             end_pending_sign_in()
             return redirect(url_for("auth.login"))
     secret, email = user.totp_secret, user.email
-    audit.record("auth.enrolment_shown", actor=user)
+    audit.record("auth.enrollment_shown", actor=user)
     db.session.commit()
     uri = mfa.provisioning_uri(secret, email, current_app.config["PRACTICE_NAME"])
     return render_template("auth/enrol.html", form=form, qr=mfa.qr_code(uri),
