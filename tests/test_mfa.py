@@ -26,6 +26,7 @@ from tests.backoffice import (
     secret_on_page,
     sign_in,
     totp,
+    wait_for_lock_waiters,
 )
 from tests.conftest import clear_database, make_app
 from tests.factories import PASSWORD, make_user
@@ -437,19 +438,6 @@ def postgres_app(postgres_url):
     app = make_app(postgres_url, **MFA)
     yield app
     clear_database(app)
-
-
-def wait_for_lock_waiters(conn, count: int, patience: float = 20.0) -> int:
-    """Until ``count`` other sessions of this database wait for a lock (or patience
-    runs out); how many do. Synchronisation only: the outcome is asserted elsewhere."""
-    deadline = time.monotonic() + patience
-    while True:
-        waiting = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()").fetchone()[0]
-        if waiting >= count or time.monotonic() > deadline:
-            return waiting
-        time.sleep(0.02)
 
 
 @pytest.mark.slow

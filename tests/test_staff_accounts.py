@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -18,8 +19,16 @@ from portal.accounts import find_user, password_matches
 from portal.extensions import db
 from portal.models import AuditEvent, OutboxEmail, Therapist, User
 from portal.passwords import common_passwords
-from tests.backoffice import audit_actions, enrol, make_cast, post_form, sign_in, totp
-from tests.conftest import mail_app_config
+from tests.backoffice import (
+    audit_actions,
+    enrol,
+    make_cast,
+    post_form,
+    sign_in,
+    totp,
+    wait_for_lock_waiters,
+)
+from tests.conftest import clear_database, mail_app_config, make_app
 from tests.factories import PASSWORD, make_therapist, make_user
 
 app_config = mail_app_config  # the SMTP fixture's address, plus a test's own
@@ -227,6 +236,48 @@ def test_a_link_dies_when_the_password_changes_any_other_way(app, client, cast):
     assert post_form(client, "/admin/account/password", {
         "current_password": PASSWORD, "new_password": NEW_PASSWORD}).status_code == 302
     assert app.test_client().get(url).status_code == 410
+
+
+@pytest.fixture
+def postgres_app(postgres_url):
+    """The app on PostgreSQL whatever the test's parameters."""
+    app = make_app(postgres_url)
+    yield app
+    clear_database(app)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_one_link_posted_by_three_browsers_at_once_sets_one_password(postgres_app):
+    """Three posts of one reset link while another transaction holds the user's row:
+    each has read the link as unused; exactly one sets a password, the others find
+    the link dead."""
+    import psycopg
+
+    from portal.staff_tokens import make_token
+
+    app = postgres_app
+    with app.app_context():
+        user = make_user("admin@example.com")
+        db.session.commit()
+        user_id, url = user.id, f"/admin/password/set/{make_token(user, 'reset')}"
+    passwords = [f"{word} quiet lake at dawn" for word in ("first", "second", "third")]
+    browsers = [app.test_client() for _ in passwords]
+    database = app.config["SQLALCHEMY_DATABASE_URI"].replace("postgresql+psycopg://",
+                                                             "postgresql://")
+    with psycopg.connect(database) as holder, \
+            psycopg.connect(database, autocommit=True) as watcher, \
+            ThreadPoolExecutor(len(browsers)) as pool:
+        holder.execute('SELECT id FROM "user" WHERE id = %s FOR UPDATE', (user_id,))
+        posts = [pool.submit(browser.post, url, data={"new_password": password})
+                 for browser, password in zip(browsers, passwords, strict=True)]
+        wait_for_lock_waiters(watcher, len(browsers))
+        holder.rollback()
+        responses = [post.result(timeout=60) for post in posts]
+    assert sorted(r.status_code for r in responses) == [302, 410, 410]
+    assert audit_actions(app).count("auth.password_set") == 1
+    [winner] = [p for p, r in zip(passwords, responses, strict=True) if r.status_code == 302]
+    assert sign_in(app.test_client(), "admin@example.com", winner).status_code == 302
 
 
 # -- forgot your password ------------------------------------------------------------------

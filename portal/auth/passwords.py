@@ -59,9 +59,9 @@ def password_forgot():
                            minutes=current_app.config["STAFF_RESET_MINUTES"])
 
 
-def user_for_link(token: str) -> tuple[User | None, str | None]:
+def user_for_link(token: str, *, lock: bool = False) -> tuple[User | None, str | None]:
     for purpose in ("invite", "reset"):
-        user = user_for_token(token, purpose)
+        user = user_for_token(token, purpose, lock=lock)
         if user is not None:
             return user, purpose
     return None, None
@@ -78,7 +78,7 @@ def password_set(token: str):
     form = SetPasswordForm()
     if form.validate_on_submit():
         begin_write()
-        user, purpose = user_for_link(token)  # again, under the write lock: used once
+        user, purpose = user_for_link(token, lock=True)  # again, its row locked: used once
         if user is None:
             db.session.rollback()
             return render_template("auth/link_invalid.html"), 410
