@@ -25,7 +25,7 @@ from portal.models import (
     new_session_token,
     utcnow,
 )
-from portal.passwords import WeakPassword, check_new_password
+from portal.passwords import WeakPassword, check_new_password, normalise
 from portal.staff_emails import queue_locked
 
 # Checked against when the email is unknown, so both paths cost the same.
@@ -57,12 +57,23 @@ def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
 
 
-def check_password_strength(password: str, email: str | None = None) -> None:
+def check_password_strength(password: str, email: str | None = None,
+                            name: str | None = None) -> None:
+    """Refuse a password that is weak for this account: ``name`` is the person's (a
+    therapist user's therapist), and the practice's name counts too."""
     try:
         check_new_password(password, minimum=current_app.config["PASSWORD_MIN_LENGTH"],
-                           email=email)
+                           email=email, context=[current_app.config["PRACTICE_NAME"], name])
     except WeakPassword as error:
         raise AccountError(str(error), field="password") from error
+
+
+def name_of(user: User | None = None, therapist_id: int | None = None) -> str | None:
+    """The person's name, where the portal knows it: their therapist record's."""
+    therapist_id = therapist_id or (user.therapist_id if user is not None else None)
+    if therapist_id is None:
+        return None
+    return db.session.scalar(select(Therapist.name).where(Therapist.id == therapist_id))
 
 
 def has_password(user: User) -> bool:
@@ -78,11 +89,13 @@ def therapist_with_email(email: str) -> Therapist | None:
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    # NFKC: the same password typed on another keyboard matches (NIST SP 800-63B).
+    return generate_password_hash(normalise(password),
+                                  method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
 def set_password(user: User, password: str) -> None:
-    check_password_strength(password, user.email)
+    check_password_strength(password, user.email, name_of(user))
     user.password_hash = hash_password(password)
     user.session_token = new_session_token()  # signs out every other session
     unlock(user)
@@ -110,11 +123,11 @@ def create_user(
             f"A user with the email {email} already exists.", field="email",
             cli_hint="Use --reset-password to give it a new password.",
         )
-    if password is not None:
-        check_password_strength(password, email)
     if role == "therapist" and therapist_id is None and (user is None or user.therapist_id is None):
         match = therapist_with_email(email)
         therapist_id = match.id if match else None
+    if password is not None:
+        check_password_strength(password, email, name_of(user, therapist_id))
     created = user is None
     if created:
         user = User(email=email, role=role, therapist_id=therapist_id, password_hash="")
@@ -140,9 +153,12 @@ def password_matches(user: User | None, password: str) -> bool:
         method = current_app.config["PASSWORD_HASH_METHOD"]
         if method not in _DUMMY_HASHES:
             _DUMMY_HASHES[method] = hash_password("not-a-real-password")
-        check_password_hash(_DUMMY_HASHES[method], password)
+        check_password_hash(_DUMMY_HASHES[method], normalise(password))
         return False
-    return check_password_hash(user.password_hash, password)
+    if check_password_hash(user.password_hash, normalise(password)):
+        return True
+    # A password set before passwords were normalised was hashed as typed.
+    return normalise(password) != password and check_password_hash(user.password_hash, password)
 
 
 def is_locked(user: User) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pyotp
 import segno
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from portal.extensions import db
 from portal.models import RecoveryCode, User, utcnow
@@ -107,24 +107,42 @@ def new_recovery_code() -> str:
 # -- on users ------------------------------------------------------------------------
 
 def begin_enrolment(user: User) -> str:
-    """A secret for a user who has not enrolled yet (kept while they set up their
-    app, so a reload shows the same QR code); returns it."""
-    if not user.totp_secret or user.mfa_enrolled_at is not None:
-        user.totp_secret = new_secret()
-        user.mfa_enrolled_at = None
+    """A new secret for a user who has not enrolled yet; returns it. Made afresh at
+    every sign-in that leads to enrolment, so a secret someone copied from an
+    earlier attempt (having only the password) dies as soon as the owner signs in;
+    the attempt keeps its :func:`enrolment_fingerprint` to find its own secret."""
+    user.totp_secret = new_secret()
+    user.mfa_enrolled_at = None
     return user.totp_secret
+
+
+def enrolment_fingerprint(secret: str) -> str:
+    """What a pending sign-in keeps of the secret it made (the cookie is signed, not
+    encrypted, so never the secret itself)."""
+    return hashlib.sha256(f"enrollment:{secret}".encode()).hexdigest()[:32]
+
+
+def is_own_enrolment(user: User, fingerprint: object) -> bool:
+    """Whether ``user``'s stored secret is the one this pending sign-in made."""
+    return (isinstance(fingerprint, str) and bool(user.totp_secret)
+            and hmac.compare_digest(enrolment_fingerprint(user.totp_secret), fingerprint))
 
 
 def finish_enrolment(user: User, code: str) -> list[str] | None:
     """Enrol the user if ``code`` comes from their new secret: their new recovery
-    codes (to show once), or None when the code is wrong."""
+    codes (to show once), or None when the code is wrong or the secret was replaced
+    or enrolled meanwhile (one conditional UPDATE decides, on any database)."""
     if user.mfa_enrolled_at is not None or not user.totp_secret:
         return None
     step = matching_step(user.totp_secret, code, last_step=None)
     if step is None:
         return None
-    user.totp_last_step = step
-    user.mfa_enrolled_at = utcnow()
+    won = db.session.execute(
+        update(User).where(User.id == user.id, User.mfa_enrolled_at.is_(None),
+                           User.totp_secret == user.totp_secret)
+        .values(totp_last_step=step, mfa_enrolled_at=utcnow())).rowcount
+    if won != 1:
+        return None
     return replace_recovery_codes(user)
 
 
@@ -138,21 +156,28 @@ def replace_recovery_codes(user: User) -> list[str]:
 
 def use_second_factor(user: User, code: str) -> str | None:
     """Check a code at sign-in and use it up: "totp" or "recovery_code" when it was
-    accepted, None when not. Call inside a write transaction (``begin_write()``)
-    with the user read in it, so two requests cannot both use one code."""
+    accepted, None when not. Using up is one conditional UPDATE whose row count
+    decides (the step must still be newer than the last one used; the recovery
+    code still unused), so of two requests with one code only one wins, on
+    PostgreSQL too, where ``begin_write()`` serialises nothing."""
     if not user.mfa_enrolled:
         return None
     step = matching_step(user.totp_secret, code, last_step=user.totp_last_step)
     if step is not None:
-        user.totp_last_step = step
-        return "totp"
-    unused = db.session.scalar(select(RecoveryCode).where(
+        won = db.session.execute(
+            update(User).where(User.id == user.id, or_(User.totp_last_step.is_(None),
+                                                       User.totp_last_step < step))
+            .values(totp_last_step=step)).rowcount
+        return "totp" if won == 1 else None
+    unused = db.session.scalar(select(RecoveryCode.id).where(
         RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None),
         RecoveryCode.code_hash == hash_recovery_code(code)))
     if unused is None:
         return None
-    unused.used_at = utcnow()
-    return "recovery_code"
+    won = db.session.execute(
+        update(RecoveryCode).where(RecoveryCode.id == unused, RecoveryCode.used_at.is_(None))
+        .values(used_at=utcnow())).rowcount
+    return "recovery_code" if won == 1 else None
 
 
 def unused_recovery_codes(user: User) -> int:

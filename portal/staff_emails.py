@@ -29,9 +29,18 @@ def queue_invite(user: User, *, invited_by: User | None) -> OutboxEmail:
     return _queue(user, "staff_invite", "Your back-office account", "staff_invite", context)
 
 
-def queue_reset(user: User) -> OutboxEmail:
-    return _queue(user, "staff_reset", "Reset your back-office password", "staff_reset",
-                  _reset_context(user))
+def reset_email(user: User) -> OutboxEmail:
+    """The reset email for ``user``, made (its link signed, both parts rendered) but not
+    queued: "Forgot your password?" makes one for an unknown address too, for a
+    stand-in user, so that both answers cost the same work."""
+    return _message(user, "staff_reset", "Reset your back-office password", "staff_reset",
+                    _reset_context(user))
+
+
+def stand_in_user(email: str) -> User:
+    """A user that is never stored, for an address with no account."""
+    return User(id=0, email=email, role="therapist", active=False,
+                password_hash=secrets.token_hex(16))
 
 
 def queue_locked(user: User, *, until: datetime) -> OutboxEmail:
@@ -48,6 +57,13 @@ def _reset_context(user: User) -> dict:
 
 
 def _queue(user: User, kind: str, subject: str, template: str, context: dict) -> OutboxEmail:
+    row = _message(user, kind, subject, template, context)
+    db.session.add(row)
+    return row
+
+
+def _message(user: User, kind: str, subject: str, template: str,
+             context: dict) -> OutboxEmail:
     check_subject(subject)
     context = {"practice": _practice(), "email": user.email, **context}
     row = OutboxEmail(
@@ -58,5 +74,4 @@ def _queue(user: User, kind: str, subject: str, template: str, context: dict) ->
         body_text=render_template(f"email/{template}.txt", **context),
         body_html=render_template(f"email/{template}.html", **context),
     )
-    db.session.add(row)
     return row

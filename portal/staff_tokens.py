@@ -37,8 +37,11 @@ def make_token(user: User, purpose: str) -> str:
     return _serializer().dumps({"u": user.id, "p": purpose, "f": _fingerprint(user)})
 
 
-def user_for_token(token: str, purpose: str) -> User | None:
-    """The active user a valid, unexpired, unused ``purpose`` link is for; else None."""
+def user_for_token(token: str, purpose: str, *, lock: bool = False) -> User | None:
+    """The active user a valid, unexpired, unused ``purpose`` link is for; else None.
+    ``lock``: read the user's row afresh and lock it until the transaction ends, so
+    that of two requests using one link at once the second sees the new password's
+    fingerprint (on PostgreSQL; SQLite's write lock already serialises them)."""
     try:
         payload = _serializer().loads(token, max_age=max_age_seconds(purpose))
     except BadSignature:  # SignatureExpired is a BadSignature
@@ -46,7 +49,8 @@ def user_for_token(token: str, purpose: str) -> User | None:
     if not isinstance(payload, dict) or payload.get("p") != purpose:
         return None
     user_id = payload.get("u")
-    user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+    user = db.session.get(User, user_id, with_for_update=lock, populate_existing=lock) \
+        if isinstance(user_id, int) else None
     if user is None or not user.active or payload.get("f") != _fingerprint(user):
         return None
     return user

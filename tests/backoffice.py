@@ -4,6 +4,7 @@ of users and requests (an admin, two therapists with a user each)."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -110,3 +111,18 @@ def enrol(client, email: str, password: str = PASSWORD) -> tuple[str, list[str]]
     codes = RECOVERY.findall(page.get_data(as_text=True))
     assert len(codes) == 10, page.get_data(as_text=True)
     return secret, codes
+
+
+# -- races on PostgreSQL ----------------------------------------------------------------
+
+def wait_for_lock_waiters(conn, count: int, patience: float = 20.0) -> int:
+    """Until ``count`` other sessions of this database wait for a lock (or patience
+    runs out); how many do. Synchronisation only: the outcome is asserted elsewhere."""
+    deadline = time.monotonic() + patience
+    while True:
+        waiting = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()").fetchone()[0]
+        if waiting >= count or time.monotonic() > deadline:
+            return waiting
+        time.sleep(0.02)

@@ -1,12 +1,14 @@
 """The second sign-in step: enrolment at first sign-in, codes from an authenticator
 app (each accepted once), recovery codes (each once), the lock counting wrong
-codes, an admin's reset, and the rule that every failed sign-in (unknown address,
-wrong password, wrong code, locked account) gets the same page in the same time."""
+codes, an admin's reset, a mistyped code tried again on the code step, and the rule
+that every failed sign-in (unknown address, wrong password, locked account) gets
+the same page in the same time."""
 
 from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pyotp
 import pytest
@@ -24,7 +26,9 @@ from tests.backoffice import (
     secret_on_page,
     sign_in,
     totp,
+    wait_for_lock_waiters,
 )
+from tests.conftest import clear_database, make_app
 from tests.factories import PASSWORD, make_user
 
 MFA = {"REQUIRE_MFA": True}
@@ -105,7 +109,7 @@ def test_a_code_is_not_accepted_twice(app, client, staff):
     sign_in(client, "admin@example.com")
     replay = client.post("/admin/login/code", data={"code": code})
     assert replay.status_code == 200
-    assert "couldn&#39;t sign you in" in replay.get_data(as_text=True)
+    assert "That code didn&#39;t work" in replay.get_data(as_text=True)
     assert not signed_in(client)
     # Nor an older one (still inside the drift window): only steps after the last used.
     sign_in(client, "admin@example.com")
@@ -163,6 +167,63 @@ def test_the_code_step_needs_a_recent_password(app, client, staff):
         session["pending_sign_in"] = pending
     response = client.post("/admin/login/code", data={"code": totp(secret, 1)})
     assert response.headers["Location"] == "/admin/login" and not signed_in(client)
+
+
+def test_a_secret_copied_by_someone_with_only_the_password_is_worthless(app, client, staff):
+    """Someone who knows the password reaches the enrolment page first and copies the
+    secret. The owner's own sign-in makes a new one, so the copy never passes step 2,
+    and the copier's page no longer shows or accepts any secret."""
+    thief = app.test_client()
+    assert sign_in(thief, "admin@example.com").headers["Location"] == "/admin/login/enrol"
+    copied = secret_on_page(thief.get("/admin/login/enrol").get_data(as_text=True))
+
+    owner_secret, _ = enrol(client, "admin@example.com")
+    assert owner_secret != copied
+    # The thief's pending sign-in was for a secret that is gone: start again.
+    for response in (thief.get("/admin/login/enrol"),
+                     thief.post("/admin/login/enrol", data={"code": totp(copied)})):
+        assert response.headers["Location"] == "/admin/login"
+    # Signing in again gets the thief to the code step, where the copy is worthless.
+    assert sign_in(thief, "admin@example.com").headers["Location"] == "/admin/login/code"
+    for steps in (-1, 0, 1):
+        thief.post("/admin/login/code", data={"code": totp(copied, steps)})
+    assert not signed_in(thief)
+
+
+def test_each_enrolment_attempt_has_its_own_secret(app, client, staff):
+    sign_in(client, "admin@example.com")
+    first = secret_on_page(client.get("/admin/login/enrol").get_data(as_text=True))
+    other = app.test_client()
+    sign_in(other, "admin@example.com")
+    second = secret_on_page(other.get("/admin/login/enrol").get_data(as_text=True))
+    assert first != second
+    # The newer attempt wins; the first, told to sign in again, gets a third secret.
+    assert client.post("/admin/login/enrol", data={"code": totp(first)}).headers[
+        "Location"] == "/admin/login"
+    sign_in(client, "admin@example.com")
+    third = secret_on_page(client.get("/admin/login/enrol").get_data(as_text=True))
+    assert third not in (first, second)
+    assert other.get("/admin/login/enrol").headers["Location"] == "/admin/login"
+    assert client.post("/admin/login/enrol", data={"code": totp(third)}).status_code == 200
+    assert signed_in(client)
+    with app.app_context():
+        assert find_user("admin@example.com").totp_secret == third
+
+
+def test_showing_the_enrolment_page_is_audited(app, client, staff):
+    sign_in(client, "admin@example.com")
+    client.get("/admin/login/enrol")
+    client.get("/admin/login/enrol")
+    client.post("/admin/login/enrol", data={"code": "000000"})  # shown again, with the error
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "auth.enrollment_shown")).all()
+        user_id = find_user("admin@example.com").id
+    assert len(events) == 3
+    assert {(e.actor, e.actor_id) for e in events} == {("admin@example.com", user_id)}
+    with app.app_context():
+        secret = find_user("admin@example.com").totp_secret
+    assert all(secret not in e.detail for e in events)
 
 
 def test_an_admin_resets_a_lost_second_factor(app, client, staff):
@@ -244,7 +305,6 @@ def test_every_failed_sign_in_gets_the_same_page(app, three_accounts):
         "unknown address": failed_attempt(app, "nobody@example.com", PASSWORD),
         "wrong password": failed_attempt(app, "known@example.com", "not the password at all"),
         "locked account, right password": failed_attempt(app, "locked@example.com", PASSWORD),
-        "wrong code": failed_attempt(app, "known@example.com", PASSWORD, "000000"),
         "deactivated": failed_attempt(app, "gone@example.com", PASSWORD),
     }
     first = comparable(responses["unknown address"])
@@ -252,6 +312,36 @@ def test_every_failed_sign_in_gets_the_same_page(app, three_accounts):
     assert "locked" not in first[2].lower()
     for name, response in responses.items():
         assert comparable(response) == first, name
+
+
+def test_a_mistyped_code_stays_on_the_code_step_and_counts(app, client, staff):
+    """Someone at the code step gave the right password: a wrong code (a typo, or the
+    code that just expired) is theirs to try again, not a reason to blame the password.
+    Each still counts toward the lock, and the lock ends the attempt like any failure."""
+    secret, _ = enrol(client, "admin@example.com")
+    client.post("/admin/logout")
+    assert sign_in(client, "admin@example.com").headers["Location"] == "/admin/login/code"
+    wrong = client.post("/admin/login/code", data={"code": "000000"})
+    page = wrong.get_data(as_text=True)
+    assert wrong.status_code == 200
+    assert "That code didn&#39;t work. Try the newest code in your app." in page
+    assert "Forgot your password" not in page and 'name="password"' not in page
+    assert 'id="code-error"' in page and 'aria-invalid="true"' in page
+    assert 'value="000000"' not in page
+    assert audit_actions(app)[-1] == "auth.failed"
+    # Still on the code step: the right code now signs in, without the password again.
+    assert client.post("/admin/login/code", data={"code": totp(secret, 1)}).status_code == 302
+    assert signed_in(client)
+    client.post("/admin/logout")
+    sign_in(client, "admin@example.com")
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(limit - 1):
+        assert "That code didn" in client.post("/admin/login/code",
+                                               data={"code": "000000"}).get_data(as_text=True)
+    last = client.post("/admin/login/code", data={"code": "000000"})
+    assert "couldn&#39;t sign you in" in last.get_data(as_text=True)  # locked: start again
+    assert audit_actions(app)[-1] == "auth.locked"
+    assert client.get("/admin/login/code").headers["Location"] == "/admin/login"
 
 
 @pytest.mark.parametrize("app_config", [{**ENUMERATION, "LOGIN_MAX_FAILURES": 1000,
@@ -334,3 +424,59 @@ def test_codes_are_accepted_one_step_either_side_and_only_after_the_last_used():
     assert mfa.matching_step(secret, spaced, last_step=None, now=now) == step
     for junk in ("", "12345", "1234567", "١٢٣٤٥٦", "abcdef", "12345\n"):
         assert mfa.matching_step(secret, junk, last_step=None, now=now) is None, junk
+
+
+# -- one code, one sign-in, on PostgreSQL too ----------------------------------------------
+
+BROWSERS = 3
+
+
+@pytest.fixture
+def postgres_app(postgres_url):
+    """The app on PostgreSQL whatever the test's parameters: where ``begin_write()``
+    serialises nothing and only the statements themselves can keep a code single-use."""
+    app = make_app(postgres_url, **MFA)
+    yield app
+    clear_database(app)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.parametrize("kind", ["totp", "recovery code"])
+def test_one_code_posted_by_three_browsers_at_once_signs_in_once(postgres_app, kind):
+    """Three browsers past the password post the same code while another transaction
+    holds the user's row (as outside testing reproduced it): each reads the code as
+    unused, then all wait. Exactly one gets a session; the others are told the code
+    didn't work."""
+    import psycopg
+
+    app = postgres_app
+    with app.app_context():
+        make_user("admin@example.com")
+        db.session.commit()
+        user_id = find_user("admin@example.com").id
+    secret, codes = enrol(app.test_client(), "admin@example.com")
+    code = totp(secret, 1) if kind == "totp" else codes[0]
+    browsers = [app.test_client() for _ in range(BROWSERS)]
+    for browser in browsers:
+        assert sign_in(browser, "admin@example.com").headers["Location"] == "/admin/login/code"
+    logins_before = audit_actions(app).count("auth.login")
+
+    url = app.config["SQLALCHEMY_DATABASE_URI"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as holder, psycopg.connect(url, autocommit=True) as watcher, \
+            ThreadPoolExecutor(BROWSERS) as pool:
+        holder.execute('SELECT id FROM "user" WHERE id = %s FOR UPDATE', (user_id,))
+        posts = [pool.submit(browser.post, "/admin/login/code", data={"code": code})
+                 for browser in browsers]
+        wait_for_lock_waiters(watcher, BROWSERS)
+        holder.rollback()
+        responses = [post.result(timeout=60) for post in posts]
+
+    assert sorted(r.status_code for r in responses) == [200] * (BROWSERS - 1) + [302]
+    for response in responses:
+        if response.status_code == 200:
+            assert "That code didn&#39;t work" in response.get_data(as_text=True)
+    assert audit_actions(app).count("auth.login") - logins_before == 1
+    with app.app_context():
+        used = db.session.scalars(select(RecoveryCode).where(RecoveryCode.used_at.is_not(None)))
+        assert len(used.all()) == (kind == "recovery code")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -128,6 +130,59 @@ def test_a_wrong_code_says_so_and_the_fifth_drops_the_request(app, client, thera
     stranger = app.test_client()
     pass_eligibility(stranger)
     assert data["slot"] in details_page(stranger)
+
+
+def tabs_of(client, count: int) -> list:
+    """``count`` tabs of the browser ``client`` is: the same session cookie each."""
+    cookie = client.get_cookie("session").value
+    tabs = []
+    for _ in range(count):
+        tab = client.application.test_client()
+        tab.set_cookie("session", cookie)
+        tabs.append(tab)
+    return tabs
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_wrong_codes_sent_at_once_all_say_too_many_tries(app, client, therapist_id):
+    """Ten tabs post a wrong code at the same moment: four are told how many tries are
+    left, the fifth drops the request, and the five that find it gone say the same as
+    the fifth (too many tries; start again), not that the request timed out."""
+    pass_eligibility(client)
+    submit(client)
+    assert client.get("/consultation/verify").status_code == 200  # where the redirect leads
+    right = latest_code(app)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    tabs = tabs_of(client, 10)
+    start = threading.Barrier(len(tabs))
+
+    def guess(tab):
+        start.wait()
+        return tab.post("/consultation/verify", data={"code": wrong})
+
+    with ThreadPoolExecutor(len(tabs)) as pool:
+        responses = list(pool.map(guess, tabs))
+    assert [r.status_code for r in responses] == [200] * len(tabs)
+    texts = [said(r) for r in responses]
+    assert not [t for t in texts if "timed out" in t]
+    assert sum("more tr" in t for t in texts) == 4
+    assert sum("We couldn't confirm your email" in t and "five times" in t
+               for t in texts) == len(tabs) - 4
+    assert requests_stored(app) == []
+
+
+def test_a_wrong_code_after_another_tab_verified_shows_the_confirmation(app, client,
+                                                                        therapist_id):
+    pass_eligibility(client)
+    submit(client)
+    client.get("/consultation/verify")
+    [other_tab] = tabs_of(client, 1)
+    done = enter_code(client, app)
+    assert done.status_code == 302
+    late = enter_code(other_tab, app, code="000000")
+    assert late.status_code == 302 and late.location == done.location
+    assert "timed out" not in other_tab.get(late.location).text
 
 
 ARABIC_INDIC_DIGITS = "\u0661\u0662\u0663\u0664\u0665\u0666"

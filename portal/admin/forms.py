@@ -151,9 +151,22 @@ class UserForm(PortalForm):
 
 
 class NewUserForm(UserForm):
+    """An invite. The role has no default: the admin chooses what this person may see
+    (an admin sees every client), and an admin who is also a linked therapist is
+    confirmed in so many words."""
+
     email = EmailField("Email address", filters=ONE_LINE_FILTERS, validators=[
         InputRequired("Enter an email address."), one_line("the email address"),
         Email("Enter an email address like name@example.com."), Length(max=254)])
+    role = SelectField("Role", choices=options([("", "Choose a role"), *ROLES.items()]),
+                       validators=[InputRequired("Choose a role.")])
+    confirm_admin = BooleanField("Yes, make this therapist an admin: they will see every "
+                                 "client's request, the users page and the audit log")
+
+    def validate_confirm_admin(self, field):
+        if self.role.data == "admin" and self.therapist_id.data and not field.data:
+            raise ValidationError("An admin sees every client's request, not only their "
+                                  "own. Tick the box to confirm, or choose Therapist.")
 
 
 class PauseForm(PortalForm):

@@ -9,7 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal import audit, mfa
-from portal.accounts import AccountError, create_user, has_password, is_locked, unlock
+from portal.accounts import (
+    AccountError,
+    create_user,
+    has_password,
+    is_locked,
+    therapist_with_email,
+    unlock,
+)
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.forms import NewUserForm, UserForm, therapist_options
@@ -33,12 +40,28 @@ def user_list():
                            has_password=has_password, unlinked=unlinked)
 
 
+def suggest_role(form: NewUserForm) -> None:
+    """No role chosen: when the address is an active therapist's, suggest Therapist
+    (linked to them) for the admin to check and send again."""
+    therapist = therapist_with_email(form.email.data) if not form.email.errors else None
+    if therapist is None:
+        return
+    form.role.data = "therapist"
+    if not form.therapist_id.data:
+        form.therapist_id.data = therapist.id
+    form.role.errors = [f"Choose a role. This is the email of {therapist.name}, a "
+                        "therapist, so we've suggested Therapist: check it and send again."]
+
+
 @bp.route("/users/new", methods=["GET", "POST"])
 @admin_required
 def user_new():
     form = NewUserForm(active=True)
     form.therapist_id.choices = options(therapist_link_choices())
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if form.is_submitted() and not form.role.data:
+        suggest_role(form)
+    if valid:
         try:
             # No password: the invite email carries a link to choose one.
             user, _ = create_user(form.email.data, None, form.role.data,

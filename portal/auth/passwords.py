@@ -9,19 +9,26 @@ that person (their session token changes) and keeps this one.
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, url_for
-from flask_login import current_user
+from flask import current_app, flash, redirect, render_template, session, url_for
+from flask_login import current_user, logout_user
 
 from portal import audit
-from portal.accounts import AccountError, find_user, password_matches, set_password
+from portal.accounts import (
+    AccountError,
+    find_user,
+    normalise_email,
+    password_matches,
+    record_failed_login,
+    set_password,
+)
 from portal.auth.blueprint import bp
 from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SetPasswordForm
 from portal.auth.sessions import signed_in, start_session
 from portal.auth.views import account_key
 from portal.database import begin_write
 from portal.extensions import db, limiter
-from portal.models import User
-from portal.staff_emails import queue_reset
+from portal.models import User, new_session_token
+from portal.staff_emails import reset_email, stand_in_user
 from portal.staff_tokens import user_for_token
 
 
@@ -35,12 +42,16 @@ def password_forgot():
         return render_template("auth/forgot.html", form=form)
     begin_write()
     user = find_user(form.email.data)
-    if user is not None and user.active:
-        queue_reset(user)
+    known = user is not None and user.active
+    # The same work either way: the email is made (link signed, both parts rendered) for
+    # the account or for a stand-in that is never stored, one audit row is written
+    # (admins can see someone trying addresses; the address typed is not kept) and the
+    # transaction commits. Only the account's email is queued.
+    message = reset_email(user if known else stand_in_user(normalise_email(form.email.data)))
+    if known:
+        db.session.add(message)
         audit.record("auth.reset_requested", actor=user)
     else:
-        # Written either way, so both answers cost a committed write (and admins can
-        # see someone trying addresses); the address typed is not kept.
         audit.record("auth.reset_unknown_address", actor="anonymous")
     db.session.commit()
     # The same page either way: whether an address has an account is nobody's business.
@@ -48,9 +59,9 @@ def password_forgot():
                            minutes=current_app.config["STAFF_RESET_MINUTES"])
 
 
-def user_for_link(token: str) -> tuple[User | None, str | None]:
+def user_for_link(token: str, *, lock: bool = False) -> tuple[User | None, str | None]:
     for purpose in ("invite", "reset"):
-        user = user_for_token(token, purpose)
+        user = user_for_token(token, purpose, lock=lock)
         if user is not None:
             return user, purpose
     return None, None
@@ -67,7 +78,7 @@ def password_set(token: str):
     form = SetPasswordForm()
     if form.validate_on_submit():
         begin_write()
-        user, purpose = user_for_link(token)  # again, under the write lock: used once
+        user, purpose = user_for_link(token, lock=True)  # again, its row locked: used once
         if user is None:
             db.session.rollback()
             return render_template("auth/link_invalid.html"), 410
@@ -96,20 +107,39 @@ def password_change():
     user: User = current_user._get_current_object()
     if form.validate_on_submit():
         if not password_matches(user, form.current_password.data):
-            audit.record("auth.password_change_refused", actor=user)
-            db.session.commit()
-            form.current_password.errors.append("That isn't your current password.")
+            return wrong_current_password(form, user)
+        try:
+            set_password(user, form.new_password.data)  # ends every other session
+        except AccountError as error:
+            db.session.rollback()
+            form.new_password.errors.append(error.message)
         else:
-            try:
-                set_password(user, form.new_password.data)  # ends every other session
-            except AccountError as error:
-                db.session.rollback()
-                form.new_password.errors.append(error.message)
-            else:
-                db.session.flush()
-                audit.record("auth.password_changed", actor=user)
-                db.session.commit()
-                start_session(user)  # this session, under the new token
-                flash("Your password is changed. You were signed out everywhere else.", "info")
-                return redirect(url_for("admin.dashboard"))
+            db.session.flush()
+            audit.record("auth.password_changed", actor=user)
+            db.session.commit()
+            start_session(user)  # this session, under the new token
+            flash("Your password is changed. You were signed out everywhere else.", "info")
+            return redirect(url_for("admin.dashboard"))
     return render_template("auth/password_change.html", form=form, email=user.email)
+
+
+def wrong_current_password(form: ChangePasswordForm, user: User):
+    """A wrong current password counts toward the sign-in lock like one at sign-in (a
+    session left open must not be a place to guess it); at the limit this session
+    ends, with every other (the owner is emailed, as for any lock)."""
+    # The user's row changes before any audit insert (see auth.views.logout).
+    locked = record_failed_login(user)
+    if locked is None:
+        audit.record("auth.password_change_refused", actor=user)
+        db.session.commit()
+        form.current_password.errors.append("That isn't your current password.")
+        return render_template("auth/password_change.html", form=form, email=user.email)
+    user.session_token = new_session_token()
+    db.session.flush()
+    audit.record("auth.password_change_refused", actor=user)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You were signed out: the current password was entered wrongly too many times.",
+          "info")
+    return redirect(url_for("auth.login"))

@@ -70,11 +70,15 @@ def enforce_session_limits():
 PENDING = "pending_sign_in"
 
 
-def start_pending_sign_in(user: User, next_url: str | None) -> None:
+def start_pending_sign_in(user: User, next_url: str | None,
+                          enrolment: str | None = None) -> None:
     """The password was right; the second step is still to come. Only the user's id
-    is kept (the cookie is signed, not encrypted), for SIGN_IN_STEP_MINUTES."""
+    is kept (the cookie is signed, not encrypted), for SIGN_IN_STEP_MINUTES, and
+    for a first sign-in the fingerprint of the enrolment secret this attempt made
+    (:func:`portal.mfa.enrolment_fingerprint`)."""
     session.clear()
-    session[PENDING] = {"user": user.id, "at": now_seconds(), "next": next_url}
+    session[PENDING] = {"user": user.id, "at": now_seconds(), "next": next_url,
+                        "enrollment": enrolment}
 
 
 def pending_sign_in() -> dict | None:

@@ -3,10 +3,15 @@
 The session cookie carries the user's rotating ``session_token`` (Flask-Login's
 alternative id), so logging out, signing in again or changing a password on the
 server makes a copied cookie worthless. Every way a sign-in can fail (an unknown
-address, a wrong password, a wrong code, a locked or deactivated account) gets
-the same page, byte for byte, after the same work (one password hash): the
-person at the keyboard learns nothing about which addresses have accounts. The
-lock is told to the account's owner by email and to admins on the users page.
+address, a wrong password, a locked or deactivated account) gets the same page,
+byte for byte, after the same work (one password hash): the person at the
+keyboard learns nothing about which addresses have accounts. A wrong code at the
+second step (reached only with the right password) is tried again there, and
+counts toward the lock like a wrong password. The lock is told to the account's
+owner by email and to admins on the users page.
+
+A code is used once: :func:`portal.mfa.use_second_factor` spends it with a
+conditional UPDATE, so parallel posts of one code give one session on any database.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ login_manager.login_message = SIGN_IN_MESSAGE
 login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 
+WRONG_CODE = "That code didn't work. Try the newest code in your app."
 GENERIC_FAILURE = ("We couldn't sign you in with those details. Check them and try again, "
                    "or use \u201cForgot your password?\u201d below.")
 
@@ -109,8 +115,13 @@ def login():
     if user is None:
         return failed_sign_in_page(next_url)
     if needs_second_factor(user):
-        start_pending_sign_in(user, next_url)
-        return redirect(url_for("auth.login_code" if user.mfa_enrolled else "auth.enrol"))
+        enrolment = None
+        if not user.mfa_enrolled:
+            # A secret of this attempt's own: one copied from an earlier attempt dies now.
+            enrolment = mfa.enrolment_fingerprint(mfa.begin_enrolment(user))
+            db.session.commit()
+        start_pending_sign_in(user, next_url, enrolment)
+        return redirect(url_for("auth.enrol" if enrolment else "auth.login_code"))
     record_successful_login(user)
     db.session.commit()
     start_session(user)
@@ -139,9 +150,6 @@ def check_password(email: str, password: str) -> User | None:
         record_failed_login(user)
         db.session.commit()
         return None
-    if needs_second_factor(user) and not user.mfa_enrolled:
-        mfa.begin_enrolment(user)
-        db.session.commit()
     return user
 
 
@@ -178,11 +186,16 @@ def login_code():
     user = pending_user()
     method = mfa.use_second_factor(user, form.code.data) if user is not None else None
     if method is None:
-        if user is not None:
-            record_failed_login(user)
+        locked = record_failed_login(user) if user is not None else None
         db.session.commit()
-        end_pending_sign_in()
-        return failed_sign_in_page(pending.get("next"))
+        if user is None or locked:
+            end_pending_sign_in()
+            return failed_sign_in_page(pending.get("next"))
+        # The password was right: a mistyped or stale code is tried again here (each
+        # failure still counts toward the lock).
+        form = CodeForm(formdata=None)
+        form.code.errors = [WRONG_CODE]
+        return render_template("auth/code.html", form=form)
     if method == "recovery_code":
         audit.record("auth.recovery_code_used", actor=user,
                      remaining=mfa.unused_recovery_codes(user))
@@ -199,19 +212,21 @@ def login_code():
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def enrol():
     """First sign-in with a second factor required: set up the authenticator app,
-    confirm one code, then see the recovery codes once."""
+    confirm one code, then see the recovery codes once. Only the secret this sign-in
+    made is shown or accepted, and every showing of it is audited."""
     if current_user.is_authenticated:
         return after_sign_in(None)
     pending = pending_sign_in()
-    user = db.session.get(User, pending["user"]) if pending else None
-    if user is None or user.mfa_enrolled or not user.totp_secret:
+    user = pending_user() if pending else None
+    if user is None or user.mfa_enrolled or not mfa.is_own_enrolment(
+            user, pending.get("enrollment")):
+        db.session.rollback()
         end_pending_sign_in()
         flash("Please sign in again.", "info")
         return redirect(url_for("auth.login"))
     form = CodeForm()
     if form.validate_on_submit():
-        user = pending_user()
-        codes = mfa.finish_enrolment(user, form.code.data) if user is not None else None
+        codes = mfa.finish_enrolment(user, form.code.data)
         if codes is not None:
             audit.record("auth.mfa_enrolled", actor=user)
             record_successful_login(user, second_factor="enrolment")
@@ -220,17 +235,20 @@ def enrol():
             next_url = pending.get("next")
             return render_template("auth/recovery_codes.html", codes=codes,
                                    next_url=next_url if is_safe_next(next_url) else None)
-        db.session.rollback()
         form.code.errors.append("That code didn't match. Enter the newest 6-digit code "
                                 "your app shows (your phone's clock should be set "
                                 "automatically).")
-        user = db.session.get(User, pending["user"])
-        if user is None or user.mfa_enrolled or not user.totp_secret:
+        db.session.refresh(user)
+        if user.mfa_enrolled or not mfa.is_own_enrolment(user, pending.get("enrollment")):
+            db.session.rollback()
             end_pending_sign_in()
             return redirect(url_for("auth.login"))
-    uri = mfa.provisioning_uri(user.totp_secret, user.email, current_app.config["PRACTICE_NAME"])
+    secret, email = user.totp_secret, user.email
+    audit.record("auth.enrollment_shown", actor=user)
+    db.session.commit()
+    uri = mfa.provisioning_uri(secret, email, current_app.config["PRACTICE_NAME"])
     return render_template("auth/enrol.html", form=form, qr=mfa.qr_code(uri),
-                           secret=mfa.grouped_secret(user.totp_secret))
+                           secret=mfa.grouped_secret(secret))
 
 
 @bp.post("/logout")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext, ngettext
 
-from portal import verification
+from portal import booking, verification
 from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
@@ -35,10 +35,43 @@ def wrong_code_message(tries_left: int) -> str:
                     "email. You have %(num)s more tries.", tries_left)
 
 
+# When this browser's pending request runs out: kept beside its public id, so that a
+# request found gone before then is known to have ended some other way (another
+# tab's fifth wrong code, or its right one) rather than to have timed out.
+HOLD_KEY = "pending_hold"
+
+
 def finish(template: str):
     """The end of a pending request without a confirmation: forget it in the session."""
     session.pop(PENDING_KEY, None)
+    session.pop(HOLD_KEY, None)
     return render_template(template)
+
+
+def remember_hold(pending) -> None:
+    until = verification.expires_at(pending)
+    hold = {"id": pending.public_id, "until": int(until.timestamp())} if until else None
+    if hold is not None and session.get(HOLD_KEY) != hold:
+        session[HOLD_KEY] = hold
+
+
+def ended(now: datetime):
+    """This browser's pending request is no longer pending: say what happened. Another
+    tab's right code made it a request (its confirmation page); gone before its hold
+    ran out, it was dropped by too many wrong codes (in tabs sent at once, only one
+    counted the fifth); otherwise it timed out."""
+    public_id, hold = session.get(PENDING_KEY), session.get(HOLD_KEY)
+    if isinstance(public_id, str) and public_id:
+        verified = booking.find_by_public_id(public_id)
+        if verified is not None and not verified.is_pending:
+            session.pop(PENDING_KEY, None)
+            session.pop(HOLD_KEY, None)
+            session.pop(ELIGIBILITY, None)
+            return redirect(url_for("public.confirmed", public_id=public_id))
+        if (isinstance(hold, dict) and hold.get("id") == public_id
+                and isinstance(hold.get("until"), int) and now.timestamp() < hold["until"]):
+            return finish("public/verify_too_many.html")
+    return finish("public/verify_expired.html")
 
 
 def token_refused(form: VerifyForm) -> bool:
@@ -49,7 +82,8 @@ def token_refused(form: VerifyForm) -> bool:
 
 def render_verify(form: VerifyForm, pending):
     if pending is None:  # gone meanwhile (another tab's fifth wrong code, the hold)
-        return finish("public/verify_expired.html")
+        return ended(datetime.now(UTC))
+    remember_hold(pending)
     friendly_csrf_error(form, CSRF_MESSAGE_NO_ANSWERS)
     until = verification.expires_at(pending)
     return render_template("public/verify.html", form=form, email=pending.email,
@@ -67,7 +101,7 @@ def verify():
         begin_write()  # the tries and the status are read and changed under the write lock
     pending = own_pending(lock=request.method == "POST")
     if pending is None:
-        return finish("public/verify_expired.html")
+        return ended(now)
     expired = (verification.expires_at(pending) or now) <= now
     form = VerifyForm()
     if request.method == "GET":
