@@ -114,6 +114,13 @@ VERIFY_HOLD_MINUTES = 30
 RATELIMIT_ENABLED = True
 RATELIMIT_STORAGE_URI = "memory://"
 RATELIMIT_HEADERS_ENABLED = True  # Retry-After on the 429 page
+# Redis down must not turn away someone asking for help: each process counts in its
+# own memory until Redis answers again (Flask-Limiter logs the switch and the return),
+# and an error in counting lets the request through. A Redis that stops answering
+# costs a request at most a second before that switch.
+RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+RATELIMIT_SWALLOW_ERRORS = True
+RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
 # Counted only when a POST did something (redirected); every POST counts against
 # the attempt limit, which leaves room for many rounds of fixing errors.
 CONSULTATION_RATE_LIMIT = "10 per hour; 3 per minute"

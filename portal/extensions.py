@@ -1,5 +1,6 @@
 """Extension objects, created unbound so that any module can import them."""
 
+from flask import Flask
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -31,5 +32,18 @@ csrf = CSRFProtect()
 mail = Mail()
 babel = Babel()
 login_manager = LoginManager()
+
+
+class PortalLimiter(Limiter):
+    """Flask-Limiter, failing open to per-process counts while its storage is down
+    (``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``, ``RATELIMIT_SWALLOW_ERRORS``)."""
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        # One limiter object serves each app made (tests make many): an outage seen
+        # by an earlier app's storage says nothing about this one's.
+        self._storage_dead = False
+
+
 # remote_addr is trustworthy because ProxyFix is set to the number of real proxies.
-limiter = Limiter(get_remote_address)
+limiter = PortalLimiter(get_remote_address)
