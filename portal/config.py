@@ -109,6 +109,11 @@ MANAGE_TOKEN_MAX_AGE_DAYS = 60
 # A request waits this long for the code emailed to its address, holding its time;
 # then it is deleted (only an anonymous count stays).
 VERIFY_HOLD_MINUTES = 30
+# Times unconfirmed requests may hold at once: from one network (an IPv6 /64, an IPv4
+# address: a household, an office, a carrier's shared address) and for one therapist.
+# A visitor over either is asked to choose "contact me" instead (portal.holds).
+UNVERIFIED_HOLDS_PER_NETWORK = 3
+UNVERIFIED_HOLDS_PER_THERAPIST = 6
 
 # Anti-abuse
 RATELIMIT_ENABLED = True

@@ -107,14 +107,16 @@ def existing_open_request(email_normalised: str) -> ConsultationRequest | None:
     ).limit(1))
 
 
-def start(consultation: ConsultationRequest, *, now: datetime) -> EmailVerification:
+def start(consultation: ConsultationRequest, *, now: datetime,
+          network_key: str | None = None) -> EmailVerification:
     """Begin checking the address of a just-stored pending request: a code email, or
-    the "you already have a request" email when the address has an open one."""
+    the "you already have a request" email when the address has an open one.
+    ``network_key``: where it came from (portal.holds counts a network's holds)."""
     duplicate_of = existing_open_request(consultation.email_normalised)
     verification = EmailVerification(
         request_id=consultation.id, wrong_tries=0, sends=1,
         expires_at=to_db(now + hold()), already_booked=duplicate_of is not None,
-        duplicate_of=duplicate_of,
+        duplicate_of=duplicate_of, network_key=network_key,
     )
     consultation.verification = verification
     _send(consultation, verification)
