@@ -98,6 +98,11 @@ OUTBOX_MAX_ATTEMPTS = 20
 # design promises.
 OUTBOX_LEASE_SECONDS = 20
 OUTBOX_BACKOFF_BASE_SECONDS = 60
+# Code emails (and the "already" note sent in their place): someone is waiting at the
+# code page, so 2, 4, 8, then every 15 s at most (jittered to 50-100 %) through an
+# SMTP outage, for as long as the request's hold lasts.
+OUTBOX_CODE_BACKOFF_BASE_SECONDS = 2
+OUTBOX_CODE_MAX_BACKOFF_SECONDS = 15
 OUTBOX_POLL_SECONDS = 3
 OUTBOX_KEEP_BODIES_DAYS = 14
 
