@@ -30,9 +30,19 @@ def client_network(address: str | None) -> str:
     return str(parsed)
 
 
-def network_key(address: str | None, secret: str) -> str:
+def network_key(address: str | None, secret: str) -> str | None:
     """What is stored to count a network's holds: an HMAC of it, so the database keeps
-    no address (a copy of it can't be turned back into where visitors were)."""
+    no address (a copy of it can't be turned back into where visitors were).
+
+    None for this machine itself (loopback) or no address at all: that is where every
+    visitor seems to come from when a proxy on this machine is not trusted
+    (``PROXY_FIX_X_FOR`` = 0, which ``flask check`` warns about), and one count for the
+    whole internet would turn everyone away."""
+    try:
+        if not address or ipaddress.ip_address(address.strip()).is_loopback:
+            return None
+    except ValueError:
+        pass
     network = client_network(address)
     return hmac.new(secret.encode(), f"network:{network}".encode(),
                     hashlib.sha256).hexdigest()[:32]

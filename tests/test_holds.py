@@ -86,6 +86,9 @@ def test_the_stored_network_is_a_keyed_hash_of_the_64():
     assert same[0] == same[1] and len(same[0]) == 32 and "2001" not in same[0]
     assert network_key("2001:db8:1:3::1", "k") != same[0]
     assert network_key("2001:db8:1:2::1", "other secret") != same[0]
+    # This machine is no network: every visitor, behind a proxy ProxyFix doesn't trust.
+    assert network_key("127.0.0.1", "k") is None and network_key("::1", "k") is None
+    assert network_key(None, "k") is None
 
 
 @pytest.mark.parametrize("app_config", [{
@@ -119,6 +122,8 @@ def test_one_network_holds_two_times_at_most(app, therapist_id):
     # Asking to be contacted holds nothing, so it is never capped.
     assert ours[2].post("/consultation/details", data=form_data(
         ours[2], slot="none", email="person2@example.com")).status_code == 302
+    # Loopback (a proxy on this machine that isn't trusted) is not one network.
+    assert [ask(visitor(app, "127.0.0.1"), n).status_code for n in (5, 6, 7)] == [302] * 3
     # Another network is not affected.
     assert ask(visitor(app, "2001:db8:9:a::1"), 3).status_code == 302
     # A confirmed request holds its time for good and no longer counts.
