@@ -249,3 +249,13 @@ def test_the_caps_hold_when_many_post_at_once(app, therapist_id, same_network, c
     assert all(OVER_THE_CAP in html.unescape(page) for status, page in answers
                if status == 200)
     assert held(app) == cap
+
+
+def test_the_message_over_the_cap_speaks_spanish_too(app, therapist_id):
+    ours = [visitor(app, "198.51.100.9") for _ in range(3)]
+    for client in ours:
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "es"
+    answers = [ask(client, n) for n, client in enumerate(ours)]
+    assert [answer.status_code for answer in answers] == [302, 302, 200]
+    assert "Ahora mismo no podemos reservarle una hora por internet" in said(answers[2])
+    assert "988" in said(answers[2])

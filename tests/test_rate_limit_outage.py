@@ -58,6 +58,9 @@ def test_a_redis_that_is_not_there_still_books_and_still_limits(client, caplog):
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
     assert "call or text 988" in limited.text
     assert post(client, other) == 302
+    # The back office's sign-in is limited the same way: a refusal, never a 500.
+    signed = client.post("/admin/login", data={"email": "a@example.com", "password": "x" * 12})
+    assert signed.status_code == 200 and "Traceback" not in signed.text
     assert len(fallback_lines(caplog)) == 1  # once, not on every request
     assert "Traceback" not in caplog.text
     assert client.get("/healthz").get_json() == {"status": "ok", "database": "ok"}
