@@ -267,7 +267,7 @@ def create_request(details: RequestDetails, *, now: datetime | None = None) -> C
 
 
 def _with_room_to_hold(candidates: list[int | None], network_key: str | None,
-                       now: datetime) -> list[int | None]:
+                       now: datetime) -> list[int]:
     """The candidates that may take one more unconfirmed hold, from this network.
     Raises holds.TooManyHolds when none may (whichever cap it was)."""
     holds.lock()
