@@ -153,6 +153,7 @@ def test_a_therapist_holds_one_at_most_and_any_therapist_tries_the_next(app):
     assert len(set(therapists)) == 2
 
 
+@pytest.mark.clock
 def test_holds_run_out_with_their_requests(app, therapist_id):
     for n in range(2):
         assert ask(visitor(app, f"192.0.2.{n}"), n).status_code == 302
