@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, notifications, verification, waitlist
+from portal import audit, holds, notifications, verification, waitlist
 from portal.availability import (
     available_slots as available_slots,  # re-exported for callers of booking.*
 )
@@ -91,6 +91,7 @@ class RequestDetails:
     ok_to_voicemail: bool | None = None
     adult: bool | None = None
     payment: str | None = None  # a PAYMENT_METHODS key
+    network_key: str | None = None  # where it came from, for portal.holds
 
 
 def search_text(value: str, column) -> str:
@@ -237,7 +238,8 @@ def create_request(details: RequestDetails, *, now: datetime | None = None) -> C
     portal.verification). Nothing is confirmed or told to staff until the code comes back.
 
     A form already submitted returns the request it created, whatever its status.
-    Raises NotEligible, SlotTaken or UnknownTherapist; the caller rolls back then.
+    Raises NotEligible, SlotTaken, UnknownTherapist or holds.TooManyHolds; the caller
+    rolls back then.
     The caller starts the transaction (``begin_write()``), so that on SQLite the
     checks here and the insert hold the write lock together.
     """
@@ -248,10 +250,13 @@ def create_request(details: RequestDetails, *, now: datetime | None = None) -> C
     existing = find_by_submission_token(details.submission_token)
     if existing is not None:
         return existing
-    for therapist_id in _candidates(details, now):
+    candidates = _candidates(details, now)
+    if details.slot_start is not None:  # it will hold a time until confirmed
+        candidates = _with_room_to_hold(candidates, details.network_key, now)
+    for therapist_id in candidates:
         outcome = _insert(details, therapist_id, now)
         if isinstance(outcome, ConsultationRequest):
-            verification.start(outcome, now=now)
+            verification.start(outcome, now=now, network_key=details.network_key)
             return outcome
         if outcome == "token":  # a double click raced us: the first submit won
             return find_by_submission_token(details.submission_token)
@@ -259,6 +264,18 @@ def create_request(details: RequestDetails, *, now: datetime | None = None) -> C
             raise RuntimeError("unexpected unique-constraint failure")
     # Every therapist free at that time was taken by someone else meanwhile.
     raise SlotTaken(details.slot_start)
+
+
+def _with_room_to_hold(candidates: list[int | None], network_key: str | None,
+                       now: datetime) -> list[int]:
+    """The candidates that may take one more unconfirmed hold, from this network.
+    Raises holds.TooManyHolds when none may (whichever cap it was)."""
+    holds.lock()
+    holds.check_network(network_key, now)
+    room = holds.with_room([tid for tid in candidates if tid is not None], now)
+    if not room:
+        raise holds.TooManyHolds()
+    return room
 
 
 # -- changes to an existing booking ------------------------------------------------

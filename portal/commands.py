@@ -140,7 +140,9 @@ def outbox_send_command(include_waiting: bool) -> None:
               help="Stop after this many rounds (for tests).")
 @with_appcontext
 def outbox_work_command(max_loops: int | None) -> None:
-    """Keep delivering: queue due reminders and send what is due, every OUTBOX_POLL_SECONDS."""
+    """Keep delivering: queue due reminders and send what is due, every OUTBOX_POLL_SECONDS.
+    A database or mail error does not stop it: it logs, waits longer each time, and
+    carries on once the cause is gone."""
 
     def show(reminders: int, report: outbox.DeliveryReport) -> None:
         if reminders or report.attempted:
@@ -149,7 +151,8 @@ def outbox_work_command(max_loops: int | None) -> None:
 
     try:
         outbox_sender.work_loop(current_app._get_current_object(), threading.Event(),
-                                max_rounds=max_loops, on_round=show)
+                                max_rounds=max_loops, on_round=show, survive_errors=True,
+                                name="sender")
     except KeyboardInterrupt:
         click.echo("Stopped.")
 

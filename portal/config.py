@@ -100,7 +100,14 @@ OUTBOX_MAX_ATTEMPTS = 20
 # design promises.
 OUTBOX_LEASE_SECONDS = 20
 OUTBOX_BACKOFF_BASE_SECONDS = 60
+# Code emails (and the "already" note sent in their place): someone is waiting at the
+# code page, so 2, 4, 8, then every 15 s at most (jittered to 50-100 %) through an
+# SMTP outage, for as long as the request's hold lasts.
+OUTBOX_CODE_BACKOFF_BASE_SECONDS = 2
+OUTBOX_CODE_MAX_BACKOFF_SECONDS = 15
 OUTBOX_POLL_SECONDS = 3
+# After a failed round (the database away): 3, 6, 12, then every 15 s at most.
+OUTBOX_ERROR_BACKOFF_MAX_SECONDS = 15
 OUTBOX_KEEP_BODIES_DAYS = 14
 
 # Scheduling
@@ -111,11 +118,23 @@ MANAGE_TOKEN_MAX_AGE_DAYS = 60
 # A request waits this long for the code emailed to its address, holding its time;
 # then it is deleted (only an anonymous count stays).
 VERIFY_HOLD_MINUTES = 30
+# Times unconfirmed requests may hold at once: from one network (an IPv6 /64, an IPv4
+# address: a household, an office, a carrier's shared address) and for one therapist.
+# A visitor over either is asked to choose "contact me" instead (portal.holds).
+UNVERIFIED_HOLDS_PER_NETWORK = 3
+UNVERIFIED_HOLDS_PER_THERAPIST = 6
 
 # Anti-abuse
 RATELIMIT_ENABLED = True
 RATELIMIT_STORAGE_URI = "memory://"
 RATELIMIT_HEADERS_ENABLED = True  # Retry-After on the 429 page
+# Redis down must not turn away someone asking for help: each process counts in its
+# own memory until Redis answers again (Flask-Limiter logs the switch and the return),
+# and an error in counting lets the request through. A Redis that stops answering
+# costs a request at most a second before that switch.
+RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+RATELIMIT_SWALLOW_ERRORS = True
+RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
 # Counted only when a POST did something (redirected); every POST counts against
 # the attempt limit, which leaves room for many rounds of fixing errors.
 CONSULTATION_RATE_LIMIT = "10 per hour; 3 per minute"

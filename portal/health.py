@@ -5,7 +5,8 @@ checks of ``flask --app portal check`` for operators who send
 ``Authorization: Bearer <HEALTHZ_TOKEN>``. A token and not "from loopback only":
 behind a reverse proxy every request comes from the proxy's loopback address,
 so loopback would open the detail to the whole internet. Without HEALTHZ_TOKEN
-the detail is off.
+the detail is off. The detail also says whether Redis, the rate limits' storage,
+answers: while it does not, each process counts on its own (see extensions).
 """
 
 from __future__ import annotations
@@ -46,9 +47,21 @@ def detail():
     body = {
         "status": "error" if failed else "warning" if problems else "ok",
         "database": "unreachable" if unreachable else "ok",
+        "redis": _redis_state(),
         "problems": [problem.as_dict() for problem in problems],
     }
     return body, 503 if failed else 200
+
+
+def _redis_state() -> str:
+    """"ok", "unreachable", or "not used" (rate limits off or counted in memory)."""
+    uri = str(current_app.config.get("RATELIMIT_STORAGE_URI") or "")
+    if not limiter.enabled or not uri.startswith(("redis://", "rediss://")):
+        return "not used"
+    try:
+        return "ok" if limiter.storage.check() else "unreachable"
+    except Exception:  # noqa: BLE001 - whatever the client raises, it did not answer
+        return "unreachable"
 
 
 def _has_token() -> bool:

@@ -11,7 +11,9 @@
   ``instance/mail/<time>-<kind>-<message>.eml`` and a log line naming the file, so a
   developer can read what would have gone out. ``<message>`` is drawn from the
   Message-ID (a hash, so no address reaches a file name): deleting or purging a
-  request removes the copies of its emails with ``remove_sink_copies``.
+  request removes the copies of its emails with ``remove_sink_copies``; dropping a
+  pending request (a wrong code too many, a hold run out) removes them once its
+  transaction commits (``remove_sink_copies_after_commit``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import Protocol
 
 from flask import current_app
 from flask_mail import Attachment, BadHeaderError, Connection, Message
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
 
 from portal import text_rules
 from portal.addresses import clean_address
@@ -192,12 +196,12 @@ def sink_token(message_id: str) -> str:
     return hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:20]
 
 
-def remove_sink_copies(message_ids: Iterable[str]) -> int:
+def remove_sink_copies(message_ids: Iterable[str], directory: Path | None = None) -> int:
     """Delete the mail sink's .eml copies of these messages (a resent one may have
     several); how many files went. Files are looked for whatever MAIL_BACKEND says
     now: the sink may have been on when they were written. Copies written before
     files were named by Message-ID are not found (remove ``instance/mail/`` by hand)."""
-    directory = sink_directory()
+    directory = directory or sink_directory()
     tokens = {sink_token(message_id) for message_id in message_ids}
     if not tokens or not directory.is_dir():
         return 0
@@ -211,6 +215,38 @@ def remove_sink_copies(message_ids: Iterable[str]) -> int:
     if removed:
         log.info("mail sink removed %s file%s", removed, "" if removed == 1 else "s")
     return removed
+
+
+# Session.info key: {sink directory: Message-IDs} to remove once the session commits.
+_AFTER_COMMIT = "portal.sink_copies_after_commit"
+
+
+def remove_sink_copies_after_commit(session: Session, message_ids: Iterable[str]) -> None:
+    """Remove the sink's copies of these messages when ``session``'s transaction
+    commits; forget them if it rolls back (the emails are still there then). For
+    domain functions, which delete but never commit."""
+    message_ids = set(message_ids)
+    if message_ids:
+        pending = session.info.setdefault(_AFTER_COMMIT, {})
+        pending.setdefault(sink_directory(), set()).update(message_ids)
+
+
+@event.listens_for(Session, "after_commit")
+def _remove_after_commit(session: Session) -> None:
+    # A savepoint's commit fires this too, while still nested: wait for the real one.
+    if session.in_nested_transaction():
+        return
+    for directory, message_ids in session.info.pop(_AFTER_COMMIT, {}).items():
+        try:
+            remove_sink_copies(message_ids, directory)
+        except OSError as error:  # the commit stands; a stray file is only a copy
+            log.warning("mail sink copies not removed: %s", type(error).__name__)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_after_rollback(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None and not transaction.nested:
+        session.info.pop(_AFTER_COMMIT, None)
 
 
 @contextmanager

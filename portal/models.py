@@ -366,6 +366,9 @@ class EmailVerification(db.Model):
     sends: Mapped[int] = mapped_column(Integer, default=1)
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     already_booked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where the request came from, as portal.networks.network_key: a keyed hash of the
+    # IPv6 /64 or IPv4 address, never the address; gone with the row once confirmed.
+    network_key: Mapped[str | None] = mapped_column(String(32), index=True)
     duplicate_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("consultation_request.id", ondelete="SET NULL")
     )

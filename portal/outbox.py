@@ -22,7 +22,10 @@ therefore never overtake each other within a request, and a message that is
 backing off holds back the later ones of its request (not anyone else's).
 
 A failure counts the attempt and schedules the next one with exponential
-back-off and jitter; after ``OUTBOX_MAX_ATTEMPTS`` (or a permanent 5xx refusal)
+back-off and jitter. Someone is waiting at the code page for a code email (or the
+"already" note sent in its place), so those retry within seconds, never more than
+``OUTBOX_CODE_MAX_BACKOFF_SECONDS`` apart, for as long as the request's hold lasts;
+other mail keeps the slow schedule. After ``OUTBOX_MAX_ATTEMPTS`` (or a permanent 5xx refusal)
 the row is ``failed`` and shows up for the admins; ``retry_failed`` puts failed
 rows back in the queue once the cause is fixed. Leases and abandonment always
 follow the real clock; the ``now`` a caller passes only decides what is due.
@@ -36,6 +39,7 @@ any content.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import secrets
@@ -58,6 +62,8 @@ from portal.outbox_errors import describe_error, error_code, error_origin
 
 log = logging.getLogger("portal.outbox")
 MAX_BACKOFF = timedelta(hours=6)
+# A person waits at the code page for these: they retry within seconds.
+URGENT_KINDS = frozenset({"verification_code", "already_booked"})
 # States in which a row may still go out: a later row of its request waits for it.
 UNSENT = ("queued", "sending")
 
@@ -315,9 +321,10 @@ def _record_failure(items: list[Claimed], error: Exception | None, now: datetime
     base = max(now, datetime.now(UTC))
     begin_write()
     for item in items:
-        give_up = permanent or item.attempts >= max_attempts
+        give_up = permanent or item.attempts >= max(max_attempts, _urgent_attempts(item.kind))
         values = {"status": "failed"} if give_up else {
-            "status": "queued", "next_attempt_at": to_db(base + backoff(item.attempts)),
+            "status": "queued",
+            "next_attempt_at": to_db(base + backoff(item.attempts, item.kind)),
         }
         result = db.session.execute(
             update(OutboxEmail)
@@ -338,11 +345,30 @@ def _record_failure(items: list[Claimed], error: Exception | None, now: datetime
     db.session.commit()
 
 
-def backoff(attempts: int) -> timedelta:
-    """Exponential in the attempts so far, capped, with jitter so retries spread out."""
-    base = float(current_app.config["OUTBOX_BACKOFF_BASE_SECONDS"])
-    delay = min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF.total_seconds())
+def backoff(attempts: int, kind: str | None = None) -> timedelta:
+    """Exponential in the attempts so far, capped, with jitter so retries spread out:
+    seconds for the mail a person is waiting for (``URGENT_KINDS``), minutes to hours
+    for the rest."""
+    config = current_app.config
+    if kind in URGENT_KINDS:
+        base = float(config["OUTBOX_CODE_BACKOFF_BASE_SECONDS"])
+        cap = float(config["OUTBOX_CODE_MAX_BACKOFF_SECONDS"])
+    else:
+        base = float(config["OUTBOX_BACKOFF_BASE_SECONDS"])
+        cap = MAX_BACKOFF.total_seconds()
+    delay = min(base * 2 ** max(attempts - 1, 0), cap)
     return timedelta(seconds=delay / 2 + random.uniform(0, delay / 2))
+
+
+def _urgent_attempts(kind: str) -> int:
+    """Attempts an urgent message gets: enough to keep trying through the whole hold
+    (after it the request, and its mail, are deleted anyway); 0 for other kinds."""
+    if kind not in URGENT_KINDS:
+        return 0
+    config = current_app.config
+    hold = float(config["VERIFY_HOLD_MINUTES"]) * 60
+    # Each wait is at least half the cap once it is reached (the jitter).
+    return math.ceil(hold / (float(config["OUTBOX_CODE_MAX_BACKOFF_SECONDS"]) / 2))
 
 
 def _is_permanent(error: Exception) -> bool:

@@ -1,6 +1,13 @@
 """Senders that keep draining the outbox: the loop that ``flask --app portal outbox work``
 runs in production, and the in-process daemon thread of ``make run``, which runs the
 same loop so that a developer sees mail arrive (in the sink) within seconds.
+
+Neither stops when a round fails (the database restarting or unreachable, a
+connection cut mid-round): the round is logged in one line, the next one waits a
+little longer each time (``OUTBOX_POLL_SECONDS`` doubling up to
+``OUTBOX_ERROR_BACKOFF_MAX_SECONDS``), and each round opens its own session, so the
+pool hands it a fresh connection once the database is back. One more line says so
+when a round works again.
 """
 
 from __future__ import annotations
@@ -22,17 +29,19 @@ FORGET_EVERY_SECONDS = 600
 
 def work_loop(app: Flask, stopping: threading.Event, *, max_rounds: int | None = None,
               on_round: Callable[[int, outbox.DeliveryReport], None] | None = None,
-              survive_errors: bool = False) -> None:
+              survive_errors: bool = False, name: str = "background sender") -> None:
     """Rounds of ``outbox.work_once`` every ``OUTBOX_POLL_SECONDS`` until ``stopping`` is
     set (or ``max_rounds`` are done), forgetting old bodies in the first round and then
     every ``FORGET_EVERY_SECONDS``. Each round has its own app context (and so its own
     session). ``on_round`` sees each round's reminder count and report. A failed round
-    propagates, unless ``survive_errors``: then it is logged and the next round retries.
+    propagates, unless ``survive_errors``: then it is logged (as ``name``'s) and the
+    next round retries after a back-off (see the module's docstring).
     """
     poll = float(app.config["OUTBOX_POLL_SECONDS"])
     forgot_at: float | None = None
-    rounds = 0
+    rounds = failures = 0
     while not stopping.is_set() and (max_rounds is None or rounds < max_rounds):
+        wait = poll
         try:
             with app.app_context():
                 reminders, report = outbox.work_once()
@@ -44,12 +53,29 @@ def work_loop(app: Flask, stopping: threading.Event, *, max_rounds: int | None =
         except Exception as error:
             if not survive_errors:
                 raise
+            failures += 1
+            wait = error_backoff(app, failures)
             # Type and place only: the message may quote data (an address, a value).
-            log.error("outbox background sender round failed: %s at %s",
-                      type(error).__name__, error_origin(error))
+            log.error("outbox %s round failed: %s at %s; failed rounds in a row: %s, "
+                      "next try in %.3g s", name, type(error).__name__, error_origin(error),
+                      failures, wait)
+        else:
+            if failures:
+                log.warning("outbox %s working again after %s failed round%s", name,
+                            failures, "" if failures == 1 else "s")
+            failures = 0
         rounds += 1
         if max_rounds is None or rounds < max_rounds:
-            stopping.wait(poll)
+            stopping.wait(wait)
+
+
+def error_backoff(app: Flask, failures: int) -> float:
+    """Seconds to wait after ``failures`` failed rounds in a row: the poll interval,
+    doubling, up to ``OUTBOX_ERROR_BACKOFF_MAX_SECONDS`` (a database back after a
+    restart is noticed within that)."""
+    poll = float(app.config["OUTBOX_POLL_SECONDS"])
+    most = float(app.config["OUTBOX_ERROR_BACKOFF_MAX_SECONDS"])
+    return min(poll * 2 ** min(failures - 1, 16), most)
 
 
 class BackgroundSender:

@@ -11,7 +11,8 @@ whether it had a request (California's CMIA makes that fact confidential).
 
 Five wrong codes, or the hold running out, delete the pending request and
 everything about it (its code, its emails, by cascade); only an anonymous daily
-count remains. Codes are kept as an HMAC keyed with the app's secret.
+count remains; the mail sink's copies of its emails go once that commits, as when
+staff delete a request. Codes are kept as an HMAC keyed with the app's secret.
 
 Like the booking functions, these add and flush, raise a named error and never
 commit; the caller begins the write transaction (``begin_write()``).
@@ -30,11 +31,13 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import audit, intake, notifications, waitlist
 from portal.extensions import db
+from portal.mail_transport import remove_sink_copies_after_commit
 from portal.models import (
     OPEN_STATUSES,
     PENDING,
     ConsultationRequest,
     EmailVerification,
+    OutboxEmail,
     as_utc,
     to_db,
 )
@@ -104,14 +107,16 @@ def existing_open_request(email_normalised: str) -> ConsultationRequest | None:
     ).limit(1))
 
 
-def start(consultation: ConsultationRequest, *, now: datetime) -> EmailVerification:
+def start(consultation: ConsultationRequest, *, now: datetime,
+          network_key: str | None = None) -> EmailVerification:
     """Begin checking the address of a just-stored pending request: a code email, or
-    the "you already have a request" email when the address has an open one."""
+    the "you already have a request" email when the address has an open one.
+    ``network_key``: where it came from (portal.holds counts a network's holds)."""
     duplicate_of = existing_open_request(consultation.email_normalised)
     verification = EmailVerification(
         request_id=consultation.id, wrong_tries=0, sends=1,
         expires_at=to_db(now + hold()), already_booked=duplicate_of is not None,
-        duplicate_of=duplicate_of,
+        duplicate_of=duplicate_of, network_key=network_key,
     )
     consultation.verification = verification
     _send(consultation, verification)
@@ -166,6 +171,7 @@ def confirm(consultation: ConsultationRequest, code: str, *, now: datetime) -> N
 
 def drop(consultation: ConsultationRequest, *, now: datetime) -> None:
     """Delete a pending request with everything about it; count it anonymously."""
+    _forget_sink_copies([consultation.id])
     db.session.delete(consultation)
     intake.record_unverified(now.astimezone(PACIFIC).date())
     db.session.flush()
@@ -182,6 +188,7 @@ def release_expired(now: datetime | None = None) -> int:
     ).where(ConsultationRequest.status == PENDING, ConsultationRequest.id.in_(expired))).all()
     ids = [row.id for row in held]
     if ids:
+        _forget_sink_copies(ids)
         # Codes and emails go by ON DELETE CASCADE.
         db.session.execute(delete(ConsultationRequest).where(ConsultationRequest.id.in_(ids)))
         intake.record_unverified(now.astimezone(PACIFIC).date(), len(ids))
@@ -190,6 +197,13 @@ def release_expired(now: datetime | None = None) -> int:
             waitlist.time_freed(row.therapist_id, row.slot_start, now)
     db.session.flush()
     return len(ids)
+
+
+def _forget_sink_copies(request_ids: list[int]) -> None:
+    """The mail sink's copies of these requests' emails go when the deletion commits."""
+    message_ids = db.session.scalars(select(OutboxEmail.message_id).where(
+        OutboxEmail.request_id.in_(request_ids)))
+    remove_sink_copies_after_commit(db.session(), message_ids)
 
 
 def find_pending(public_id: object, *, lock: bool = False) -> ConsultationRequest | None:

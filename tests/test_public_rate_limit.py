@@ -19,6 +19,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import ConsultationRequest, Therapist
+from portal.networks import client_network
 from portal.public.rate_limits import wait_in_words
 from tests.factories import future_slot, make_request
 from tests.test_public_flow import (
@@ -51,7 +52,8 @@ def address() -> str:
     # Fresh documentation-range addresses each run: counters left in Redis by an
     # earlier run (or the other database's run) never meet this one. (Flask-Limiter
     # keeps the first RATELIMIT_KEY_PREFIX it sees, so a prefix can't do this.)
-    return f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+    # Limits count per /64: each address gets a /64 of its own.
+    return f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::1"
 
 
 def test_rate_limit_counts_in_redis_and_a_forged_hop_does_not_reset_it(client):
@@ -67,7 +69,7 @@ def test_rate_limit_counts_in_redis_and_a_forged_hop_does_not_reset_it(client):
     assert post(person) == 429
     # Counted in Redis, where every worker and host sees the same number.
     store = redis.Redis.from_url(REDIS_URL)
-    assert list(store.scan_iter(match=f"*{person}*"))
+    assert list(store.scan_iter(match=f"*{client_network(person)}*"))
     assert post(other) == 302  # another person is not affected
     page = client.post("/consultation", headers={"X-Forwarded-For": person})
     assert page.status_code == 429 and "we've paused it for about" in html.unescape(page.text)

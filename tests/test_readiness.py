@@ -239,7 +239,8 @@ def test_healthz_detail_shows_the_checks_to_an_operator(production_app):
     response = client.get("/healthz?detail=1", headers=auth,
                           base_url="https://portal.example.com")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok", "problems": []}
+    assert response.get_json() == {"status": "ok", "database": "ok", "redis": "ok",
+                                   "problems": []}
     assert response.headers["Cache-Control"] == "no-store"
     production_app.config["PROXY_FIX_X_FOR"] = 0
     assert client.get("/healthz?detail=1", headers=auth,

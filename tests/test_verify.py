@@ -435,3 +435,32 @@ def test_pending_requests_are_invisible_to_staff(app, client, admin, cast):
         # No notice to any therapist or to intake: only the code went out.
         assert db.session.scalars(select(OutboxEmail.kind).where(
             OutboxEmail.request_id == pending.id)).all() == ["verification_code"]
+
+
+def test_dropped_and_expired_requests_take_their_sink_copies_along(app, therapist_id, tmp_path):
+    """The code emails' .eml copies go with the pending request, once its deletion
+    commits: the fifth wrong code, the hold running out (the sender's round), and not
+    when the deletion is rolled back."""
+    sink = tmp_path / "mail"
+    app.config.update(MAIL_BACKEND="sink", MAIL_SINK_DIR=str(sink))
+    clients = [app.test_client() for _ in range(3)]
+    for n, client in enumerate(clients):
+        pass_eligibility(client)
+        submit(client, email=f"person{n}@example.com", slot_index=n)
+    with app.app_context():
+        assert outbox.deliver_due().sent == 3
+    assert len(list(sink.glob("*.eml"))) == 3
+    for _ in range(verification.MAX_WRONG_TRIES):
+        enter_code(clients[0], app, email="person0@example.com", code="000000")
+    assert len(list(sink.glob("*.eml"))) == 2
+    with app.app_context():  # rolled back: the request and its copy stay
+        pending = db.session.scalars(select(ConsultationRequest)).first()
+        verification.drop(pending, now=datetime.now(UTC))
+        db.session.rollback()
+        db.session.commit()
+    assert len(list(sink.glob("*.eml"))) == 2
+    with app.app_context(), time_machine.travel(datetime.now(UTC) + timedelta(minutes=31),
+                                                tick=False):
+        outbox.work_once()
+        assert count(ConsultationRequest) == 0
+    assert list(sink.glob("*.eml")) == []

@@ -11,7 +11,7 @@ from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import case, func, select
 
-from portal import audit, business_days, intake, reply_promise
+from portal import audit, business_days, holds, intake, reply_promise
 from portal.admin.access import actor, admin_required, visible_requests
 from portal.admin.blueprint import bp
 from portal.admin.forms import PauseForm
@@ -157,6 +157,7 @@ def admin_panels(now: datetime) -> dict:
         # Counts only: a pending request is nobody's to look at until it is confirmed.
         "pending_now": db.session.scalar(
             select(func.count(Request.id)).where(Request.status == PENDING)),
+        "holds_now": holds.held_now(now),
         "unverified": db.session.execute(
             select(AnonymousCount.day, AnonymousCount.count)
             .where(AnonymousCount.kind == "unverified", AnonymousCount.day >= since)

@@ -3,6 +3,8 @@ flow and the manage pages so that both speak alike."""
 
 from __future__ import annotations
 
+from flask_babel import gettext
+
 from portal.i18n import lazy_gettext as _l
 
 CSRF_MESSAGE = _l("This page was open for a while, so for your security we need you to "
@@ -16,6 +18,14 @@ THERAPIST_GONE_MESSAGE = _l("That therapist isn't taking new consultations at th
                             "Please choose a time with any of our therapists")
 FORM_USED_MESSAGE = _l("This form was sent already. If you meant to make a new request, "
                        "check your answers and send it again.")
+
+
+def hold_limit_message(phone: str) -> str:
+    """For a visitor who may not hold one more unconfirmed time (portal.holds): what to
+    do instead, never why (that would tell them about other people's requests)."""
+    return gettext("We can't hold a time for you online right now. Choose \u201cNone of "
+                   "these times work\u201d and we'll contact you to arrange one, or call us "
+                   "at %(phone)s. If you need help now, call or text 988.", phone=phone)
 
 
 def friendly_csrf_error(form, message: str = CSRF_MESSAGE) -> None:

@@ -68,7 +68,10 @@ def wait_in_words(seconds: float) -> str:
 def seconds_to_wait() -> int:
     """The wait the Retry-After header will give: Flask-Limiter's header limit's reset."""
     current = limiter.current_limit
-    return max(0, int(current.reset_at - time.time())) if current is not None else 60
+    try:
+        return max(0, int(current.reset_at - time.time())) if current is not None else 60
+    except Exception:  # noqa: BLE001 - the storage went away just now: a minute, as words
+        return 60
 
 
 def limited_message(wait: str) -> str:

@@ -15,7 +15,7 @@ import phonenumbers
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from portal import booking, intake, reply_promise, verification
+from portal import booking, holds, intake, reply_promise, verification
 from portal.addresses import masked_address
 from portal.availability import bookable_therapist_cards, bookable_therapists
 from portal.database import begin_write
@@ -23,6 +23,7 @@ from portal.errors import rerender_on_csrf_error
 from portal.extensions import csrf, db
 from portal.i18n import current_language
 from portal.models import CONTACT_METHODS, ConsultationRequest, Therapist
+from portal.networks import network_key
 from portal.public.details_page import render_questions
 from portal.public.forms import NO_SLOT, DetailsForm, EligibilityForm
 from portal.public.messages import (
@@ -31,6 +32,7 @@ from portal.public.messages import (
     SLOT_TAKEN_MESSAGE,
     THERAPIST_GONE_MESSAGE,
     friendly_csrf_error,
+    hold_limit_message,
 )
 from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.slot_choices import slot_options, therapist_choice
@@ -247,6 +249,7 @@ def request_details(form: DetailsForm, answers: dict, nonce: str) -> booking.Req
         ok_to_text=form.ok_to_text.data == "yes",
         ok_to_voicemail=form.ok_to_voicemail.data == "yes",
         adult=form.adult.data == "yes", payment=form.payment.data,
+        network_key=network_key(request.remote_addr, current_app.config["SECRET_KEY"]),
     )
 
 
@@ -393,6 +396,9 @@ def book(form: DetailsForm, answers: dict, nonce: str):
         db.session.rollback()
         form.therapist.data = "any"
         form.slot.errors = [THERAPIST_GONE_MESSAGE]
+    except holds.TooManyHolds:  # the same words whichever cap it was: no news of others
+        db.session.rollback()
+        form.slot.errors = [hold_limit_message(current_app.config["PRACTICE_PHONE"])]
     except booking.NotEligible:
         db.session.rollback()
         return redirect(url_for("public.eligibility"))
