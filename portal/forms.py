@@ -97,6 +97,8 @@ _MESSAGES = {
     text_rules.SYMBOL: _l("{Noun} can only use letters, spaces, hyphens (-), "
                           "apostrophes (') and periods (.)"),
     text_rules.NO_LETTER: _l("Enter {noun} using letters"),
+    text_rules.UNREADABLE: _l("Some characters in {noun} could not be read. Type it in "
+                              "again"),
 }
 
 
@@ -107,6 +109,10 @@ def _validator(rule, noun: str):
     def check(form, field):
         if isinstance(field.data, str) and field.data:
             problem = rule(field.data)
+            if text_rules.unreadable(field.data):
+                # What arrived was not text (not UTF-8): never shown back as it came.
+                problem = text_rules.UNREADABLE
+                field.data = ""
             if problem:
                 said = str(noun)
                 raise StopValidation(str(_MESSAGES[problem]).format(
