@@ -59,6 +59,7 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config.from_object("portal.config")
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env()
+    keep_secrets_as_typed(app)
     if test_config:
         app.config.from_mapping(test_config)
     # The same rule as `flask --app portal check` (security.E001), so that a key the
@@ -80,6 +81,18 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
             x_proto=int(app.config["PROXY_FIX_X_PROTO"]),
             x_host=int(app.config["PROXY_FIX_X_HOST"]),
         )
+
+
+# Secrets are strings whatever they look like: from_prefixed_env parses values as JSON,
+# so an all-digit FLASK_HEALTHZ_TOKEN would become a number (and "1e5" another number).
+SECRETS_AS_TYPED = ("SECRET_KEY", "HEALTHZ_TOKEN", "MAIL_PASSWORD")
+
+
+def keep_secrets_as_typed(app: Flask) -> None:
+    for key in SECRETS_AS_TYPED:
+        value = os.environ.get(f"FLASK_{key}")
+        if value is not None and not isinstance(app.config.get(key), str):
+            app.config[key] = value
 
 
 def configure_logging(app: Flask) -> None:
