@@ -16,6 +16,7 @@ from portal import (
     business_days,
     commands,
     database,
+    edge,
     errors,
     fragments,
     health,
@@ -48,6 +49,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     errors.register(app)
+    edge.register(app)
     security.register(app)
     commands.register(app)
     if app.config["OUTBOX_BACKGROUND"] and not app.testing:
