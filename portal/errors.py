@@ -40,7 +40,7 @@ MESSAGES = {
           _l("Go back and try again, or start again from the home page.")),
     413: (_l("That was too much to send"), _l("Shorten what you wrote and try again.")),
     415: (_l("That can't be sent this way"),
-          _l("Go back, reload the page and fill in the form there.")),
+          _l("Go back, reload the page and fill out the form there.")),
     429: (_l("Too many attempts"), _l("Please wait a few minutes, then try again.")),
     500: (
         _l("Sorry, something went wrong on our side"),
