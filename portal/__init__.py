@@ -17,6 +17,7 @@ from portal import (
     business_days,
     commands,
     database,
+    edge,
     errors,
     fragments,
     health,
@@ -55,6 +56,7 @@ def create_app(
     register_extensions(app)
     register_blueprints(app)
     errors.register(app)
+    edge.register(app)
     security.register(app)
     commands.register(app)
     if app.config["OUTBOX_BACKGROUND"] and not app.testing:
@@ -81,6 +83,7 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config.from_object("portal.config")
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env()
+    keep_secrets_as_typed(app)
     if test_config:
         app.config.from_mapping(test_config)
     # The same rule as `flask --app portal check` (security.E001), so that a key the
@@ -94,6 +97,7 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config["SESSION_COOKIE_SECURE"] = app.config["PREFERRED_URL_SCHEME"] == "https"
     app.config.setdefault("MAIL_SUPPRESS_SEND", False)
     app.config["SQLALCHEMY_ECHO"] = False
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(app.config)
     app.config["MAIL_DEBUG"] = False
     if app.config["PROXY_FIX_X_FOR"] or app.config["PROXY_FIX_X_PROTO"]:
         app.wsgi_app = ProxyFix(
@@ -102,6 +106,18 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
             x_proto=int(app.config["PROXY_FIX_X_PROTO"]),
             x_host=int(app.config["PROXY_FIX_X_HOST"]),
         )
+
+
+# Secrets are strings whatever they look like: from_prefixed_env parses values as JSON,
+# so an all-digit FLASK_HEALTHZ_TOKEN would become a number (and "1e5" another number).
+SECRETS_AS_TYPED = ("SECRET_KEY", "HEALTHZ_TOKEN", "MAIL_PASSWORD")
+
+
+def keep_secrets_as_typed(app: Flask) -> None:
+    for key in SECRETS_AS_TYPED:
+        value = os.environ.get(f"FLASK_{key}")
+        if value is not None and not isinstance(app.config.get(key), str):
+            app.config[key] = value
 
 
 def configure_logging(app: Flask) -> None:
@@ -114,6 +130,7 @@ def configure_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
+    database.close_sessions_harmlessly(app)
     migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))
     csrf.init_app(app)
     mail.init_app(app)

@@ -64,6 +64,12 @@ SQLALCHEMY_ECHO = False  # bound parameters would put personal data in the logs
 SQLALCHEMY_RECORD_QUERIES = False
 # Keep bound values (names, emails) out of exception messages and logs.
 SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True, "pool_pre_ping": True}
+# PostgreSQL only (portal/database.py), in seconds; 0 turns one off. A page whose
+# database does not answer within them is the kind 503 page, not a worker tied up for
+# gunicorn's 30 s. The statement timeout holds for every statement, the commands'
+# included (purge, outbox work, migrations): raise it for a long migration.
+DATABASE_CONNECT_TIMEOUT = 5
+DATABASE_STATEMENT_TIMEOUT = 5
 
 # Mail: "smtp" (Flask-Mail) or "sink" (.eml files in instance/mail/).
 MAIL_BACKEND = "smtp"

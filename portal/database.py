@@ -5,13 +5,23 @@ SQLite: WAL, a busy timeout and foreign keys on every connection, and
 (pysqlite's deferred transactions would let two such checks both pass, and
 ``with_for_update()`` is a no-op there). This follows SQLAlchemy's documented
 recipe: pysqlite's own transaction handling is switched off and we emit BEGIN.
+
+PostgreSQL: a connect timeout and a statement timeout (``DATABASE_CONNECT_TIMEOUT``,
+``DATABASE_STATEMENT_TIMEOUT``), so that a database that stops answering costs a page
+a few seconds and a kind 503, not a worker held until gunicorn kills it.
+
+Both: the session is closed after each request without letting a connection that
+died meanwhile turn the page already decided into the server's bare 500.
 """
 
 from __future__ import annotations
 
 import os
 import weakref
+from collections.abc import Mapping
+from typing import Any
 
+from flask import Flask, current_app
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -59,6 +69,54 @@ def begin_write() -> None:
             raise RuntimeError("begin_write() called with unflushed changes")
         session.rollback()
     session.connection(execution_options={"sqlite_immediate": True})
+
+
+def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """SQLALCHEMY_ENGINE_OPTIONS, with the timeouts added for PostgreSQL: libpq's
+    ``connect_timeout`` (seconds; the whole connection, authentication included) and
+    the server's ``statement_timeout`` (each statement, waiting for locks included).
+    0 leaves either out. A copy: the defaults' dict is shared by every app."""
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if not str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("postgresql"):
+        return options
+    connect_args = dict(options.get("connect_args") or {})
+    connect = float(config.get("DATABASE_CONNECT_TIMEOUT") or 0)
+    if connect > 0:
+        connect_args.setdefault("connect_timeout", max(1, round(connect)))
+    statement = float(config.get("DATABASE_STATEMENT_TIMEOUT") or 0)
+    if statement > 0:
+        setting = f"-c statement_timeout={round(statement * 1000)}"
+        connect_args["options"] = f"{connect_args.get('options', '')} {setting}".strip()
+    options["connect_args"] = connect_args
+    return options
+
+
+def close_sessions_harmlessly(app: Flask) -> None:
+    """Flask-SQLAlchemy removes the session when the app context ends, after the
+    response is made; when the connection died after the page's last query, the
+    rollback that closing does raises there, outside every error handler, and the
+    server sends its bare 500 instead of the page (a booking stored and its code
+    emailed, and a person told it failed). Replaced by the same removal that logs
+    one line instead. Call after ``db.init_app``."""
+    funcs = app.teardown_appcontext_funcs
+    ours = [index for index, func in enumerate(funcs) if func == db._teardown_session]
+    if len(ours) != 1:
+        raise RuntimeError("Flask-SQLAlchemy's session teardown was not found")
+    funcs[ours[0]] = remove_session
+
+
+def remove_session(exc: BaseException | None = None) -> None:
+    try:
+        db.session.remove()
+    except Exception as error:  # noqa: BLE001 - the response stands; nothing to undo
+        orig = getattr(error, "orig", None)
+        code = getattr(orig, "sqlstate", None)
+        current_app.logger.warning(
+            "database connection lost while closing the session after the response "
+            "(%s%s); the response stands", type(orig or error).__name__,
+            f" {code}" if code else "")
+        # A new session for the next request: this one's connection is invalidated.
+        db.session.registry.clear()
 
 
 def track_engine(engine: Engine) -> None:

@@ -19,7 +19,13 @@ from functools import wraps
 from flask import Flask, current_app, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, same_origin
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from portal.extensions import csrf, db
@@ -33,6 +39,8 @@ MESSAGES = {
     405: (_l("That can't be done from this page"),
           _l("Go back and try again, or start again from the home page.")),
     413: (_l("That was too much to send"), _l("Shorten what you wrote and try again.")),
+    415: (_l("That can't be sent this way"),
+          _l("Go back, reload the page and fill out the form there.")),
     429: (_l("Too many attempts"), _l("Please wait a few minutes, then try again.")),
     500: (
         _l("Sorry, something went wrong on our side"),
@@ -79,6 +87,7 @@ def require_same_origin_referer() -> None:
 def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(DBAPIError, handle_database_error)
+    app.register_error_handler(DataError, handle_data_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(InternalServerError, handle_server_error)
 
@@ -146,6 +155,17 @@ def handle_database_error(error: DBAPIError):
                                request.endpoint or "no endpoint", outage_reason(error))
     page = render_template("errors/unavailable.html", retry_after=RETRY_AFTER_SECONDS)
     return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def handle_data_error(error: DataError):
+    """A value the database refuses (a NUL byte in text, a number out of range): the
+    request's fault, whatever let it through the edge and the forms. The 400 page and
+    one log line with the driver's code, never the value."""
+    with suppress(SQLAlchemyError):
+        db.session.rollback()
+    current_app.logger.warning("database refused a value, answered 400 (%s): %s",
+                               request.endpoint or "no endpoint", outage_reason(error))
+    return render_error(400)
 
 
 def outage_reason(error: DBAPIError) -> str:

@@ -6,8 +6,10 @@ the base of every form."""
 from functools import lru_cache
 
 from babel import support
+from flask import request
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
+from flask_wtf.form import _Auto
 from wtforms import BooleanField
 from wtforms.fields.choices import SelectChoice
 from wtforms.i18n import messages_path
@@ -41,13 +43,28 @@ class _WTFormsMessages:
 WTFORMS_MESSAGES = _WTFormsMessages()
 
 
+SUBMIT_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 class PortalForm(FlaskForm):
     """Flask-WTF's form (CSRF, the request's data) with WTForms' messages from a
-    catalog kept in memory."""
+    catalog kept in memory, reading the posted form fields and nothing else.
+
+    Flask-WTF would also read uploaded files into the fields (a file in a text field
+    has no length: a TypeError) and a JSON body (a lone surrogate in it cannot be
+    encoded back into the page). ``portal.edge`` refuses both before any view; here
+    they are never read either."""
 
     class Meta(FlaskForm.Meta):
         def get_translations(self, form):
             return WTFORMS_MESSAGES
+
+        def wrap_formdata(self, form, formdata):
+            if formdata is not _Auto:
+                return formdata
+            if request.method in SUBMIT_METHODS and request.form:
+                return request.form
+            return None
 
 
 # What templates/_forms.html's checkbox macro sends for a ticked box.
@@ -97,6 +114,8 @@ _MESSAGES = {
     text_rules.SYMBOL: _l("{Noun} can only use letters, spaces, hyphens (-), "
                           "apostrophes (') and periods (.)"),
     text_rules.NO_LETTER: _l("Enter {noun} using letters"),
+    text_rules.UNREADABLE: _l("Some characters in {noun} could not be read. Type it in "
+                              "again"),
 }
 
 
@@ -107,6 +126,10 @@ def _validator(rule, noun: str):
     def check(form, field):
         if isinstance(field.data, str) and field.data:
             problem = rule(field.data)
+            if text_rules.unreadable(field.data):
+                # What arrived was not text (not UTF-8): never shown back as it came.
+                problem = text_rules.UNREADABLE
+                field.data = ""
             if problem:
                 said = str(noun)
                 raise StopValidation(str(_MESSAGES[problem]).format(

@@ -113,7 +113,7 @@ def check_configuration(config, *, debug: bool, testing: bool) -> list[Problem]:
     problems += _check_rate_limits(config)
     problems += _check_mail(config)
     token = config.get("HEALTHZ_TOKEN")
-    if token and len(token) < HEALTHZ_TOKEN_MIN_LENGTH:
+    if token and len(str(token)) < HEALTHZ_TOKEN_MIN_LENGTH:
         problems.append(Problem(
             "security.E011",
             f"HEALTHZ_TOKEN is shorter than {HEALTHZ_TOKEN_MIN_LENGTH} characters: guessable.",
@@ -126,7 +126,99 @@ def check_configuration(config, *, debug: bool, testing: bool) -> list[Problem]:
             "address, and rate limits count them all together.",
             "set PROXY_FIX_X_FOR = 1 and PROXY_FIX_X_PROTO = 1 behind one proxy "
             "(leave 0 only when clients connect to the app directly)."))
+    problems += check_session_and_request_settings(config)
+    problems += check_password_settings(config)
     return problems
+
+
+# -- cookies, CSRF, proxy and host settings ---------------------------------------
+
+def check_session_and_request_settings(config) -> list[Problem]:
+    """Settings that loosen what the browser and the proxy are trusted with."""
+    problems = []
+    if not config.get("SESSION_COOKIE_HTTPONLY", True):
+        problems.append(Problem(
+            "cookies.E001", "SESSION_COOKIE_HTTPONLY is off: scripts can read the session "
+            "cookie.", "remove SESSION_COOKIE_HTTPONLY from the configuration (it is on)."))
+    if str(config.get("SESSION_COOKIE_SAMESITE")).capitalize() not in ("Lax", "Strict"):
+        problems.append(Problem(
+            "cookies.E002", "SESSION_COOKIE_SAMESITE is not Lax or Strict: other sites' "
+            "requests carry the session cookie.",
+            'set SESSION_COOKIE_SAMESITE = "Lax" (the default).'))
+    if not config.get("WTF_CSRF_SSL_STRICT", True):
+        problems.append(Problem(
+            "csrf.E001", "WTF_CSRF_SSL_STRICT is off: a POST over https is taken without "
+            "a same-origin Referer.", "remove WTF_CSRF_SSL_STRICT from the configuration."))
+    if _as_int(config.get("PROXY_FIX_X_HOST")) != 0:
+        problems.append(Problem(
+            "proxy.E001", "PROXY_FIX_X_HOST is set: the Host of every link the site builds "
+            "comes from a header any client can send (X-Forwarded-Host).",
+            "set PROXY_FIX_X_HOST = 0; the proxy passes the real Host (proxy_set_header "
+            "Host $host)."))
+    wildcards = [host for host in config.get("TRUSTED_HOSTS") or []
+                 if not isinstance(host, str) or host.startswith(".")]
+    if wildcards:
+        problems.append(Problem(
+            "hosts.E001", f"TRUSTED_HOSTS holds a wildcard ({', '.join(map(str, wildcards))}): "
+            "every subdomain, and whoever controls one, is trusted.",
+            "list each name the site answers to in full, like \"consult.example.com\"."))
+    return problems
+
+
+# -- passwords and sign-in ------------------------------------------------------------
+
+# OWASP's password storage minimums.
+SCRYPT_MIN_N = 2 ** 17
+PBKDF2_MIN_ITERATIONS = {"sha256": 600_000, "sha512": 210_000}
+PASSWORD_MIN_LENGTH_FLOOR = 12
+LOGIN_MAX_FAILURES_CEILING = 10
+
+
+def password_hash_is_weak(method) -> bool:
+    """Werkzeug's method string below OWASP's minimums: scrypt N=2^17, r=8, p=1;
+    PBKDF2-HMAC-SHA256 600,000 iterations (SHA-512: 210,000). Unknown is weak."""
+    name, *args = str(method or "").split(":")
+    try:
+        if name == "scrypt":  # scrypt[:n[:r[:p]]]; Werkzeug's own n is 2^15
+            n, r, p = [int(arg) for arg in args] + [2 ** 15, 8, 1][len(args):]
+            return n < SCRYPT_MIN_N or r < 8 or p < 1
+        if name == "pbkdf2":  # pbkdf2[:hash[:iterations]]; Werkzeug's own is sha256, 10^6
+            digest = args[0] if args else "sha256"
+            iterations = int(args[1]) if len(args) > 1 else 1_000_000
+            return iterations < PBKDF2_MIN_ITERATIONS.get(digest, float("inf"))
+    except ValueError:
+        return True
+    return True
+
+
+def check_password_settings(config) -> list[Problem]:
+    problems = []
+    method = config.get("PASSWORD_HASH_METHOD")
+    if password_hash_is_weak(method):
+        problems.append(Problem(
+            "passwords.E001", f"PASSWORD_HASH_METHOD {method!r} is weaker than OWASP's "
+            "minimum: stolen hashes would be cracked quickly.",
+            'set PASSWORD_HASH_METHOD = "scrypt:131072:8:1" (the default).'))
+    if _as_int(config.get("PASSWORD_MIN_LENGTH")) < PASSWORD_MIN_LENGTH_FLOOR:
+        problems.append(Problem(
+            "passwords.E002",
+            f"PASSWORD_MIN_LENGTH is below {PASSWORD_MIN_LENGTH_FLOOR} characters.",
+            f"set PASSWORD_MIN_LENGTH = {PASSWORD_MIN_LENGTH_FLOOR} (the default) or more."))
+    failures = _as_int(config.get("LOGIN_MAX_FAILURES"))
+    if not 0 < failures <= LOGIN_MAX_FAILURES_CEILING:
+        problems.append(Problem(
+            "passwords.E003", f"LOGIN_MAX_FAILURES is not between 1 and "
+            f"{LOGIN_MAX_FAILURES_CEILING}: passwords can be guessed without a lock.",
+            "set LOGIN_MAX_FAILURES = 5 (the default)."))
+    return problems
+
+
+def _as_int(value) -> int:
+    """A number setting as the app uses it; what is no number counts as -1 (unsafe)."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return -1
 
 
 def _check_public_base_url(url: str, hosts: list[str]) -> list[Problem]:

@@ -20,6 +20,7 @@ INVISIBLE = "invisible"
 DIGIT = "digit"
 SYMBOL = "symbol"
 NO_LETTER = "no_letter"
+UNREADABLE = "unreadable"
 
 # Never in a one-line answer: controls (Cc: CR, LF, tab, NUL, ...), format characters
 # (Cf: zero-width U+200B-U+200F, bidi embeddings and overrides U+202A-U+202E, bidi
@@ -32,6 +33,22 @@ LINE_BREAKS = frozenset("\n\r\t\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 MESSAGE_WHITESPACE = frozenset("\n\t")
 # Names: letters of any script, combining marks and spaces (by category), and these.
 NAME_PUNCTUATION = frozenset("-\u2010\u2011'\u2019.")
+# Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties.txt, 16.0):
+# characters a renderer draws as nothing. Most are format characters, refused anyway;
+# the rest pass for letters or marks (the Hangul fillers U+115F, U+1160, U+3164 and
+# U+FFA0 are letters, variation selectors and U+034F are marks) and would let a name of
+# nothing, or a name that looks like another, through. Python's unicodedata has no
+# such property, hence the table.
+DEFAULT_IGNORABLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+# What a decoder puts where the bytes sent were not UTF-8 (the request parser's
+# errors="replace"): never typed by a person, and what they meant is lost.
+REPLACEMENT_CHARACTER = "\ufffd"
 
 
 def nfc(value):
@@ -47,6 +64,18 @@ def normalise_line_endings(value):
     if not isinstance(value, str):
         return value
     return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def is_default_ignorable(char: str) -> bool:
+    point = ord(char)
+    return any(low <= point <= high for low, high in DEFAULT_IGNORABLE_RANGES)
+
+
+def unreadable(text: str) -> bool:
+    """True when ``text`` holds what was not readable text when it arrived: the
+    replacement character of a broken UTF-8 sequence, or a lone surrogate."""
+    return REPLACEMENT_CHARACTER in text or any(
+        unicodedata.category(char) == "Cs" for char in text)
 
 
 def _forbidden(text: str, allowed: frozenset[str] = frozenset()) -> list[str]:
@@ -72,11 +101,15 @@ def multi_line_problem(text: str) -> str | None:
 def name_problem(text: str) -> str | None:
     """Why ``text`` (NFC, stripped) is not a person's name, or None: names are
     letters of any script, combining marks, spaces, hyphens, apostrophes and
-    periods, with at least one letter, and not starting with a mark (a lone mark
-    would sit on whatever is printed before the name)."""
+    periods, with at least one visible letter, and not starting with a mark (a lone
+    mark would sit on whatever is printed before the name). Default-ignorable
+    characters (fillers, variation selectors, the grapheme joiner) are refused as
+    invisible: a name drawn as nothing, or as another name, is no name."""
     problem = one_line_problem(text)
     if problem:
         return problem
+    if any(is_default_ignorable(char) for char in text):
+        return INVISIBLE
     categories = [unicodedata.category(char) for char in text]
     for char, category in zip(text, categories, strict=True):
         if category[0] == "N":

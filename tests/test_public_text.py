@@ -78,7 +78,7 @@ REFUSED = [
     ("phone", "(415) 555\u200b-0100", INVISIBLE.format("Your phone number")),
     ("phone", "415\n5550100", ONE_LINE.format("your phone number")),
     ("message", "Evenings are best\u202e", INVISIBLE.format("Your message")),
-    ("message", "Hi\x00", INVISIBLE.format("Your message")),
+    ("message", "Hi\u0007", INVISIBLE.format("Your message")),
 ]
 
 
@@ -88,6 +88,16 @@ def test_names_and_one_line_answers_that_cannot_be_stored_are_refused_beside_the
         response = client.post("/consultation/details", data=fresh_form(client, **{field: value}))
         assert response.status_code == 200, (field, value)
         assert field_error(response.text, field) == message, (field, value)
+    assert stored(app) == 0
+
+
+@pytest.mark.parametrize("field", ["first_name", "email", "phone", "message"])
+def test_a_nul_byte_is_refused_before_the_form(app, client, field):
+    """No keyboard types NUL, and PostgreSQL cannot store it: the request is refused
+    at the edge (portal/edge.py) with the 400 page, before any field is judged."""
+    response = client.post("/consultation/details", data=fresh_form(client, **{field: "Hi\x00"}))
+    assert response.status_code == 400
+    assert "Something went wrong with that request" in response.text
     assert stored(app) == 0
 
 

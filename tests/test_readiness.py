@@ -120,6 +120,61 @@ def test_unsafe_settings_each_have_their_line(production_app):
     assert {"security.E009", "mail.E001", "security.E007"} <= set(run_check(production_app)[1])
 
 
+@pytest.mark.parametrize("setting, value, problem", [
+    ("SESSION_COOKIE_HTTPONLY", False, "cookies.E001"),
+    ("SESSION_COOKIE_SAMESITE", None, "cookies.E002"),
+    ("SESSION_COOKIE_SAMESITE", "None", "cookies.E002"),
+    ("WTF_CSRF_SSL_STRICT", False, "csrf.E001"),
+    ("PROXY_FIX_X_HOST", 1, "proxy.E001"),
+    ("PROXY_FIX_X_HOST", "2", "proxy.E001"),
+    ("TRUSTED_HOSTS", ["portal.example.com", ".example.com"], "hosts.E001"),
+    ("PASSWORD_HASH_METHOD", "scrypt", "passwords.E001"),
+    ("PASSWORD_HASH_METHOD", "scrypt:16384:8:1", "passwords.E001"),
+    ("PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000", "passwords.E001"),
+    ("PASSWORD_HASH_METHOD", "plain", "passwords.E001"),
+    ("PASSWORD_MIN_LENGTH", 8, "passwords.E002"),
+    ("LOGIN_MAX_FAILURES", 11, "passwords.E003"),
+    ("LOGIN_MAX_FAILURES", 0, "passwords.E003"),
+])
+def test_loosened_cookie_proxy_and_password_settings_fail(production_app, setting, value,
+                                                          problem):
+    production_app.config[setting] = value
+    result, ids = run_check(production_app)
+    assert result.exit_code == 1 and ids == [problem], result.output
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("SESSION_COOKIE_SAMESITE", "Strict"), ("PASSWORD_HASH_METHOD", "scrypt:262144:8:1"),
+    ("PASSWORD_HASH_METHOD", "pbkdf2:sha256:600000"), ("PASSWORD_MIN_LENGTH", 15),
+    ("LOGIN_MAX_FAILURES", 10),
+])
+def test_stricter_settings_pass(production_app, setting, value):
+    production_app.config[setting] = value
+    assert run_check(production_app)[1] == []
+
+
+def test_an_all_digit_healthz_token_from_the_environment_works(tmp_path, monkeypatch):
+    """from_prefixed_env reads FLASK_HEALTHZ_TOKEN as JSON: all digits, a number."""
+    token = "".join(secrets.choice("123456789") for _ in range(40))
+    monkeypatch.setenv("FLASK_HEALTHZ_TOKEN", token)
+    config = {key: value for key, value in PRODUCTION.items() if key != "HEALTHZ_TOKEN"}
+    with fresh_database("sqlite", tmp_path) as url:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, **config})
+        with app.app_context():
+            upgrade()
+        assert app.config["HEALTHZ_TOKEN"] == token
+        assert run_check(app)[1] == []
+        response = app.test_client().get(
+            "/healthz?detail=1", headers={"Authorization": f"Bearer {token}"},
+            base_url="https://portal.example.com")
+        assert response.status_code == 200, response.text
+        assert response.get_json()["status"] == "ok"
+        # Set as a number in a config file, the check measures it as written.
+        app.config["HEALTHZ_TOKEN"] = int(token[:20])
+        assert run_check(app)[1] == ["security.E011"]
+        with app.app_context():
+            db.engine.dispose()
+
 
 def test_an_unreachable_rate_limit_storage_fails(production_app):
     production_app.config["RATELIMIT_STORAGE_URI"] = "redis://:hunter2@127.0.0.1:1/0"

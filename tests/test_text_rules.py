@@ -99,3 +99,28 @@ def test_flattened_puts_a_stored_value_on_one_line():
 
 def test_filters_leave_what_is_not_text_alone():
     assert nfc(None) is None and normalise_line_endings(None) is None
+
+
+# Names drawn as nothing, or as a name with something invisible after it: Hangul
+# fillers (letters by category), variation selectors and the grapheme joiner (marks).
+NAMES_OF_NOTHING = [
+    "\u3164", "\u115f\u115f", "\uffa0", "\u1160", "\u3164 \u3164", "Ana\ufe0f\ufe0f\ufe0f",
+    "Ana\u034f", "Ana\u034fLee", "A\u180bna", "Ana\U000e0100", "\u17b4", "Ana \u3164",
+]
+
+
+@pytest.mark.parametrize("name", NAMES_OF_NOTHING)
+def test_default_ignorable_characters_are_no_name(name):
+    assert name_problem(name) == INVISIBLE
+
+
+def test_the_default_ignorable_table_has_the_characters_the_issue_names():
+    for char in "\u3164\u115f\u1160\uffa0\ufe00\ufe0f\u034f\u00ad\u200b\u2060\ufeff":
+        assert text_rules.is_default_ignorable(char)
+    for char in "AaZ\u00e9\u3131\uac00\u4e00 -'.\u0301":
+        assert not text_rules.is_default_ignorable(char)
+
+
+def test_what_did_not_arrive_as_text_is_unreadable():
+    assert text_rules.unreadable("Ana\ufffd") and text_rules.unreadable("\ud800")
+    assert not text_rules.unreadable("Jos\u00e9 \u674e")

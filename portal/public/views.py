@@ -403,8 +403,11 @@ def book(form: DetailsForm, answers: dict, nonce: str):
         db.session.rollback()
         return redirect(url_for("public.eligibility"))
     else:
+        # Read before COMMIT expires it: once the request is stored, a connection lost
+        # on the way to the next page must not tell the visitor it failed.
+        public_id = consultation.public_id
         db.session.commit()
-        session[PENDING_KEY] = consultation.public_id
+        session[PENDING_KEY] = public_id
         return redirect(url_for("public.verify"))
     # The rollback ended the transaction that loaded the therapists: load them afresh.
     return render_details(form, bookable_therapists())

@@ -1,0 +1,176 @@
+"""What no browser's form sends is refused at the edge, kindly: a NUL byte in a path
+(404), a query argument or a posted field (400), a file part (400), a body that is not
+a form (415); bytes that are not UTF-8, and lone surrogates, are a field error shown
+back empty. A value the database still refuses (a DataError) is the 400 page. Runs on
+every configured database: PostgreSQL is where NUL used to be a 500."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DataError
+
+from portal.extensions import db
+from portal.models import ConsultationRequest
+from tests.backoffice import make_cast
+from tests.test_public_flow import form_data, pass_eligibility
+
+
+@pytest.fixture
+def app_config():
+    # A real server hands an exception to the error handlers instead of the caller.
+    return {"PROPAGATE_EXCEPTIONS": False}
+
+
+def stored(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(ConsultationRequest))
+
+
+def kind_page(response, code: int, title: str) -> None:
+    assert response.status_code == code, response.text[:500]
+    page = html.unescape(response.text)
+    assert title in page and f"Error {code}" in page
+    assert "Traceback" not in page and "DataError" not in page
+
+
+@pytest.mark.parametrize("path", [
+    "/consultation/confirmed/%00", "/consultation/confirmed/abc%00def", "/manage/%00",
+    "/manage/%00/cancel", "/rebook/%00", "/waitlist/%00", "/admin/password/set/%00",
+    "/privacy%00",
+])
+def test_a_nul_byte_in_a_path_is_not_found(client, path):
+    kind_page(client.get(path), 404, "Page not found")
+
+
+@pytest.mark.parametrize("path", [
+    "/consultation/not-eligible?reason=%00", "/consultation/details?therapist=1%00",
+    "/?x%00=1", "/admin/login?next=/admin%00",
+])
+def test_a_nul_byte_in_a_query_argument_is_a_bad_request(client, path):
+    kind_page(client.get(path), 400, "Something went wrong with that request")
+
+
+def test_a_nul_byte_in_a_login_email_is_a_bad_request(app, client):
+    make_cast(app)
+    response = client.post("/admin/login", data={"email": "admin@example.com\x00",
+                                                 "password": "whatever-it-is"})
+    kind_page(response, 400, "Something went wrong with that request")
+
+
+def test_a_nul_byte_in_any_public_form_field_stores_nothing(app, client, therapist_id):
+    kind_page(client.post("/consultation", data={"state": "CA", "zip_code": "94\x00110"}),
+              400, "Something went wrong with that request")
+    pass_eligibility(client)
+    response = client.post("/consultation/details",
+                           data=form_data(client, first_name="Ca\x00sey"))
+    kind_page(response, 400, "Something went wrong with that request")
+    assert stored(app) == 0
+
+
+@pytest.mark.parametrize("field", ["first_name", "message", "email", "slot", "website"])
+def test_a_file_in_a_text_field_is_a_bad_request(app, client, therapist_id, field):
+    response = client.post("/consultation", data={
+        "state": "CA", "zip_code": (io.BytesIO(b"94110\n"), "hostname")})
+    kind_page(response, 400, "Something went wrong with that request")
+    pass_eligibility(client)
+    data = form_data(client)
+    data[field] = (io.BytesIO(b"Casey"), "name.txt")
+    kind_page(client.post("/consultation/details", data=data), 400,
+              "Something went wrong with that request")
+    assert stored(app) == 0
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("application/json", json.dumps({"state": "CA", "zip_code": "\ud800"})),
+    ("application/json", json.dumps({"state": "CA", "zip_code": "94110", "ca_resident": "yes",
+                                     "in_california": "yes"})),
+    ("text/plain", "state=CA&zip_code=94110"),
+    ("application/xml", "<state>CA</state>"),
+    ("application/x-www-form-urlencodedx", "state=CA"),
+])
+def test_a_body_that_is_not_a_form_is_unsupported(client, content_type, body):
+    response = client.post("/consultation", data=body, content_type=content_type)
+    kind_page(response, 415, "That can't be sent this way")
+    with client.session_transaction() as session:
+        assert "eligibility" not in session
+
+
+def test_a_json_details_post_stores_nothing(app, client, therapist_id):
+    pass_eligibility(client)
+    data = form_data(client, first_name="\ud800")
+    response = client.post("/consultation/details", json=data)
+    kind_page(response, 415, "That can't be sent this way")
+    assert stored(app) == 0
+
+
+def test_the_exit_beacon_has_no_body_and_still_works(client):
+    pass_eligibility(client)
+    assert client.post("/exit-this-page").status_code == 204
+    with client.session_transaction() as session:
+        assert "eligibility" not in session
+
+
+@pytest.mark.parametrize("raw", [b"%ED%A0%80", b"%FF", b"Ana%C3", b"\xed\xa0\x80", b"\xff"])
+def test_what_is_not_utf8_is_a_field_error_never_shown_back(app, client, therapist_id, raw):
+    response = client.post("/consultation", data=b"state=CA&ca_resident=yes&"
+                           b"in_california=yes&zip_code=" + raw,
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    page = response.text
+    assert "Some characters in your ZIP code could not be read. Type it in again" in page
+    assert "\ufffd" not in page and "%ED" not in page and "%FF" not in page
+    pass_eligibility(client)
+    data = form_data(client)
+    data.pop("message")
+    body = "&".join(f"{key}={value}" for key, value in data.items() if key != "interests")
+    response = client.post("/consultation/details", data=body.encode() + b"&message=" + raw,
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    assert "Some characters in your message could not be read" in response.text
+    assert "\ufffd" not in response.text
+    assert stored(app) == 0
+
+
+def test_multipart_text_that_is_not_utf8_is_a_field_error(app, client, therapist_id):
+    pass_eligibility(client)
+    data = form_data(client)
+    boundary = "b0undary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'.encode()
+             + (b"Ana\xed\xa0\x80" if key == "first_name" else str(value).encode()) + b"\r\n"
+             for key, value in data.items() if key != "interests"]
+    response = client.post("/consultation/details",
+                           data=b"".join(parts) + f"--{boundary}--\r\n".encode(),
+                           content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 200
+    assert "Some characters in your first name could not be read" in response.text
+    assert stored(app) == 0
+
+
+def test_a_name_of_nothing_is_refused_on_the_page(app, client, therapist_id):
+    pass_eligibility(client)
+    for name in ("\u3164", "\u115f\u115f", "\uffa0", "Ana\ufe0f\ufe0f\ufe0f", "Ana\u034f"):
+        response = client.post("/consultation/details", data=form_data(client, first_name=name))
+        assert response.status_code == 200
+        assert "Your first name contains invisible characters" in response.text
+    assert stored(app) == 0
+
+
+def test_a_value_the_database_refuses_is_the_400_page(app, caplog):
+    """A DataError that got past the edge (here a number out of range, which only
+    PostgreSQL checks; NUL in text is another): the 400 page, one line, no value."""
+    @app.get("/refused")
+    def refused():
+        if db.engine.dialect.name == "sqlite":  # SQLite takes it: raise what PostgreSQL does
+            raise DataError("SELECT", {}, ValueError("out of range"))
+        db.session.execute(text("SELECT CAST(:value AS smallint)"), {"value": "99999999"})
+        return "not reached"
+
+    response = app.test_client().get("/refused")
+    kind_page(response, 400, "Something went wrong with that request")
+    [line] = [r for r in caplog.records if r.getMessage().startswith("database refused")]
+    assert "99999999" not in line.getMessage()
