@@ -16,6 +16,7 @@ from portal import (
     business_days,
     commands,
     database,
+    encryption,
     errors,
     fragments,
     health,
@@ -46,6 +47,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     load_config(app, test_config)
     configure_logging(app)
     register_extensions(app)
+    load_encryption_keys(app)
     register_blueprints(app)
     errors.register(app)
     security.register(app)
@@ -80,6 +82,20 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
             x_proto=int(app.config["PROXY_FIX_X_PROTO"]),
             x_host=int(app.config["PROXY_FIX_X_HOST"]),
         )
+
+
+def load_encryption_keys(app: Flask) -> None:
+    """ENCRYPTION_KEYS, checked against the newest stored values: a missing, malformed
+    or wrong key stops the start with one line, rather than a page failing halfway."""
+    try:
+        encryption.init_app(app)
+        with app.app_context():
+            problem = encryption.newest_values_problem(
+                db.engine, encryption.keyring(), encryption.encrypted_columns(db.metadata))
+    except encryption.EncryptionKeyError as error:
+        raise ConfigurationError(str(error)) from None
+    if problem:
+        raise ConfigurationError(problem)
 
 
 def configure_logging(app: Flask) -> None:
