@@ -92,6 +92,8 @@ def load_encryption_keys(app: Flask) -> None:
         with app.app_context():
             problem = encryption.newest_values_problem(
                 db.engine, encryption.keyring(), encryption.encrypted_columns(db.metadata))
+            if problem:
+                db.engine.dispose()  # this app goes no further: nor do its connections
     except encryption.EncryptionKeyError as error:
         raise ConfigurationError(str(error)) from None
     if problem:
