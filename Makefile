@@ -30,10 +30,17 @@ translations: install
 	$(BIN)/pybabel update -N --no-wrap -i $(CATALOGS)/messages.pot -d $(CATALOGS)
 	$(BIN)/pybabel compile --statistics -d $(CATALOGS)
 
-# A secret key generated once and kept in instance/ (never committed), readable by its owner only.
-instance/config.py:
-	umask 077 && $(BIN)/python -c "import secrets; print(f'SECRET_KEY = {secrets.token_hex(32)!r}')" > $@
-	@echo "Wrote $@ with a new SECRET_KEY."
+# A secret key and an encryption key generated once and kept in instance/ (never
+# committed), readable by its owner only. Double colon: checked on every run, so a
+# config.py written before the portal encrypted anything gets its key added.
+instance/config.py::
+	@if [ ! -f $@ ]; then umask 077 && \
+	  $(BIN)/python -c "import secrets; print(f'SECRET_KEY = {secrets.token_hex(32)!r}')" > $@ && \
+	  echo "Wrote $@ with a new SECRET_KEY."; fi
+	@if ! grep -q '^ENCRYPTION_KEYS' $@; then umask 077 && \
+	  { [ -z "$$(tail -c1 $@)" ] || echo >> $@; } && \
+	  $(BIN)/python -c "import base64, os; print(f'ENCRYPTION_KEYS = [{base64.b64encode(os.urandom(32)).decode()!r}]')" >> $@ && \
+	  echo "Added a new ENCRYPTION_KEYS to $@: messages and notes are stored encrypted with it (keep it)."; fi
 
 run: export FLASK_MAIL_BACKEND ?= sink
 # Links in the demo's emails lead back to the demo, on whatever port it serves.

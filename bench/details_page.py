@@ -38,7 +38,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import free_port, throwaway_postgres  # noqa: E402  (imports nothing of the portal)
+from bench._common import (  # noqa: E402  (imports nothing of the portal)
+    BENCH_ENCRYPTION_KEY,
+    free_port,
+    throwaway_postgres,
+)
 
 # The virtualenv: this tree's, or BENCH_VENV (a copy of the tree, e.g. from git archive,
 # can be measured with the worktree's environment while the worktree changes).
@@ -69,6 +73,7 @@ def form():
 
 def env_for(url: str, pythonpath: str | None = None) -> dict:
     env = {**os.environ, "FLASK_SQLALCHEMY_DATABASE_URI": url, "FLASK_SECRET_KEY": SECRET,
+           "FLASK_ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,  # an older tree ignores it
            "FLASK_RATELIMIT_ENABLED": "false", "FLASK_MAIL_BACKEND": "sink"}
     env["PYTHONPATH"] = pythonpath or str(ROOT)  # this tree's portal, whatever is installed
     return env
@@ -100,6 +105,7 @@ def session_cookie(url: str) -> str:
     from portal.extensions import db
 
     app = create_app({"SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url,
+                      "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
                       "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "TESTING": True})
     client = app.test_client()
     response = client.post("/consultation", data=ELIGIBLE)

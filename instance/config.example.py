@@ -6,6 +6,10 @@
 # worker and host, and put it in FLASK_SECRET_KEY (deploy/portal.env) or a line here:
 #   python -c "import secrets; print(f'SECRET_KEY = {secrets.token_hex(32)!r}')"
 
+# ENCRYPTION_KEYS: likewise not set here. The keys messages and notes are stored
+# encrypted with, newest first; keep a copy away from the backups:
+#   python -c "import base64, os; print(f'ENCRYPTION_KEYS = [{base64.b64encode(os.urandom(32)).decode()!r}]')"
+
 PRACTICE_NAME = "Woven Together Trauma Therapy"
 PRACTICE_NOTIFY_EMAIL = "intake@your-practice.example"
 PUBLIC_BASE_URL = "https://consult.your-practice.example"

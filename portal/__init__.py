@@ -18,6 +18,7 @@ from portal import (
     commands,
     database,
     edge,
+    encryption,
     errors,
     fragments,
     health,
@@ -54,6 +55,7 @@ def create_app(
     load_config(app, test_config)
     configure_logging(app)
     register_extensions(app)
+    load_encryption_keys(app)
     register_blueprints(app)
     errors.register(app)
     edge.register(app)
@@ -118,6 +120,21 @@ def keep_secrets_as_typed(app: Flask) -> None:
         value = os.environ.get(f"FLASK_{key}")
         if value is not None and not isinstance(app.config.get(key), str):
             app.config[key] = value
+
+
+def load_encryption_keys(app: Flask) -> None:
+    """ENCRYPTION_KEYS, checked against the newest stored values: a missing, malformed
+    or wrong key stops the start with one line, rather than a page failing halfway."""
+    try:
+        encryption.init_app(app)
+    except encryption.EncryptionKeyError as error:
+        raise ConfigurationError(str(error)) from None
+    with app.app_context():
+        problem = encryption.newest_values_problem(
+            db.engine, encryption.keyring(), encryption.encrypted_columns(db.metadata))
+        if problem:
+            db.engine.dispose()  # this app goes no further: nor do its connections
+            raise ConfigurationError(problem)
 
 
 def configure_logging(app: Flask) -> None:

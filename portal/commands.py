@@ -13,7 +13,17 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from portal import audit, backup, demo, mfa, outbox, outbox_sender, readiness, verification
+from portal import (
+    audit,
+    backup,
+    demo,
+    encryption,
+    mfa,
+    outbox,
+    outbox_sender,
+    readiness,
+    verification,
+)
 from portal.accounts import AccountError, create_user, find_user
 from portal.database import begin_write
 from portal.extensions import db
@@ -34,6 +44,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(check_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    app.cli.add_command(rotate_keys_command)
 
 
 @click.command("seed-demo")
@@ -268,3 +279,26 @@ def restore_command(file: Path) -> None:
     except (backup.BackupError, OSError) as error:
         raise click.ClickException(f"Restore failed: {error}") from error
     click.echo(f"Restored {file} into the configured database.")
+
+
+@click.command("rotate-keys")
+@click.option("--batch", type=click.IntRange(min=1), default=encryption.ROTATE_BATCH,
+              help="Rows per transaction.")
+@with_appcontext
+def rotate_keys_command(batch: int) -> None:
+    """Write every encrypted value again under the newest key in ENCRYPTION_KEYS (the
+    first), a batch at a time while the site runs. Then the other keys can go."""
+    keys = encryption.keyring()
+    columns = encryption.encrypted_columns(db.metadata)
+    report = encryption.rotate(db.engine, keys, columns, batch=batch)
+    click.echo(f"Re-encrypted {report.rewritten} value{'s' if report.rewritten != 1 else ''} "
+               f"under key {keys.newest.id}; {report.current} already used it.")
+    if report.failed:
+        shown = ", ".join(report.failed[:10])
+        more = f" and {len(report.failed) - 10} more" if len(report.failed) > 10 else ""
+        raise click.ClickException(
+            f"{len(report.failed)} value{'s' if len(report.failed) != 1 else ''} decrypt with "
+            f"no key in ENCRYPTION_KEYS and were left as they are: {shown}{more}.")
+    if len(keys.keys) > 1:
+        click.echo("Every value now reads with the newest key: the other keys can be "
+                   "removed from ENCRYPTION_KEYS.")

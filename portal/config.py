@@ -5,6 +5,10 @@ from datetime import timedelta
 from portal.i18n import N_
 
 SECRET_KEY = None  # must come from instance/config.py or FLASK_SECRET_KEY
+# Keys for the free text stored encrypted (portal.encryption): the base64 of 32 random
+# bytes each, newest first (new values use the first; `flask --app portal rotate-keys`
+# rewrites the rest under it). A list, or FLASK_ENCRYPTION_KEYS="new,old". Required.
+ENCRYPTION_KEYS = None
 
 PRACTICE_NAME = "Woven Together Trauma Therapy"
 PRACTICE_NOTIFY_EMAIL = "intake@example.com"

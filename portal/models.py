@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import availability_version
+from portal.encryption import EncryptedText
 from portal.extensions import db
 from portal.i18n import N_
 
@@ -240,7 +241,9 @@ class ConsultationRequest(db.Model):
     phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
     preferred_contact: Mapped[str] = mapped_column(String(10))
     interests: Mapped[str] = mapped_column(String(200), default="")  # comma-separated keys
-    message: Mapped[str] = mapped_column(Text, default="")
+    # Encrypted at rest (portal.encryption), like every text people write here.
+    message: Mapped[str] = mapped_column(EncryptedText("consultation_request", "message"),
+                                         default="")
     # The language the client made the request in ("en", "es"): later emails speak it.
     language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     # Version 2 of step 2. NULL on requests made before it asked them.
@@ -426,7 +429,8 @@ class RequestNote(db.Model):
         ForeignKey("consultation_request.id", ondelete="CASCADE"), index=True
     )
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-    body: Mapped[str] = mapped_column(Text)
+    # Staff notes, the decline's personal line, a client's cancellation reason: encrypted.
+    body: Mapped[str] = mapped_column(EncryptedText("request_note", "body"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     request: Mapped[ConsultationRequest] = relationship(back_populates="notes")
@@ -528,9 +532,10 @@ class OutboxEmail(db.Model):
     )
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
-    body_text: Mapped[str | None] = mapped_column(Text)
-    body_html: Mapped[str | None] = mapped_column(Text)
-    ics: Mapped[str | None] = mapped_column(Text)
+    # Encrypted: an email carries what people wrote (a decline's personal line).
+    body_text: Mapped[str | None] = mapped_column(EncryptedText("outbox_email", "body_text"))
+    body_html: Mapped[str | None] = mapped_column(EncryptedText("outbox_email", "body_html"))
+    ics: Mapped[str | None] = mapped_column(EncryptedText("outbox_email", "ics"))
     message_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(10), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.sansio.utils import host_is_trusted
 
+from portal import encryption
 from portal.extensions import db
 from portal.models import OutboxEmail, utcnow
 
@@ -59,6 +60,7 @@ def run_checks(app: Flask, now: datetime | None = None) -> list[Problem]:
     problems += database_problems
     if not database_problems:
         problems += check_outbox(app.config, now or utcnow())
+    problems += check_encryption(app.config, database_ok=not database_problems)
     return problems
 
 
@@ -366,3 +368,32 @@ def check_outbox(config, now: datetime) -> list[Problem]:
             "`flask --app portal outbox retry-failed`."))
     return problems
 
+
+def check_encryption(config, *, database_ok: bool) -> list[Problem]:
+    """ENCRYPTION_KEYS is set, well formed, and reads every stored encrypted value (a
+    key removed before `rotate-keys` finished would leave some unreadable)."""
+    try:
+        keys = encryption.Keyring(encryption.parse_keys(config.get(encryption.CONFIG_KEY)))
+    except encryption.EncryptionKeyError as error:
+        return [Problem("encryption.E001", str(error),
+                        "set FLASK_ENCRYPTION_KEYS, newest key first.")]
+    if not database_ok:
+        return []
+    try:
+        with db.engine.connect() as connection:
+            missing = encryption.unreadable_key_ids(
+                connection, keys, encryption.encrypted_columns(db.metadata))
+    except SQLAlchemyError as error:
+        return [Problem("encryption.E002",
+                        f"The encrypted values could not be read ({type(error).__name__}).",
+                        "check the database.")]
+    if not missing:
+        return []
+    count = sum(missing.values())
+    return [Problem(
+        "encryption.E002",
+        f"{count} stored value{'s' if count != 1 else ''} can't be decrypted with "
+        f"ENCRYPTION_KEYS (key{'s' if len(missing) != 1 else ''} "
+        f"{', '.join(sorted(missing))}).",
+        "add the key they were written with back to ENCRYPTION_KEYS (after the newest), "
+        "then run `flask --app portal rotate-keys`.")]

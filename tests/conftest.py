@@ -48,6 +48,7 @@ BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") e
 BASE_TEST_CONFIG = {
     "TESTING": True,
     "SECRET_KEY": "test-secret-key-for-the-suite-only",
+    "ENCRYPTION_KEYS": ["dGVzdC1lbmNyeXB0aW9uLWtleS1mb3ItdGhlLXN1aXQ="],
     "WTF_CSRF_ENABLED": False,
     "RATELIMIT_ENABLED": False,
     "FORM_MIN_SECONDS": 0,

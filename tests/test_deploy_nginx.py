@@ -9,6 +9,7 @@ REQUIRE_NGINX=1 is set, when it fails instead: `.ci/run` installs nginx.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -137,6 +138,7 @@ def production_env(database_url: str) -> dict[str, str]:
     template = read_env()
     ours = {
         "FLASK_SECRET_KEY": secrets.token_hex(32),
+        "FLASK_ENCRYPTION_KEYS": base64.b64encode(secrets.token_bytes(32)).decode(),
         "FLASK_PUBLIC_BASE_URL": f"https://{HOST}",
         "FLASK_TRUSTED_HOSTS": json.dumps([HOST]),
         "FLASK_SQLALCHEMY_DATABASE_URI": database_url,
@@ -407,8 +409,13 @@ def test_flask_check_passes_on_this_configuration_and_fails_on_the_defaults(site
     keyless = flask(site, "check", env={**outside, "FLASK_SECRET_KEY": ""})
     assert keyless.returncode != 0
     assert "SECRET_KEY" in keyless.stdout + keyless.stderr
-    # The defaults with a key, on the migrated database: one line per unsafe setting.
+    # Without the encryption key (empty, as in deploy/portal.env) it fails too.
+    no_encryption_key = flask(site, "check", env={**site.env, "FLASK_ENCRYPTION_KEYS": ""})
+    assert no_encryption_key.returncode != 0
+    assert "ENCRYPTION_KEYS" in no_encryption_key.stdout + no_encryption_key.stderr
+    # The defaults with keys, on the migrated database: one line per unsafe setting.
     defaults = {**outside, "FLASK_SECRET_KEY": site.env["FLASK_SECRET_KEY"],
+                "FLASK_ENCRYPTION_KEYS": site.env["FLASK_ENCRYPTION_KEYS"],
                 "FLASK_SQLALCHEMY_DATABASE_URI": site.env["FLASK_SQLALCHEMY_DATABASE_URI"]}
     failed = flask(site, "check", env=defaults)
     assert failed.returncode != 0

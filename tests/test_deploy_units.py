@@ -1,6 +1,7 @@
 """deploy/: the systemd units and the environment file hold together (cheap checks that
 always run), and systemd itself accepts the units where it is installed."""
 
+import base64
 import os
 import re
 import secrets
@@ -168,6 +169,7 @@ def test_the_nightly_backup_keeps_the_newest_copies_and_nothing_else(tmp_path):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("FLASK_")},
            **read_env(), "PORTAL_BACKUP_KEEP": str(keep),
            "FLASK_SECRET_KEY": secrets.token_hex(32),
+           "FLASK_ENCRYPTION_KEYS": base64.b64encode(secrets.token_bytes(32)).decode(),
            "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}"}
     service = read_unit(UNITS / "portal-backup.service")["Service"]
     lines = [service[key] for key in ("ExecStartPre", "ExecStart", "ExecStartPost")

@@ -38,7 +38,8 @@ def test_refuses_every_key_the_check_calls_weak(key):
 
 def test_starts_with_a_real_key():
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://",
-                      "SECRET_KEY": "0123456789abcdef0123456789abcdef"})
+                      "SECRET_KEY": "0123456789abcdef0123456789abcdef",
+                      "ENCRYPTION_KEYS": BASE_TEST_CONFIG["ENCRYPTION_KEYS"]})
     assert not app.testing
     assert app.config["SESSION_COOKIE_SECURE"] is False
 

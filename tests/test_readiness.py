@@ -3,6 +3,7 @@ configuration passes, the defaults fail with one line per problem."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -26,6 +27,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TOKEN = secrets.token_urlsafe(32)
 PRODUCTION = {
     "SECRET_KEY": secrets.token_hex(32),
+    "ENCRYPTION_KEYS": [base64.b64encode(secrets.token_bytes(32)).decode()],
     "PREFERRED_URL_SCHEME": "https",
     "TRUSTED_HOSTS": ["portal.example.com"],
     "PUBLIC_BASE_URL": "https://portal.example.com",
@@ -88,8 +90,9 @@ def test_a_production_configuration_passes(production_app):
 
 
 def test_the_defaults_fail_with_one_line_per_problem(tmp_path):
-    # The defaults, but TESTING: without it the app refuses to start at all (no key).
-    app = create_app({"TESTING": True,
+    # The defaults, but TESTING: without it the app refuses to start at all (no key);
+    # and an encryption key, without which it refuses even then (tests/test_encryption.py).
+    app = create_app({"TESTING": True, "ENCRYPTION_KEYS": PRODUCTION["ENCRYPTION_KEYS"],
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'd.sqlite3'}"})
     with app.app_context():
         db.create_all()  # not migrated: no alembic version
