@@ -25,7 +25,8 @@ the table (``batch_alter_table``): such a migration must call ``install`` again,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from flask import current_app
@@ -62,23 +63,52 @@ _READ = text(f"SELECT version FROM {TABLE} WHERE id = 1")  # noqa: S608 - a cons
 def install(connection: Connection) -> None:
     """Create (or re-create) the triggers on this connection's database; the table
     itself is the model ``AvailabilityVersion``. Safe to run again."""
-    run = connection.exec_driver_sql
     postgres = connection.dialect.name == "postgresql"
     if postgres:
-        run(f"CREATE OR REPLACE FUNCTION {_PG_FUNCTION}() RETURNS trigger"
+        connection.exec_driver_sql(
+            f"CREATE OR REPLACE FUNCTION {_PG_FUNCTION}() RETURNS trigger"
             f" LANGUAGE plpgsql AS $$ BEGIN {_RAISE}; RETURN NULL; END $$")
-    for name, table, event, condition in TRIGGERS:
-        run(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
-        when = f" WHEN ({condition})" if condition else ""
-        if postgres:
-            run(f"CREATE CONSTRAINT TRIGGER {name} AFTER {event} ON {table}"
-                f" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW{when}"
-                f" EXECUTE FUNCTION {_PG_FUNCTION}()")
-        else:
-            # SQLite has no IS DISTINCT FROM; IS NOT is the same test there.
-            when = when.replace("IS DISTINCT FROM", "IS NOT")
-            run(f"CREATE TRIGGER {name} AFTER {event} ON {table}{when}"
-                f" BEGIN {_RAISE}; END")
+    for trigger in TRIGGERS:
+        _create(connection, *trigger)
+
+
+def _create(connection: Connection, name: str, table: str, event: str,
+            condition: str | None) -> None:
+    run = connection.exec_driver_sql
+    postgres = connection.dialect.name == "postgresql"
+    run(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
+    when = f" WHEN ({condition})" if condition else ""
+    if postgres:
+        run(f"CREATE CONSTRAINT TRIGGER {name} AFTER {event} ON {table}"
+            f" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW{when}"
+            f" EXECUTE FUNCTION {_PG_FUNCTION}()")
+    else:
+        # SQLite has no IS DISTINCT FROM; IS NOT is the same test there.
+        when = when.replace("IS DISTINCT FROM", "IS NOT")
+        run(f"CREATE TRIGGER {name} AFTER {event} ON {table}{when}"
+            f" BEGIN {_RAISE}; END")
+
+
+@contextmanager
+def bulk_insert_requests(connection: Connection) -> Iterator[None]:
+    """For inserting many requests in this connection's transaction (the demo seed):
+    the insert trigger is off inside, instead of raising the number once per booked
+    row (on PostgreSQL, a deferred upsert of one row per booked row at commit), and the
+    number is raised once at the end. Other sessions wait for the table meanwhile; if
+    anything inside fails, rolling the transaction back brings the trigger back."""
+    name, table, event, condition = next(
+        trigger for trigger in TRIGGERS if trigger[0] == "availability_request_insert")
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
+        connection.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
+    else:
+        connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+    yield
+    if postgres:
+        connection.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
+    else:
+        _create(connection, name, table, event, condition)
+    connection.exec_driver_sql(_RAISE)
 
 
 def uninstall(connection: Connection) -> None:

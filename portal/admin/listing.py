@@ -1,4 +1,5 @@
-"""The request list's filters, search and sort, shared by the list page and the CSV export.
+"""The request list's filters, search, sort and pages, shared by the list page and the
+CSV export.
 
 Only whitelisted fields are filtered on, and each filter maps onto an index:
 status and therapist onto (status|therapist_id, created_at), booked dates onto
@@ -6,6 +7,12 @@ slot_start, names onto the normalised name columns as a prefix range (which
 an index can serve on SQLite and PostgreSQL alike, whatever the collation),
 email onto email_normalised (a prefix too), phone onto its E.164 form, a
 reference onto its unique index.
+
+Pages are found by position ("keyset" or "seek" pagination), not by counting rows
+from the top: a page's links carry the sort key and id of the row it ends or starts
+at, and the next page is the rows after that, read from an index (``Seek``). A page
+deep in 100,000 requests then costs what the first one does, and a request that
+arrives between two pages neither pushes a row onto the next page twice nor hides one.
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ import re
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import phonenumbers
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, and_, false, or_, tuple_
 
 from portal.models import STATUSES, ConsultationRequest, normalise_name, normalise_search, to_db
 from portal.numbers import MAX_PAGE, arg_number, parse_id
@@ -25,13 +33,104 @@ from portal.scheduling import PACIFIC
 Request = ConsultationRequest
 PER_PAGE_DEFAULT = 50
 PER_PAGE_MAX = 200
+# Page numbers (and OFFSET) only while the filtered list is this short: counting the
+# rows before a position costs what reading them would.
+NUMBERED_UP_TO = 5000
+END = "end"  # ``before=end``: the last page
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page starts or ends: a row's sort key (None: no booked time) and id."""
+
+    key: datetime | None
+    id: int
+    _TEXT = re.compile(r"^(?:([0-9]{8}T[0-9]{6}\.[0-9]{6})|none)_([0-9]{1,10})$")
+
+    def as_arg(self) -> str:
+        """For a query string: "20261201T180000.000000_4242" (UTC, as stored)."""
+        return f"{'none' if self.key is None else f'{self.key:%Y%m%dT%H%M%S.%f}'}_{self.id}"
+
+    @classmethod
+    def parse(cls, text: object) -> Position | None:
+        """A position from a query string; None when ``text`` is not one."""
+        match = cls._TEXT.match(text) if isinstance(text, str) else None
+        if match is None or (row_id := parse_id(match.group(2))) is None:
+            return None
+        if match.group(1) is None:
+            return cls(None, row_id)
+        try:
+            return cls(datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%f"), row_id)
+        except ValueError:  # "20261399T…": digits, not a time
+            return None
+
+
+@dataclass(frozen=True)
+class Seek:
+    """One order of the list, and how a page is read from a position in it: the rows
+    after it by (sort key, id), the id breaking ties, straight from the key's index.
+    With ``keyless_last`` the rows without a key (no booked time) follow the others,
+    by id the same way round, as a second stretch read from the same index."""
+
+    column: Any
+    descending: bool = False
+    keyless_last: bool = False
+
+    def order_by(self) -> tuple:
+        """The whole order, for ORDER BY with OFFSET."""
+        if self.descending:
+            key = self.column.desc().nulls_last() if self.keyless_last else self.column.desc()
+            return key, Request.id.desc()
+        key = self.column.asc().nulls_last() if self.keyless_last else self.column.asc()
+        return key, Request.id.asc()
+
+    def accepts(self, position: Position | None) -> bool:
+        return position is not None and (position.key is not None or self.keyless_last)
+
+    def stretches(self, position: Position | None, *, backwards: bool = False,
+                  ) -> list[tuple[list[ColumnElement[bool]], tuple]]:
+        """(conditions, ORDER BY) for each stretch of rows after ``position`` (None: from
+        the start), or before it read backwards (None: from the end), in reading order.
+        A page reads the first stretch, then the next while it still has room."""
+        down = self.descending != backwards  # the way the key is read
+
+        def further(column, value):
+            return column < value if down else column > value
+
+        def order(column):
+            return column.desc() if down else column.asc()
+
+        keyed: list | None = [self.column.is_not(None)] if self.keyless_last else []
+        keyless: list | None = [self.column.is_(None)] if self.keyless_last else None
+        if position is not None and position.key is None:  # among the keyless rows
+            keyless = [*keyless, further(Request.id, position.id)]
+            if not backwards:
+                keyed = None
+        elif position is not None:
+            keyed = [*keyed,
+                     self.column <= position.key if down else self.column >= position.key,
+                     further(tuple_(self.column, Request.id), tuple_(position.key, position.id))]
+            if backwards:
+                keyless = None
+        found = []
+        if keyed is not None:
+            found.append((keyed, (order(self.column), order(Request.id))))
+        if keyless is not None:
+            found.append((keyless, (order(Request.id),)))
+        return found[::-1] if backwards else found
+
+    def before(self, position: Position) -> ColumnElement[bool]:
+        """Every row ahead of ``position`` in this order (for counting them)."""
+        return or_(*(and_(*conditions) for conditions, _ in
+                     self.stretches(position, backwards=True)))
+
+
 SORTS = {
-    "received": ("Newest first", (Request.created_at.desc(), Request.id.desc())),
-    "received_asc": ("Oldest first", (Request.created_at.asc(), Request.id.asc())),
-    "booked": ("Booked time, soonest first",
-               (Request.slot_start.asc().nulls_last(), Request.id.asc())),
+    "received": ("Newest first", Seek(Request.created_at, descending=True)),
+    "received_asc": ("Oldest first", Seek(Request.created_at)),
+    "booked": ("Booked time, soonest first", Seek(Request.slot_start, keyless_last=True)),
     "booked_desc": ("Booked time, latest first",
-                    (Request.slot_start.desc().nulls_last(), Request.id.desc())),
+                    Seek(Request.slot_start, descending=True, keyless_last=True)),
 }
 _PHONE_LIKE = re.compile(r"^[\d\s().+\-]{7,}$")
 # new_reference()'s alphabet: no 0/O or 1/I, so "C-" and seven of these.
@@ -65,8 +164,12 @@ class RequestQuery:
             found.append(search_condition(self.q))
         return found
 
-    def order_by(self):
+    @property
+    def seek(self) -> Seek:
         return SORTS.get(self.sort, SORTS["received"])[1]
+
+    def order_by(self) -> tuple:
+        return self.seek.order_by()
 
     def as_args(self) -> dict[str, str]:
         """The filter as query-string values, for page and export links. Built from
