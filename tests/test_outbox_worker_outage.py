@@ -44,6 +44,7 @@ def test_the_sender_survives_a_database_outage_and_sends_afterwards(
     relay, through_relay = relayed(postgres_url)
     env = {**os.environ, "FLASK_SECRET_KEY": "outage-test-secret-key-0123456789abcdef",
            "FLASK_SQLALCHEMY_DATABASE_URI": through_relay,
+           "FLASK_ENCRYPTION_KEYS": ",".join(app.config["ENCRYPTION_KEYS"]),
            "FLASK_MAIL_BACKEND": "smtp", "FLASK_MAIL_SERVER": "127.0.0.1",
            "FLASK_MAIL_PORT": str(smtp_server.port), "FLASK_OUTBOX_BACKGROUND": "false",
            "FLASK_OUTBOX_POLL_SECONDS": "0.2", "FLASK_OUTBOX_ERROR_BACKOFF_MAX_SECONDS": "1"}

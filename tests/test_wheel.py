@@ -6,6 +6,7 @@ renders a confirmation email."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -94,7 +95,8 @@ def test_a_built_wheel_serves_pages_and_renders_emails_outside_the_checkout(tmp_
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PYTHON"))}
     env.update(PORTAL_INSTANCE_PATH=str(elsewhere / "instance"),
-               FLASK_SECRET_KEY=secrets.token_hex(32))
+               FLASK_SECRET_KEY=secrets.token_hex(32),
+               FLASK_ENCRYPTION_KEYS=base64.b64encode(secrets.token_bytes(32)).decode())
     flask = [python, "-m", "flask", "--app", "portal"]
     run([*flask, "db", "upgrade"], cwd=elsewhere, env=env)  # the packaged migrations
     run([*flask, "seed-demo", "--requests", "1"], cwd=elsewhere, env=env)
