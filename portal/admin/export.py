@@ -51,7 +51,7 @@ COLUMNS = [
     ("email", R.email, str),
     ("phone", R.phone, spreadsheet_phone),
     ("preferred_name", R.preferred_name, lambda v: v or ""),
-    ("preferred_contact", R.preferred_contact, lambda v: CONTACT_METHODS.get(v, v)),
+    ("preferred_contact", R.preferred_contact, lambda v: CONTACT_METHODS.get(v, v) if v else ""),
     ("language", R.language, lambda v: LANGUAGE_NAMES.get(v, v)),
     ("ok_to_text", R.ok_to_text, lambda v: yes_no(v)),
     ("ok_to_voicemail", R.ok_to_voicemail, lambda v: yes_no(v)),
