@@ -28,7 +28,7 @@ from portal.models import OutboxEmail  # noqa: E402
 from tests.factories import make_therapist  # noqa: E402
 from tests.smtp import SmtpSink  # noqa: E402
 
-ELIGIBLE = {"state": "CA", "zip_code": "94110", "ca_resident": "yes", "in_california": "yes"}
+ELIGIBLE = {"ca_resident": "yes", "zip_code": "94110", "in_california": "yes", "adult": "yes"}
 FORM_TOKEN = re.compile(r'name="form_token" type="hidden" value="([^"]+)"')
 SLOT_VALUE = re.compile(r'name="slot" value="([^"]+)"')
 
@@ -44,21 +44,21 @@ def emailed_code(app, email: str) -> str:
 def book_once(app, n: int) -> float:
     client = app.test_client()
     client.post("/consultation", data=ELIGIBLE)
-    html = client.get("/consultation/details?therapist=any").text
-    data = {
+    html = client.get("/consultation/time?therapist=any").text
+    client.post("/consultation/time", data={"therapist": "any",
+                                            "slot": SLOT_VALUE.findall(html)[n]})
+    client.post("/consultation/about", data={
         # Names are letters only: the booking's number spelled in letters (7 -> "h").
         "first_name": "Bench", "last_name": "Client " + "".join(chr(97 + int(d)) for d in str(n)),
-        "email": f"bench{n}@example.com",
-        "phone": f"(415) 555-{1000 + n:04d}", "preferred_contact": "email",
-        "interests": ["other"], "message": "", "therapist": "any",
-        "slot": SLOT_VALUE.findall(html)[n], "consent_privacy": "y",
-        "ack_not_emergency": "y", "website": "", "form_token": FORM_TOKEN.search(html).group(1),
-        "adult": "yes", "ok_to_text": "yes", "ok_to_voicemail": "yes", "payment": "self_pay",
-    }
+        "email": f"bench{n}@example.com", "phone": f"(415) 555-{1000 + n:04d}",
+        "meeting": "phone"})
+    check = client.get("/consultation/check").text
+    data = {"email": f"bench{n}@example.com", "consent_privacy": "y", "ack_not_emergency": "y",
+            "website": "", "form_token": FORM_TOKEN.search(check).group(1)}
     started = time.perf_counter()
-    response = client.post("/consultation/details", data=data)
+    response = client.post("/consultation/check", data=data)
     elapsed = time.perf_counter() - started
-    if response.status_code != 302:
+    if response.status_code != 302 or response.location != "/consultation/verify":
         raise SystemExit(f"booking {n} failed with {response.status_code}")
     code = emailed_code(app, data["email"])
     started = time.perf_counter()

@@ -45,16 +45,19 @@ class TherapistCard(NamedTuple):
     licence_type: str
     licence_number: str
     hours: tuple[HoursRange, ...]
+    video_url: str | None = None
 
 
 # One query for the therapists and their hours, in bookable_therapists()'s order.
 _BOOKABLE_CARDS = text(
-    'SELECT t.id, t.name, t.licence_type, t.licence_number, h.weekday, h.start, h."end"'
+    'SELECT t.id, t.name, t.licence_type, t.licence_number, t.video_url, h.weekday, h.start,'
+    ' h."end"'
     " FROM therapist t LEFT JOIN weekly_hours h ON h.therapist_id = t.id"
     " WHERE t.active = :yes AND t.accepting_new = :yes"
     " ORDER BY t.name, t.id, h.weekday, h.start"
 ).bindparams(yes=True).columns(id=Integer, name=String, licence_type=String,
-                               licence_number=String, weekday=Integer, start=Time, end=Time)
+                               licence_number=String, video_url=String, weekday=Integer,
+                               start=Time, end=Time)
 
 
 def bookable_therapist_cards() -> list[TherapistCard]:
@@ -65,13 +68,14 @@ def bookable_therapist_cards() -> list[TherapistCard]:
 
 
 def _read_cards() -> tuple[TherapistCard, ...]:
-    cards: dict[int, tuple[tuple, list[HoursRange]]] = {}
-    for tid, name, licence_type, number, weekday, begins, ends in (
+    cards: dict[int, tuple[tuple, list[HoursRange], str | None]] = {}
+    for tid, name, licence_type, number, video, weekday, begins, ends in (
             db.session.connection().execute(_BOOKABLE_CARDS)):
-        _, hours = cards.setdefault(tid, ((tid, name, licence_type, number), []))
+        _, hours, _ = cards.setdefault(tid, ((tid, name, licence_type, number), [], video))
         if weekday is not None:
             hours.append(HoursRange(weekday, begins, ends))
-    return tuple(TherapistCard(*who, tuple(hours)) for who, hours in cards.values())
+    return tuple(TherapistCard(*who, tuple(hours), video)
+                 for who, hours, video in cards.values())
 
 
 def therapists_for_reschedule(consultation: ConsultationRequest) -> list[Therapist]:

@@ -68,13 +68,14 @@ class UnknownTherapist(BookingError):
 
 @dataclass
 class RequestDetails:
-    """Everything a person gives in steps 1 and 2, already validated by the form."""
+    """Everything a person gives before the code, already validated by the forms;
+    what "help us prepare" asks after it may come here too (a rebooking, tests)."""
 
     first_name: str
     last_name: str
     email: str  # as the person wrote it, normalised by email-validator
     phone: str  # E.164
-    preferred_contact: str
+    preferred_contact: str | None
     state: str
     zip_code: str
     ca_resident: bool
@@ -92,6 +93,7 @@ class RequestDetails:
     adult: bool | None = None
     payment: str | None = None  # a PAYMENT_METHODS key
     network_key: str | None = None  # where it came from, for portal.holds
+    meeting: str | None = None  # "phone" or "video" (models.MEETINGS)
 
 
 def search_text(value: str, column) -> str:
@@ -175,6 +177,7 @@ def _new_row(details: RequestDetails, therapist_id: int | None,
         email=details.email,
         email_normalised=search_text(details.email, ConsultationRequest.email_normalised),
         phone=details.phone, preferred_contact=details.preferred_contact,
+        meeting=details.meeting,
         interests=",".join(details.interests), message=details.message,
         preferred_name=details.preferred_name or None, ok_to_text=details.ok_to_text,
         ok_to_voicemail=details.ok_to_voicemail, adult=details.adult, payment=details.payment,

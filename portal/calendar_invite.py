@@ -40,7 +40,8 @@ def event_uid(reference: str, domain: str) -> str:
 def build_ics(*, reference: str, domain: str, starts_at: datetime, ends_at: datetime | None,
               sequence: int, summary: str, description: str, organizer_email: str,
               attendee_email: str, organizer_name: str | None = None,
-              cancelled: bool = False, stamp: datetime | None = None) -> str:
+              cancelled: bool = False, stamp: datetime | None = None,
+              location: str | None = None) -> str:
     """The calendar for one booking as text (CRLF line endings, as RFC 5545 wants)."""
     start = starts_at.astimezone(PACIFIC)
     end = (ends_at or starts_at + SLOT_LENGTH).astimezone(PACIFIC)
@@ -60,6 +61,8 @@ def build_ics(*, reference: str, domain: str, starts_at: datetime, ends_at: date
     event.add("sequence", sequence)
     event.add("summary", summary)
     event.add("description", description)
+    if location:
+        event.add("location", location)
     organizer = vCalAddress(f"mailto:{organizer_email}")
     if organizer_name:
         organizer.params["CN"] = organizer_name

@@ -30,6 +30,8 @@ HOLIDAYS = [
 # (GOV.UK's own example is the BBC weather page).
 EXIT_URL = "https://www.bbc.com/weather"
 PRIVACY_NOTICE_VERSION = "2026-11"
+# The day the accessibility statement (/accessibility) was last reviewed, as written there.
+ACCESSIBILITY_REVIEWED = "2026-12-06"
 # The languages clients may choose (portal/i18n.py): the "Español" / "English" link,
 # and Accept-Language. A language leaves this list only if its catalog falls behind.
 CLIENT_LANGUAGES = ["en", "es"]
@@ -37,7 +39,8 @@ CLIENT_LANGUAGES = ["en", "es"]
 # to a client the practice can't see (a "not a fit" decline). Each entry: "name",
 # "about" (one plain sentence), and "phone" (as people write it, with "tel" for the
 # link; "text": True when texting works too) and/or "url". Public, well-known
-# resources only, and plain links: no tracking parameters.
+# resources only, and plain links: no tracking parameters. "states": the only states an
+# entry serves (the not-eligible page leaves it out for people elsewhere); none: all.
 REFERRALS = [
     {"name": N_("988 Suicide & Crisis Lifeline"), "phone": "988", "tel": "988", "text": True,
      "url": "https://988lifeline.org/",
@@ -52,11 +55,11 @@ REFERRALS = [
      "url": "https://www.psychologytoday.com/us/therapists",
      "about": N_("Search for therapists by state, ZIP code, insurance and what you'd like "
                  "help with.")},
-    {"name": N_("CAMFT Find a Therapist"), "url": "https://www.camft.org/",
+    {"name": N_("CAMFT Find a Therapist"), "url": "https://www.camft.org/", "states": ["CA"],
      "about": N_("The California Association of Marriage and Family Therapists' directory "
                  "of California therapists.")},
     {"name": N_("California county mental health access lines"),
-     "url": "https://www.dhcs.ca.gov/individuals/Pages/MHPContactList.aspx",
+     "url": "https://www.dhcs.ca.gov/individuals/Pages/MHPContactList.aspx", "states": ["CA"],
      "about": N_("Each California county has a free line that connects residents to "
                  "mental health care, including for people with Medi-Cal.")},
     {"name": N_("Open Path Collective"), "url": "https://openpathcollective.org/",

@@ -109,6 +109,8 @@ class Therapist(db.Model):
         """The bio for a page in ``language``: the Spanish one when there is one."""
         return self.bio_es if language == "es" and self.bio_es else self.bio
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The therapist's video room (https): clients may choose video only where there is one.
+    video_url: Mapped[str | None] = mapped_column(String(500))
     accepting_new: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -185,6 +187,7 @@ INTERESTS = {
     "anxiety": N_("Anxiety"),
     "other": N_("Something else"),
 }
+MEETINGS = {"phone": N_("Phone call"), "video": N_("Video call")}
 CONTACT_METHODS = {"email": N_("Email"), "phone": N_("Phone call"), "text": N_("Text message")}
 # How the person expects to pay for therapy after the free consultation. Self-pay
 # means a Good Faith Estimate is due before the first paid session (No Surprises
@@ -239,7 +242,11 @@ class ConsultationRequest(db.Model):
     email: Mapped[str] = mapped_column(String(254))
     email_normalised: Mapped[str] = mapped_column(search_key(254))
     phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
-    preferred_contact: Mapped[str] = mapped_column(String(10))
+    # From "Help us prepare" (optional, after the code): NULL until answered.
+    preferred_contact: Mapped[str | None] = mapped_column(String(10))
+    # How the consultation happens: "phone" (the therapist calls the client) or "video"
+    # (the therapist's video room). NULL on requests made before the journey asked it.
+    meeting: Mapped[str | None] = mapped_column(String(5))
     interests: Mapped[str] = mapped_column(String(200), default="")  # comma-separated keys
     # Encrypted at rest (portal.encryption), like every text people write here.
     message: Mapped[str] = mapped_column(EncryptedText("consultation_request", "message"),

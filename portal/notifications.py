@@ -21,7 +21,7 @@ from flask_babel import gettext
 from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import links, reply_promise, text_rules
+from portal import links, next_step, text_rules
 from portal.addresses import clean_address
 from portal.calendar_invite import build_ics
 from portal.extensions import db
@@ -67,7 +67,8 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
 def _confirmation_extras(consultation: ConsultationRequest) -> dict:
     """What a confirmation says besides the booking: when we'll reply, and where the
     Good Faith Estimate notice is."""
-    return {"reply_by": reply_promise.reply_by(consultation.created_at, consultation.language),
+    return {"next_step": next_step.sentence(consultation),
+            "next_step_html": next_step.sentence(consultation, html=True),
             "good_faith_estimate_url": links.external_url("public.good_faith_estimate")}
 
 
@@ -440,12 +441,15 @@ def _ics_text(consultation: ConsultationRequest, *, cancelled: bool) -> str:
     else:
         what = gettext("Free 30-minute consultation. Reference %(reference)s. To change the "
                        "time or cancel, use the link in your email.", reference=reference)
-    description = " ".join((what, gettext("Not for emergencies: call or text 988, or call 911.")))
+    how = () if cancelled else (next_step.sentence(consultation),)
+    description = " ".join((*how, what,
+                            gettext("Not for emergencies: call or text 988, or call 911.")))
     return build_ics(
         reference=consultation.reference, domain=config["CALENDAR_UID_DOMAIN"],
         starts_at=consultation.starts_at, ends_at=consultation.ends_at,
         sequence=consultation.booking_sequence,
         summary=gettext("Free consultation"), description=description,
+        location=next_step.location(consultation),
         organizer_email=config["PRACTICE_NOTIFY_EMAIL"], organizer_name=config["PRACTICE_NAME"],
         attendee_email=clean_address(consultation.email), cancelled=cancelled,
     )

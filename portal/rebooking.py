@@ -44,7 +44,8 @@ MISSED_SUBJECT = _l("Sorry we missed you")
 # are, how they may be contacted, and the consent they gave then.
 COPIED = ("first_name", "last_name", "first_name_normalised", "last_name_normalised",
           "preferred_name", "email", "email_normalised", "phone", "preferred_contact",
-          "ok_to_text", "ok_to_voicemail", "adult", "payment", "language", "state", "zip_code",
+          "ok_to_text", "ok_to_voicemail", "adult", "payment", "meeting", "language", "state",
+          "zip_code",
           "ca_resident", "in_california", "consent_at", "privacy_notice_version",
           "ack_not_emergency_at")
 

@@ -31,3 +31,8 @@ def reply_by(received_at: datetime, language: str = "en") -> str:
     day = business_days.reply_due_day(as_utc(received_at), holidays())
     with in_language(language):
         return gettext("the end of %(day)s", day=format_day(day, language))
+
+
+def reply_day(received_at: datetime, language: str = "en") -> str:
+    """The promise's day in words, for a sentence that says "by the end of" itself."""
+    return format_day(business_days.reply_due_day(as_utc(received_at), holidays()), language)

@@ -19,7 +19,7 @@ from tests.backoffice import sign_in
 from tests.conftest import CLOCK_INSTANTS
 from tests.factories import make_request, make_therapist, make_user
 
-ELIGIBLE = {"state": "CA", "zip_code": "94110", "ca_resident": "yes", "in_california": "yes"}
+ELIGIBLE = {"ca_resident": "yes", "zip_code": "94110", "in_california": "yes", "adult": "yes"}
 SLOT_VALUE = re.compile(r'name="slot" value="([^"]+)"')
 ROW = re.compile(r'<tr><th scope="row">All</th><td>(\d+)</td><td>(\d+)</td></tr>')
 
@@ -77,7 +77,7 @@ def test_offered_times_are_inside_pacific_hours_and_past_the_notice(app, client)
         make_therapist()  # 09:00-17:00 every day
         db.session.commit()
     client.post("/consultation", data=ELIGIBLE)
-    page = client.get("/consultation/details").text
+    page = client.get("/consultation/time").text
     starts = [datetime.fromisoformat(value) for value in SLOT_VALUE.findall(page)
               if value != "none"]
     assert starts

@@ -262,8 +262,8 @@ def test_a_public_page_leaves_a_visitors_cookies_alone(client, therapist_id):
     from tests.test_public_flow import pass_eligibility
 
     pass_eligibility(client)
-    client.get("/consultation/details")  # the first visit keeps its tokens
-    for path in ("/consultation/details", "/", "/privacy"):
+    client.get("/consultation/time")  # the first visit keeps its tokens
+    for path in ("/consultation/time", "/", "/privacy"):
         response = client.get(path)
         assert response.status_code == 200
         assert response.headers.getlist("Set-Cookie") == [], path

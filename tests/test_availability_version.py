@@ -199,7 +199,7 @@ def test_changes_made_outside_the_portal_show_on_the_next_visit(app, client, the
         run(engine, "UPDATE therapist SET accepting_new = :yes", yes=True)
         assert shown_times(client) == shown
         run(engine, "INSERT INTO setting (key, value) VALUES ('intake_paused', '1')")
-        paused = client.get("/consultation/details")
+        paused = client.get("/consultation/time")
         assert "not taking new consultation requests" in paused.text
         assert 'name="slot"' not in paused.text
         run(engine, "DELETE FROM setting")

@@ -1,7 +1,7 @@
-"""Step 2's version-2 questions in a real Chromium: the age question first, the
-contact permissions, the payment question with the Good Faith Estimate notice,
-the young people's page, the public notice, and the request page staff read
-first. axe-core clean and screenshots at 1280 and 375 px on each."""
+""""Help us prepare" in a real Chromium, after the code: the contact permissions, the
+payment question with the Good Faith Estimate notice; the age question of step 1 and
+the young people's page, the public notice, and the request page staff read first.
+axe-core clean and screenshots at 1280 and 375 px on each."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from portal.models import ConsultationRequest, Therapist
 from tests.browser import check_page as axe_and_screenshots
 from tests.factories import PASSWORD, future_slot, make_request, make_user
 from tests.test_browser_public import (
-    answer_permissions_age_and_payment,
+    agree_and_send,
+    answer_about,
     check_page,
+    choose_first_time,
     emailed_code,
     enter_code,
-    to_details,
+    to_time,
 )
 
 pytestmark = pytest.mark.browser
@@ -32,44 +34,43 @@ def stored_requests(live_app) -> int:
         return db.session.scalar(select(func.count()).select_from(ConsultationRequest))
 
 
-def test_step_two_asks_the_new_questions(page: Page, base_url, live_app, screenshot_dir):
-    to_details(page, base_url)
-    adult = page.get_by_role("group", name="Are you 18 or older?")
-    expect(adult).to_be_visible()
-    page.get_by_role("button", name="Book consultation").click()
-    for question in ("Are you 18 or older?", "May we send you text messages?",
-                     "May we leave a voicemail that says the name of our practice?",
-                     "How do you expect to pay for therapy?"):
-        expect(page.get_by_role("group", name=question).get_by_role("radio").first) \
-            .to_have_attribute("aria-invalid", "true")
-    expect(page.get_by_role("alert")).to_contain_text("Select yes if you are 18 or older")
-    check_page(page, screenshot_dir, "details-questions-errors")
-
+def test_help_us_prepare_asks_the_optional_questions(page: Page, base_url, live_app,
+                                                     screenshot_dir):
+    to_time(page, base_url)
+    choose_first_time(page)
     email = f"questions-{secrets.token_hex(4)}@example.com"
-    page.get_by_role("group", name=re.compile("Choose a time")).get_by_role("radio").first.check()
-    page.get_by_label("First name").fill("Samantha")
-    page.get_by_label("Last name").fill("Reyes")
-    page.get_by_label("What should we call you?").fill("Sam")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Phone number").fill(f"(415) 555-{secrets.randbelow(10000):04d}")
-    page.get_by_role("group", name="How would you like us to contact you?") \
-        .get_by_label("Phone call").check()
-    answer_permissions_age_and_payment(page, text="No", voicemail="No",
-                                       payment="I'll pay for sessions myself (self-pay)")
-    expect(page.locator("#good-faith-estimate")).to_contain_text(
-        "You have the right to receive a \u201cGood Faith Estimate\u201d")
-    page.get_by_label("I agree that the practice may store").check()
-    page.get_by_label("I understand that this form is not for emergencies").check()
-    check_page(page, screenshot_dir, "details-questions-filled")
-    page.get_by_role("button", name="Book consultation").click()
+    answer_about(page, email, first="Samantha", last="Reyes")
+    agree_and_send(page)
     expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
     enter_code(page, emailed_code(live_app, email))
     expect(page.get_by_role("heading", name="Your consultation is booked")).to_be_visible()
+    expect(page.get_by_role("heading", name="Help us prepare (optional)")).to_be_visible()
+    page.get_by_role("link", name="Answer a few questions").click()
+    # Asking for texts means saying yes to texts: the one way these answers can be wrong.
+    page.get_by_role("group", name="How would you like us to contact you? (optional)") \
+        .get_by_label("Text message").check()
+    page.get_by_role("group", name="May we send you text messages? (optional)") \
+        .get_by_label("No", exact=True).check()
+    page.get_by_role("button", name="Save my answers").click()
+    expect(page.get_by_role("alert")).to_contain_text("You chose text message")
+    check_page(page, screenshot_dir, "prepare-errors")
+    page.get_by_role("group", name="How would you like us to contact you? (optional)") \
+        .get_by_label("Phone call").check()
+    page.get_by_label("What should we call you?").fill("Sam")
+    page.get_by_role("group", name=re.compile("May we leave a voicemail")) \
+        .get_by_label("No", exact=True).check()
+    page.get_by_role("group", name="How do you expect to pay for therapy? (optional)") \
+        .get_by_label("I'll pay for sessions myself (self-pay)").check()
+    expect(page.locator("#good-faith-estimate")).to_contain_text(
+        "You have the right to receive a \u201cGood Faith Estimate\u201d")
+    check_page(page, screenshot_dir, "prepare-filled")
+    page.get_by_role("button", name="Save my answers").click()
+    expect(page.get_by_text("Thank you. Your therapist will read your answers")).to_be_visible()
     with live_app.app_context():
         row = db.session.scalar(select(ConsultationRequest).where(
             ConsultationRequest.email == email))
-        assert (row.preferred_name, row.ok_to_text, row.ok_to_voicemail, row.payment) == (
-            "Sam", False, False, "self_pay")
+        assert (row.preferred_name, row.ok_to_text, row.ok_to_voicemail, row.payment,
+                row.preferred_contact) == ("Sam", False, False, "self_pay", "phone")
 
 
 def test_under_18_goes_to_the_young_peoples_page(browser, base_url, live_app, screenshot_dir):
@@ -77,11 +78,11 @@ def test_under_18_goes_to_the_young_peoples_page(browser, base_url, live_app, sc
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     try:
-        to_details(page, base_url)
+        page.goto(f"{base_url}/consultation")
         before = stored_requests(live_app)
         page.get_by_role("group", name="Are you 18 or older?").get_by_label("No", exact=True) \
             .check()
-        page.get_by_role("button", name="Book consultation").click()
+        page.get_by_role("button", name="Continue").click()
         expect(page).to_have_url(f"{base_url}/consultation/young-people")
         assert stored_requests(live_app) == before
     finally:
@@ -99,9 +100,8 @@ def test_under_18_goes_to_the_young_peoples_page(browser, base_url, live_app, sc
 
 
 def test_the_good_faith_estimate_page(page: Page, base_url, screenshot_dir):
-    to_details(page, base_url)
-    page.get_by_role("link", name="Read the full Good Faith Estimate notice").click()
-    expect(page).to_have_url(f"{base_url}/good-faith-estimate")
+    page.goto(f"{base_url}/")
+    page.goto(f"{base_url}/good-faith-estimate")
     expect(page.get_by_role("heading", level=2)).to_contain_text(
         "You have the right to receive a \u201cGood Faith Estimate\u201d")
     check_page(page, screenshot_dir, "good-faith-estimate")

@@ -104,26 +104,25 @@ def test_the_presses_expire_after_five_seconds(page: Page, base_url):
 
 def test_back_after_exiting_finds_the_answers_forgotten(page: Page, base_url):
     history_length = open_from_elsewhere(page, f"{base_url}/consultation")
-    page.get_by_label("Which state do you live in?").select_option(label="California")
-    page.get_by_label("ZIP code").fill("94110")
-    for question in ("Is California your main home?",
-                     "Will you be in California during the consultation?"):
+    page.get_by_label("Your home ZIP code").fill("94110")
+    for question in ("Do you live in California?",
+                     "Will you be in California during the consultation?",
+                     "Are you 18 or older?"):
         page.get_by_role("group", name=question).get_by_label("Yes").check()
     page.get_by_role("button", name="Continue").click()
-    expect(page).to_have_url(f"{base_url}/consultation/details")
+    expect(page).to_have_url(f"{base_url}/consultation/time")
     with page.expect_request(f"{base_url}/exit-this-page"):
         exit_button(page).click()
     expect(page).to_have_url(EXIT_URL)
-    # Eligibility, then details, which the neutral site took the place of.
+    # Eligibility, then the time, which the neutral site took the place of.
     assert page.evaluate("history.length") == history_length + 1
     page.go_back()
     expect(page).to_have_url(f"{base_url}/consultation")
     # The eligibility page comes back empty: the session's answers are gone...
-    expect(page.get_by_label("ZIP code")).to_have_value("")
-    expect(page.get_by_label("Which state do you live in?")).to_have_value("")
+    expect(page.get_by_label("Your home ZIP code")).to_have_value("")
     expect(page.get_by_role("radio", checked=True)).to_have_count(0)
-    # ...and so is the way to the details page.
-    page.goto(f"{base_url}/consultation/details")
+    # ...and so is the way to the time page.
+    page.goto(f"{base_url}/consultation/time")
     expect(page).to_have_url(f"{base_url}/consultation")
 
 

@@ -25,38 +25,51 @@ def check_page(page: Page, screenshot_dir, name: str) -> None:
     axe_and_screenshots(page, name, lambda width: screenshot_dir / f"public-{name}-{width}.png")
 
 
-def answer_eligibility(page: Page, base_url: str, *, state: str, zip_code: str,
-                       resident: str, present: str) -> None:
-    page.goto(f"{base_url}/consultation")
-    page.get_by_label("Which state do you live in?").select_option(label=state)
-    page.get_by_label("ZIP code").fill(zip_code)
-    page.get_by_role("group", name="Is California your main home?").get_by_label(resident).check()
+def answer_eligibility(page: Page, base_url: str, *, zip_code: str = "94110",
+                       resident: str = "Yes", present: str = "Yes", adult: str = "Yes",
+                       go: bool = True) -> None:
+    """Step 1: four answers, then Continue."""
+    if go:
+        page.goto(f"{base_url}/consultation")
+    page.get_by_role("group", name="Do you live in California?") \
+        .get_by_label(resident, exact=True).check()
+    page.get_by_label("Your home ZIP code").fill(zip_code)
     page.get_by_role("group", name="Will you be in California during the consultation?") \
-        .get_by_label(present).check()
+        .get_by_label(present, exact=True).check()
+    page.get_by_role("group", name="Are you 18 or older?").get_by_label(adult, exact=True).check()
     page.get_by_role("button", name="Continue").click()
 
 
-def to_details(page: Page, base_url: str) -> None:
-    """Through step 1 to the details page, loaded with its stylesheet: what a test then
+def to_time(page: Page, base_url: str) -> None:
+    """Through step 1 to the time page, loaded with its stylesheet: what a test then
     measures is the page as laid out, not as it was when the URL changed."""
-    answer_eligibility(page, base_url, state="California", zip_code="94110", resident="Yes",
-                       present="Yes")
-    expect(page).to_have_url(re.compile(r"/consultation/details"))
+    answer_eligibility(page, base_url)
+    expect(page).to_have_url(re.compile(r"/consultation/time"))
     page.wait_for_load_state("load")
 
 
-def answer_permissions_age_and_payment(page: Page, *, adult: str = "Yes", text: str = "Yes",
-                                       voicemail: str = "Yes",
-                                       payment: str = "I'd like to use my health insurance"
-                                       ) -> None:
-    """Step 2's yes/no questions (18 or older, texts, voicemail) and how they'll pay."""
-    page.get_by_role("group", name="Are you 18 or older?").get_by_label(adult, exact=True).check()
-    page.get_by_role("group", name="May we send you text messages?") \
-        .get_by_label(text, exact=True).check()
-    page.get_by_role("group", name="May we leave a voicemail that says the name of our practice?") \
-        .get_by_label(voicemail, exact=True).check()
-    page.get_by_role("group", name="How do you expect to pay for therapy?") \
-        .get_by_label(payment).check()
+def choose_first_time(page: Page) -> None:
+    page.locator("details.slot-day[open] input[name=slot]").first.check()
+    page.get_by_role("button", name="Continue").click()
+    expect(page).to_have_url(re.compile(r"/consultation/about"))
+
+
+def answer_about(page: Page, email: str, *, phone: str | None = None,
+                 first: str = "Casey", last: str = "Rivera", video: bool = False) -> None:
+    page.get_by_label("First name").fill(first)
+    page.get_by_label("Last name").fill(last)
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Phone number").fill(phone or f"(415) 555-{secrets.randbelow(10000):04d}")
+    page.get_by_role("group", name="How would you like to meet?") \
+        .get_by_label("By video" if video else "By phone").check()
+    page.get_by_role("button", name="Continue").click()
+    expect(page).to_have_url(re.compile(r"/consultation/check"))
+
+
+def agree_and_send(page: Page) -> None:
+    page.get_by_label("I agree that the practice may store").check()
+    page.get_by_label("I understand that this form is not for emergencies").check()
+    page.get_by_role("button", name="Send my request").click()
 
 
 def manage_url_for(live_app, confirmation_url: str) -> str:
@@ -90,43 +103,40 @@ def test_landing_and_not_eligible(page: Page, base_url, screenshot_dir):
     page.get_by_role("link", name="Request a free consultation").click()
     expect(page).to_have_url(f"{base_url}/consultation")
     check_page(page, screenshot_dir, "eligibility")
-    answer_eligibility(page, base_url, state="Oregon", zip_code="97201", resident="No",
-                       present="No")
+    answer_eligibility(page, base_url, zip_code="97201", resident="No", present="No")
     expect(page).to_have_url(f"{base_url}/consultation/not-eligible?reason=other-state")
-    expect(page.get_by_text("You told us you live in another state")).to_be_visible()
+    expect(page.get_by_text("You told us you live in Oregon")).to_be_visible()
     expect(page.get_by_role("heading", level=1)).to_contain_text("people in California")
     check_page(page, screenshot_dir, "not-eligible")
+    page.get_by_role("link", name="Change my answers").click()
+    expect(page.get_by_label("Your home ZIP code")).to_have_value("97201")
     page.get_by_role("link", name="Privacy notice").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Privacy notice")
     check_page(page, screenshot_dir, "privacy")
+    page.get_by_role("link", name="Accessibility").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Accessibility statement")
+    expect(page.get_by_text("WCAG) version 2.2 at level AA")).to_be_visible()
+    check_page(page, screenshot_dir, "accessibility")
 
 
 def test_book_with_an_error_round_trip_then_reschedule_and_cancel(
         page: Page, base_url, live_app, screenshot_dir):
-    answer_eligibility(page, base_url, state="California", zip_code="94110", resident="Yes",
-                       present="Yes")
-    expect(page).to_have_url(re.compile(r"/consultation/details"))
-    page.get_by_role("button", name="Book consultation").click()
+    to_time(page, base_url)
+    page.get_by_role("button", name="Continue").click()
     summary = page.get_by_role("alert")
     expect(summary).to_contain_text("There is a problem")
     expect(summary).to_be_focused()
     expect(page).to_have_title(re.compile(r"^Error: "))
+    check_page(page, screenshot_dir, "time-errors")
+    choose_first_time(page)
+    page.get_by_role("button", name="Continue").click()
     expect(page.get_by_label("First name")).to_have_attribute("aria-invalid", "true")
-    check_page(page, screenshot_dir, "details-errors")
+    check_page(page, screenshot_dir, "about-errors")
 
     email = f"walk-{secrets.token_hex(4)}@example.com"
-    page.get_by_role("group", name=re.compile("Choose a time")).get_by_role("radio").first.check()
-    page.get_by_label("First name").fill("Casey")
-    page.get_by_label("Last name").fill("Rivera")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Phone number").fill(f"(415) 555-{secrets.randbelow(10000):04d}")
-    page.get_by_role("group", name="How would you like us to contact you?") \
-        .get_by_label("Email").check()
-    page.get_by_label("Ketamine-assisted psychotherapy").check()
-    answer_permissions_age_and_payment(page)
-    page.get_by_label("I agree that the practice may store").check()
-    page.get_by_label("I understand that this form is not for emergencies").check()
-    page.get_by_role("button", name="Book consultation").click()
+    answer_about(page, email)
+    check_page(page, screenshot_dir, "check")
+    agree_and_send(page)
 
     expect(page).to_have_url(f"{base_url}/consultation/verify")
     expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
@@ -140,10 +150,16 @@ def test_book_with_an_error_round_trip_then_reschedule_and_cancel(
     enter_code(page, code)
 
     expect(page.get_by_role("heading", name="Your consultation is booked")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"will call you at \(415\) 555-\d{4} on "))).to_be_visible()
     assert email not in page.content()
     check_page(page, screenshot_dir, "confirmation")
+    page.get_by_role("link", name="Answer a few questions").click()
+    page.get_by_role("group", name="May we send you text messages? (optional)") \
+        .get_by_label("No", exact=True).check()
+    page.get_by_role("button", name="Save my answers").click()
+    expect(page.get_by_text("Thank you. Your therapist will read your answers")).to_be_visible()
 
-    page.goto(base_url + manage_url_for(live_app, page.url))
+    page.goto(base_url + manage_url_for(live_app, page.url.split("#")[0]))
     expect(page.get_by_role("heading", name="Your consultation")).to_be_visible()
     check_page(page, screenshot_dir, "manage")
     page.get_by_role("link", name="Choose another time").click()
@@ -166,35 +182,31 @@ def test_the_whole_request_works_without_javascript(browser, base_url, live_app)
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     try:
-        answer_eligibility(page, base_url, state="California", zip_code="94110-1234",
-                           resident="Yes", present="Yes")
-        # Typed first, then a therapist chosen: "Show times" keeps what was typed.
-        page.get_by_label("First name").fill("Sam")
-        page.get_by_label("Last name").fill("Lee")
-        page.get_by_label("Daniel Okafor, LCSW").check()
+        answer_eligibility(page, base_url, zip_code="94110-1234")
+        # A therapist chosen: the page comes back at the times, that therapist's.
+        choice = page.get_by_label("Who would you like to see?")
+        choice.select_option(label=page.locator("#therapist-choice option",
+                                                has_text="Daniel Okafor").inner_text().strip())
         page.get_by_role("button", name="Show times").click()
+        expect(page).to_have_url(re.compile(r"/consultation/time\?therapist=\d+#times$"))
         expect(page.get_by_text("Showing free times for Daniel Okafor")).to_be_visible()
-        expect(page.get_by_label("First name")).to_have_value("Sam")
-        expect(page.get_by_label("Daniel Okafor, LCSW")).to_be_checked()
+        expect(page.locator("#therapist-choice option:checked")).to_contain_text("Daniel Okafor")
         expect(page.get_by_role("alert")).to_have_count(0)
         page.get_by_label("None of these times work").check()
+        page.get_by_label("Email me if an earlier time opens").check()
+        page.get_by_role("button", name="Continue").click()
         email = f"nojs-{secrets.token_hex(4)}@example.com"
-        page.get_by_label("Email address").fill(email)
-        page.get_by_label("Phone number").fill(f"415 555 {secrets.randbelow(10000):04d}")
-        page.get_by_role("group", name="How would you like us to contact you?") \
-            .get_by_label("Text message").check()
-        answer_permissions_age_and_payment(page, voicemail="No", payment="I'm not sure yet")
-        page.get_by_label("I agree that the practice may store").check()
-        page.get_by_label("I understand that this form is not for emergencies").check()
-        page.get_by_role("button", name="Book consultation").click()
+        answer_about(page, email, first="Sam", last="Lee",
+                     phone=f"415 555 {secrets.randbelow(10000):04d}")
+        agree_and_send(page)
         expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
-        # "Change my email address" goes back with every answer kept.
+        # "Change my email address" goes back with every answer kept, then to the check.
         page.get_by_role("button", name="Change my email address").click()
         expect(page.get_by_label("First name")).to_have_value("Sam")
         expect(page.get_by_label("Email address")).to_have_value(email)
-        page.get_by_label("I agree that the practice may store").check()
-        page.get_by_label("I understand that this form is not for emergencies").check()
-        page.get_by_role("button", name="Book consultation").click()
+        page.get_by_role("button", name="Continue").click()
+        expect(page).to_have_url(re.compile(r"/consultation/check$"))
+        agree_and_send(page)
         enter_code(page, emailed_code(live_app, email))
         expect(page.get_by_role("heading", name="received your request")).to_be_visible()
     finally:

@@ -13,16 +13,18 @@ from playwright.sync_api import Page, expect
 
 from tests.browser import WIDTHS
 from tests.test_browser_public import (
-    answer_permissions_age_and_payment,
+    agree_and_send,
+    answer_about,
     check_page,
+    choose_first_time,
     emailed_code,
     enter_code,
-    to_details,
+    to_time,
 )
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 390, "height": 844}  # the phone: the details page is measured here
+PHONE = {"width": 390, "height": 844}  # the phone: the time page is measured here
 SPACE_AROUND_PAGE = 24  # px between the crisis banner and the page; main's padding is 1.5rem
 SPACE_ABOVE_FOOTER = 48  # px between the last thing on the page and the footer (3rem)
 
@@ -55,7 +57,7 @@ def test_every_public_page_has_room_and_a_footer_at_the_bottom(page: Page, base_
         for url, first in pages:
             page.goto(base_url + url)
             assert_room_around(page, first)
-        to_details(page, base_url)
+        to_time(page, base_url)
         assert_room_around(page, "main .step")
     # A short page on a tall window: the footer still ends at the window's foot.
     page.set_viewport_size({"width": 1280, "height": 1400})
@@ -65,18 +67,12 @@ def test_every_public_page_has_room_and_a_footer_at_the_bottom(page: Page, base_
     # The confirmation panel, after a whole booking.
     page.set_viewport_size({"width": 375, "height": 900})
     email = f"room-{secrets.token_hex(4)}@example.com"
-    to_details(page, base_url)
-    page.get_by_role("group", name=re.compile("Choose a time")).get_by_role("radio").first.check()
-    page.get_by_label("First name").fill("Robin")
-    page.get_by_label("Last name").fill("Park")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Phone number").fill(f"(415) 555-{secrets.randbelow(10000):04d}")
-    page.get_by_role("group", name="How would you like us to contact you?") \
-        .get_by_label("Email").check()
-    answer_permissions_age_and_payment(page)
-    page.get_by_label("I agree that the practice may store").check()
-    page.get_by_label("I understand that this form is not for emergencies").check()
-    page.get_by_role("button", name="Book consultation").click()
+    to_time(page, base_url)
+    choose_first_time(page)
+    assert_room_around(page, "main .step")
+    answer_about(page, email, first="Robin", last="Park")
+    assert_room_around(page, "main .step")
+    agree_and_send(page)
     assert_room_around(page, "main h1")
     enter_code(page, emailed_code(live_app, email))
     expect(page.get_by_role("heading", name="Your consultation is booked")).to_be_visible()
@@ -85,13 +81,12 @@ def test_every_public_page_has_room_and_a_footer_at_the_bottom(page: Page, base_
 
 def test_the_time_picker_is_short_on_a_phone(page: Page, base_url, screenshot_dir):
     page.set_viewport_size(PHONE)
-    to_details(page, base_url)
+    to_time(page, base_url)
     height = page.evaluate("document.documentElement.scrollHeight")
     picker = page.locator("fieldset:has(details.slot-day)").bounding_box()["height"]
     # The page was 5,279 px tall before the times folded, with 34 time buttons before
-    # "About you". The page's own height now follows the questions step 2 asks (age,
-    # names, texts, voicemail, payment, the waitlist), so the picker is measured itself.
-    print(f"\ndetails page at 390 px: {height} px tall, time picker {picker:.0f} px")
+    # "About you". The time page holds the therapists and the times alone now.
+    print(f"\ntime page at 390 px: {height} px tall, time picker {picker:.0f} px")
     assert picker < 1800  # unfolded, the same times take about 3,000 px
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     days = page.locator("details.slot-day")
@@ -125,15 +120,20 @@ def test_the_time_picker_is_short_on_a_phone(page: Page, base_url, screenshot_di
     expect(page.get_by_role("radio", name=re.compile(
         rf"^\d{{1,2}}:\d\d.*[AP]M PT, {day_name}$")).first).to_be_visible()
 
-    # A time chosen in a folded day stays in view after an unsuccessful submit.
+    # A time chosen in a folded day stays in view when the visitor comes back to it.
+    later = page.locator("details.slot-later")
+    expect(later).not_to_have_attribute("open", "")  # later dates fold into one
+    later.locator("> summary").click()
     last_day = days.last
     last_day.locator("summary").click()
     last_day.get_by_role("radio").last.check()
-    page.get_by_role("button", name="Book consultation").click()
-    expect(page.get_by_role("alert")).to_contain_text("There is a problem")
+    page.get_by_role("button", name="Continue").click()
+    expect(page).to_have_url(re.compile(r"/consultation/about"))
+    page.go_back()
+    assert page.locator("details.slot-later").get_attribute("open") is not None
     assert page.locator("details.slot-day").last.get_attribute("open") is not None
     expect(page.locator("details.slot-day").last.get_by_role("radio").last).to_be_checked()
-    check_page(page, screenshot_dir, "details-folded-days")
+    check_page(page, screenshot_dir, "time-folded-days")
 
 
 def summary_links_show_their_question(page: Page) -> int:
@@ -164,14 +164,15 @@ def summary_links_show_their_question(page: Page) -> int:
 def test_error_summary_links_land_on_the_question(page: Page, base_url):
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 700})
-        to_details(page, base_url)
-        page.get_by_role("button", name="Book consultation").click()
+        to_time(page, base_url)
+        choose_first_time(page)
+        page.get_by_role("button", name="Continue").click()
         expect(page.get_by_role("alert")).to_contain_text("There is a problem")
         texts = page.get_by_role("alert").get_by_role("link").all_inner_texts()
-        # Page order: the age question first, then the time, then about you.
-        assert texts[0].startswith("Select yes if you are 18 or older")
-        assert texts[1].startswith("Choose a time")
-        assert summary_links_show_their_question(page) == 12
+        # Page order: the names first, how to meet last.
+        assert texts[0].startswith("Enter your first name")
+        assert texts[-1].startswith("Choose how you'd like to meet")
+        assert summary_links_show_their_question(page) == 5
         page.context.clear_cookies()  # a new visitor: step 1 unanswered
         page.goto(f"{base_url}/consultation")
         page.get_by_role("button", name="Continue").click()
@@ -197,8 +198,9 @@ def test_choices_are_big_enough_to_tap(page: Page, base_url):
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(f"{base_url}/consultation")
-        for question in ("Is California your main home?",
-                         "Will you be in California during the consultation?"):
+        for question in ("Do you live in California?",
+                         "Will you be in California during the consultation?",
+                         "Are you 18 or older?"):
             group = page.get_by_role("group", name=question)
             for answer in ("Yes", "No"):
                 label = group.locator("label", has_text=re.compile(f"^{answer}$"))
@@ -207,7 +209,7 @@ def test_choices_are_big_enough_to_tap(page: Page, base_url):
                 # The whole row answers: a tap near the label's right edge picks it.
                 label.click(position={"x": size["width"] - 3, "y": size["height"] - 3})
                 expect(group.get_by_label(answer)).to_be_checked()
-        to_details(page, base_url)
+        to_time(page, base_url)
         for label in page.locator("label.choice-label").all():
             if label.is_visible():
                 size = label.bounding_box()
@@ -235,14 +237,19 @@ def test_phone_numbers_never_wrap_inside(page: Page, base_url):
             assert link.evaluate("a => a.getClientRects().length") == 1, link.inner_text()
 
 
+def to_about(page: Page, base_url: str) -> None:
+    to_time(page, base_url)
+    choose_first_time(page)
+
+
 def test_the_typo_hint_fixes_the_address_in_one_click(browser, base_url, screenshot_dir):
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     try:
-        to_details(page, base_url)
+        to_about(page, base_url)
         page.get_by_label("First name").fill("Casey")
         page.get_by_label("Email address").fill("casey.rivera@gmial.com")
-        page.get_by_role("button", name="Book consultation").click()
+        page.get_by_role("button", name="Continue").click()
         expect(page.get_by_role("alert")).to_contain_text("Did you mean casey.rivera@gmail.com?")
         use = page.get_by_role("button", name="Use casey.rivera@gmail.com")
         expect(use).to_be_visible()
@@ -251,11 +258,11 @@ def test_the_typo_hint_fixes_the_address_in_one_click(browser, base_url, screens
     # axe and screenshots with the button showing, then one click (with scripts on).
     page = browser.new_page()
     try:
-        to_details(page, base_url)
+        to_about(page, base_url)
         page.get_by_label("First name").fill("Casey")
         page.get_by_label("Email address").fill("casey.rivera@gmial.com")
-        page.get_by_role("button", name="Book consultation").click()
-        check_page(page, screenshot_dir, "details-email-typo")
+        page.get_by_role("button", name="Continue").click()
+        check_page(page, screenshot_dir, "about-email-typo")
         page.get_by_role("button", name="Use casey.rivera@gmail.com").click()
         expect(page.get_by_label("Email address")).to_have_value("casey.rivera@gmail.com")
         expect(page.get_by_label("First name")).to_have_value("Casey")

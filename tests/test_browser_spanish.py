@@ -31,42 +31,41 @@ def test_the_whole_flow_in_spanish(page: Page, base_url, live_app, screenshot_di
     page.get_by_role("button", name="Continuar").click()
     expect(page.get_by_role("alert")).to_contain_text("Hay un problema")
     check_page(page, screenshot_dir, "eligibility-errors")
-    page.get_by_label("¿En qué estado vive?").select_option(label="California")
-    page.get_by_label("Código postal").fill("94110")
-    page.get_by_role("group", name="¿California es su hogar principal?") \
-        .get_by_label("Sí").check()
+    page.get_by_role("group", name="¿Vive en California?").get_by_label("Sí").check()
+    page.get_by_label("El código postal de su casa").fill("94110")
     page.get_by_role("group", name="¿Estará en California durante la consulta?") \
         .get_by_label("Sí").check()
+    page.get_by_role("group", name="¿Tiene 18 años o más?").get_by_label("Sí").check()
     page.get_by_role("button", name="Continuar").click()
 
-    expect(page).to_have_url(re.compile(r"/consultation/details"))
-    page.get_by_role("button", name="Reservar la consulta").click()
+    expect(page).to_have_url(re.compile(r"/consultation/time"))
+    page.get_by_role("button", name="Continuar").click()
     summary = page.get_by_role("alert")
     expect(summary).to_contain_text("Hay un problema")
     expect(page).to_have_title(re.compile(r"^Error: "))
+    check_page(page, screenshot_dir, "time-errors")
+    page.locator("details.slot-day[open] input[name=slot]").first.check()
+    page.get_by_role("button", name="Continuar").click()
+
+    expect(page).to_have_url(re.compile(r"/consultation/about"))
+    page.get_by_role("button", name="Continuar").click()
     expect(page.get_by_label("Nombre", exact=True)).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_text("Escriba su nombre").first).to_be_visible()
-    check_page(page, screenshot_dir, "details-errors")
-
+    check_page(page, screenshot_dir, "about-errors")
     email = f"es-{secrets.token_hex(4)}@example.com"
-    page.get_by_role("group", name="¿Tiene 18 años o más?").get_by_label("Sí").check()
-    page.get_by_role("group", name=re.compile("Elija una hora")).get_by_role("radio").first.check()
     page.get_by_label("Nombre", exact=True).fill("Rosa")
     page.get_by_label("Apellido").fill("Martínez")
     page.get_by_label("Dirección de correo electrónico").fill(email)
     page.get_by_label("Número de teléfono").fill(f"(559) 555-{secrets.randbelow(10000):04d}")
-    page.get_by_role("group", name="¿Cómo quiere que nos comuniquemos con usted?") \
-        .get_by_label("Llamada telefónica").check()
-    page.get_by_role("group", name="¿Podemos enviarle mensajes de texto?") \
-        .get_by_label("No", exact=True).check()
-    page.get_by_role("group", name=re.compile("¿Podemos dejarle un mensaje de voz")) \
-        .get_by_label("No", exact=True).check()
-    page.get_by_label("Ansiedad").check()
-    page.get_by_role("group", name="¿Cómo piensa pagar la terapia?") \
-        .get_by_label("Todavía no estoy seguro").check()
+    page.get_by_role("group", name="¿Cómo prefiere que sea la consulta?") \
+        .get_by_label("Por teléfono").check()
+    page.get_by_role("button", name="Continuar").click()
+
+    expect(page.get_by_role("heading", name="Revise sus respuestas")).to_be_visible()
+    check_page(page, screenshot_dir, "check")
     page.get_by_label("Acepto que la consulta guarde estos datos").check()
     page.get_by_label("Entiendo que este formulario no es para emergencias").check()
-    page.get_by_role("button", name="Reservar la consulta").click()
+    page.get_by_role("button", name="Enviar mi solicitud").click()
 
     expect(page.get_by_role("heading", name="Revise su correo electrónico")).to_be_visible()
     check_page(page, screenshot_dir, "verify")
@@ -74,9 +73,10 @@ def test_the_whole_flow_in_spanish(page: Page, base_url, live_app, screenshot_di
     page.get_by_role("button", name="Enviar mi solicitud").click()
 
     expect(page.get_by_role("heading", name="Su consulta está reservada")).to_be_visible()
-    expect(page.locator("dd").first).to_have_text(re.compile(
-        r"^(lunes|martes|miércoles|jueves|viernes|sábado|domingo), \d+ de \w+ de \d{4}, "
-        r"\d+:\d\d.*[ap]\.m\. PT$"))
+    expect(page.locator("#next-step")).to_have_text(re.compile(
+        r" el (lunes|martes|miércoles|jueves|viernes|sábado|domingo), \d+ de \w+, "
+        r"\d+:\d\d.*[ap]\.m\. PT\.$"))
+    expect(page.get_by_text(re.compile(r" le llamará al \(559\) 555-\d{4} el "))).to_be_visible()
     check_page(page, screenshot_dir, "confirmation")
 
     page.goto(base_url + manage_url_for(live_app, page.url))

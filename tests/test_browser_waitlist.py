@@ -97,11 +97,12 @@ def test_leaving_the_waitlist_from_the_manage_page(page: Page, base_url, offered
     expect(page.get_by_role("heading", name="You're on the waitlist")).to_have_count(0)
 
 
-def test_the_step_two_box(page: Page, base_url, screenshot_dir):
-    answer_eligibility(page, base_url, state="California", zip_code="94110", resident="Yes",
-                       present="Yes")
+def test_the_waitlist_box_opens_under_none_of_these_times(page: Page, base_url,
+                                                          screenshot_dir):
+    answer_eligibility(page, base_url)
+    expect(page.get_by_label("Email me if an earlier time opens")).to_be_hidden()
     page.get_by_label(re.compile("None of these times work")).check()
     page.get_by_label("Email me if an earlier time opens").check()
     expect(page.get_by_label("Email me if an earlier time opens")).to_be_checked()
     page.get_by_label("Email me if an earlier time opens").scroll_into_view_if_needed()
-    check_page(page, screenshot_dir, "details")
+    check_page(page, screenshot_dir, "time-waitlist")

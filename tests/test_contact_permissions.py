@@ -1,7 +1,7 @@
-"""Step 2's version-2 questions through the test client: the name to call the
-client, whether we may text them or leave a voicemail, that they are 18 or older,
-and how they expect to pay (the Good Faith Estimate). What is stored, the errors,
-the back-office page and list, every client email and the CSV."""
+""""Help us prepare" (after the code) and the age question (step 1) through the test
+client: the name to call the client, whether we may text them or leave a voicemail,
+that they are 18 or older, and how they expect to pay (the Good Faith Estimate). What
+is stored, the errors, the back-office page and list, every client email and the CSV."""
 
 from __future__ import annotations
 
@@ -19,9 +19,16 @@ from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail
 from tests.backoffice import database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user, soon
-from tests.test_public_flow import book, enter_code, form_data, pass_eligibility, requests_stored
+from tests.test_public_flow import (
+    book,
+    enter_code,
+    form_data,
+    pass_eligibility,
+    prepare,
+    requests_stored,
+    send,
+)
 
-QUESTIONS = ("adult", "ok_to_text", "ok_to_voicemail", "payment")
 GFE_HEADING = "You have the right to receive a \u201cGood Faith Estimate\u201d explaining how " \
     "much your medical care will cost"
 GFE_TEXT_HEADING = ('You have the right to receive a "Good Faith Estimate" explaining how much '
@@ -34,98 +41,119 @@ def stored_one(app) -> ConsultationRequest:
     return row
 
 
-# -- step 2: stored answers and errors --------------------------------------------
+# -- "help us prepare": stored answers and errors -------------------------------------
+
+PREPARE_QUESTIONS = ("ok_to_text", "ok_to_voicemail", "payment")
+
+
+def booked_id(client, app) -> str:
+    """A request booked through the web; its public id (the confirmation page's)."""
+    pass_eligibility(client)
+    return book(client, app).location.rpartition("/")[2]
+
 
 def test_the_answers_are_stored_with_the_request(app, client, therapist_id):
-    pass_eligibility(client)
-    book(client, app, preferred_name="Sam", ok_to_text="no", ok_to_voicemail="no",
-         payment="self_pay")
+    public_id = booked_id(client, app)
+    response = prepare(client, public_id, preferred_name="Sam", ok_to_text="no",
+                       ok_to_voicemail="no", payment="self_pay", preferred_contact="phone")
+    assert response.status_code == 302
+    assert response.location == f"/consultation/confirmed/{public_id}#prepare"
     row = stored_one(app)
-    assert (row.preferred_name, row.ok_to_text, row.ok_to_voicemail, row.adult, row.payment) \
-        == ("Sam", False, False, True, "self_pay")
+    assert (row.preferred_name, row.ok_to_text, row.ok_to_voicemail, row.adult, row.payment,
+            row.preferred_contact) == ("Sam", False, False, True, "self_pay", "phone")
     assert row.status == "new"
+    # The page thanks them and no longer shows the questions (nor the answers).
+    page = client.get(response.location).text
+    assert "Thank you" in page and 'name="ok_to_text"' not in page and "Sam" not in page
+
+
+def test_skipping_help_us_prepare_leaves_every_answer_unanswered(app, client, therapist_id):
+    public_id = booked_id(client, app)
+    page = client.get(f"/consultation/confirmed/{public_id}").text
+    assert "Help us prepare (optional)" in page
+    row = stored_one(app)
+    assert (row.preferred_name, row.preferred_contact, row.ok_to_text, row.ok_to_voicemail,
+            row.payment, row.interests, row.message) == (None, None, None, None, None, "", "")
+    assert prepare(client, public_id).status_code == 302  # nothing at all is fine too
+    row = stored_one(app)
+    assert (row.ok_to_text, row.ok_to_voicemail, row.preferred_contact) == (None, None, None)
 
 
 def test_a_blank_preferred_name_is_stored_as_none(app, client, therapist_id):
-    pass_eligibility(client)
-    book(client, app, preferred_name="   ", payment="not_sure")
+    public_id = booked_id(client, app)
+    prepare(client, public_id, preferred_name="   ", payment="not_sure")
     row = stored_one(app)
     assert row.preferred_name is None and row.call_name == "Casey"
-    assert (row.ok_to_text, row.ok_to_voicemail, row.payment) == (True, True, "not_sure")
-
-
-@pytest.mark.parametrize("question", QUESTIONS)
-def test_each_question_must_be_answered(app, client, therapist_id, question):
-    pass_eligibility(client)
-    data = form_data(client)
-    del data[question]
-    response = client.post("/consultation/details", data=data)
-    html = response.text
-    assert response.status_code == 200 and "<title>Error: " in html
-    assert f'<a href="#{question}-0" data-field-link>' in html  # in the error summary
-    # Every radio of the question points at its error.
-    radios = re.findall(rf'<input type="radio" class="choice-input" id="{question}-\d"[^>]*>', html)
-    assert radios and all('aria-invalid="true"' in radio and
-                          f'aria-describedby="{question}-error"' in radio for radio in radios)
-    assert f'id="{question}-error"' in html
-    assert requests_stored(app) == []
+    assert (row.ok_to_text, row.ok_to_voicemail, row.payment) == (None, None, "not_sure")
 
 
 @pytest.mark.parametrize(("question", "value"), [
-    ("adult", "maybe"), ("ok_to_text", "Y"), ("ok_to_voicemail", "1"), ("payment", "cash")])
-def test_a_made_up_answer_is_refused_like_a_missing_one(app, client, therapist_id, question,
-                                                        value):
-    pass_eligibility(client)
-    response = client.post("/consultation/details", data=form_data(client, **{question: value}))
-    assert response.status_code == 200 and f'id="{question}-error"' in response.text
-    assert requests_stored(app) == []
+    ("ok_to_text", "Y"), ("ok_to_voicemail", "1"), ("payment", "cash"),
+    ("preferred_contact", "pigeon")])
+def test_a_made_up_answer_is_refused(app, client, therapist_id, question, value):
+    public_id = booked_id(client, app)
+    response = prepare(client, public_id, **{question: value})
+    html = response.text
+    assert response.status_code == 200 and f'id="{question}-error"' in html
+    assert f'<a href="#{question}-0" data-field-link>' in html  # in the error summary
+    radios = re.findall(rf'<input type="radio" class="choice-input" id="{question}-\d"[^>]*>',
+                        html)
+    assert radios and all('aria-invalid="true"' in radio for radio in radios)
+    assert getattr(stored_one(app), question) is None
 
 
 def test_asking_for_texts_means_saying_yes_to_texts(app, client, therapist_id):
-    pass_eligibility(client)
-    response = client.post("/consultation/details", data=form_data(
-        client, preferred_contact="text", ok_to_text="no"))
+    public_id = booked_id(client, app)
+    response = prepare(client, public_id, preferred_contact="text", ok_to_text="no")
     assert "You chose text message as the way to contact you" in response.text
-    assert requests_stored(app) == []
+    assert stored_one(app).preferred_contact is None
 
 
 def test_a_preferred_name_follows_the_name_rules(app, client, therapist_id):
-    pass_eligibility(client)
-    response = client.post("/consultation/details",
-                           data=form_data(client, preferred_name="Sam\r\nBcc: x@example.com"))
+    public_id = booked_id(client, app)
+    response = prepare(client, public_id, preferred_name="Sam\r\nBcc: x@example.com")
     html = response.text
     assert 'id="preferred_name-error"' in html and 'aria-invalid="true"' in html
     assert 'aria-describedby="preferred_name-hint preferred_name-error"' in html
-    assert requests_stored(app) == []
+    assert stored_one(app).preferred_name is None
 
 
-def test_the_age_question_comes_first_on_the_page(client, therapist_id):
-    pass_eligibility(client)
-    html = client.get("/consultation/details").text
-    form = html[html.index("<form"):]
-    assert form.index('name="adult"') < form.index('name="therapist"') < form.index(
-        'name="first_name"')
+def test_the_manage_page_shows_and_changes_the_answers(app, client, therapist_id):
+    from portal.links import manage_token
 
-
-def test_change_my_email_keeps_the_new_answers(app, client, therapist_id):
-    pass_eligibility(client)
-    data = form_data(client, preferred_name="Sam", ok_to_text="no", ok_to_voicemail="no",
-                     payment="self_pay")
-    assert client.post("/consultation/details", data=data).status_code == 302
-    html = client.get("/consultation/details").text
+    public_id = booked_id(client, app)
+    prepare(client, public_id, preferred_name="Sam", ok_to_text="no", ok_to_voicemail="no",
+            payment="self_pay")
+    with app.app_context():
+        url = f"/manage/{manage_token(db.session.get(ConsultationRequest, stored_one(app).id))}"
+    html = client.get(url).text
     assert re.search(r'<input [^>]*id="preferred_name"[^>]*value="Sam"', html)
-    for question, value in (("adult", "yes"), ("ok_to_text", "no"),
-                            ("ok_to_voicemail", "no"), ("payment", "self_pay")):
+    for question, value in (("ok_to_text", "no"), ("ok_to_voicemail", "no"),
+                            ("payment", "self_pay")):
         assert f'name="{question}" value="{value}" checked>' in html, question
+    response = prepare(client, public_id, back="manage", ok_to_text="yes", ok_to_voicemail="no")
+    assert response.location == f"{url}#prepare"
+    row = stored_one(app)
+    assert (row.ok_to_text, row.ok_to_voicemail, row.preferred_name) == (True, False, None)
+
+
+def test_a_pending_or_unknown_request_takes_no_answers(app, client, therapist_id):
+    pass_eligibility(client)
+    send(client, form_data(client))
+    row = stored_one(app)
+    assert prepare(client, row.public_id, preferred_name="Sam").status_code == 404
+    assert prepare(client, "nope", preferred_name="Sam").status_code == 404
+    assert stored_one(app).preferred_name is None
 
 
 # -- under 18 -----------------------------------------------------------------------
 
+ELIGIBLE_ADULT = {"ca_resident": "yes", "zip_code": "94110", "in_california": "yes"}
+
+
 def test_under_18_leads_to_the_young_peoples_page_and_stores_nothing(app, client, therapist_id):
-    pass_eligibility(client)
-    data = form_data(client, adult="no", preferred_name="Sam")
     before = database_snapshot(app)
-    response = client.post("/consultation/details", data=data)
+    response = client.post("/consultation", data={**ELIGIBLE_ADULT, "adult": "no"})
     assert response.status_code == 302 and response.location == "/consultation/young-people"
     assert database_snapshot(app) == before  # every table, every row: nothing stored or queued
     page = client.get(response.location)
@@ -133,24 +161,20 @@ def test_under_18_leads_to_the_young_peoples_page_and_stores_nothing(app, client
     assert page.status_code == 200
     assert "parent or guardian" in html and 'href="tel:(555) 010-0199"' in html
     assert 'href="tel:988"' in html and "We haven't kept any of your answers" in html
-    assert "Sam" not in html and "casey@example.com" not in html
+    assert client.get("/consultation/time").location == "/consultation"
 
 
 def test_under_18_needs_nothing_else_filled_in(app, client, therapist_id):
-    pass_eligibility(client)
-    html = client.get("/consultation/details").text
-    token = re.search(r'name="form_token" type="hidden" value="([^"]+)"', html).group(1)
     before = database_snapshot(app)
-    response = client.post("/consultation/details", data={"adult": "no", "form_token": token})
+    response = client.post("/consultation", data={"adult": "no"})
     assert response.location == "/consultation/young-people"
     assert database_snapshot(app) == before
 
 
-def test_the_age_question_does_not_judge_show_times(app, client, therapist_id):
-    pass_eligibility(client)
-    response = client.post("/consultation/details",
-                           data=form_data(client, adult="no", show_times="1"))
-    assert response.status_code == 200 and 'role="alert"' not in response.text
+def test_the_age_question_is_asked_at_the_first_step(client):
+    html = client.get("/consultation").text
+    form = html[html.index("<form"):]
+    assert form.index('name="ca_resident"') < form.index('name="adult"')
 
 
 @pytest.mark.parametrize("app_config", [{
@@ -158,13 +182,13 @@ def test_the_age_question_does_not_judge_show_times(app, client, therapist_id):
     "CONSULTATION_RATE_LIMIT": "1 per hour", "CONSULTATION_ATTEMPT_LIMIT": "100 per hour"}])
 def test_under_18_answers_do_not_use_up_the_booking_limit(app, client, therapist_id):
     person = {"REMOTE_ADDR": "2001:db8::18"}
-    pass_eligibility(client)  # from another address: its own count
     for _ in range(3):
-        response = client.post("/consultation/details", data=form_data(client, adult="no"),
+        response = client.post("/consultation", data={**ELIGIBLE_ADULT, "adult": "no"},
                                environ_base=person)
         assert response.location == "/consultation/young-people"
-    response = client.post("/consultation/details", data=form_data(client), environ_base=person)
-    assert response.location == "/consultation/verify"
+    response = client.post("/consultation", data={**ELIGIBLE_ADULT, "adult": "yes"},
+                           environ_base=person)
+    assert response.location == "/consultation/time"
 
 
 # -- emails -------------------------------------------------------------------------
@@ -233,12 +257,12 @@ def test_every_client_email_greets_the_name_they_asked_for(app, preferred, greet
 
 def test_the_code_email_names_nobody(app, client, therapist_id):
     pass_eligibility(client)
-    client.post("/consultation/details", data=form_data(client, preferred_name="Sam"))
+    send(client, form_data(client, first_name="Sam"))
     with app.app_context():
         [code] = db.session.scalars(select(OutboxEmail)).all()
     assert code.kind == "verification_code"
     assert "Sam" not in code.body_text + code.body_html
-    assert "Casey" not in code.body_text + code.body_html
+    assert "Rivera" not in code.body_text + code.body_html
 
 
 def test_the_confirmation_email_carries_the_good_faith_estimate_notice(app, client, therapist_id):
@@ -280,14 +304,17 @@ def test_the_good_faith_estimate_page_shows_the_full_notice(client):
     assert 'href="tel:988"' in html
 
 
-def test_step_two_shows_the_notice_beside_the_payment_question(client, therapist_id):
-    pass_eligibility(client)
-    html = client.get("/consultation/details").text.replace("&ldquo;", "\u201c") \
-        .replace("&rdquo;", "\u201d")
+def test_help_us_prepare_shows_the_notice_beside_the_payment_question(app, client,
+                                                                     therapist_id):
+    public_id = booked_id(client, app)
+    confirmation = client.get(f"/consultation/confirmed/{public_id}").text
+    assert f'href="/consultation/prepare/{public_id}">Answer a few questions' in confirmation
+    html = client.get(f"/consultation/prepare/{public_id}").text.replace(
+        "&ldquo;", "\u201c").replace("&rdquo;", "\u201d")
     question = html.index('name="payment"')
     notice = html.index(GFE_HEADING)
-    assert 0 < notice - question < 3000  # right after the question, before consent
-    assert notice < html.index('name="consent_privacy"')
+    assert 0 < notice - question < 3000  # right after the question, before the button
+    assert notice < html.index("Save my answers")
     assert 'href="/good-faith-estimate"' in html
 
 
@@ -334,9 +361,10 @@ def test_the_request_page_says_when_texts_and_voicemail_are_fine(client, staff):
     assert "GFE due" not in html
 
 
-def test_an_older_request_is_treated_as_no_voicemail_until_asked(client, staff):
+def test_an_unanswered_request_is_treated_as_no_voicemail_and_no_texts(client, staff):
     html = client.get(f"/admin/requests/{staff['older']}").text
-    assert "Voicemail: not asked" in html and "Texts: not asked" in html
+    assert "Voicemail: not answered" in html and "Texts: not answered" in html
+    assert "Leave no voicemail that names the practice" in html and "Don't text" in html
     assert "GFE due" not in html
 
 
@@ -388,8 +416,8 @@ def test_demo_requests_fill_the_new_answers(app, runner):
 
 def test_the_code_step_still_leads_to_a_new_request(app, client, therapist_id):
     pass_eligibility(client)
-    data = form_data(client, preferred_name="Sam", ok_to_voicemail="no")
-    assert client.post("/consultation/details", data=data).location == "/consultation/verify"
+    data = form_data(client)
+    assert send(client, data).location == "/consultation/verify"
     assert stored_one(app).status == "pending"
     assert enter_code(client, app).status_code == 302
-    assert stored_one(app).status == "new" and stored_one(app).ok_to_voicemail is False
+    assert stored_one(app).status == "new" and stored_one(app).ok_to_voicemail is None

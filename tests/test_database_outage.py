@@ -96,7 +96,7 @@ def assert_kind_503(client, caplog, path="/consultation"):
     assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
     page = response.text
     assert "We'll be back in a moment" in page
-    assert "call us at (415) 555-0100" in page
+    assert "call us at <a href=\"tel:+14155550100\">(415) 555-0100</a>" in page
     assert 'href="tel:988"' in page and 'href="sms:988"' in page
     assert "Traceback" not in page and "psycopg" not in page and "sqlite" not in page.lower()
     [line] = outage_lines(caplog)

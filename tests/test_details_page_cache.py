@@ -15,7 +15,7 @@ from portal.models import ConsultationRequest, Therapist
 from portal.public.details_page import fragment_cache
 from portal.scheduling import parse_slot_value
 from tests.factories import make_request, make_therapist
-from tests.test_public_flow import details_page, form_data, pass_eligibility
+from tests.test_public_flow import details_page, form_data, pass_eligibility, send
 
 SLOT_VALUE = re.compile(r'name="slot" value="([^"]+)"')
 
@@ -43,22 +43,24 @@ def test_a_time_booked_since_the_last_visit_is_gone_from_the_next(app, client, t
 def test_the_kept_questions_follow_the_language_and_the_therapist(app, client, therapist_id):
     pass_eligibility(client)
     english = details_page(client)
-    spanish = client.get("/consultation/details",
+    spanish = client.get("/consultation/time",
                          headers={"Accept-Language": "es-MX,es;q=0.9"}).text
-    assert "Choose a time for your 30-minute consultation" in english
-    assert "Choose a time for your 30-minute consultation" not in spanish
+    assert "Which time would suit you?" in english
+    assert "Which time would suit you?" not in spanish
     assert 'lang="es"' in spanish
-    assert "Elija una hora para su consulta de 30 minutos" in spanish
+    assert "¿Qué hora le queda mejor?" in spanish
     chosen = re.sub(r"\s+", " ", details_page(client, therapist=str(therapist_id)))
-    assert f'name="therapist" value="{therapist_id}" checked' in chosen
-    assert 'name="therapist" value="any" checked' in re.sub(r"\s+", " ", details_page(client))
+    assert f'<option value="{therapist_id}" selected>' in chosen
+    assert "Showing free times for <strong>Maya Alvarez</strong>" in chosen  # the kept part
+    anyone = re.sub(r"\s+", " ", details_page(client))
+    assert '<option value="any" selected>' in anyone and "Showing free times" not in anyone
     assert len(kept_pages(app)) == 3
 
 
 def test_a_page_with_what_a_visitor_typed_is_never_kept(app, client, therapist_id):
     pass_eligibility(client)
     data = form_data(client, first_name="Zephyrine", email="not-an-email")
-    page = client.post("/consultation/details", data=data).text
+    page = send(client, data).text
     assert "Zephyrine" in page and "There is a problem" in page
     assert kept_pages(app) and not any("Zephyrine" in html for html in kept_pages(app))
 

@@ -38,10 +38,10 @@ def test_the_back_office_has_none(client):
 
 def test_exiting_forgets_the_answers_in_the_session(client):
     pass_eligibility(client)
-    assert client.get("/consultation/details").status_code == 200
+    assert client.get("/consultation/time").status_code == 200
     response = client.post("/exit-this-page")
     assert response.status_code == 204
     with client.session_transaction() as session:
         assert dict(session) == {}
-    assert client.get("/consultation/details").status_code == 302
+    assert client.get("/consultation/time").status_code == 302
     assert 'value="94110"' not in client.get("/consultation").text

@@ -26,6 +26,7 @@ from portal.models import ConsultationRequest, OutboxEmail, to_db, utcnow
 from tests.backoffice import sign_in
 from tests.conftest import mail_app_config
 from tests.factories import make_user
+from tests.test_public_flow import journey_token, send
 
 app_config = mail_app_config
 
@@ -36,8 +37,7 @@ TYPED_PHONE, PHONE = "(415) 555-0199", "+14155550199"
 MESSAGE = "Sentinel-message: my private worries xq9"
 ZIP = "96161"
 NOTE, STATUS_NOTE = "Sentinel-note: staff only zk4", "Sentinel-note: called back zk5"
-ELIGIBLE = {"state": "CA", "zip_code": ZIP, "ca_resident": "yes", "in_california": "yes"}
-FORM_TOKEN = re.compile(r'name="form_token" type="hidden" value="([^"]+)"')
+ELIGIBLE = {"ca_resident": "yes", "zip_code": ZIP, "in_california": "yes", "adult": "yes"}
 SLOT_VALUE = re.compile(r'name="slot" value="([^"]+)"')
 
 
@@ -58,14 +58,12 @@ def book_through_the_public_pages(client, app) -> str:
     """Eligibility, details with a time, and (where the flow has it) the email code;
     the request's public id."""
     assert client.post("/consultation", data=ELIGIBLE).status_code == 302
-    html = client.get("/consultation/details?therapist=any").text
-    response = client.post("/consultation/details", data={
+    html = client.get("/consultation/time?therapist=any").text
+    response = send(client, {
         "first_name": FIRST, "last_name": LAST, "email": EMAIL, "phone": TYPED_PHONE,
-        "preferred_contact": "email", "interests": ["kap", "trauma"], "message": MESSAGE,
-        "therapist": "any", "slot": SLOT_VALUE.findall(html)[0], "consent_privacy": "y",
-        "ack_not_emergency": "y", "website": "", "form_token": FORM_TOKEN.search(html).group(1),
-        "preferred_name": PREFERRED, "adult": "yes", "ok_to_text": "yes",
-        "ok_to_voicemail": "no", "payment": "self_pay",
+        "meeting": "phone", "therapist": "any", "slot": SLOT_VALUE.findall(html)[0],
+        "consent_privacy": "y", "ack_not_emergency": "y", "website": "",
+        "form_token": journey_token(client),
     })
     assert response.status_code == 302, response.text
     if response.location.startswith("/consultation/verify"):  # the email-code step
@@ -75,6 +73,12 @@ def book_through_the_public_pages(client, app) -> str:
         code = re.search(r"(?<!\d)\d{6}(?!\d)", body).group(0)
         response = client.post("/consultation/verify", data={"code": code})
         assert response.status_code == 302, response.text
+    public_id = response.location.rpartition("/")[2]
+    answered = client.post(f"/consultation/prepare/{public_id}", data={
+        "preferred_contact": "email", "interests": ["kap", "trauma"], "message": MESSAGE,
+        "preferred_name": PREFERRED, "ok_to_text": "yes", "ok_to_voicemail": "no",
+        "payment": "self_pay"})
+    assert answered.status_code == 302, answered.text
     assert response.location.startswith("/consultation/confirmed/")
     return response.location.rpartition("/")[2]
 

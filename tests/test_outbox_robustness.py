@@ -23,7 +23,7 @@ from wtforms.validators import ValidationError
 from portal import mail_transport, notifications, outbox, outbox_sender
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail, utcnow
-from portal.public.forms import DetailsForm
+from portal.public.forms import AboutForm
 from tests.conftest import mail_app_config
 from tests.factories import make_request, make_therapist, soon
 from tests.test_outbox import queue_plain, statuses
@@ -93,7 +93,7 @@ def test_an_abandoned_row_out_of_attempts_fails_instead_of_being_claimed(app, sm
 
 def test_the_form_refuses_a_non_ascii_mailbox_and_stores_ascii_domains(app):
     with app.test_request_context():
-        form = DetailsForm(meta={"csrf": False})
+        form = AboutForm(meta={"csrf": False})
         form.email.data = "j\u00f6hn@example.com"
         with pytest.raises(ValidationError, match="only English letters"):
             form.validate_email(form.email)

@@ -15,6 +15,7 @@ from tests.test_public_flow import (
     outbox_count,
     pass_eligibility,
     requests_stored,
+    send,
 )
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -23,8 +24,7 @@ pytestmark = pytest.mark.usefixtures("therapist_id")
 
 def test_a_filled_honeypot_looks_like_success_but_stores_nothing(app, client):
     pass_eligibility(client)
-    response = client.post("/consultation/details",
-                           data=form_data(client, website="http://spam.example.com"))
+    response = send(client, form_data(client, website="http://spam.example.com"))
     # The same next step a person gets; there is just nothing to verify behind it.
     assert response.status_code == 302 and response.location == "/consultation/verify"
     assert requests_stored(app) == [] and outbox_count(app) == 0
@@ -32,7 +32,8 @@ def test_a_filled_honeypot_looks_like_success_but_stores_nothing(app, client):
 
 def test_the_honeypot_is_hidden_by_css_not_type_hidden(client):
     pass_eligibility(client)
-    html = client.get("/consultation/details").text
+    send(client, form_data(client, consent_privacy=""))
+    html = client.get("/consultation/check").text
     field = re.search(r'<input[^>]*name="website"[^>]*>', html).group(0)
     assert 'type="text"' in field and 'tabindex="-1"' in field and 'autocomplete="off"' in field
     assert '<label for="website">' in html and 'class="honeypot"' in html
@@ -41,19 +42,26 @@ def test_the_honeypot_is_hidden_by_css_not_type_hidden(client):
 @pytest.mark.parametrize("app_config", [{"FORM_MIN_SECONDS": 30}])
 def test_a_form_filled_faster_than_a_person_types_stores_nothing(app, client):
     pass_eligibility(client)
-    response = client.post("/consultation/details", data=form_data(client))
-    assert response.status_code == 302 and response.location == "/consultation/verify"
+    response = send(client, form_data(client))
+    # A person who is this quick reads "please try again", not "your request has timed out".
+    assert response.status_code == 200 and "<title>Error: Check your answers" in response.text
+    assert "Please check your answers and try again." in response.text
+    assert "timed out" not in response.text
     assert requests_stored(app) == [] and outbox_count(app) == 0
+    # Their next try is not held back again.
+    response = send(client, form_data(client))
+    assert response.status_code == 302 and response.location == "/consultation/verify"
+    assert len(requests_stored(app)) == 1
 
 
 def test_a_forged_form_token_asks_to_submit_again(app, client):
     pass_eligibility(client)
     data = form_data(client, form_token="forged")
-    html = client.post("/consultation/details", data=data).text
+    html = send(client, data).text
     assert "Please check your answers and submit again" in html
-    assert 'value="Casey"' in html and requests_stored(app) == []
+    assert "Casey Rivera" in html and requests_stored(app) == []
     fresh = re.search(r'name="form_token" type="hidden" value="([^"]+)"', html).group(1)
-    response = client.post("/consultation/details", data={**data, "form_token": fresh})
+    response = send(client, {**data, "form_token": fresh})
     assert response.status_code == 302 and len(requests_stored(app)) == 1
 
 
@@ -63,10 +71,10 @@ def test_resubmitting_after_an_unreadable_form_token_is_not_taken_for_a_robot(ap
     start the time trap again and silently drop their second submit."""
     pass_eligibility(client)
     data = form_data(client, form_token="garbled")
-    html = client.post("/consultation/details", data=data).text
+    html = send(client, data).text
     assert "Please check your answers and submit again" in html
     fresh = re.search(r'name="form_token" type="hidden" value="([^"]+)"', html).group(1)
-    response = client.post("/consultation/details", data={**data, "form_token": fresh})
+    response = send(client, {**data, "form_token": fresh})
     assert response.status_code == 302 and len(requests_stored(app)) == 1
 
 
@@ -89,13 +97,13 @@ def test_an_expired_csrf_token_keeps_everything_typed(app, client):
     token = CSRF.search(client.get("/consultation").text).group(1)
     client.post("/consultation", data={**ELIGIBLE, "csrf_token": token})
     data = form_data(client, first_name="Jordan", csrf_token=expired_csrf_token(app, client))
-    response = client.post("/consultation/details", data=data)
+    response = send(client, data)
     html = response.text
     assert response.status_code == 200
     assert "This page was open for a while" in html and "still here" in html
-    assert 'value="Jordan"' in html and requests_stored(app) == []
+    assert f'value="{data["slot"]}" checked' in html and requests_stored(app) == []
     fresh = CSRF.search(html).group(1)
-    response = client.post("/consultation/details", data={**data, "csrf_token": fresh})
+    response = send(client, {**data, "csrf_token": fresh})
     assert response.status_code == 302 and len(requests_stored(app)) == 1
 
 
@@ -104,9 +112,9 @@ def test_a_forged_csrf_token_keeps_everything_typed(app, client):
     token = CSRF.search(client.get("/consultation").text).group(1)
     client.post("/consultation", data={**ELIGIBLE, "csrf_token": token})
     data = form_data(client, first_name="Jordan", csrf_token="forged")
-    html = client.post("/consultation/details", data=data).text
-    assert "This page was open for a while" in html and 'value="Jordan"' in html
-    assert requests_stored(app) == []
+    html = send(client, data).text
+    assert "This page was open for a while" in html
+    assert f'value="{data["slot"]}" checked' in html and requests_stored(app) == []
 
 
 @pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import ConsultationRequest
 from tests.factories import make_therapist
-from tests.test_public_flow import form_data, pass_eligibility
+from tests.test_public_flow import form_data, pass_eligibility, send
 
 PEOPLE = 20
 
@@ -31,21 +31,26 @@ def test_twenty_people_one_slot(app):
         pass_eligibility(client)
         forms.append(form_data(client, therapist_id, email=f"person{n}@example.com",
                                phone=f"(415) 555-01{n:02d}", first_name=f"Person {chr(65 + n)}"))
+        # Time and "about you" first: the check page's "Send my request" is the race.
+        checked = send(client, {**forms[-1], "consent_privacy": ""})
+        assert "<title>Error: Check your answers" in checked.text
         clients.append(client)
     assert len({form["slot"] for form in forms}) == 1
     start = threading.Barrier(PEOPLE)
+    agreements = ("consent_privacy", "ack_not_emergency", "form_token")
 
     def submit(n):
         start.wait()
-        return clients[n].post("/consultation/details", data=forms[n])
+        return clients[n].post("/consultation/check",
+                               data={name: forms[n][name] for name in agreements})
 
     with ThreadPoolExecutor(PEOPLE) as pool:
         responses = list(pool.map(submit, range(PEOPLE)))
 
-    codes = sorted(r.status_code for r in responses)
-    assert codes == [200] * (PEOPLE - 1) + [302]
-    losers = [r for r in responses if r.status_code == 200]
-    assert all("That time was just taken" in r.text for r in losers)
+    assert sorted(r.location for r in responses) == (
+        ["/consultation/check"] * (PEOPLE - 1) + ["/consultation/verify"])
+    losers = [clients[n] for n, r in enumerate(responses) if r.location == "/consultation/check"]
+    assert all("That time was just taken" in c.get("/consultation/check").text for c in losers)
     with app.app_context():
         holders = db.session.scalar(select(func.count()).select_from(ConsultationRequest).where(
             ConsultationRequest.therapist_id == int(therapist_id),
@@ -63,7 +68,7 @@ def test_wrong_codes_sent_at_once_count_five_tries_at_most(app):
         db.session.commit()
     first = app.test_client()
     pass_eligibility(first)
-    assert first.post("/consultation/details", data=form_data(first)).status_code == 302
+    assert send(first, form_data(first)).status_code == 302
     cookie = first.get_cookie("session").value
     tabs = []
     for _ in range(10):

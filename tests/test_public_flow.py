@@ -8,6 +8,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
+import flask
 import pytest
 import time_machine
 from sqlalchemy import func, select
@@ -25,39 +26,89 @@ from portal.models import (
     Setting,
     Therapist,
 )
+from portal.public import journey
 from portal.scheduling import PACIFIC, format_day, parse_slot_value
 from tests.backoffice import database_snapshot
 from tests.factories import future_slot, make_request, make_therapist
 
-ELIGIBLE = {"state": "CA", "zip_code": "94110", "ca_resident": "yes", "in_california": "yes"}
+ELIGIBLE = {"ca_resident": "yes", "zip_code": "94110", "in_california": "yes", "adult": "yes"}
 FORM_TOKEN = re.compile(r'name="form_token" type="hidden" value="([^"]+)"')
 SLOT_VALUE = re.compile(r'name="slot" value="([^"]+)"')
+# Each step's fields, its address, and where it goes when its answers are fine.
+STEPS = (("/consultation/time", ("therapist", "slot", "waitlist", "csrf_token"),
+          "/consultation/about"),
+         ("/consultation/about", ("first_name", "last_name", "email", "email_as_typed", "phone",
+                                  "meeting", "use_email", "csrf_token"), "/consultation/check"),
+         ("/consultation/check", ("consent_privacy", "ack_not_emergency", "website",
+                                  "form_token", "csrf_token"), "/consultation/verify"))
+PREPARE_FIELDS = ("preferred_name", "preferred_contact", "ok_to_text", "ok_to_voicemail",
+                  "interests", "message", "payment")
 
 
 def pass_eligibility(client):
     response = client.post("/consultation", data=ELIGIBLE)
-    assert response.status_code == 302 and response.location == "/consultation/details"
+    assert response.status_code == 302 and response.location == "/consultation/time"
 
 
 def details_page(client, therapist="any"):
-    response = client.get(f"/consultation/details?therapist={therapist}")
+    """The time page (step 2) for ``therapist``."""
+    response = client.get(f"/consultation/time?therapist={therapist}")
     assert response.status_code == 200
     return response.text
 
 
+def read_journey(client) -> dict:
+    """The journey kept in the client's session cookie (encrypted there)."""
+    with client.session_transaction() as session:
+        return journey.decode(session.get("journey"), client.application.secret_key)
+
+
+def write_journey(client, state: dict, **where) -> None:
+    """Put ``state`` in the client's session as the journey (encrypted, as the app does)."""
+    with client.application.test_request_context():
+        journey._save(state)
+        value = flask.session["journey"]
+    with client.session_transaction(**where) as session:
+        session["journey"] = value
+
+
+def journey_token(client) -> str:
+    """The journey's one-time token, as the check page carries it."""
+    return read_journey(client)["token"]
+
+
 def form_data(client, therapist="any", slot_index=0, **fields) -> dict:
-    """A complete, valid step-2 form as the page offers it."""
+    """Every answer of steps 2 to 4, valid, as the pages offer them."""
     html = details_page(client, therapist)
     slots = SLOT_VALUE.findall(html)
     data = {
         "first_name": "Casey", "last_name": "Rivera", "email": "casey@example.com",
-        "phone": "(415) 555-0123", "preferred_contact": "email", "interests": ["kap", "anxiety"],
-        "message": "", "therapist": therapist, "slot": slots[slot_index],
-        "adult": "yes", "ok_to_text": "yes", "ok_to_voicemail": "yes", "payment": "insurance",
-        "consent_privacy": "y", "ack_not_emergency": "y", "website": "",
-        "form_token": FORM_TOKEN.search(html).group(1),
+        "phone": "(415) 555-0123", "meeting": "phone", "therapist": therapist,
+        "slot": slots[slot_index], "consent_privacy": "y", "ack_not_emergency": "y",
+        "website": "", "form_token": journey_token(client),
     }
     return {**data, **fields}
+
+
+def send(client, data: dict, **request):
+    """Steps 2 to 4 with the answers in ``data`` (step 1 passed already), as a person
+    sends them page by page: the check page's response (a redirect to the code page
+    when the request went through), or, where a step sent the visitor back (to itself
+    or another step), the page that redirect shows."""
+    for url, fields, onwards in STEPS:
+        answers = {name: data[name] for name in fields if data.get(name) is not None}
+        response = client.post(url, data=answers, **request)
+        if response.status_code != 302:
+            return response
+        if response.location != onwards:
+            return response if response.location == "/consultation/verify" \
+                else client.get(response.location, **request)
+    return response
+
+
+def prepare(client, public_id: str, **answers):
+    """"Help us prepare" on the confirmation page."""
+    return client.post(f"/consultation/prepare/{public_id}", data=answers)
 
 
 CODE = re.compile(r"\b(\d{6})\b")
@@ -81,17 +132,23 @@ def enter_code(client, app, email: str = "casey@example.com", code: str | None =
 
 
 def book(client, app, **fields):
-    """Steps 2 and 3 through the web (step 1 already passed); the confirmation redirect."""
+    """Steps 2 to 5 through the web (step 1 already passed); the confirmation redirect.
+    Answers to "help us prepare" among ``fields`` are sent from the confirmation page."""
+    later = {name: fields.pop(name) for name in PREPARE_FIELDS if name in fields}
     data = form_data(client, **fields)
-    response = client.post("/consultation/details", data=data)
-    assert response.status_code == 302 and response.location == "/consultation/verify"
+    response = send(client, data)
+    assert response.status_code == 302 and response.location == "/consultation/verify", \
+        response.text
     confirmed = enter_code(client, app, data["email"])
     assert confirmed.status_code == 302, confirmed.text
+    if later:
+        public_id = confirmed.location.rpartition("/")[2]
+        assert prepare(client, public_id, **later).status_code == 302
     return confirmed
 
 
 def checked_therapist(html: str) -> str:
-    [value] = re.findall(r'name="therapist" value="([^"]+)" checked', html)
+    [value] = re.findall(r'<option value="([^"]+)" selected>', html)
     return value
 
 
@@ -132,19 +189,45 @@ def test_landing_page_shows_therapists_reply_time_and_one_call_to_action(client,
     assert 'href="tel:988"' in html and 'href="sms:988"' in html
 
 
-def test_details_need_eligibility_first(client):
-    response = client.get("/consultation/details")
-    assert response.status_code == 302 and response.location == "/consultation"
+def test_later_steps_need_eligibility_first(client):
+    for url in ("/consultation/time", "/consultation/about", "/consultation/check"):
+        response = client.get(url)
+        assert response.status_code == 302 and response.location == "/consultation", url
+
+
+def test_the_old_details_address_leads_to_the_time(client):
+    response = client.get("/consultation/details?therapist=3")
+    assert response.status_code == 302
+    assert response.location == "/consultation/time?therapist=3"
+    assert client.get("/consultation/details").location == "/consultation/time"
+
+
+def test_each_step_asks_only_its_own_questions(client, therapist_id):
+    """Four for eligibility, one time, five about you, two agreements: 12 in all."""
+    page = client.get("/consultation").text
+    assert 'name="state"' not in page
+    for name in ("ca_resident", "zip_code", "in_california", "adult"):
+        assert f'name="{name}"' in page
+    pass_eligibility(client)
+    time_page = details_page(client)
+    assert 'name="slot"' in time_page and 'name="first_name"' not in time_page
+    client.post("/consultation/time", data={"therapist": "any",
+                                            "slot": SLOT_VALUE.findall(time_page)[0]})
+    about = client.get("/consultation/about").text
+    for name in ("first_name", "last_name", "email", "phone", "meeting"):
+        assert f'name="{name}"' in about
+    for name in ("preferred_contact", "ok_to_text", "payment", "message", "interests"):
+        assert f'name="{name}"' not in about
 
 
 def test_unanswered_eligibility_shows_field_errors(client):
     response = client.post("/consultation", data={})
-    html = response.text
-    assert response.status_code == 200
+    assert response.status_code == 302 and response.location == "/consultation"
+    html = client.get(response.location).text
     assert "<title>Error: " in html and 'role="alert"' in html
-    assert "Choose the state you live in" in html
     assert "Enter your ZIP code" in html
-    assert "Select yes if California is your main home" in html
+    assert "Select yes if you live in California" in html
+    assert "Select yes if you are 18 or older" in html
     assert 'href="#ca_resident-0"' in html and 'id="ca_resident-0"' in html
     assert 'aria-describedby="zip_code-hint zip_code-error"' in html
 
@@ -157,7 +240,8 @@ def test_unanswered_eligibility_shows_field_errors(client):
 ])
 def test_a_bad_zip_says_what_to_do(client, zip_code, message):
     response = client.post("/consultation", data={**ELIGIBLE, "zip_code": zip_code})
-    assert response.status_code == 200
+    assert response.status_code == 302 and response.location == "/consultation"
+    response = client.get("/consultation")
     assert message in response.text
     assert f'value="{zip_code}"' in response.text  # what was typed stays
     # One message for the field, inline and in the summary: never two at once.
@@ -170,9 +254,9 @@ def test_a_bad_zip_says_what_to_do(client, zip_code, message):
     ({"ca_resident": "no"}, "not-resident",
      "You told us California isn't your main home"),
     ({"in_california": "no"}, "away", "If you're traveling, you're welcome"),
-    ({"state": "OR", "zip_code": "97201"}, "other-state", "You told us you live in another state"),
-    ({"state": "XX", "zip_code": "", "ca_resident": "no"}, "outside-us",
-     "You told us you live outside the United States"),
+    ({"ca_resident": "no", "zip_code": "97201"}, "other-state", "You told us you live in Oregon"),
+    ({"ca_resident": "no", "zip_code": ""}, "not-resident",
+     "You told us California isn't your main home"),
 ])
 def test_not_eligible_counts_anonymously_and_stores_nothing_personal(
         app, client, answers, reason, says):
@@ -186,8 +270,9 @@ def test_not_eligible_counts_anonymously_and_stores_nothing_personal(
     assert says in page
     if reason != "away":
         assert "travel" not in page
-    with client.session_transaction() as session:
-        assert "eligibility" not in session
+    assert "Change my answers" in page
+    if reason == "other-state":  # only places that serve people in Oregon
+        assert "CAMFT" not in page and "county mental health" not in page
     assert requests_stored(app) == []
     assert outbox_count(app) == 0
     with app.app_context():
@@ -199,8 +284,10 @@ def test_not_eligible_counts_anonymously_and_stores_nothing_personal(
 
 def test_session_holds_only_step_one_answers(client):
     pass_eligibility(client)
-    with client.session_transaction() as session:
-        assert session["eligibility"] == ELIGIBLE
+    state = read_journey(client)
+    assert state["answers"] == {"eligibility": ELIGIBLE} and set(state) == {"answers", "token"}
+    with client.session_transaction() as session:  # signed, not encrypted: the journey is
+        assert "94110" not in str(dict(session))  # encrypted in it
 
 
 # -- step 2 ------------------------------------------------------------------------
@@ -208,7 +295,7 @@ def test_session_holds_only_step_one_answers(client):
 def test_booking_a_time_holds_it_and_asks_for_the_emailed_code(app, client, therapist_id):
     pass_eligibility(client)
     data = form_data(client)
-    response = client.post("/consultation/details", data=data)
+    response = send(client, data)
     assert response.status_code == 302 and response.location == "/consultation/verify"
     [row] = requests_stored(app)
     assert row.status == "pending"
@@ -217,7 +304,11 @@ def test_booking_a_time_holds_it_and_asks_for_the_emailed_code(app, client, ther
     assert row.starts_at == parse_slot_value(data["slot"])
     assert (row.phone, row.email_normalised) == ("+14155550123", "casey@example.com")
     assert (row.first_name_normalised, row.last_name_normalised) == ("casey", "rivera")
-    assert row.interests == "kap,anxiety" and row.privacy_notice_version == "2026-11"
+    assert row.interests == "" and row.privacy_notice_version == "2026-11"
+    assert row.meeting == "phone" and row.adult is True and row.state == "CA"
+    # "Help us prepare" comes after the code: unanswered until then.
+    assert (row.preferred_contact, row.ok_to_text, row.ok_to_voicemail, row.payment) == (
+        None, None, None, None)
     assert row.submission_token and row.consent_at and row.ack_not_emergency_at
     # Only the code: nothing is confirmed and no therapist hears of it yet.
     assert outbox_kinds(app) == ["verification_code"]
@@ -231,7 +322,7 @@ def test_booking_a_time_holds_it_and_asks_for_the_emailed_code(app, client, ther
 
 def test_the_right_code_confirms_the_request(app, client, therapist_id):
     pass_eligibility(client)
-    client.post("/consultation/details", data=form_data(client))
+    send(client, form_data(client))
     response = enter_code(client, app)
     [row] = requests_stored(app)
     assert response.status_code == 302
@@ -240,42 +331,54 @@ def test_the_right_code_confirms_the_request(app, client, therapist_id):
     assert sorted(outbox_kinds(app)) == ["confirmation", "therapist_notice", "verification_code"]
     page = client.get(response.location).text
     assert "Your consultation is booked" in page and "Maya Alvarez" in page
-    assert "casey@example.com" not in page and "Rivera" not in page and "555" not in page
+    assert "casey@example.com" not in page and "Rivera" not in page
+    # The number appears once: in "Maya Alvarez will call you at (415) 555-0123 on …".
+    assert page.count("555-0123") == 1 and "will call you at (415) 555-0123 on " in page
     with client.session_transaction() as session:
-        assert "eligibility" not in session and "pending" not in session
+        assert "journey" not in session and "pending" not in session
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(EmailVerification)) == 0
 
 
-@pytest.mark.parametrize(("slot", "contact"), [(None, "email"), ("none", "text")])
-def test_the_confirmation_page_and_email_say_the_same_next_step(
-        app, client, therapist_id, slot, contact):
-    pass_eligibility(client)
-    extra = {"slot": slot} if slot else {}
-    page = html_module.unescape(client.get(
-        book(client, app, preferred_contact=contact, **extra).location).text)
+def confirmation_email(app) -> str:
     with app.app_context():
-        body = db.session.scalar(select(OutboxEmail.body_text)
+        return db.session.scalar(select(OutboxEmail.body_text)
                                  .where(OutboxEmail.kind == "confirmation"))
+
+
+def test_a_booked_phone_call_says_who_calls_whom_at_which_number_and_when(
+        app, client, therapist_id):
+    pass_eligibility(client)
+    data = form_data(client)
+    start = parse_slot_value(data["slot"]).astimezone(PACIFIC)
+    page = html_module.unescape(client.get(book(client, app).location).text)
+    body = confirmation_email(app)
     [next_step] = re.findall(r"What happens next: (.+)", body)
-    assert next_step.startswith("We'll reply within one business day, by the end of ")
+    hour = start.strftime("%I:%M %p").lstrip("0")
+    assert next_step == (f"Maya Alvarez will call you at (415) 555-0123 on "
+                         f"{format_day(start.date())}, {hour} PT.")
     assert next_step in page
-    if slot is None:
-        assert "whether you'll meet by phone or video" in next_step
-    else:
-        assert "we'll contact you by text message to find a time" in next_step
+    # A time is booked: no reply promise, which could fall after it.
+    assert "We'll reply" not in page and "We'll reply" not in body
     # The address it went to, masked: this page opens for anyone with its link.
     assert "to <strong>c\u2022\u2022\u2022@example.com</strong>." in page
     assert "casey@" not in page
 
 
+def test_without_a_time_the_page_and_email_promise_a_reply(app, client, therapist_id):
+    pass_eligibility(client)
+    page = html_module.unescape(client.get(book(client, app, slot="none").location).text)
+    [next_step] = re.findall(r"What happens next: (.+)", confirmation_email(app))
+    assert next_step.startswith("We'll reply within one business day, by the end of ")
+    assert next_step.endswith(", to find a time that works for you.")
+    assert next_step in page
+
+
 def test_a_friday_evening_request_is_promised_a_reply_by_monday(app, client, therapist_id):
     with time_machine.travel(datetime(2026, 12, 4, 19, 30, tzinfo=PACIFIC), tick=True):
         pass_eligibility(client)
-        page = html_module.unescape(client.get(book(client, app).location).text)
-    with app.app_context():
-        body = db.session.scalar(select(OutboxEmail.body_text)
-                                 .where(OutboxEmail.kind == "confirmation"))
+        page = html_module.unescape(client.get(book(client, app, slot="none").location).text)
+    body = confirmation_email(app)
     promise = "We'll reply within one business day, by the end of Monday, December 7,"
     assert promise in page and promise in body
 
@@ -285,12 +388,12 @@ def test_the_promised_day_is_the_next_business_day_at_any_hour(app, client, ther
     pass_eligibility(client)
     page = html_module.unescape(client.get(book(client, app, slot="none").location).text)
     day = reply_due_day(datetime.now(UTC), parse_holidays(app.config["HOLIDAYS"]))
-    assert f"within one business day, by the end of {format_day(day)}:" in page
+    assert f"within one business day, by the end of {format_day(day)}, to find" in page
 
 
 def test_a_pending_request_has_no_confirmation_page(app, client, therapist_id):
     pass_eligibility(client)
-    client.post("/consultation/details", data=form_data(client))
+    send(client, form_data(client))
     [row] = requests_stored(app)
     assert client.get(f"/consultation/confirmed/{row.public_id}").status_code == 404
 
@@ -298,8 +401,8 @@ def test_a_pending_request_has_no_confirmation_page(app, client, therapist_id):
 def test_a_second_submit_of_the_same_form_creates_nothing(app, client, therapist_id):
     pass_eligibility(client)
     data = form_data(client)
-    first = client.post("/consultation/details", data=data)
-    second = client.post("/consultation/details", data=data)
+    first = send(client, data)
+    second = send(client, data)
     assert second.status_code == 302 and second.location == first.location
     assert len(requests_stored(app)) == 1
     assert outbox_kinds(app) == ["verification_code"]
@@ -327,32 +430,36 @@ def test_therapist_filter_works_without_javascript(app, client, other_therapist_
 
 def test_validation_errors_keep_what_was_typed(app, client, therapist_id):
     pass_eligibility(client)
-    data = form_data(client, first_name="", email="not-an-email", phone="12",
-                     message="x" * 2001, consent_privacy="")
-    response = client.post("/consultation/details", data=data)
+    data = form_data(client, first_name="", email="not-an-email", phone="12")
+    response = send(client, data)
     html = response.text
-    assert response.status_code == 200 and "<title>Error: " in html
+    assert response.status_code == 200 and "<title>Error: About you" in html
     for message in ("Enter your first name", "Enter an email address in the correct format",
-                    "Enter a US phone number", "2,000 characters or fewer",
-                    "Agree to the privacy notice"):
+                    "Enter a US phone number"):
         assert message in html
     assert 'value="not-an-email"' in html and 'value="Rivera"' in html
-    assert f'value="{data["slot"]}" checked' in html
     assert 'aria-invalid="true"' in html and 'aria-describedby="email-hint email-error"' in html
+    # Refreshed, the page still shows them (the answers travel in the session).
+    assert client.get("/consultation/about").text == html
+    # The time chosen at the step before is kept too.
+    assert f'value="{data["slot"]}" checked' in details_page(client)
+    response = send(client, {**form_data(client), "consent_privacy": ""})
+    html = response.text
+    assert "<title>Error: Check your answers" in html and "Agree to the privacy notice" in html
     assert requests_stored(app) == []
     with client.session_transaction() as session:  # signed, not encrypted: no personal data
-        assert set(session) <= {"eligibility", "csrf_token", "_flashes", "visitor", "pending"}
-        assert "Rivera" not in str(dict(session))
+        assert set(session) <= {"journey", "csrf_token", "_flashes", "visitor", "pending"}
+        assert "Rivera" not in str(dict(session)) and "not-an-email" not in str(dict(session))
 
 
 def test_an_email_typo_is_pointed_out_before_storing(app, client, therapist_id):
     pass_eligibility(client)
     data = form_data(client, email="casey@gmial.com")
-    html = client.post("/consultation/details", data=data).text
+    html = send(client, data).text
     assert "Did you mean casey@gmail.com?" in html
     assert "or check \u201cMy email address is right as I typed it\u201d" in html
     assert requests_stored(app) == []
-    response = client.post("/consultation/details", data={**data, "email_as_typed": "y"})
+    response = send(client, {**data, "email_as_typed": "y"})
     assert response.status_code == 302
     assert requests_stored(app)[0].email_normalised == "casey@gmial.com"
 
@@ -360,17 +467,17 @@ def test_an_email_typo_is_pointed_out_before_storing(app, client, therapist_id):
 def test_the_typo_hint_fixes_the_address_in_one_click(app, client, therapist_id):
     pass_eligibility(client)
     data = form_data(client, email="casey@gmial.com", first_name="")
-    html = client.post("/consultation/details", data=data).text
+    html = send(client, data).text
     assert '<button type="submit" name="use_email" value="casey@gmail.com"' in html
     # The button posts the whole form: the address is replaced, what else needs fixing
     # still shows, and nothing is stored until "Book consultation".
-    response = client.post("/consultation/details", data={**data, "use_email": "casey@gmail.com"})
+    response = send(client, {**data, "use_email": "casey@gmail.com"})
     html = response.text
     assert response.status_code == 200 and requests_stored(app) == []
     assert re.search(r'<input [^>]*id="email"[^>]*value="casey@gmail.com"', html)
     assert "Did you mean" not in html and 'name="use_email"' not in html
     assert "Enter your first name" in html
-    response = client.post("/consultation/details", data={
+    response = send(client, {
         **data, "email": "casey@gmail.com", "first_name": "Casey"})
     assert response.status_code == 302
     assert requests_stored(app)[0].email_normalised == "casey@gmail.com"
@@ -378,14 +485,13 @@ def test_the_typo_hint_fixes_the_address_in_one_click(app, client, therapist_id)
 
 def test_the_error_summary_follows_the_page_order(client, therapist_id):
     pass_eligibility(client)
-    data = form_data(client, first_name="", email="not-an-email", phone="12",
-                     consent_privacy="", ack_not_emergency="")
-    del data["slot"], data["preferred_contact"]
-    html = client.post("/consultation/details", data=data).text
+    data = form_data(client, first_name="", email="not-an-email", phone="12")
+    del data["meeting"]
+    html = send(client, data).text
     summary = html[html.index('class="error-summary"'):]
     summary = summary[:summary.index("</div>")]
     targets = re.findall(r'<a href="#([^"]+)"', summary)
-    assert targets[0] == "slot-0" and len(targets) == 7
+    assert targets == ["first_name", "email", "phone", "meeting-0"]
     # Where each link lands, in the form below the summary.
     form = html[html.index("<form"):]
     positions = [form.index(f'id="{target}"') for target in targets]
@@ -407,8 +513,7 @@ def test_each_time_shows_its_start_and_end_with_its_day(client, therapist_id):
 
 def test_a_non_us_phone_is_refused(client, therapist_id):
     pass_eligibility(client)
-    html = client.post("/consultation/details",
-                       data=form_data(client, phone="+44 20 7946 0000")).text
+    html = send(client, form_data(client, phone="+44 20 7946 0000")).text
     assert "Enter a US phone number" in html
 
 
@@ -418,19 +523,31 @@ def test_a_time_taken_meanwhile_shows_just_taken_with_the_form_intact(app, clien
     with app.app_context():
         make_request(db.session.get(Therapist, therapist_id), parse_slot_value(data["slot"]))
         db.session.commit()
-    response = client.post("/consultation/details", data=data)
-    assert response.status_code == 200
-    assert "That time was just taken \u2014 please pick another" in response.text
-    assert 'value="Jordan"' in response.text
+    response = send(client, data)
+    assert response.status_code == 200 and "<title>Error: Check your answers" in response.text
+    assert ("That time was just taken. Choose another time: everything else you told us is "
+            "kept." in html_module.unescape(response.text))
+    assert re.search(r'<a href="/consultation/time\?therapist=any&amp;from=check#times">That',
+                     response.text)
+    assert "Jordan" in response.text  # every other answer kept
     assert len(requests_stored(app)) == 1
+    # Another time, and straight back to the check page with everything else kept.
+    other = SLOT_VALUE.findall(details_page(client))[1]
+    moved = client.post("/consultation/time", data={"therapist": "any", "slot": other,
+                                                    "from": "check"})
+    assert moved.location == "/consultation/check"
+    assert send(client, {**data, "slot": other}).location == "/consultation/verify"
 
 
 def test_step_one_is_rechecked_on_submit(client, therapist_id):
     pass_eligibility(client)
     data = form_data(client)
-    with client.session_transaction() as session:
-        session["eligibility"] = {**ELIGIBLE, "zip_code": "97201"}
-    response = client.post("/consultation/details", data=data)
+    send(client, {**data, "consent_privacy": ""})  # every step answered but the last
+    state = read_journey(client)
+    state["answers"]["eligibility"] = {**ELIGIBLE, "zip_code": "97201"}
+    write_journey(client, state)
+    response = client.post("/consultation/check", data={
+        name: data[name] for name in ("consent_privacy", "ack_not_emergency", "form_token")})
     assert response.status_code == 302 and response.location == "/consultation"
 
 
@@ -446,7 +563,8 @@ def test_intake_pause_replaces_the_forms(app, client):
         db.session.commit()
     assert "Back on Monday." in client.get("/").text
     assert 'href="/consultation"' not in client.get("/").text
-    for url in ("/consultation", "/consultation/details"):
+    for url in ("/consultation", "/consultation/time", "/consultation/about",
+                "/consultation/check"):
         page = client.get(url).text
         assert "Back on Monday." in page and "<form" not in page
     client.post("/consultation", data=ELIGIBLE)
@@ -470,7 +588,9 @@ def test_opening_the_manage_link_changes_nothing(app, client, booked):
     # Rescheduling is the primary action; cancelling a plain link to a page that asks.
     assert re.search(r'<a class="button" href="[^"]+/reschedule">Choose another time</a>', page)
     assert f'<a href="{url}/cancel">Cancel my consultation</a>' in page
-    assert "<button" not in page.partition('id="main"')[2]
+    # The one button saves "help us prepare" answers; nothing about the booking.
+    assert re.findall(r"<button[^>]*>([^<]*)<", page.partition('id="main"')[2]) == [
+        "Save my answers"]
     confirm = client.get(url + "/cancel")
     assert confirm.status_code == 200
     assert "Are you sure you want to cancel your consultation?" in confirm.text
@@ -588,7 +708,7 @@ def test_a_therapist_who_stopped_taking_requests_is_not_swapped_silently(app, cl
     with app.app_context():
         db.session.get(Therapist, therapist_id).accepting_new = False
         db.session.commit()
-    html = client.post("/consultation/details", data=data).text
+    html = send(client, data).text
     assert "isn&#39;t taking new consultations" in html
     assert checked_therapist(html) == "any"
     assert requests_stored(app) == []
@@ -616,33 +736,40 @@ def test_any_therapist_shows_each_time_once(app, client):
     assert len(values) > 10 and len(values) == len(set(values))
 
 
-def test_show_times_switches_therapist_and_keeps_what_was_typed(app, client, other_therapist_id):
+def test_show_times_switches_therapist_and_keeps_the_visitors_place(app, client,
+                                                                   other_therapist_id):
     other_id = other_therapist_id
     pass_eligibility(client)
-    data = form_data(client, first_name="Jordan", email="", therapist=str(other_id),
-                     show_times="1", message="Evenings are best")
-    response = client.post("/consultation/details", data=data)
-    html = response.text
-    assert response.status_code == 200 and 'role="alert"' not in html  # nothing judged yet
+    html = details_page(client)
+    # A GET form that lands back at the times, not at the top of the page.
+    assert '<form method="get" action="/consultation/time#times"' in html
+    assert 'id="times"' in html
+    html = details_page(client, str(other_id))
+    assert 'role="alert"' not in html  # nothing judged
     assert checked_therapist(html) == str(other_id)
     assert "Showing free times for <strong>Daniel Okafor" in html
-    assert 'value="Jordan"' in html and "Evenings are best" in html
     assert requests_stored(app) == []
-    assert SLOT_VALUE.findall(html) == SLOT_VALUE.findall(details_page(client, str(other_id)))
+
+
+def test_the_waitlist_question_sits_under_none_of_these_times(client, therapist_id):
+    pass_eligibility(client)
+    html = details_page(client)
+    none = html.index('value="none"')
+    waitlist = html.index('name="waitlist"')
+    assert none < waitlist
+    assert 'class="waitlist-choice conditional"' in html[none:waitlist]
 
 
 def test_names_of_only_spaces_are_refused(app, client, therapist_id):
     pass_eligibility(client)
-    html = client.post("/consultation/details",
-                       data=form_data(client, first_name="   ", last_name="\u00a0 ")).text
+    html = send(client, form_data(client, first_name="   ", last_name="\u00a0 ")).text
     assert "Enter your first name" in html and "Enter your last name" in html
     assert requests_stored(app) == []
 
 
 def test_long_names_that_casefold_longer_are_stored(app, client, therapist_id):
     pass_eligibility(client)
-    response = client.post("/consultation/details",
-                           data=form_data(client, first_name="\u0130" * 80,
+    response = send(client, form_data(client, first_name="\u0130" * 80,
                                           last_name="Stra\u00dfe" * 13))
     assert response.status_code == 302
     [row] = requests_stored(app)
@@ -653,9 +780,7 @@ def test_long_names_that_casefold_longer_are_stored(app, client, therapist_id):
 
 def test_repeated_interests_are_stored_once(app, client, therapist_id):
     pass_eligibility(client)
-    response = client.post("/consultation/details",
-                           data=form_data(client, interests=["depression"] * 60 + ["kap"]))
-    assert response.status_code == 302
+    book(client, app, interests=["depression"] * 60 + ["kap"])
     assert requests_stored(app)[0].interests == "depression,kap"
 
 
@@ -713,7 +838,8 @@ def test_the_privacy_notice_is_linked_from_the_consent_and_every_footer(client, 
     for heading in ("What we collect", "Who sees it", "How long we keep it", "deleting"):
         assert heading in page.text
     pass_eligibility(client)
-    html = details_page(client)
+    send(client, {**form_data(client), "consent_privacy": ""})
+    html = client.get("/consultation/check").text
     consent = html[html.index('id="consent_privacy-hint"'):]
     assert 'href="/privacy"' in consent[:400]
     assert 'href="/privacy"' in client.get("/").text
@@ -724,7 +850,8 @@ def test_the_crisis_banner_speaks_to_the_page_and_says_988_once(client, booked):
     pages_with_a_form = ["/consultation", f"{manage_url}/cancel", f"{manage_url}/reschedule"]
     pages_without = ["/", "/privacy", "/consultation/not-eligible", manage_url]
     pass_eligibility(client)
-    pages_with_a_form.append("/consultation/details")
+    send(client, {**form_data(client), "consent_privacy": ""})
+    pages_with_a_form += ["/consultation/time", "/consultation/about", "/consultation/check"]
     for url in pages_with_a_form + pages_without:
         page = client.get(url).text
         banner = page.partition('aria-label="Crisis support"')[2].partition("</aside>")[0]

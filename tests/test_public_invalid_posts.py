@@ -27,7 +27,7 @@ from portal.models import (
 from portal.scheduling import parse_slot_value
 from portal.text_rules import NAME_PUNCTUATION
 from tests.factories import make_therapist
-from tests.test_public_flow import form_data, pass_eligibility
+from tests.test_public_flow import form_data, pass_eligibility, send
 
 INVALID_POSTS = settings(max_examples=2000, derandomize=True, database=None, deadline=None,
                          suppress_health_check=[HealthCheck.too_slow])
@@ -96,22 +96,25 @@ INVALID = {
     "last_name": st.one_of(bad_names(), st.just(MISSING)),
     "email": BAD_EMAILS,
     "phone": BAD_PHONES,
-    "preferred_contact": st.one_of(st.text(max_size=10).filter(lambda v: v not in CONTACT_METHODS),
-                                   st.just(MISSING)),
-    "interests": st.lists(st.text(max_size=10).filter(lambda v: v not in INTERESTS),
-                          min_size=1, max_size=3),
-    "message": BAD_MESSAGES,
+    "meeting": st.one_of(st.text(max_size=10).filter(lambda v: v != "phone"),
+                         st.just(MISSING)),  # "video" too: this therapist has no video room
     "slot": BAD_SLOTS,
     "consent_privacy": NOT_A_TICK,
     "ack_not_emergency": NOT_A_TICK,
-    "preferred_name": bad_names().filter(lambda v: v.strip()),  # optional: blank is fine
-    "ok_to_text": NOT_YES_OR_NO,
-    "ok_to_voicemail": NOT_YES_OR_NO,
-    "adult": NOT_YES_OR_NO,  # "no" is an answer: the young people's page, nothing stored
-    "payment": st.one_of(st.text(max_size=10).filter(lambda v: v not in PAYMENT_METHODS),
-                         st.just(MISSING)),
     "website": st.text(min_size=1, max_size=20).filter(str.strip),  # the honeypot
     "form_token": st.one_of(st.text(max_size=40), st.just(MISSING)),
+}
+# "Help us prepare", after the code: every answer optional, none may be made up.
+INVALID_LATER = {
+    "preferred_contact": st.text(min_size=1, max_size=10).filter(
+        lambda v: v not in CONTACT_METHODS),
+    "interests": st.lists(st.text(max_size=10).filter(lambda v: v not in INTERESTS),
+                          min_size=1, max_size=3),
+    "message": BAD_MESSAGES,
+    "preferred_name": bad_names().filter(lambda v: v.strip()),  # optional: blank is fine
+    "ok_to_text": NOT_YES_OR_NO.filter(lambda v: v not in ("", MISSING)),
+    "ok_to_voicemail": NOT_YES_OR_NO.filter(lambda v: v not in ("", MISSING)),
+    "payment": st.text(min_size=1, max_size=10).filter(lambda v: v not in PAYMENT_METHODS),
 }
 
 
@@ -160,7 +163,7 @@ def test_two_thousand_invalid_details_posts_store_nothing_and_never_fail(seeded)
                 data.pop(name)
             else:
                 data[name] = value
-        response = client.post("/consultation/details", data=data)
+        response = send(client, data)
         rows = stored(seeded)
         # A filled honeypot on an otherwise valid form is answered like a person's post
         # (on to "check your email"), with nothing stored behind it; everything else
@@ -189,6 +192,34 @@ def test_two_thousand_invalid_details_posts_store_nothing_and_never_fail(seeded)
     assert seen["posts"] >= 2000 and seen["kinds"] == set(INVALID)
     assert stored(seeded) == 0
     # The same form, left valid, is stored: the posts above were refused for what they held.
-    assert client.post("/consultation/details", data=valid).status_code == 302
+    assert send(client, valid).status_code == 302
     assert stored(seeded) == 1
     print(f"{seen['posts']} invalid posts in {elapsed:.1f} s")
+
+
+def test_invalid_help_us_prepare_answers_store_nothing_and_never_fail(seeded):
+    from tests.test_public_flow import enter_code
+
+    client = seeded.test_client()
+    pass_eligibility(client)
+    assert send(client, form_data(client, email="later@example.com")).status_code == 302
+    public_id = enter_code(client, seeded, "later@example.com").location.rpartition("/")[2]
+    seen = set()
+
+    @settings(max_examples=500, derandomize=True, database=None, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.sampled_from(sorted(INVALID_LATER)), min_size=1, max_size=3,
+                    unique=True).flatmap(lambda names: st.fixed_dictionaries(
+                        {name: INVALID_LATER[name] for name in names})))
+    def post(edits):
+        response = client.post(f"/consultation/prepare/{public_id}", data=edits)
+        assert response.status_code == 200 and 'role="alert"' in response.text
+        with seeded.app_context():
+            row = db.session.scalar(select(ConsultationRequest))
+            assert (row.preferred_name, row.preferred_contact, row.ok_to_text,
+                    row.ok_to_voicemail, row.payment, row.interests, row.message) == (
+                None, None, None, None, None, "", "")
+        seen.update(edits)
+
+    post()
+    assert seen == set(INVALID_LATER)

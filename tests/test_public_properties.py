@@ -27,7 +27,7 @@ from portal.models import (
 from portal.residency import is_california_zip
 from portal.text_rules import multi_line_problem, name_problem
 from tests.factories import make_therapist
-from tests.test_public_flow import ELIGIBLE, form_data, pass_eligibility
+from tests.test_public_flow import ELIGIBLE, form_data, pass_eligibility, send
 
 STEP_ONE_FIELDS = list(ELIGIBLE)
 SETTINGS = settings(max_examples=60, deadline=None,
@@ -48,23 +48,37 @@ STEP_TWO_VALUES = {
     "email": st.one_of(any_text, st.just("a@" + "b" * 250 + ".com"),
                        st.emails().map(lambda e: e.replace("@", "\u0130@", 1))),
     "email_as_typed": any_text, "phone": any_text,
+    "meeting": st.one_of(st.sampled_from(["phone", "video"]), any_text),
+    "therapist": any_text, "slot": any_text, "waitlist": any_text,
+    "consent_privacy": any_text, "ack_not_emergency": any_text, "website": any_text,
+    "form_token": any_text,
+}
+# "Help us prepare", after the code.
+LATER_VALUES = {
     "preferred_contact": st.one_of(st.sampled_from(sorted(CONTACT_METHODS)), any_text),
     "interests": interest_values, "message": st.one_of(any_text, st.text(min_size=1990,
                                                                           max_size=2010)),
-    "therapist": any_text, "slot": any_text, "consent_privacy": any_text,
-    "ack_not_emergency": any_text, "website": any_text, "form_token": any_text,
     "preferred_name": name_values, "ok_to_text": any_text, "ok_to_voicemail": any_text,
-    "adult": st.one_of(any_text, st.just("no")), "payment": any_text,
+    "payment": any_text,
 }
+VALID_LATER = {"preferred_contact": "phone", "interests": ["kap"], "message": "Evenings",
+               "preferred_name": "Sam", "ok_to_text": "yes", "ok_to_voicemail": "no",
+               "payment": "insurance"}
 step_one_changes = st.one_of(st.just(None), st.just(MISSING), any_text)
 
 
-@st.composite
-def step_two_edits(draw) -> dict:
-    """One or two fields changed (or removed); the rest stay valid."""
-    names = draw(st.lists(st.sampled_from(sorted(STEP_TWO_VALUES)), min_size=1, max_size=2,
-                          unique=True))
-    return {name: draw(st.one_of(st.just(MISSING), STEP_TWO_VALUES[name])) for name in names}
+def edits_of(values: dict):
+    @st.composite
+    def edits(draw) -> dict:
+        """One or two fields changed (or removed); the rest stay valid."""
+        names = draw(st.lists(st.sampled_from(sorted(values)), min_size=1, max_size=2,
+                              unique=True))
+        return {name: draw(st.one_of(st.just(MISSING), values[name])) for name in names}
+    return edits()
+
+
+def step_two_edits():
+    return edits_of(STEP_TWO_VALUES)
 
 
 def assert_fits_its_columns(row: ConsultationRequest) -> None:
@@ -87,11 +101,13 @@ def assert_valid(row: ConsultationRequest) -> None:
     assert phonenumbers.is_valid_number(number)
     assert phonenumbers.region_code_for_number(number) == "US"
     assert row.phone == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    assert row.preferred_contact in CONTACT_METHODS
+    assert row.preferred_contact in (*CONTACT_METHODS, None)
     assert row.preferred_name is None or (
         0 < len(row.preferred_name) <= 80 and name_problem(row.preferred_name) is None)
-    assert row.adult is True and row.payment in PAYMENT_METHODS
-    assert row.ok_to_text in (True, False) and row.ok_to_voicemail in (True, False)
+    assert row.adult is True and row.payment in (*PAYMENT_METHODS, None)
+    assert row.ok_to_text in (True, False, None) and row.ok_to_voicemail in (True, False, None)
+    assert not (row.preferred_contact == "text" and row.ok_to_text is False)
+    assert row.meeting == "phone"  # this therapist has no video room: video is never stored
     keys = row.interest_keys
     assert set(keys) <= set(INTERESTS) and len(keys) == len(set(keys))
     assert len(row.message) <= 2000 and multi_line_problem(row.message) is None
@@ -152,12 +168,9 @@ def test_step_two_never_fails_or_stores_invalid_rows(seeded):
         valid = form_data(client, email=f"person{n}@example.com",
                           phone=f"(415) 555-{n % 10000:04d}")
         data = apply(valid, edits)
-        response = client.post("/consultation/details", data=data)
+        response = send(client, data)
         assert response.status_code in ((400,) if holds_nul(data) else (200, 302))
         if response.status_code == 302:
-            if response.location == "/consultation/young-people":  # under 18
-                assert apply(valid, edits).get("adult") == "no"
-                return
             assert response.location == "/consultation/verify"
             with client.session_transaction() as session:
                 if "pending" in session:  # not so for a filled honeypot: nothing stored
@@ -171,3 +184,23 @@ def test_step_two_never_fails_or_stores_invalid_rows(seeded):
         assert rows and {row.public_id for row in rows} == set(redirects)
         for row in rows:
             assert_valid(row)
+
+
+def test_help_us_prepare_never_fails_or_stores_invalid_answers(seeded):
+    from tests.test_public_flow import enter_code
+
+    client = seeded.test_client()
+    pass_eligibility(client)
+    assert send(client, form_data(client, email="later@example.com")).status_code == 302
+    public_id = enter_code(client, seeded, "later@example.com").location.rpartition("/")[2]
+
+    @SETTINGS
+    @given(edits_of(LATER_VALUES))
+    def check(edits):
+        response = client.post(f"/consultation/prepare/{public_id}",
+                               data=apply(VALID_LATER, edits))
+        assert response.status_code in (200, 302)
+        with seeded.app_context():
+            assert_valid(db.session.scalar(select(ConsultationRequest)))
+
+    check()

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import ConsultationRequest, Therapist
 from portal.public.forms import NO_SLOT
-from tests.test_public_flow import details_page, form_data, pass_eligibility
+from tests.test_public_flow import form_data, pass_eligibility, send
 from tests.test_text_rules import GOOD_NAMES
 
 _people = itertools.count(1)
@@ -46,8 +46,7 @@ def test_names_of_any_script_are_stored_as_typed_and_composed(app, client):
     typed = [*GOOD_NAMES, "Zoe\u0308", "Nguye\u0302\u0303n", "e\u0301" * 80]
     for name in typed:
         visitor = app.test_client()  # a browser's next request replaces its pending one
-        response = visitor.post("/consultation/details",
-                                data=fresh_form(visitor, first_name=name, last_name=name))
+        response = send(visitor, fresh_form(visitor, first_name=name, last_name=name))
         assert response.status_code == 302, (name, field_error(response.text, "first_name"))
     with app.app_context():
         rows = db.session.scalars(select(ConsultationRequest).order_by(ConsultationRequest.id))
@@ -77,18 +76,38 @@ REFUSED = [
     ("email", "casey\u200d@example.com", INVISIBLE.format("Your email address")),
     ("phone", "(415) 555\u200b-0100", INVISIBLE.format("Your phone number")),
     ("phone", "415\n5550100", ONE_LINE.format("your phone number")),
+]
+# "Help us prepare" (after the code) asks for the message.
+REFUSED_LATER = [
     ("message", "Evenings are best\u202e", INVISIBLE.format("Your message")),
     ("message", "Hi\u0007", INVISIBLE.format("Your message")),
 ]
 
 
+def booked(client, app) -> str:
+    """A confirmed request of a new person; its public id."""
+    response = send(client, fresh_form(client))
+    assert response.location == "/consultation/verify"
+    from tests.test_public_flow import enter_code
+
+    confirmed = enter_code(client, app, f"person{next(_people) - 1}@example.com")
+    return confirmed.location.rpartition("/")[2]
+
+
 def test_names_and_one_line_answers_that_cannot_be_stored_are_refused_beside_the_field(
         app, client):
     for field, value, message in REFUSED:
-        response = client.post("/consultation/details", data=fresh_form(client, **{field: value}))
+        response = send(client, fresh_form(client, **{field: value}))
         assert response.status_code == 200, (field, value)
         assert field_error(response.text, field) == message, (field, value)
     assert stored(app) == 0
+    public_id = booked(client, app)
+    for field, value, message in REFUSED_LATER:
+        response = client.post(f"/consultation/prepare/{public_id}", data={field: value})
+        assert response.status_code == 200, (field, value)
+        assert field_error(response.text, field) == message, (field, value)
+    with app.app_context():
+        assert db.session.scalar(select(ConsultationRequest.message)) == ""
 
 
 @pytest.mark.parametrize("field", ["first_name", "email", "phone", "message"])
@@ -104,7 +123,8 @@ def test_a_nul_byte_is_refused_before_the_form(app, client, field):
 def test_a_message_keeps_its_line_breaks_counted_once(app, client):
     start = "Hello,\r\n\r\nEvenings\tare best." + "\r\n" * 200
     message = start + "x" * (2000 - len(start.replace("\r\n", "\n")))  # 2,202 as sent
-    response = client.post("/consultation/details", data=fresh_form(client, message=message))
+    public_id = booked(client, app)
+    response = client.post(f"/consultation/prepare/{public_id}", data={"message": message})
     assert response.status_code == 302
     with app.app_context():
         kept = db.session.scalar(select(ConsultationRequest.message))
@@ -117,37 +137,39 @@ NOT_A_TICK = ["0", "no", "off", "false", "False", "", "n", "N", "yes", "on", "1"
 
 @pytest.mark.parametrize("box", ["consent_privacy", "ack_not_emergency"])
 def test_only_the_pages_own_tick_is_agreement(app, client, box):
-    pass_eligibility(client)
-    assert re.search(rf'name="{box}" value="y"', details_page(client))  # what a checked box sends
+    send(client, fresh_form(client, **{box: ""}))
+    # What a checked box sends:
+    assert re.search(rf'name="{box}" value="y"', client.get("/consultation/check").text)
     for value in [*NOT_A_TICK, ["y", "n"], ["n", "y"], None]:
         data = fresh_form(client)
         if value is None:
             del data[box]
         else:
             data[box] = value
-        response = client.post("/consultation/details", data=data)
+        response = send(client, data)
         assert response.status_code == 200, value
         assert field_error(response.text, box), value
     assert stored(app) == 0
-    assert client.post("/consultation/details", data=fresh_form(client)).status_code == 302
+    assert send(client, fresh_form(client)).status_code == 302
     assert stored(app) == 1
 
 
 @pytest.mark.parametrize("value", ["no", "0", "off", "false"])
 def test_a_suggested_email_is_kept_only_with_the_pages_tick(app, client, value):
     data = fresh_form(client, email="casey@gmial.com")
-    response = client.post("/consultation/details", data={**data, "email_as_typed": value})
+    response = send(client, {**data, "email_as_typed": value})
     assert field_error(response.text, "email").startswith("Did you mean casey@gmail.com?")
     assert stored(app) == 0
-    response = client.post("/consultation/details", data={**data, "email_as_typed": "y"})
+    response = send(client, {**data, "email_as_typed": "y"})
     assert response.status_code == 302 and stored(app) == 1
 
 
 def test_zip_code_on_one_line(app, client):
-    response = client.post("/consultation", data={"state": "CA", "zip_code": "941\n10",
+    response = client.post("/consultation", data={"zip_code": "941\n10", "adult": "yes",
                                                   "ca_resident": "yes", "in_california": "yes"})
-    assert response.status_code == 200
-    assert field_error(response.text, "zip_code") == ONE_LINE.format("your ZIP code")
+    assert response.status_code == 302
+    page = client.get(response.location).text
+    assert field_error(page, "zip_code") == ONE_LINE.format("your ZIP code")
 
 
 # -- the back office ------------------------------------------------------------------

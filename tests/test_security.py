@@ -39,6 +39,9 @@ from tests.test_public_flow import (
     enter_code,
     form_data,
     pass_eligibility,
+    read_journey,
+    send,
+    write_journey,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,8 +109,8 @@ def header_problems(response, path: str) -> list[str]:
 def test_every_get_route_carries_the_security_headers(app, world, scheme):
     anonymous, staff = app.test_client(), app.test_client()
     base = f"{scheme}://localhost"
-    with anonymous.session_transaction(base_url=base) as session:
-        session["eligibility"] = ELIGIBLE  # so step 2 renders instead of redirecting
+    write_journey(anonymous, {"answers": {"eligibility": ELIGIBLE}},  # so the time page
+                  base_url=base)  # renders instead of redirecting
     assert sign_in(staff, ADMIN, **{"wsgi.url_scheme": scheme}).status_code == 302
     problems, seen = [], set()
     for rule in app.url_map.iter_rules():
@@ -123,7 +126,7 @@ def test_every_get_route_carries_the_security_headers(app, world, scheme):
     assert problems == []
     # Both the pages themselves and the sign-in redirects were really checked.
     assert ("admin.request_export", 200) in seen and ("admin.request_export", 302) in seen
-    assert ("public.details", 200) in seen and ("public.manage", 200) in seen
+    assert ("public.time", 200) in seen and ("public.manage", 200) in seen
 
 
 # -- hostile text is escaped wherever it is shown ---------------------------------------
@@ -143,17 +146,23 @@ def read_csv(client, url: str) -> tuple[object, list[dict]]:
 
 
 def test_script_typed_by_a_client_is_escaped_on_every_page_email_and_the_csv(app, client, world):
-    page = client.post("/consultation", data={**ELIGIBLE, "zip_code": XSS[:10]}).text
-    assert_escaped(page, "eligibility re-render", shown=False)
+    client.post("/consultation", data={**ELIGIBLE, "zip_code": XSS[:10]})
+    assert_escaped(client.get("/consultation").text, "eligibility re-render", shown=False)
     pass_eligibility(client)
     hostile_names = {"first_name": XSS, "last_name": "=HYPERLINK(1)" + XSS}
-    data = form_data(client, message=XSS, email="casey.xss@example.com", phone="(415) 555-0166")
-    refused = client.post("/consultation/details", data={**data, **hostile_names}).text
+    data = form_data(client, email="casey.xss@example.com", phone="(415) 555-0166")
+    refused = send(client, {**data, **hostile_names}).text
     assert "can only use letters" in refused  # names are letters: the form refuses these
-    assert_escaped(refused, "details re-render")
-    assert client.post("/consultation/details", data=data).location == "/consultation/verify"
+    assert_escaped(refused, "about you re-render")
+    assert send(client, data).location == "/consultation/verify"
     assert_escaped(client.get("/consultation/verify").text, "verify", shown=False)
     confirmation = enter_code(client, app, "casey.xss@example.com").location
+    public_id = confirmation.rpartition("/")[2]
+    too_long = client.post(f"/consultation/prepare/{public_id}",
+                           data={"message": XSS * 200, "preferred_name": XSS[:20]}).text
+    assert_escaped(too_long, "help us prepare re-render")
+    assert client.post(f"/consultation/prepare/{public_id}",
+                       data={"message": XSS}).status_code == 302
     assert_escaped(client.get(confirmation).text, "confirmation", shown=False)
     with app.app_context():
         row = db.session.scalar(select(ConsultationRequest).where(
@@ -213,10 +222,10 @@ def test_script_typed_by_staff_is_escaped_in_the_back_office_and_on_public_pages
     assert_escaped(client.get("/").text, "landing page")
     assert_escaped(client.get(manage).text, "manage page")
     pass_eligibility(client)
-    assert_escaped(client.get("/consultation/details").text, "details page")
+    assert_escaped(client.get("/consultation/time").text, "details page")
     staff.post("/admin/intake-pause", data={"paused": "y", "message": XSS})
     assert_escaped(staff.get("/admin/").text, "dashboard")
-    for url in ("/", "/consultation", "/consultation/details"):
+    for url in ("/", "/consultation", "/consultation/time"):
         assert_escaped(client.get(url).text, f"paused {url}")
 
 
@@ -229,6 +238,10 @@ ALLOWED: set[str] = {
     # autoescaped template, rendered apart so later visits can reuse it, then placed in
     # the page as the HTML it is.
     "portal/fragments.py:39",
+    # Literal markup around values that format() escapes: the video link on the
+    # confirmation page, and the practice's phone number as a tel: link.
+    "portal/next_step.py:66",
+    "portal/public/views.py:79",
 }
 
 
@@ -279,17 +292,20 @@ def check_sentinel(app, client, world, smtp_server, caplog):
     caplog.set_level(logging.DEBUG, logger="portal")
     caplog.set_level(logging.DEBUG)
     responses = [client.post("/consultation", data={**ELIGIBLE, "zip_code": SENTINEL_ZIP})]
-    data = form_data(client, therapist=str(world["therapist_id"]), **SENTINEL,
-                     interests=["kap", "trauma", "depression"])
-    responses.append(client.post("/consultation/details", data=data))
+    data = form_data(client, therapist=str(world["therapist_id"]),
+                     **{k: v for k, v in SENTINEL.items() if k != "message"})
+    responses.append(send(client, data))
     responses.append(client.get(responses[-1].location))  # "check your email"
     with app.app_context():
         outbox.deliver_due()
         [code_mail] = smtp_server.to(SENTINEL["email"])
     code = re.search(r"\b(\d{6})\b", code_mail.get_body(("plain",)).get_content()).group(1)
     responses.append(client.post("/consultation/verify", data={"code": code}))
-    verified = len(responses)  # step 1's answers leave the session here
+    verified = len(responses)  # the journey's answers leave the session here
     responses.append(client.get(responses[-1].location))
+    public_id = responses[-2].location.rpartition("/")[2]
+    responses.append(client.post(f"/consultation/prepare/{public_id}", data={
+        "message": SENTINEL["message"], "interests": ["kap", "trauma", "depression"]}))
     with app.app_context():
         outbox.deliver_due()
         [_, client_mail] = smtp_server.to(SENTINEL["email"])
@@ -340,17 +356,17 @@ def check_sentinel(app, client, world, smtp_server, caplog):
             name, _, rest = cookie.partition("=")
             value = rest.split(";")[0]
             content = str(session_of(app, value)) if name == "session" and value else value
-            # Step 1's answers ride in the signed session by design (DESIGN.md) until the
-            # request is confirmed; nothing else typed ever does.
-            allowed = {SENTINEL_ZIP} if number < verified else set()
-            assert set(leaks(cookie + content)) <= allowed, (name, content)
+            # The journey's answers ride in the session by design (DESIGN.md) until the
+            # request is confirmed, encrypted: nothing typed can be read from it.
+            assert leaks(cookie + content) == [], (name, content, number, verified)
     with client.session_transaction() as session:
         assert leaks(str(dict(session))) == []  # gone once the request is stored
 
 
 # -- CSRF on every public POST ----------------------------------------------------------
 
-PUBLIC_POSTS = {"public.eligibility", "public.details", "public.verify",
+PUBLIC_POSTS = {"public.eligibility", "public.time", "public.about", "public.check",
+                "public.prepare", "public.verify",
                 "public.manage_cancel", "public.manage_reschedule", "public.rebook",
                 "public.waitlist_offer", "public.manage_leave_waitlist"}
 # POSTs that take no token, each for a stated reason and tested where it lives.
@@ -373,14 +389,23 @@ def test_every_public_post_without_a_valid_csrf_token_is_refused(app, client, wo
                                          expires_at=utcnow() + timedelta(minutes=30)))
         db.session.commit()
         pending_id = pending.public_id
+    write_journey(client, {"answers": {"eligibility": ELIGIBLE}, "token": "t"})
+    details = client.get("/consultation/time").text
+    answers = form_data(client, first_name="Forged")
+    kept = {"eligibility": ELIGIBLE,
+            "time": {"therapist": "any", "slot": answers["slot"], "waitlist": False},
+            "about": {"first_name": "Casey", "last_name": "Rivera", "email": "c@example.com",
+                      "email_as_typed": False, "phone": "(415) 555-0123", "meeting": "phone"}}
+    write_journey(client, {"answers": kept, "token": "t"})  # every step reached
     with client.session_transaction() as session:
-        session["eligibility"] = ELIGIBLE
         session["pending"] = pending_id
-    details = client.get("/consultation/details").text
     manage = f"/manage/{world['token']}"
     full = {
         "public.eligibility": [ELIGIBLE, {**ELIGIBLE, "ca_resident": "no"}],
-        "public.details": [{**form_data(client), "first_name": "Forged"}],
+        "public.time": [{"therapist": "any", "slot": answers["slot"]}],
+        "public.about": [answers],
+        "public.check": [answers],
+        "public.prepare": [{"preferred_name": "Forged"}],
         "public.verify": [{"code": "123456"}, {"resend": "1"}, {"change_email": "1"}],
         "public.manage_cancel": [{}],
         "public.waitlist_offer": [{}],  # "Book this time": nothing but the token
@@ -398,15 +423,21 @@ def test_every_public_post_without_a_valid_csrf_token_is_refused(app, client, wo
             for token in ({}, {"csrf_token": "forged"}, {"csrf_token": csrf_token(details)[:-2]}):
                 body = {k: v for k, v in data.items() if k != "csrf_token"} | token
                 response = client.post(url_of(app, rule, world), data=body)
+                # Refused: 400, or the form again (at once, or after the redirect that
+                # shows it) asking to send it again.
+                shown = response.text if response.status_code == 200 else (
+                    client.get(response.location).text if response.status_code == 302
+                    else "")
                 refused = response.status_code == 400 or (
-                    response.status_code == 200 and "This page was open for a while"
-                    in response.text)
+                    "This page was open for a while" in shown
+                    and (response.location or "").partition("?")[0] in (
+                        "", url_of(app, rule, world)))
                 if not refused:
                     wrong.append((rule.rule, token, response.status_code))
     assert wrong == []
     assert database_snapshot(app) == before
-    with client.session_transaction() as session:
-        assert session["eligibility"] == ELIGIBLE  # a refused "no" did not end step 1 either
+    # A refused "no" did not end step 1 either, and a refused step changed nothing.
+    assert read_journey(client)["answers"] == kept
 
 
 HTTPS = "https://localhost"
@@ -423,16 +454,17 @@ def test_a_valid_token_over_https_still_needs_a_same_origin_referer(app, client,
     same_origin = {"Referer": f"{HTTPS}/consultation"}
     assert client.post("/consultation", data={**ELIGIBLE, "csrf_token": csrf_token(
         client.get("/consultation", base_url=HTTPS).text)}, base_url=HTTPS,
-        headers=same_origin).location == "/consultation/details"
+        headers=same_origin).location == "/consultation/time"
     manage = f"/manage/{world['token']}"
     posts = {
         "/consultation": {**ELIGIBLE, "ca_resident": "no"},
-        "/consultation/details": form_data(client, first_name="Forged"),
+        "/consultation/time": {"therapist": "any", "slot": "none"},
+        "/consultation/about": form_data(client, first_name="Forged"),
         f"{manage}/cancel": {},
         f"{manage}/reschedule": {"slot": SLOT_VALUE.findall(
             client.get(manage + "/reschedule", base_url=HTTPS).text)[0]},
     }
-    token = csrf_token(client.get("/consultation/details", base_url=HTTPS).text)
+    token = csrf_token(client.get("/consultation/time", base_url=HTTPS).text)
     before, answered = database_snapshot(app), {}
     for url, data in posts.items():
         response = client.post(url, data={**data, "csrf_token": token}, base_url=HTTPS,
@@ -440,8 +472,7 @@ def test_a_valid_token_over_https_still_needs_a_same_origin_referer(app, client,
         answered[url] = response.status_code
     assert answered == dict.fromkeys(posts, 400)
     assert database_snapshot(app) == before
-    with client.session_transaction() as session:
-        assert session["eligibility"] == ELIGIBLE
+    assert set(read_journey(client)["answers"]) == {"eligibility"}
     # The same token from our own page is accepted: only the Referer was wrong.
     assert client.post(f"{manage}/cancel", data={"csrf_token": token}, base_url=HTTPS,
                        headers={"Referer": f"{HTTPS}{manage}"}).status_code == 302

@@ -19,7 +19,7 @@ from portal.links import manage_token
 from portal.models import ConsultationRequest, OutboxEmail, WaitlistOffer, to_db
 from portal.waitlist import offer_token
 from tests.factories import future_slot, make_request, make_therapist
-from tests.test_public_flow import ELIGIBLE, book, form_data, pass_eligibility
+from tests.test_public_flow import ELIGIBLE, book, form_data, pass_eligibility, send
 
 ENGLISH = {"the", "you", "your", "we", "our", "and", "to", "of", "is", "are", "with", "for",
            "this", "that", "please", "call", "time", "request", "consultation", "if", "or",
@@ -88,19 +88,24 @@ def test_every_public_page_speaks_spanish(app, client, therapist_id):
                 "/consultation/not-eligible"):
         assert_spanish(spanish(client, url).text, url)
     # Errors on step 1, then each reason someone can't book.
-    assert_spanish(client.post("/consultation", data={}).text, "step 1 errors")
-    assert_spanish(client.post("/consultation", data={**ELIGIBLE, "zip_code": "97201"}).text,
-                   "a ZIP in Oregon")
-    for answers in ({"state": "OR", "zip_code": "97201"}, {"ca_resident": "no"},
+    client.post("/consultation", data={})
+    assert_spanish(spanish(client, "/consultation").text, "step 1 errors")
+    client.post("/consultation", data={**ELIGIBLE, "zip_code": "97201"})
+    assert_spanish(spanish(client, "/consultation").text, "a ZIP in Oregon")
+    for answers in ({"ca_resident": "no", "zip_code": "97201"}, {"ca_resident": "no"},
                     {"in_california": "no"}):
         client.post("/consultation", data={**ELIGIBLE, **answers})
         assert_spanish(spanish(client, "/consultation/not-eligible").text, str(answers))
     pass_eligibility(client)
-    assert_spanish(spanish(client, "/consultation/details").text, "step 2")
-    assert_spanish(client.post("/consultation/details", data={}).text, "step 2 errors")
+    assert_spanish(spanish(client, "/consultation/time").text, "the time")
+    assert_spanish(send(client, {}).text, "the time's errors")
     data = form_data(client, email="casey@gmial.com", phone="12")
-    assert_spanish(client.post("/consultation/details", data=data).text, "step 2 typo")
-    response = client.post("/consultation/details", data=form_data(client))
+    assert_spanish(send(client, data).text, "about you: a typo")
+    assert_spanish(send(client, {**form_data(client), "consent_privacy": ""}).text,
+                   "check your answers, with an error")
+    send(client, {**form_data(client), "meeting": ""})
+    assert_spanish(spanish(client, "/consultation/about").text, "about you")
+    response = send(client, form_data(client))
     assert response.status_code == 302
     assert_spanish(spanish(client, "/consultation/verify").text, "step 3")
     assert_spanish(client.post("/consultation/verify", data={"code": "000000"}).text,

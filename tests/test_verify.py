@@ -32,6 +32,7 @@ from tests.test_public_flow import (
     outbox_kinds,
     pass_eligibility,
     requests_stored,
+    send,
 )
 
 # Everything that differs between two identical requests only by chance: CSRF and
@@ -61,7 +62,7 @@ def said(response) -> str:
 
 
 def submit(client, **fields):
-    response = client.post("/consultation/details", data=form_data(client, **fields))
+    response = send(client, form_data(client, **fields))
     assert response.status_code == 302, response.text
     return response
 
@@ -109,7 +110,7 @@ def test_the_code_email_is_neutral_and_carries_nothing_typed(app, client, therap
 def test_a_wrong_code_says_so_and_the_fifth_drops_the_request(app, client, therapist_id):
     pass_eligibility(client)
     data = form_data(client)
-    client.post("/consultation/details", data=data)
+    send(client, data)
     right = latest_code(app)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     for tries_left in (4, 3, 2, 1):
@@ -228,18 +229,21 @@ def test_a_new_code_replaces_the_old_one_three_times_at_most(app, client, therap
 
 def test_change_my_email_goes_back_with_the_answers_kept(app, client, therapist_id):
     pass_eligibility(client)
-    data = form_data(client, first_name="Ana María", message="Evenings are best")
-    client.post("/consultation/details", data=data)
+    data = form_data(client, first_name="Ana María")
+    send(client, data)
     response = client.post("/consultation/verify", data={"change_email": "1"})
-    assert response.status_code == 302 and response.location == "/consultation/details#email"
-    page = client.get("/consultation/details").text
-    assert 'value="Ana María"' in page and "Evenings are best" in page
+    assert response.status_code == 302
+    assert response.location == "/consultation/about?from=check#email"
+    page = client.get("/consultation/about?from=check").text
+    assert 'value="Ana María"' in page
     assert 'value="casey@example.com"' in page and 'value="(415) 555-0123"' in page
+    assert '<input type="hidden" name="from" value="check">' in page  # back to the check page
+    page = client.get("/consultation/time").text
     assert f'value="{data["slot"]}" checked' in page  # its own held time is still offered
     [old] = requests_stored(app)
     resent = form_data(client, first_name="Ana María", email="ana@example.com",
                        slot=data["slot"])
-    assert client.post("/consultation/details", data=resent).location == "/consultation/verify"
+    assert send(client, resent).location == "/consultation/verify"
     [new] = requests_stored(app)
     assert new.public_id != old.public_id
     assert new.email == "ana@example.com" and new.status == "pending"
@@ -323,12 +327,12 @@ def test_the_web_says_the_same_for_a_known_and_an_unknown_address(app, therapist
         client = app.test_client()
         pass_eligibility(client)
         data = form_data(client, email=email)
-        posted = client.post("/consultation/details", data=data)
+        posted = send(client, data)
         page = client.get("/consultation/verify")
         wrong = client.post("/consultation/verify", data={"code": "000000"})
         resend = client.post("/consultation/verify", data={"resend": "1"})
         back = client.post("/consultation/verify", data={"change_email": "1"})
-        form = client.get("/consultation/details")
+        form = client.get("/consultation/time")
         with app.app_context():
             sent[email] = [(e.kind, e.request_id, e.body_text) for e in db.session.scalars(
                 select(OutboxEmail).where(OutboxEmail.recipient == email)
@@ -379,13 +383,13 @@ def test_a_replayed_form_token_tells_nothing_about_the_new_address(app, therapis
         client = app.test_client()
         pass_eligibility(client)
         data = form_data(client, email="first@example.com")
-        assert client.post("/consultation/details", data=data).status_code == 302
+        assert send(client, data).status_code == 302
         # The token is spent; a prober reuses it, from a fresh browser, with another address.
         prober = app.test_client()
         pass_eligibility(prober)
-        answer = prober.post("/consultation/details", data={**data, "email": second_email})
+        answer = send(prober, {**data, "email": second_email})
         # Nor does it hand over the first person's pending request.
-        for page in (prober.get("/consultation/verify"), prober.get("/consultation/details")):
+        for page in (prober.get("/consultation/verify"), prober.get("/consultation/time")):
             assert "first@example.com" not in page.text
         with app.app_context():
             recipients.extend(db.session.scalars(select(OutboxEmail.recipient)))

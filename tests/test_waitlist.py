@@ -23,7 +23,7 @@ from portal.models import ConsultationRequest, OutboxEmail, Therapist, WaitlistO
 from portal.scheduling import PACIFIC, format_slot_long, parse_slot_value, slot_value
 from tests.backoffice import database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_time_off, make_user
-from tests.test_public_flow import enter_code, form_data, pass_eligibility
+from tests.test_public_flow import enter_code, form_data, pass_eligibility, send
 
 OFFER_LINK = re.compile(r"https://portal\.example\.com(/waitlist/[A-Za-z0-9._-]+)")
 
@@ -84,12 +84,12 @@ def test_step_two_keeps_the_waitlist_tick_only_with_no_time(app, client):
         db.session.commit()
     pass_eligibility(client)
     data = form_data(client, slot="none", waitlist="y", email="late@example.com")
-    assert client.post("/consultation/details", data=data).status_code == 302
+    assert send(client, data).status_code == 302
     assert enter_code(client, app, "late@example.com").status_code == 302
     other = app.test_client()
     pass_eligibility(other)
     data = form_data(other, waitlist="y", email="timed@example.com")  # a time chosen
-    assert other.post("/consultation/details", data=data).status_code == 302
+    assert send(other, data).status_code == 302
     assert enter_code(other, app, "timed@example.com").status_code == 302
     with app.app_context():
         stored = dict(db.session.execute(
@@ -102,7 +102,7 @@ def test_the_details_page_offers_the_waitlist_box(app, client):
         make_therapist()
         db.session.commit()
     pass_eligibility(client)
-    page = client.get("/consultation/details").text
+    page = client.get("/consultation/time").text
     assert 'name="waitlist"' in page
     assert '<label class="choice-label" for="waitlist">Email me if an earlier time opens' in page
 
@@ -219,7 +219,7 @@ def test_an_expired_verify_hold_offers_its_time(app, client):
         maya_id = maya.id
     pass_eligibility(client)
     data = form_data(client, therapist=str(maya_id), slot_index=8, email="visitor@example.com")
-    assert client.post("/consultation/details", data=data).status_code == 302
+    assert send(client, data).status_code == 302
     assert offers_to(app, "mine@example.com") == []
     with app.app_context():
         outbox.release_expired_holds(datetime.now(UTC) + timedelta(minutes=31))
@@ -292,8 +292,8 @@ def test_a_new_visitor_who_takes_the_time_first_wins(app, freed):
     data = form_data(visitor, therapist=str(freed["therapist"]), email="new@example.com",
                      slot=slot_value(freed["start"]))
     assert f'value="{data["slot"]}"' in visitor.get(
-        f"/consultation/details?therapist={freed['therapist']}").text  # offered to all
-    assert visitor.post("/consultation/details", data=data).status_code == 302
+        f"/consultation/time?therapist={freed['therapist']}").text  # offered to all
+    assert send(visitor, data).status_code == 302
     page = app.test_client().get(path)
     assert "That time was just taken" in page.text
     response = app.test_client().post(path)

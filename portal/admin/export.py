@@ -120,7 +120,7 @@ def row_writer(therapists: dict[int, str]) -> Callable[[tuple], list[str]]:
          therapist_id, booked, zip_code, consent_at, notice) = row
         written = (
             reference, when(received), status, first_name, last_name, email, csv_phone(phone),
-            preferred_name or "", contacts.get(contact, contact),
+            preferred_name or "", contacts.get(contact, contact) if contact else "",
             languages.get(language, language), YES_NO[ok_to_text],
             YES_NO[ok_to_voicemail], YES_NO[adult],
             payments.get(payment, payment) if payment else "",

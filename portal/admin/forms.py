@@ -6,6 +6,7 @@ clients' emails), so it follows the same text rules as the public forms."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from sqlalchemy import Row, select
 from wtforms import (
@@ -114,7 +115,23 @@ class TherapistForm(PortalForm):
         Optional(), Length(max=2000), multi_line("the bio")])
     bio_es = TextAreaField("Short bio in Spanish", filters=MULTI_LINE_FILTERS, validators=[
         Optional(), Length(max=2000), multi_line("the Spanish bio")])
+    video_url = StringField("Video room link", filters=ONE_LINE_FILTERS, validators=[
+        Optional(), Length(max=500, message="Keep the link to 500 characters or fewer."),
+        one_line("the video room link")])
     accepting_new = BooleanField("Accepting new clients")
+
+    def validate_video_url(self, field):
+        """Clients open it from their email and the confirmation page: https, a host,
+        and nothing a mail program could misread."""
+        parts = urlsplit(field.data or "")
+        if parts.scheme != "https" or not parts.hostname or any(
+                c.isspace() or c in "<>\"'" for c in field.data):
+            raise ValidationError("Enter the full link to the video room, starting with "
+                                  "https://, like https://meet.example.com/maya.")
+
+    def populate_obj(self, obj):
+        super().populate_obj(obj)
+        obj.video_url = self.video_url.data or None  # empty: no video, phone only
 
 
 class HoursForm(PortalForm):

@@ -1,4 +1,4 @@
-"""The questions of step 2's form (public/_details_fields.html), and the copy of them
+"""The time page's questions (public/_time_fields.html), and the copy of them
 that a fresh visit reuses.
 
 Most of the details page's cost is writing out its questions: a hundred time radios,
@@ -58,7 +58,7 @@ def render_questions(context: dict, *, fresh: bool) -> Markup:
     """The form's questions. ``fresh``: a GET with nothing typed and no errors, whose
     HTML may be kept and reused (see the module's note); anything else is rendered afresh."""
     def render() -> Markup:
-        return rendered("public/_details_fields.html", **context)
+        return rendered("public/_time_fields.html", **context)
 
     if not fresh:
         return render()

@@ -14,7 +14,6 @@ from wtforms import (
     BooleanField,
     HiddenField,
     RadioField,
-    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -40,7 +39,7 @@ from portal.forms import (
 from portal.i18n import N_
 from portal.i18n import lazy_gettext as _l
 from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
-from portal.residency import OUTSIDE_US, STATE_CHOICES, ZIP_MALFORMED_MESSAGE, normalise_zip
+from portal.residency import ZIP_MALFORMED_MESSAGE, normalise_zip, zip_error_message
 from portal.scheduling import parse_slot_value
 from portal.verification import CODE_DIGITS, normalise_code
 
@@ -101,6 +100,19 @@ class MaxLength(Length):
             raise StopValidation(error.args[0]) from None
 
 
+def unanswered_or_one_of(allowed, message):
+    """An optional choice: unanswered (missing, or empty) is fine, anything else must be
+    one of ``allowed``. (WTForms' Optional would wave through text that is only white
+    space, such as a control character, and leave it as the answer.)"""
+    def check(form, field):
+        if field.data in (None, ""):
+            field.data = None
+            raise StopValidation()
+        if field.data not in allowed:
+            raise StopValidation(message)
+    return check
+
+
 def one_of(allowed, message):
     def check(form, field):
         values = field.data if isinstance(field.data, list) else [field.data]
@@ -120,23 +132,53 @@ class MultiCheckboxField(SelectMultipleField):
     """Several checkboxes; the template's choices macro draws them."""
 
 
+def email_check(form, field):
+    try:
+        # No SMTPUTF8: our mail goes out without it, so a non-ASCII mailbox name
+        # could never receive the confirmation (and would break the sender).
+        result = validate_email(field.data, check_deliverability=False,
+                                allow_smtputf8=False)
+    except EmailNotValidError:
+        if not field.data.rpartition("@")[0].isascii():
+            raise ValidationError(_l("Enter an email address using only English "
+                                     "letters, numbers and symbols like . _ -")) from None
+        raise ValidationError(
+            _l("Enter an email address in the correct format, like name@example.com")) from None
+    # The ASCII form (xn--) of an internationalised domain is what SMTP can use.
+    if len(result.ascii_email or result.normalized) > EMAIL_MAX:  # xn-- can lengthen it
+        raise ValidationError(EMAIL_TOO_LONG)
+    field.data = result.ascii_email or result.normalized
+    suggestion = suggested_email(field.data)
+    if suggestion and not form.email_as_typed.data:
+        form.email_suggestion = suggestion
+        raise ValidationError(_l("Did you mean %(suggestion)s? Correct your email address, "
+                                 "or check \u201cMy email address is right as I typed "
+                                 "it\u201d", suggestion=suggestion))
+
+
+def phone_check(form, field):
+    message = _l("Enter a US phone number, like (415) 555-0123")
+    try:
+        number = phonenumbers.parse(field.data, "US")
+    except phonenumbers.NumberParseException:
+        raise ValidationError(message) from None
+    if not phonenumbers.is_valid_number(number) or (
+            phonenumbers.region_code_for_number(number) != "US"):
+        raise ValidationError(message)
+    field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 class EligibilityForm(PortalForm):
-    state = SelectField(
-        _l("Which state do you live in?"),
-        choices=options([("", _l("Choose your state")), *STATE_CHOICES]), validate_choice=False,
-        validators=[InputRequired(_l("Choose the state you live in")),
-                    one_of({code for code, _ in STATE_CHOICES},
-                           _l("Choose the state you live in"))],
-    )
-    zip_code = StringField(_l("ZIP code"), filters=ONE_LINE_FILTERS,
-                           validators=[MaxLength(ZIP_MAX, ZIP_MALFORMED_MESSAGE),
-                                       one_line(_l("your ZIP code"))])
+    """Step 1. No state is asked: the ZIP says it (portal.residency)."""
+
     ca_resident = RadioField(
-        # After "Which state do you live in?", this confirms it rather than asking again.
-        _l("Is California your main home?"), choices=YES_NO, validate_choice=False,
-        validators=[InputRequired(_l("Select yes if California is your main home")),
+        _l("Do you live in California?"), choices=YES_NO, validate_choice=False,
+        validators=[InputRequired(_l("Select yes if you live in California")),
                     one_of({"yes", "no"}, _l("Select yes or no"))],
     )
+    zip_code = StringField(_l("Your home ZIP code"), filters=ONE_LINE_FILTERS,
+                           validators=[MaxLength(ZIP_MAX, ZIP_MALFORMED_MESSAGE),
+                                       one_line(_l("your ZIP code"))])
     in_california = RadioField(
         _l("Will you be in California during the consultation?"), choices=YES_NO,
         validate_choice=False,
@@ -144,25 +186,64 @@ class EligibilityForm(PortalForm):
                                      "consultation")),
                     one_of({"yes", "no"}, _l("Select yes or no"))],
     )
+    adult = RadioField(_l("Are you 18 or older?"), choices=YES_NO, validate_choice=False,
+                       validators=[InputRequired(_l("Select yes if you are 18 or older")),
+                                   one_of({"yes", "no"}, _l("Select yes or no"))])
 
     def validate_zip_code(self, field):
-        if self.state.data == OUTSIDE_US and not field.data:
-            return  # people abroad have no ZIP code to give
         if not field.data:
+            if self.ca_resident.data == "no":
+                return  # someone who lives elsewhere (abroad too) may have none to give
             raise ValidationError(_l("Enter your ZIP code, like 94110"))
         if normalise_zip(field.data) is None:
             raise ValidationError(ZIP_MALFORMED_MESSAGE)
+        if self.ca_resident.data == "yes":
+            # "I live in California" with a ZIP that isn't: a typo, or the wrong answer.
+            message = zip_error_message(field.data)
+            if message is not None:
+                raise ValidationError(message)
+
+    @property
+    def under_18(self) -> bool:
+        return self.adult.data == "no"
 
 
-def yes_no(question: str, required: str) -> RadioField:
-    """A yes/no question that must be answered."""
+def yes_no(question: str, required: str | None = None) -> RadioField:
+    """A yes/no question; it must be answered when ``required`` (its message) is given."""
+    if required is None:
+        return RadioField(question, choices=YES_NO, validate_choice=False, validators=[
+            unanswered_or_one_of({"yes", "no"}, _l("Select yes or no"))])
     return RadioField(question, choices=YES_NO, validate_choice=False,
                       validators=[InputRequired(required), one_of({"yes", "no"}, required)])
 
 
-class DetailsForm(PortalForm):
-    # Asked first on the page: someone under 18 learns where to go before typing anything.
-    adult = yes_no(_l("Are you 18 or older?"), _l("Select yes if you are 18 or older"))
+class TimeForm(PortalForm):
+    """Step 2. The therapist is chosen by links or a GET form on the page (its
+    ``?therapist=``); this form carries the choice the times were shown for."""
+
+    therapist = HiddenField(default="any")
+    slot = RadioField(_l("Choose a time"), validate_choice=False, validators=[
+        InputRequired(_l("Choose a time, or choose \u201cNone of these times work\u201d"))])
+    # Only meaningful with slot=none (the view ignores it otherwise). Any value but
+    # "false" counts: it asks for an email, and agrees to nothing.
+    waitlist = BooleanField(_l("Email me if an earlier time opens"))
+
+    def validate_slot(self, field):
+        if field.data != NO_SLOT and parse_slot_value(field.data) is None:
+            raise ValidationError(_l("Choose one of the times shown"))
+
+    @property
+    def slot_start(self):
+        return None if self.slot.data == NO_SLOT else parse_slot_value(self.slot.data)
+
+
+MEETING_CHOICES = {"phone": N_("By phone: the therapist calls you"),
+                   "video": N_("By video: you join a private video call")}
+
+
+class AboutForm(PortalForm):
+    """Step 3. ``video_offered``: whether the chosen therapist has a video room."""
+
     # DataRequired after the strip filter: an answer of only spaces is no answer.
     # The filters compose (NFC) before the length check: the column counts stored
     # characters, not the keystrokes of a keyboard that sends accents separately.
@@ -174,12 +255,6 @@ class DetailsForm(PortalForm):
         DataRequired(_l("Enter your last name")),
         MaxLength(NAME_MAX, _l("Your last name must be %(n)s characters or fewer", n=NAME_MAX)),
         person_name(_l("your last name"))])
-    preferred_name = StringField(_l("What should we call you?"), filters=ONE_LINE_FILTERS,
-                                 validators=[
-        MaxLength(PREFERRED_NAME_MAX,
-                  _l("The name we should call you must be %(n)s characters or fewer",
-                     n=PREFERRED_NAME_MAX)),
-        person_name(_l("the name we should call you"))])
     email = StringField(_l("Email address"), filters=ONE_LINE_FILTERS, validators=[
         DataRequired(_l("Enter your email address")),
         MaxLength(EMAIL_MAX, EMAIL_TOO_LONG),
@@ -189,40 +264,30 @@ class DetailsForm(PortalForm):
         DataRequired(_l("Enter your phone number")),
         MaxLength(30, _l("Enter a US phone number, like (415) 555-0123")),
         one_line(_l("your phone number"))])
-    preferred_contact = RadioField(
-        _l("How would you like us to contact you?"), choices=translated(CONTACT_METHODS),
+    meeting = RadioField(
+        _l("How would you like to meet?"), choices=translated(MEETING_CHOICES),
         validate_choice=False,
-        validators=[InputRequired(_l("Choose how you'd like us to contact you")),
-                    one_of(set(CONTACT_METHODS), _l("Choose how you'd like us to contact you"))],
+        validators=[InputRequired(_l("Choose how you'd like to meet")),
+                    one_of(set(MEETING_CHOICES), _l("Choose how you'd like to meet"))],
     )
-    ok_to_text = yes_no(_l("May we send you text messages?"),
-                        _l("Select yes if we may send you text messages"))
-    ok_to_voicemail = yes_no(_l("May we leave a voicemail that says the name of our practice?"),
-                             _l("Select yes if we may leave a voicemail that names our practice"))
-    payment = RadioField(
-        _l("How do you expect to pay for therapy?"), choices=translated(PAYMENT_CHOICES),
-        validate_choice=False,
-        validators=[InputRequired(_l("Choose how you expect to pay for therapy")),
-                    one_of(set(PAYMENT_CHOICES), _l("Choose how you expect to pay for therapy"))],
-    )
-    interests = MultiCheckboxField(
-        _l("What would you like help with?"), choices=translated(INTERESTS),
-        validate_choice=False,
-        filters=[without_repeats],
-        validators=[one_of(set(INTERESTS), _l("Choose from the options shown"))],
-    )
-    message = TextAreaField(
-        _l("Anything you'd like us to know"), filters=MULTI_LINE_FILTERS,
-        validators=[MaxLength(2000, _l("Your message must be 2,000 characters or fewer")),
-                    multi_line(_l("your message"))])
-    # A therapist's id or "any"; the view maps anything else to "any". The template
-    # draws it beside a "Show times" button that re-renders without judging answers.
-    therapist = RadioField(_l("Choose a therapist"), default="any", validate_choice=False)
-    slot = RadioField(_l("Choose a time"), validate_choice=False, validators=[
-        InputRequired(_l("Choose a time, or choose \u201cNone of these times work\u201d"))])
-    # Only meaningful with slot=none (the view ignores it otherwise). Any value but
-    # "false" counts: it asks for an email, and agrees to nothing.
-    waitlist = BooleanField(_l("Email me if an earlier time opens"))
+
+    def __init__(self, *args, video_offered: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.video_offered = video_offered
+        if not video_offered:
+            self.meeting.choices = [c for c in self.meeting.choices if c.value == "phone"]
+
+    validate_email = email_check
+    validate_phone = phone_check
+
+    def validate_meeting(self, field):
+        if field.data == "video" and not self.video_offered:
+            raise ValidationError(_l("Video isn't offered for this time. Choose phone"))
+
+
+class CheckForm(PortalForm):
+    """Step 4: the two agreements, the honeypot and the journey's one-time token."""
+
     # Agreement boxes: only the value the page's checkbox sends is a yes.
     consent_privacy = AgreementField(
         _l("I agree that the practice may store these details to arrange my consultation"),
@@ -235,56 +300,45 @@ class DetailsForm(PortalForm):
     website = StringField(_l("Leave this field empty"))
     form_token = HiddenField()
 
-    def validate_email(self, field):
-        try:
-            # No SMTPUTF8: our mail goes out without it, so a non-ASCII mailbox name
-            # could never receive the confirmation (and would break the sender).
-            result = validate_email(field.data, check_deliverability=False,
-                                    allow_smtputf8=False)
-        except EmailNotValidError:
-            if not field.data.rpartition("@")[0].isascii():
-                raise ValidationError(_l("Enter an email address using only English "
-                                         "letters, numbers and symbols like . _ -")) from None
-            raise ValidationError(
-                _l("Enter an email address in the correct format, like name@example.com")) from None
-        # The ASCII form (xn--) of an internationalised domain is what SMTP can use.
-        if len(result.ascii_email or result.normalized) > EMAIL_MAX:  # xn-- can lengthen it
-            raise ValidationError(EMAIL_TOO_LONG)
-        field.data = result.ascii_email or result.normalized
-        suggestion = suggested_email(field.data)
-        if suggestion and not self.email_as_typed.data:
-            self.email_suggestion = suggestion
-            raise ValidationError(_l("Did you mean %(suggestion)s? Correct your email address, "
-                                     "or check \u201cMy email address is right as I typed "
-                                     "it\u201d", suggestion=suggestion))
 
-    def validate_phone(self, field):
-        message = _l("Enter a US phone number, like (415) 555-0123")
-        try:
-            number = phonenumbers.parse(field.data, "US")
-        except phonenumbers.NumberParseException:
-            raise ValidationError(message) from None
-        if not phonenumbers.is_valid_number(number) or (
-                phonenumbers.region_code_for_number(number) != "US"):
-            raise ValidationError(message)
-        field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+class PrepareForm(PortalForm):
+    """"Help us prepare (optional)", after the code: nothing here is required."""
+
+    preferred_name = StringField(_l("What should we call you?"), filters=ONE_LINE_FILTERS,
+                                 validators=[
+        MaxLength(PREFERRED_NAME_MAX,
+                  _l("The name we should call you must be %(n)s characters or fewer",
+                     n=PREFERRED_NAME_MAX)),
+        person_name(_l("the name we should call you"))])
+    preferred_contact = RadioField(
+        _l("How would you like us to contact you?"), choices=translated(CONTACT_METHODS),
+        validate_choice=False,
+        validators=[unanswered_or_one_of(set(CONTACT_METHODS),
+                                         _l("Choose how you'd like us to contact you"))],
+    )
+    ok_to_text = yes_no(_l("May we send you text messages?"))
+    ok_to_voicemail = yes_no(_l("May we leave a voicemail that says the name of our practice?"))
+    interests = MultiCheckboxField(
+        _l("What would you like help with?"), choices=translated(INTERESTS),
+        validate_choice=False,
+        filters=[without_repeats],
+        validators=[one_of(set(INTERESTS), _l("Choose from the options shown"))],
+    )
+    message = TextAreaField(
+        _l("Anything you'd like us to know"), filters=MULTI_LINE_FILTERS,
+        validators=[MaxLength(2000, _l("Your message must be 2,000 characters or fewer")),
+                    multi_line(_l("your message"))])
+    payment = RadioField(
+        _l("How do you expect to pay for therapy?"), choices=translated(PAYMENT_CHOICES),
+        validate_choice=False,
+        validators=[unanswered_or_one_of(set(PAYMENT_CHOICES),
+                                         _l("Choose how you expect to pay for therapy"))],
+    )
 
     def validate_ok_to_text(self, field):
         if field.data == "no" and self.preferred_contact.data == "text":
             raise ValidationError(_l("You chose text message as the way to contact you: "
                                      "select yes, or choose another way to contact you"))
-
-    @property
-    def under_18(self) -> bool:
-        return self.adult.data == "no"
-
-    def validate_slot(self, field):
-        if field.data != NO_SLOT and parse_slot_value(field.data) is None:
-            raise ValidationError(_l("Choose one of the times shown"))
-
-    @property
-    def slot_start(self):
-        return None if self.slot.data == NO_SLOT else parse_slot_value(self.slot.data)
 
 
 class RescheduleForm(PortalForm):

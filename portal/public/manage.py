@@ -20,12 +20,13 @@ from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
 from portal.links import public_id_from_manage_token
 from portal.models import CLIENT_CANCEL_NOTE_HEADING, ConsultationRequest
-from portal.public.forms import CancelForm, RescheduleForm
+from portal.public.forms import CancelForm, PrepareForm, RescheduleForm
 from portal.public.messages import (
     CSRF_MESSAGE_NO_ANSWERS,
     SLOT_TAKEN_MESSAGE,
     friendly_csrf_error,
 )
+from portal.public.prepare import prepare_data
 from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.views import bp, describe, invalid_link
@@ -49,7 +50,9 @@ def manage(token: str):
     consultation = consultation_for(token)
     if consultation is None:
         return invalid_link()
-    return render_template("public/manage.html", token=token,
+    form = PrepareForm(formdata=None, data=prepare_data(consultation)) \
+        if consultation.is_open else None
+    return render_template("public/manage.html", token=token, prepare_form=form,
                            on_waitlist=waitlist.is_waiting(consultation), **describe(consultation))
 
 

@@ -16,6 +16,8 @@ FORM_EXPIRED_MESSAGE = _l("Something went wrong with this form. Please check you
 SLOT_TAKEN_MESSAGE = _l("That time was just taken \u2014 please pick another")
 THERAPIST_GONE_MESSAGE = _l("That therapist isn't taking new consultations at the moment. "
                             "Please choose a time with any of our therapists")
+TOO_FAST_MESSAGE = _l("Something went wrong when you sent your request. Please check your "
+                     "answers and try again.")
 FORM_USED_MESSAGE = _l("This form was sent already. If you meant to make a new request, "
                        "check your answers and send it again.")
 

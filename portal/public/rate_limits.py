@@ -3,11 +3,12 @@
 What counts. Every POST, answered or not, counts against the generous
 CONSULTATION_ATTEMPT_LIMIT, so a flood of anything still stops. Only progress
 that matters counts against the tight CONSULTATION_RATE_LIMIT: a POST that
-redirects onwards — an eligible answer (on to step 2), a stored request (on to
+redirects onwards — an eligible answer (on to the time), a stored request (on to
 "check your email"), a cancellation or a new time. A not-eligible answer (it
 redirects to the not-eligible page, stores nothing personal), an "under 18"
 answer (the young people's page, nothing stored) and a bounce back to step 1
-do not count, and neither does a form that comes back with errors: a person
+do not count, and neither does a form that comes back with errors (a redirect to the
+same page, which shows them) or a step of the journey in between: a person
 fixing mistakes round trip after round trip, or people sharing one address (a
 clinic's Wi-Fi, a mobile carrier's), must not lose the form to a limit meant
 for scripts. The not-eligible count a flood could inflate is anonymous and
@@ -36,8 +37,11 @@ from portal.extensions import limiter
 # a form-level message, returning the page's HTML.
 _LIMITED_PAGES: dict[str, Callable[[str], str]] = {}
 
-# Redirects that are no progress: they never count against the tight limit.
-_NOT_PROGRESS = ("public.not_eligible", "public.eligibility", "public.young_people")
+# Redirects that are no progress: they never count against the tight limit. The
+# journey's middle steps (on to "about you", to "check your answers") are no progress
+# either: a request counts once, at step 1 and when it is sent.
+_NOT_PROGRESS = ("public.not_eligible", "public.eligibility", "public.young_people",
+                 "public.about", "public.check")
 
 
 def _completed_limit() -> str:
@@ -52,6 +56,8 @@ def _made_progress(response: Response) -> bool:
     if response.status_code not in (302, 303):
         return False
     target = urlsplit(response.location or "").path
+    if target == request.path:  # the same page again, to show what needs fixing
+        return False
     return target not in {url_for(endpoint) for endpoint in _NOT_PROGRESS}
 
 

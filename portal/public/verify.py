@@ -18,10 +18,11 @@ from portal.errors import rerender_on_csrf_error
 from portal.extensions import db
 from portal.i18n import current_language
 from portal.i18n import lazy_gettext as _l
+from portal.public import journey
 from portal.public.forms import VerifyForm
 from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, friendly_csrf_error
 from portal.public.rate_limits import limit_attempts
-from portal.public.views import ELIGIBILITY, PENDING_KEY, bp, open_intake, own_pending
+from portal.public.views import PENDING_KEY, bp, open_intake, own_pending
 from portal.scheduling import format_time
 
 NO_MORE_CODES_MESSAGE = _l("We've sent as many new codes as we can. Check your spam or junk "
@@ -66,7 +67,7 @@ def ended(now: datetime):
         if verified is not None and not verified.is_pending:
             session.pop(PENDING_KEY, None)
             session.pop(HOLD_KEY, None)
-            session.pop(ELIGIBILITY, None)
+            journey.forget()
             return redirect(url_for("public.confirmed", public_id=public_id))
         if (isinstance(hold, dict) and hold.get("id") == public_id
                 and isinstance(hold.get("until"), int) and now.timestamp() < hold["until"]):
@@ -119,7 +120,7 @@ def verify():
         return finish("public/verify_expired.html")
     if "change_email" in request.form:
         db.session.rollback()
-        return redirect(url_for("public.details") + "#email")
+        return redirect(url_for("public.about", **{"from": "check"}) + "#email")
     if "resend" in request.form:
         try:
             verification.resend(pending, now=now)
@@ -150,12 +151,12 @@ def confirm(form: VerifyForm, pending, now: datetime):
         return finish("public/verify_too_many.html")
     except verification.AlreadyHasRequest:
         db.session.commit()
-        session.pop(ELIGIBILITY, None)
+        journey.forget()
         return finish("public/verify_already.html")
     except verification.Expired:
         db.session.commit()
         return finish("public/verify_expired.html")
     db.session.commit()
     session.pop(PENDING_KEY, None)
-    session.pop(ELIGIBILITY, None)
+    journey.forget()
     return redirect(url_for("public.confirmed", public_id=public_id))
