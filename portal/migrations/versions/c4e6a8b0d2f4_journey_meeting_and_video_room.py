@@ -2,8 +2,8 @@
 therapist's video room, and "how to contact you" answered after the code (so empty
 until then).
 
-Revision ID: b3d5f7a9c1e2
-Revises: a7b2c4d6e8f0
+Revision ID: c4e6a8b0d2f4
+Revises: f3b9d1e7c5a2
 Create Date: 2026-12-06 06:40:00.000000
 
 """
@@ -14,8 +14,8 @@ from portal import availability_version
 
 
 # revision identifiers, used by Alembic.
-revision = 'b3d5f7a9c1e2'
-down_revision = 'a7b2c4d6e8f0'
+revision = 'c4e6a8b0d2f4'
+down_revision = 'f3b9d1e7c5a2'
 branch_labels = None
 depends_on = None
 
