@@ -63,7 +63,8 @@ def radicale(tmp_path_factory):
         [sys.executable, "-m", "radicale", "--server-hosts", f"127.0.0.1:{port}",
          "--storage-filesystem-folder", str(folder / "collections"),
          "--auth-type", "htpasswd", "--auth-htpasswd-filename", str(users),
-         "--auth-htpasswd-encryption", "plain", "--logging-level", "warning"],
+         "--auth-htpasswd-encryption", "plain", "--auth-delay", "0",
+         "--logging-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, process)

@@ -231,35 +231,50 @@ def _parse(texts: Iterable[bytes | str]) -> list[icalendar.Calendar]:
 
 def busy_ranges(calendars: list[icalendar.Calendar], start: datetime, end: datetime,
                 limits: Limits) -> tuple[list[tuple[datetime, datetime]], int]:
-    """The busy ranges (aware UTC, merged, sorted) between ``start`` and ``end``, and how
-    many events the calendars hold. Raises CalendarError("too_many_events") past
-    CALENDAR_MAX_EVENTS events, or occurrences in the window."""
+    """The busy ranges (aware UTC, merged, sorted) that overlap ``start`` to ``end``, and
+    how many events the calendars hold. Raises CalendarError("too_many_events") past
+    CALENDAR_MAX_EVENTS events, or when the recurring ones could repeat more often than
+    that in the window (a rule every minute would otherwise take the sync's time)."""
     events = sum(len(calendar.subcomponents) for calendar in calendars)
     if events > limits.max_events:
         raise CalendarError("too_many_events")
+    days = (end - start).total_seconds() / 86400
+    if sum(_most_occurrences(c, days) for cal in calendars for c in cal.walk("VEVENT")) \
+            > limits.max_events:
+        raise CalendarError("too_many_events")
     own = "@" + limits.uid_domain.lower()
     ranges: list[tuple[datetime, datetime]] = []
-    occurrences = 0
     for calendar in calendars:
         try:
-            query = recurring_ical_events.of(calendar, components=["VEVENT"])
-            for event in query.after(start):
-                occurrence = _busy(event, own)
-                occurrences += 1
-                if occurrences > limits.max_events:
-                    raise CalendarError("too_many_events")
-                if occurrence is None:
-                    continue
-                begins, ends = occurrence
-                if begins >= end:
-                    break  # after() yields in start order
-                if ends > start:
-                    ranges.append((begins, ends))
-        except CalendarError:
-            raise
+            found = recurring_ical_events.of(calendar, components=["VEVENT"]).between(start, end)
         except Exception:  # a broken rule or time zone: the calendar can't be trusted
             raise CalendarError("not_calendar") from None
+        for event in found:
+            occurrence = _busy(event, own)
+            if occurrence is not None:
+                ranges.append(occurrence)
     return merge(ranges), events
+
+
+# At most how many times a rule of each frequency repeats in a day.
+_PER_DAY = {"SECONDLY": 86400, "MINUTELY": 1440, "HOURLY": 24, "DAILY": 1}
+
+
+def _most_occurrences(event, days: float) -> float:
+    """An upper bound on an event's occurrences in ``days`` (1 if it does not repeat)."""
+    rules = event.get("RRULE")
+    if rules is None:
+        return 1
+    total = 0.0
+    for rule in rules if isinstance(rules, list) else [rules]:
+        frequency = str((rule.get("FREQ") or ["DAILY"])[0]).upper()
+        interval = max(int((rule.get("INTERVAL") or [1])[0]), 1)
+        per_day = _PER_DAY.get(frequency, 1 / 7)  # weekly and rarer
+        expand = 1
+        for part in ("BYHOUR", "BYMINUTE", "BYSECOND", "BYDAY", "BYMONTHDAY"):
+            expand *= max(len(rule.get(part) or []), 1)
+        total += (days * per_day / interval + 1) * expand
+    return total
 
 
 def _busy(event, own_uid_suffix: str) -> tuple[datetime, datetime] | None:
