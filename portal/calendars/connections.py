@@ -4,7 +4,7 @@ the transaction; ``test`` reads the calendar (portal.calendars.sync) and commits
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select
@@ -14,7 +14,7 @@ from portal.calendars.errors import CalendarError
 from portal.calendars.sync import sync_one
 from portal.extensions import db
 from portal.models import CalendarBusy, Therapist, TherapistCalendar, to_db
-from portal.scheduling import PACIFIC, format_day, format_span
+from portal.scheduling import PACIFIC, format_day, format_span, format_time
 
 
 def connect(therapist: Therapist, kind: str, url: str, *, username: str | None = None,
@@ -78,10 +78,16 @@ def test(therapist_id: int, now: datetime | None = None) -> str:
 
 
 def describe_range(starts_at: datetime, ends_at: datetime) -> str:
-    """A busy range for staff: "Monday, December 7, 10:00–11:00 AM PT"."""
+    """A busy range for staff: "Monday, December 7, 10:00–11:00 AM PT", "Friday,
+    March 12, all day"."""
     begins, ends = starts_at.replace(tzinfo=UTC), ends_at.replace(tzinfo=UTC)
     local_begins, local_ends = begins.astimezone(PACIFIC), ends.astimezone(PACIFIC)
-    if local_begins.date() == local_ends.date():
-        return f"{format_day(local_begins.date())}, {format_span(begins, ends - begins)} PT"
-    return (f"{format_day(local_begins.date())} {format_span(begins, ends - begins)} PT "
-            f"to {format_day(local_ends.date())}")
+    first, last = local_begins.date(), local_ends.date()
+    if local_begins.time() == local_ends.time() == time(0):
+        days = format_day(first) if (last - first).days == 1 else \
+            f"{format_day(first)} to {format_day(last - timedelta(days=1))}"
+        return f"{days}, all day"
+    if first == last:
+        return f"{format_day(first)}, {format_span(begins, ends - begins)} PT"
+    return (f"{format_day(first)}, {format_time(begins)} PT to "
+            f"{format_day(last)}, {format_time(ends)} PT")
