@@ -27,6 +27,7 @@ from portal import (
 )
 from portal.accounts import AccountError, create_user, find_user
 from portal.calendars import connections as calendar_connections
+from portal.calendars import delivery as calendar_delivery
 from portal.calendars import feed as calendar_feed
 from portal.calendars import sync as calendar_sync
 from portal.calendars.errors import CalendarError
@@ -318,6 +319,9 @@ def calendars_sync_command() -> None:
     """Read every connected calendar once (busy times; stale ones offer no times)."""
     report = calendar_sync.sync_all()
     click.echo(report.summary() + ".")
+    written = calendar_delivery.deliver_due()  # and what waits to be written into them
+    if written.attempted:
+        click.echo(f"Consultations written into calendars: {written.summary()}")
 
 
 def _therapist_by_email(email: str) -> Therapist:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from flask import Flask
 
 from portal import outbox
+from portal.calendars import delivery as calendar_delivery
 from portal.calendars import sync as calendar_sync
 from portal.outbox_errors import error_origin
 
@@ -41,6 +42,7 @@ def work_loop(app: Flask, stopping: threading.Event, *, max_rounds: int | None =
         try:
             with app.app_context():
                 reminders, report = outbox.work_once()
+                calendar_delivery.deliver_due()  # consultations into therapists' calendars
                 if forgot_at is None or time.monotonic() - forgot_at >= FORGET_EVERY_SECONDS:
                     outbox.forget_sent_bodies()
                     forgot_at = time.monotonic()

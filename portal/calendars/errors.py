@@ -27,7 +27,7 @@ class CalendarError(Exception):
     """A calendar that could not be read; ``code`` is a key of ERRORS."""
 
     def __init__(self, code: str, status: int | None = None):
-        super().__init__(code)
+        super().__init__(describe(code))  # what the outbox page shows a failed write
         self.code = code
         self.status = status
 
