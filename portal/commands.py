@@ -151,6 +151,9 @@ def outbox_send_command(include_waiting: bool) -> None:
     outbox.forget_sent_bodies()
     report.waiting = outbox.waiting_count()
     click.echo(report.summary())
+    written = calendar_delivery.deliver_due()  # the outbox's calendar channel
+    if written.attempted:
+        click.echo(f"Consultations written into calendars: {written.summary()}")
 
 
 @outbox_group.command("work")

@@ -218,8 +218,9 @@ class CalendarFeed(db.Model):
 
     __tablename__ = "calendar_feed"
 
+    id: Mapped[int] = mapped_column(primary_key=True)  # rotate-keys walks rows by id
     therapist_id: Mapped[int] = mapped_column(
-        ForeignKey("therapist.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+        ForeignKey("therapist.id", ondelete="CASCADE"), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     token: Mapped[str] = mapped_column(EncryptedText("calendar_feed", "token"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

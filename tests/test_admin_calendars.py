@@ -10,8 +10,9 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from portal.calendars.feed import feed_of
 from portal.extensions import db
-from portal.models import CalendarFeed, TherapistCalendar
+from portal.models import TherapistCalendar
 from tests.backoffice import sign_in
 from tests.calendar_servers import (  # noqa: F401 - fixtures
     RADICALE_PASSWORD,
@@ -98,11 +99,11 @@ def test_the_feed_link_and_a_new_one(app, admin, cast, client):
     assert "Make the feed link" in page(admin, cast)
     admin.post(f"/admin/therapists/{cast.therapist_id}/calendar/feed")
     with app.app_context():
-        first = db.session.get(CalendarFeed, cast.therapist_id).token
+        first = feed_of(cast.therapist_id).token
     assert f"/calendar/{first}.ics" in page(admin, cast)
     admin.post(f"/admin/therapists/{cast.therapist_id}/calendar/feed")
     with app.app_context():
-        second = db.session.get(CalendarFeed, cast.therapist_id).token
+        second = feed_of(cast.therapist_id).token
     assert second != first
     assert client.get(f"/calendar/{first}.ics").status_code == 404
     assert client.get(f"/calendar/{second}.ics").status_code == 200

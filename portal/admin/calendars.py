@@ -19,7 +19,7 @@ from portal.calendars.errors import CalendarError
 from portal.calendars.sync import CalendarProblem, is_stale, problems
 from portal.database import begin_write
 from portal.extensions import db
-from portal.models import CalendarFeed, Therapist, TherapistCalendar
+from portal.models import Therapist, TherapistCalendar
 
 
 @dataclass
@@ -35,7 +35,7 @@ class CalendarPanel:
 
 def calendar_panel(therapist: Therapist, form: CalendarForm | None = None) -> CalendarPanel:
     calendar = connections.calendar_of(therapist.id)
-    stored_feed = db.session.get(CalendarFeed, therapist.id)
+    stored_feed = feed.feed_of(therapist.id)
     found = problems(therapist_id=therapist.id) if calendar is not None else []
     return CalendarPanel(calendar, shown_address(calendar), found[0] if found else None,
                          feed.feed_url(stored_feed.token) if stored_feed else None,
@@ -111,7 +111,7 @@ def therapist_calendar_disconnect(therapist_id: int):
 def therapist_calendar_feed(therapist_id: int):
     _therapist(therapist_id)
     begin_write()
-    renewing = db.session.get(CalendarFeed, therapist_id) is not None
+    renewing = feed.feed_of(therapist_id) is not None
     feed.feed_token(therapist_id, new=True)
     audit.record("calendar_feed_renewed" if renewing else "calendar_feed_made",
                  actor=actor(), therapist_id=therapist_id)

@@ -36,7 +36,7 @@ def _hash(token: str) -> str:
 def feed_token(therapist_id: int, *, new: bool = False) -> str:
     """The therapist's feed token, made on first use; ``new``: a fresh one (the old
     stops working). The caller commits."""
-    feed = db.session.get(CalendarFeed, therapist_id)
+    feed = feed_of(therapist_id)
     if feed is not None and not new:
         return feed.token
     token = secrets.token_urlsafe(32)
@@ -47,6 +47,10 @@ def feed_token(therapist_id: int, *, new: bool = False) -> str:
         feed.token, feed.token_hash, feed.created_at = token, _hash(token), utcnow()
     db.session.flush()
     return token
+
+
+def feed_of(therapist_id: int) -> CalendarFeed | None:
+    return db.session.scalar(select(CalendarFeed).where(CalendarFeed.therapist_id == therapist_id))
 
 
 def feed_url(token: str) -> str:

@@ -58,14 +58,16 @@ def upgrade():
                     ['therapist_id', 'starts_at'], unique=False)
     op.create_table(
         'calendar_feed',
-        sa.Column('therapist_id', sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('therapist_id', sa.Integer(), nullable=False),
         sa.Column('token_hash', sa.String(length=64), nullable=False),
         sa.Column('token', sa.Text(), nullable=False),
         sa.Column('created_at', sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(['therapist_id'], ['therapist.id'],
                                 name=op.f('fk_calendar_feed_therapist_id_therapist'),
                                 ondelete='CASCADE'),
-        sa.PrimaryKeyConstraint('therapist_id', name=op.f('pk_calendar_feed')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_calendar_feed')),
+        sa.UniqueConstraint('therapist_id', name=op.f('uq_calendar_feed_therapist_id')),
         sa.UniqueConstraint('token_hash', name=op.f('uq_calendar_feed_token_hash')),
     )
     # A plain ADD COLUMN (with its default) on both databases: no table rebuild, so
