@@ -238,3 +238,29 @@ def test_an_unchanged_calendar_is_not_read_again(ctx, ics_server, radicale):  # 
         assert ics_server.requests[-1][1].get("If-None-Match", "").startswith('"')
         row = db.session.scalar(select(TherapistCalendar))
         assert row.last_error is None and row.event_count == 1
+
+
+@pytest.mark.parametrize("source", ["ics", "caldav"])
+def test_an_unchanged_calendar_is_answered_without_its_events(  # noqa: F811
+        ctx, source, ics_server, radicale):  # noqa: F811
+    """ETag / If-None-Match for an iCalendar address, the sync-token for CalDAV: a second
+    read of an unchanged calendar transfers and parses nothing; a change is read."""
+    from portal.calendars.sync import sync_one
+
+    with time_machine.travel(MARCH, tick=True):
+        tid = make_therapist().id
+        db.session.commit()
+        if source == "ics":
+            connect_ics(tid, ics_server.serve("/conditional.ics", vcalendar(ALL_DAY)))
+        else:
+            calendar = radicale_calendar(radicale, f"conditional-{tid}", [ALL_DAY])
+            connect_caldav(tid, str(calendar.url))
+        calendar_id = db.session.scalar(select(TherapistCalendar.id))
+        assert sync_one(calendar_id).ranges is not None
+        assert sync_one(calendar_id).ranges is None  # not modified
+        if source == "ics":
+            assert ics_server.requests[-1][1]["If-None-Match"]
+            ics_server.serve("/conditional.ics", vcalendar(ALL_DAY, IN_BERLIN))
+        else:
+            calendar.save_event(vcalendar(IN_BERLIN))
+        assert len(sync_one(calendar_id).ranges) == 2
