@@ -30,7 +30,7 @@ from sqlalchemy import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import throwaway_postgres  # noqa: E402
+from bench._common import BENCH_ENCRYPTION_KEY, throwaway_postgres  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import ConsultationRequest  # noqa: E402
@@ -52,7 +52,8 @@ TARGET_MS, TARGET_ROWS_PER_S, TARGET_MB = 100, 20_000, 50
 
 def seed(url: str, count: int) -> None:
     env = {**os.environ, "FLASK_SQLALCHEMY_DATABASE_URI": url,
-           "FLASK_SECRET_KEY": "bench-secret-key-not-for-production", "PORTAL_PASSWORD": PASSWORD}
+           "FLASK_SECRET_KEY": "bench-secret-key-not-for-production",
+           "FLASK_ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY, "PORTAL_PASSWORD": PASSWORD}
     flask = [str(ROOT / ".venv/bin/flask"), "--app", "portal"]
     started = time.perf_counter()
     subprocess.run([*flask, "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -107,6 +108,7 @@ def run(label: str, url: str, count: int, figures: dict[str, dict[str, float]]) 
         seed(url, count)
     # No second factor: the benchmark signs in with a password only.
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "REQUIRE_MFA": False,
+                      "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
                       "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "TESTING": True})
     client = signed_in_client(app)
     ok = True

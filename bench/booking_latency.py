@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import free_port  # noqa: E402
+from bench._common import BENCH_ENCRYPTION_KEY, free_port  # noqa: E402
 from portal import create_app, outbox_sender  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import OutboxEmail  # noqa: E402
@@ -75,6 +75,7 @@ def run(mode: str, bookings: int, tmp: str) -> list[float]:
     sink.set_mode(*(("slow", 2.0) if mode == "slow" else ("accept",)))
     app = create_app({
         "TESTING": True, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
+        "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
         "RATELIMIT_ENABLED": False, "FORM_MIN_SECONDS": 0,
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{Path(tmp) / f'{mode}.sqlite3'}",
         "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": sink.port, "MAIL_TIMEOUT": 10,

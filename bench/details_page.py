@@ -45,13 +45,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import free_port, throwaway_postgres  # noqa: E402  (imports nothing of the portal)
+from bench._common import (  # noqa: E402  (imports nothing of the portal)
+    BENCH_ENCRYPTION_KEY,
+    free_port,
+    throwaway_postgres,
+)
 
 # The virtualenv: this tree's, or BENCH_VENV (a copy of the tree, e.g. from git archive,
 # can be measured with the worktree's environment while the worktree changes).
 VENV = Path(os.environ.get("BENCH_VENV", ROOT / ".venv"))
 SECRET = "bench-secret-key-not-for-production"  # noqa: S105 - a throw-away database
-ENCRYPTION_KEY = "YmVuY2gtZW5jcnlwdGlvbi1rZXktbm90LWZvci1wciE="  # 32 bytes, throw-away
 ELIGIBLE = {"state": "CA", "zip_code": "94110", "ca_resident": "yes", "in_california": "yes"}
 TARGET, GOAL = 0.5, 0.7
 
@@ -77,8 +80,8 @@ def form():
 
 def env_for(url: str, pythonpath: str | None = None) -> dict:
     env = {**os.environ, "FLASK_SQLALCHEMY_DATABASE_URI": url, "FLASK_SECRET_KEY": SECRET,
-           "FLASK_RATELIMIT_ENABLED": "false", "FLASK_MAIL_BACKEND": "sink",
-           "FLASK_ENCRYPTION_KEYS": ENCRYPTION_KEY}
+           "FLASK_ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,  # an older tree ignores it
+           "FLASK_RATELIMIT_ENABLED": "false", "FLASK_MAIL_BACKEND": "sink"}
     env["PYTHONPATH"] = pythonpath or str(ROOT)  # this tree's portal, whatever is installed
     return env
 
@@ -109,7 +112,7 @@ def session_cookie(url: str) -> str:
     from portal.extensions import db
 
     app = create_app({"SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url,
-                      "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
+                      "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
                       "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "TESTING": True})
     client = app.test_client()
     response = client.post("/consultation", data=ELIGIBLE)
@@ -245,7 +248,7 @@ def connect_calendars(url: str, addresses: list[str]) -> None:
     from portal.models import Therapist
 
     app = create_app({"SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url,
-                      "ENCRYPTION_KEYS": [ENCRYPTION_KEY], "CALENDAR_ALLOW_PRIVATE_URLS": True,
+                      "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY, "CALENDAR_ALLOW_PRIVATE_URLS": True,
                       "CALENDAR_TIMEOUT_SECONDS": 60, "TESTING": True})
     with app.app_context():
         therapists = db.session.scalars(db.select(Therapist).where(Therapist.active.is_(True))

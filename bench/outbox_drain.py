@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import free_port  # noqa: E402
+from bench._common import BENCH_ENCRYPTION_KEY, free_port  # noqa: E402
 from portal import create_app, notifications, outbox  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from tests.factories import future_slot, make_request, make_therapist  # noqa: E402
@@ -29,6 +29,7 @@ from tests.smtp import SmtpSink  # noqa: E402
 def make_bench_app(database_url: str, smtp_port: int):
     app = create_app({
         "TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": database_url,
+        "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
         "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_port, "MAIL_BACKEND": "smtp",
         "PUBLIC_BASE_URL": "https://portal.example.com", "OUTBOX_BATCH_SIZE": 100,
     })

@@ -50,7 +50,7 @@ from sqlalchemy import func, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import free_port, throwaway_postgres  # noqa: E402
+from bench._common import BENCH_ENCRYPTION_KEY, free_port, throwaway_postgres  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.availability import available_slots  # noqa: E402
 from portal.extensions import db  # noqa: E402
@@ -549,6 +549,7 @@ def main() -> int:
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         config = {
             "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": f"bench-{secrets.token_hex(16)}",
+            "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
             "RATELIMIT_STORAGE_URI": args.redis, "MAIL_BACKEND": "smtp",
             "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp.port, "FORM_MIN_SECONDS": 0,
             "PUBLIC_BASE_URL": bases[0], "BOOKING_HORIZON_DAYS": HORIZON_DAYS,

@@ -90,15 +90,14 @@ def load_encryption_keys(app: Flask) -> None:
     or wrong key stops the start with one line, rather than a page failing halfway."""
     try:
         encryption.init_app(app)
-        with app.app_context():
-            problem = encryption.newest_values_problem(
-                db.engine, encryption.keyring(), encryption.encrypted_columns(db.metadata))
-            if problem:
-                db.engine.dispose()  # this app goes no further: nor do its connections
     except encryption.EncryptionKeyError as error:
         raise ConfigurationError(str(error)) from None
-    if problem:
-        raise ConfigurationError(problem)
+    with app.app_context():
+        problem = encryption.newest_values_problem(
+            db.engine, encryption.keyring(), encryption.encrypted_columns(db.metadata))
+        if problem:
+            db.engine.dispose()  # this app goes no further: nor do its connections
+            raise ConfigurationError(problem)
 
 
 def configure_logging(app: Flask) -> None:

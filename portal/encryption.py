@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask, current_app
-from sqlalchemy import Integer, Text, bindparam, column, select, table, update
+from sqlalchemy import Integer, Text, bindparam, column, func, select, table, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
@@ -43,6 +43,8 @@ EXTENSION = "portal.encryption"
 PREFIX = "gcm1"
 KEY_BYTES = 32
 NONCE_BYTES = 12
+KEY_ID_LENGTH = 8
+HEAD_LENGTH = len(PREFIX) + KEY_ID_LENGTH + 2  # "gcm1:<key id>:"
 ROTATE_BATCH = 500
 HOW_TO_MAKE_A_KEY = (
     "python -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'")
@@ -156,7 +158,7 @@ class Keyring:
 def stored_key_id(stored: str) -> str | None:
     """The id of the key a stored value was written with; None if it isn't one."""
     parts = stored.split(":", 2)
-    if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != 8:
+    if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != KEY_ID_LENGTH:
         return None
     return parts[1]
 
@@ -233,15 +235,18 @@ def newest_values_problem(engine: Engine, keys: Keyring, columns) -> str | None:
 
 
 def unreadable_key_ids(connection, keys: Keyring, columns) -> dict[str, int]:
-    """How many stored values each unlisted key id holds (every row read)."""
+    """How many stored values each unlisted key id holds. Every row is looked at, but
+    only the head of each value leaves the database."""
     missing: dict[str, int] = {}
     for table_name, column_name in columns:
         raw = _raw(table_name, column_name)
-        for (value,) in connection.execute(
-                select(raw.c[column_name]).where(raw.c[column_name].is_not(None))):
+        head = func.substr(raw.c[column_name], 1, HEAD_LENGTH)
+        for value, count in connection.execute(
+                select(head, func.count()).where(raw.c[column_name].is_not(None))
+                .group_by(head)):
             kid = stored_key_id(value) or "(not encrypted)"
             if kid not in keys.by_id:
-                missing[kid] = missing.get(kid, 0) + 1
+                missing[kid] = missing.get(kid, 0) + count
     return missing
 
 

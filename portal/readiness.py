@@ -283,7 +283,6 @@ def check_outbox(config, now: datetime) -> list[Problem]:
     return problems
 
 
-
 def check_encryption(config, *, database_ok: bool) -> list[Problem]:
     """ENCRYPTION_KEYS is set, well formed, and reads every stored encrypted value (a
     key removed before `rotate-keys` finished would leave some unreadable)."""

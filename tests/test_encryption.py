@@ -11,6 +11,7 @@ import secrets
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -213,6 +214,17 @@ def test_a_malformed_key_refuses_to_start_naming_it(keys):
     message = str(refused.value)
     assert f"ENCRYPTION_KEYS entry {len(keys)} of {len(keys)}" in message
     assert "\n" not in message and str(keys[-1]) not in message  # no key is ever printed
+
+
+def test_flask_check_without_a_key_says_so_in_one_line(tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FLASK_")},
+           "FLASK_SECRET_KEY": secrets.token_hex(32), "FLASK_ENCRYPTION_KEYS": "",
+           "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.sqlite3'}"}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "portal", "check"],
+                            env=env, capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: ENCRYPTION_KEYS is not set")
 
 
 def test_keys_come_from_the_environment_newest_first(monkeypatch):

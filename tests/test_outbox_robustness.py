@@ -222,6 +222,7 @@ def start_senders(app, smtp_server, tmp_path: Path, count: int) -> list[subproce
     (lease, batch, poll): the production command, configured as an operator would."""
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "FLASK_SECRET_KEY": "kill-test-secret-key-0123456789abcdef",
+           "FLASK_ENCRYPTION_KEYS": ",".join(app.config["ENCRYPTION_KEYS"]),
            "FLASK_SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
            "FLASK_MAIL_BACKEND": "smtp", "FLASK_MAIL_SERVER": "127.0.0.1",
            "FLASK_MAIL_PORT": str(smtp_server.port), "FLASK_OUTBOX_BACKGROUND": "false"}
