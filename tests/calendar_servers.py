@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import secrets
 import socket
 import subprocess
 import sys
@@ -48,9 +49,11 @@ class Radicale:
         return caldav.DAVClient(url=self.base, username=user, password=password, timeout=10)
 
     def new_calendar(self, name: str):
-        """A fresh, empty calendar of the test user; its URL is ``str(calendar.url)``."""
+        """A fresh, empty calendar of the test user; its URL is ``str(calendar.url)``.
+        The server lives for the whole run: each calendar gets a name of its own."""
         principal = self.client().principal()
-        return principal.make_calendar(name=name, cal_id=name)
+        unique = f"{name}-{secrets.token_hex(4)}"
+        return principal.make_calendar(name=unique, cal_id=unique)
 
 
 @pytest.fixture(scope="session")
