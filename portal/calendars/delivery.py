@@ -34,7 +34,14 @@ def deliver_due(now: datetime | None = None) -> outbox.DeliveryReport:
     size = int(current_app.config["OUTBOX_BATCH_SIZE"])
     report = outbox.DeliveryReport()
     while batch := outbox.claim_batch(now, run_id, size, report=report, channel=CHANNEL):
-        for item in batch:
+        leased_until = batch.leased_until
+        for n, item in enumerate(batch):
+            # As email does: renew the rest of the batch's lease before a write that
+            # might outlast it (a write may take CALENDAR_TIMEOUT_SECONDS).
+            if outbox._running_out(leased_until):  # noqa: SLF001
+                leased_until = outbox._renew_leases(batch[n:], run_id)  # noqa: SLF001
+            if item.lost:
+                continue  # another writer took it over
             write_one(item, now, run_id, report)
     return report
 
