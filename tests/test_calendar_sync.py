@@ -5,6 +5,7 @@ private addresses, and a booking or move re-checks the busy ranges under the wri
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -259,3 +260,23 @@ def test_a_rule_that_repeats_every_minute_is_refused(ctx, ics_server):  # noqa: 
         tid = new_therapist()
         connect_ics(tid, ics_server.serve("/minutely.ics", vcalendar(event)))
         assert sync_all().failed == [(tid, "too_many_events")]
+
+
+def test_a_second_visit_with_calendars_reads_the_version_and_nothing_else(
+        app, client, ics_server):  # noqa: F811
+    """Connected calendars cost the time picker nothing per visit: their busy ranges are
+    read when the free times are worked out, not on every page."""
+    from tests.test_availability_version import shown_times, statements
+    from tests.test_public_flow import pass_eligibility
+
+    with app.app_context():
+        tid = new_therapist()
+        connect_ics(tid, ics_server.serve("/visits.ics", vcalendar(ALL_DAY)))
+        sync_all()
+    pass_eligibility(client)
+    first = shown_times(client)
+    assert first
+    with statements(app) as sent:
+        assert shown_times(client) == first
+    assert [s for s in sent if "availability_version" in s], sent
+    assert [s for s in sent if re.search(r"\b(calendar_busy|therapist_calendar)\b", s)] == []
