@@ -46,6 +46,8 @@ run: export FLASK_MAIL_BACKEND ?= sink
 # Links in the demo's emails lead back to the demo, on whatever port it serves.
 run: export FLASK_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: export FLASK_OUTBOX_BACKGROUND ?= true
+# The demo may read calendars served from this machine (a local Radicale, a file server).
+run: export FLASK_CALENDAR_ALLOW_PRIVATE_URLS ?= true
 # The demo signs in with a password alone; production keeps the second step on (the default).
 run: export FLASK_REQUIRE_MFA ?= false
 run: install instance/config.py

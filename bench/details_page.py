@@ -13,6 +13,13 @@ per second for each and its ratio to the bare page (issue 20: the time page at l
 
     .venv/bin/python bench/details_page.py [--requests 100000] [--postgres URL]
         [--seconds 10] [--baseline GIT-REV] [--database URL ...]
+        [--calendars 3] [--calendar-events 2000]
+
+``--calendars N`` (default 3) connects the first N demo therapists to their own
+calendar, a secret iCalendar address served on loopback with ``--calendar-events``
+events each (2,000 by default: one-off events every five hours over 14 months, so a
+few hundred fall in the booking window), and reads them (``calendars sync``) before
+each measurement; the page must stay at its ratio to the bare page with them.
 
 ``--baseline REV`` measures the portal as it was at REV too (its files are taken
 with ``git archive``, the database and the bare page stay the same), so one run
@@ -206,10 +213,84 @@ def python_load(port: int, path: str, cookie: str, seconds: float, clients: int 
     return sum(done) / (time.monotonic() - started)
 
 
+def calendar_file(events: int, seed: int) -> bytes:
+    """``events`` one-off events of 45 minutes, one every five hours from ten months ago."""
+    from datetime import UTC, datetime, timedelta
+
+    first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=300)
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//bench//EN"]
+    for n in range(events):
+        begins = first + timedelta(hours=5 * n + seed)
+        ends = begins + timedelta(minutes=45)
+        lines += ["BEGIN:VEVENT", f"UID:bench-{seed}-{n}@example.com",
+                  f"DTSTAMP:{first:%Y%m%dT%H%M%SZ}", f"DTSTART:{begins:%Y%m%dT%H%M%SZ}",
+                  f"DTEND:{ends:%Y%m%dT%H%M%SZ}", "SUMMARY:Busy", "END:VEVENT"]
+    lines.append("END:VCALENDAR")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+@contextmanager
+def calendar_server(count: int, events: int):
+    """A loopback file server with ``count`` calendars; yields their URLs."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    files = {f"/calendar-{n}.ics": calendar_file(events, n) for n in range(count)}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's hook name
+            body = files.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield [f"http://127.0.0.1:{server.server_port}{path}" for path in files]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def connect_calendars(url: str, addresses: list[str]) -> None:
+    """Connect the first demo therapists to ``addresses`` and read them all (again)."""
+    from portal import create_app
+    from portal.calendars import connections, sync
+    from portal.extensions import db
+    from portal.models import Therapist
+
+    app = create_app({"SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url,
+                      "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY, "CALENDAR_ALLOW_PRIVATE_URLS": True,
+                      "CALENDAR_TIMEOUT_SECONDS": 60, "TESTING": True})
+    with app.app_context():
+        therapists = db.session.scalars(db.select(Therapist).where(Therapist.active.is_(True))
+                                        .order_by(Therapist.id).limit(len(addresses))).all()
+        for therapist, address in zip(therapists, addresses, strict=False):
+            if connections.calendar_of(therapist.id) is None:
+                connections.connect(therapist, "ics", address)
+        db.session.commit()
+        started = time.perf_counter()
+        report = sync.sync_all()
+        busy = db.session.scalar(db.text("SELECT count(*) FROM calendar_busy"))
+        db.session.remove()
+        db.engine.dispose()
+    print(f"  calendars: {report.summary()}; {busy} busy ranges stored"
+          f" ({time.perf_counter() - started:.1f} s)")
+    if report.failed or report.read != len(therapists):
+        raise SystemExit("the calendars could not be read")
+
+
 def measure(label: str, url: str, cookies: dict[str, str], seconds: float, tmp: Path,
-            baseline: Path | None) -> bool:
+            baseline: Path | None, calendars: list[str] | None = None) -> bool:
     """``cookies``: "fresh" (step 1 passed) and "answered" (every step but the last)."""
     print(f"\n{label}")
+    if calendars:
+        connect_calendars(url, calendars)
     bare_dir = tmp / "bare"
     bare_dir.mkdir(exist_ok=True)
     (bare_dir / "bare_app.py").write_text(BARE_APP)
@@ -265,16 +346,21 @@ def main() -> int:
     parser.add_argument("--baseline", help="also measure the portal at this git revision")
     parser.add_argument("--database", action="append", default=[],
                         help="measure this seeded database instead (repeatable)")
+    parser.add_argument("--calendars", type=int, default=3,
+                        help="therapists connected to their own calendar (0: none)")
+    parser.add_argument("--calendar-events", type=int, default=2000)
     args = parser.parse_args()
     print("load: " + ("wrk -t2 -c8" if shutil.which("wrk") else "Python client, 4 connections")
           + f", {args.seconds:g} s each; gunicorn -w 2 on 127.0.0.1")
     ok = True
-    with tempfile.TemporaryDirectory() as tmp_name:
+    with tempfile.TemporaryDirectory() as tmp_name, \
+            calendar_server(args.calendars, args.calendar_events) as calendars:
         tmp = Path(tmp_name)
         baseline = export_baseline(args.baseline, tmp) if args.baseline else None
         for url in args.database:
             label = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
-            ok &= measure(label, url, cookies_for(url), args.seconds, tmp, baseline)
+            ok &= measure(label, url, cookies_for(url), args.seconds, tmp, baseline,
+                          calendars)
         if args.database:
             print(f"\nTargets (time page >= {TARGET}x the bare page, the others >= {GOAL}x): "
                   f"{'met' if ok else 'NOT met'}")
@@ -282,11 +368,12 @@ def main() -> int:
         url = f"sqlite:///{tmp}/bench.sqlite3"
         seed(url, args.requests)
         cookies = cookies_for(url)
-        ok &= measure("SQLite", url, cookies, args.seconds, tmp, baseline)
+        ok &= measure("SQLite", url, cookies, args.seconds, tmp, baseline, calendars)
         if args.postgres:
             with throwaway_postgres(args.postgres) as url:
                 seed(url, args.requests)
-                ok &= measure("PostgreSQL", url, cookies, args.seconds, tmp, baseline)
+                ok &= measure("PostgreSQL", url, cookies, args.seconds, tmp, baseline,
+                              calendars)
     print(f"\nTargets (time page >= {TARGET}x the bare page, the others >= {GOAL}x): "
           f"{'met' if ok else 'NOT met'}")
     return 0 if ok else 1

@@ -28,6 +28,7 @@ from portal import (
 )
 from portal.admin import bp as admin_bp
 from portal.auth import bp as auth_bp
+from portal.calendars import feed as calendar_feed
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.numbers import IdConverter
 from portal.public import bp as public_bp
@@ -170,3 +171,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(calendar_feed.bp)

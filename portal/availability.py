@@ -102,12 +102,18 @@ def chosen_therapists(therapist_choice: object,
 
 
 class Busyness(NamedTuple):
-    """What keeps one therapist busy: time off as intervals, and the start times of
-    the bookings that hold their time (each one slot long, as booking.py writes
-    them: slot_end is always slot_start + SLOT_LENGTH)."""
+    """What keeps one therapist busy: time off and the busy ranges of their own calendar
+    as intervals, the start times of the bookings that hold their time (each one slot
+    long, as booking.py writes them: slot_end is always slot_start + SLOT_LENGTH), and,
+    for a therapist with a connected calendar, until when its last good read counts
+    (``open_until``: after it, they offer no times; see portal.calendars.sync)."""
 
     intervals: list[Busy]
     booked: list[datetime]
+    open_until: list[datetime]  # empty, or the one instant
+
+    def closed_at(self, now: datetime) -> bool:
+        return bool(self.open_until) and now >= self.open_until[0]
 
 
 # The busy-time reads of the time picker, as fixed SQL: built and compiled once, not per
@@ -133,14 +139,21 @@ _BOOKED = _window_query(_BOOKED_SQL)
 _BOOKED_BUT = _window_query(_BOOKED_SQL + " AND id != :exclude")
 _TIME_OFF = _window_query(
     "SELECT therapist_id, starts_at, ends_at FROM time_off"
+    " WHERE therapist_id IN :ids AND starts_at < :before AND ends_at > :after"
+    " UNION ALL SELECT therapist_id, starts_at, ends_at FROM calendar_busy"
     " WHERE therapist_id IN :ids AND starts_at < :before AND ends_at > :after",
     starts_at=DateTime, ends_at=DateTime)
+# When each connected calendar was last read successfully (portal.calendars.sync).
+_CALENDARS = text(
+    "SELECT therapist_id, read_ok_at FROM therapist_calendar WHERE therapist_id IN :ids"
+).bindparams(bindparam("ids", expanding=True)).columns(therapist_id=Integer,
+                                                        read_ok_at=DateTime)
 
 
 def _busy_by_therapist(ids: list[int], start: datetime, end: datetime,
                        exclude_request_id: int | None) -> dict[int, Busyness]:
     """What keeps each therapist busy between ``start`` and ``end``."""
-    busy = {tid: Busyness([], []) for tid in ids}
+    busy = {tid: Busyness([], [], []) for tid in ids}
     if not ids:
         return busy
     window = {"ids": ids, "after": to_db(start - SLOT_LENGTH), "before": to_db(end)}
@@ -159,6 +172,12 @@ def _busy_by_therapist(ids: list[int], start: datetime, end: datetime,
     for therapist_id, begins, ends in connection.execute(_TIME_OFF, window):
         if begins <= ends:  # a reversed time-off range blocks nothing rather than crash
             busy[therapist_id].intervals.append(Busy(as_utc(begins), as_utc(ends)))
+    stale_after = timedelta(minutes=float(current_app.config["CALENDAR_STALE_MINUTES"]))
+    for therapist_id, read_ok_at in connection.execute(_CALENDARS, {"ids": ids}):
+        # Never read: closed from the start of time.
+        ok_until = as_utc(read_ok_at) + stale_after if read_ok_at else datetime.min.replace(
+            tzinfo=UTC)
+        busy[therapist_id].open_until.append(ok_until)
     return busy
 
 
@@ -181,27 +200,35 @@ def available_slots(therapist_choice: object, now: datetime | None = None, *,
     therapists = chosen_therapists(therapist_choice, therapists)
     if reuse and exclude_request_id is None:
         return free_times_cache().free(therapists, now, notice, horizon)
-    return _work_out(therapists, now, notice, horizon, exclude_request_id)
+    return _work_out(therapists, now, notice, horizon, exclude_request_id)[0]
 
 
 def _work_out(therapists: Sequence[Therapist | TherapistCard], now: datetime,
-              notice: timedelta, horizon: timedelta,
-              exclude_request_id: int | None = None) -> dict[datetime, list[int]]:
+              notice: timedelta, horizon: timedelta, exclude_request_id: int | None = None
+              ) -> tuple[dict[datetime, list[int]], datetime | None]:
+    """The free times, and until when they hold as far as the therapists' own calendars
+    go (the earliest moment a calendar read now counted goes stale; None: no calendar).
+    A therapist whose calendar is stale already offers nothing."""
     ids = [t.id for t in therapists]
     busy = _busy_by_therapist(ids, now, now + horizon + SLOT_LENGTH, exclude_request_id)
     closed = _closed_days()
     per_therapist = {
         t.id: free_slots(_weekly_hours(t), busy[t.id].intervals, booked=busy[t.id].booked,
                          now=now, min_notice=notice, horizon=horizon, closed=closed)
-        for t in therapists
+        for t in therapists if not busy[t.id].closed_at(now)
     }
-    return merge_free_slots(per_therapist)
+    open_until = [b.open_until[0] for b in busy.values() if b.open_until and not b.closed_at(now)]
+    return merge_free_slots(per_therapist), min(open_until, default=None)
 
 
 class _WorkedOut(NamedTuple):
     at: datetime  # the "now" they were worked out for
     starts: list[datetime]  # sorted
     free: dict[datetime, list[int]]
+    until: datetime | None  # a therapist's calendar goes stale then (None: no calendar)
+
+    def holds_at(self, now: datetime, reuse_for: timedelta) -> bool:
+        return self.at <= now < self.at + reuse_for and (self.until is None or now < self.until)
 
 
 class FreeTimesCache:
@@ -227,9 +254,9 @@ class FreeTimesCache:
         # The version stands for the therapists' hours too (a change raises it).
         key = (availability_version.current(), notice, horizon, tuple(t.id for t in therapists))
         entry = self._entries.get(key)
-        if entry is None or not entry.at <= now < entry.at + self.REUSE_FOR:
-            free = _work_out(therapists, now, notice, horizon + self.REUSE_FOR)
-            entry = _WorkedOut(now, list(free), free)
+        if entry is None or not entry.holds_at(now, self.REUSE_FOR):
+            free, until = _work_out(therapists, now, notice, horizon + self.REUSE_FOR)
+            entry = _WorkedOut(now, list(free), free, until)
             self._entries.put(key, entry)
         starts = entry.starts
         first = bisect_left(starts, now + notice)
@@ -266,9 +293,10 @@ def free_therapists_at(therapist_choice: object, start: datetime, now: datetime 
     closed = _closed_days()
     return sorted(
         t.id for t in therapists
-        if start in free_slots(_weekly_hours(t), busy[t.id].intervals,
-                               booked=busy[t.id].booked, now=start - notice,
-                               min_notice=notice, horizon=notice + SLOT_LENGTH, closed=closed)
+        if not busy[t.id].closed_at(now)
+        and start in free_slots(_weekly_hours(t), busy[t.id].intervals,
+                                booked=busy[t.id].booked, now=start - notice,
+                                min_notice=notice, horizon=notice + SLOT_LENGTH, closed=closed)
     )
 
 

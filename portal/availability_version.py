@@ -54,13 +54,26 @@ TRIGGERS = (
       for table in ("time_off", "weekly_hours", "therapist", "setting")
       for event in ("INSERT", "UPDATE", "DELETE")),
 )
+# The therapists' own calendars (portal.calendars): every busy range read from one, a
+# calendar connected or disconnected, and a calendar read again after it went stale
+# (``fresh_since`` moves only then; see portal.calendars.sync). Installed by their own
+# migration: the migrations before it install TRIGGERS alone.
+CALENDAR_TRIGGERS = (
+    *((f"availability_calendar_busy_{event.lower()}", "calendar_busy", event, None)
+      for event in ("INSERT", "UPDATE", "DELETE")),
+    ("availability_therapist_calendar_insert", "therapist_calendar", "INSERT", None),
+    ("availability_therapist_calendar_update", "therapist_calendar", "UPDATE OF fresh_since",
+     "OLD.fresh_since IS DISTINCT FROM NEW.fresh_since"),
+    ("availability_therapist_calendar_delete", "therapist_calendar", "DELETE", None),
+)
+ALL_TRIGGERS = TRIGGERS + CALENDAR_TRIGGERS
 _RAISE = (f"INSERT INTO {TABLE} (id, version) VALUES (1, 1)"  # noqa: S608 - constants
           f" ON CONFLICT (id) DO UPDATE SET version = {TABLE}.version + 1")
 _PG_FUNCTION = "raise_availability_version"
 _READ = text(f"SELECT version FROM {TABLE} WHERE id = 1")  # noqa: S608 - a constant
 
 
-def install(connection: Connection) -> None:
+def install(connection: Connection, triggers=TRIGGERS) -> None:
     """Create (or re-create) the triggers on this connection's database; the table
     itself is the model ``AvailabilityVersion``. Safe to run again."""
     postgres = connection.dialect.name == "postgresql"
@@ -68,7 +81,7 @@ def install(connection: Connection) -> None:
         connection.exec_driver_sql(
             f"CREATE OR REPLACE FUNCTION {_PG_FUNCTION}() RETURNS trigger"
             f" LANGUAGE plpgsql AS $$ BEGIN {_RAISE}; RETURN NULL; END $$")
-    for trigger in TRIGGERS:
+    for trigger in triggers:
         _create(connection, *trigger)
 
 
@@ -111,12 +124,12 @@ def bulk_insert_requests(connection: Connection) -> Iterator[None]:
     connection.exec_driver_sql(_RAISE)
 
 
-def uninstall(connection: Connection) -> None:
+def uninstall(connection: Connection, triggers=TRIGGERS, *, function: bool = True) -> None:
     postgres = connection.dialect.name == "postgresql"
-    for name, table, _, _ in TRIGGERS:
+    for name, table, _, _ in triggers:
         connection.exec_driver_sql(
             f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
-    if postgres:
+    if postgres and function:
         connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {_PG_FUNCTION}()")
 
 

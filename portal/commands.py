@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy import func, select
 
 from portal import (
     audit,
@@ -25,6 +26,11 @@ from portal import (
     verification,
 )
 from portal.accounts import AccountError, create_user, find_user
+from portal.calendars import connections as calendar_connections
+from portal.calendars import delivery as calendar_delivery
+from portal.calendars import feed as calendar_feed
+from portal.calendars import sync as calendar_sync
+from portal.calendars.errors import CalendarError
 from portal.database import begin_write
 from portal.extensions import db
 from portal.mail_transport import remove_sink_copies
@@ -45,6 +51,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
     app.cli.add_command(rotate_keys_command)
+    app.cli.add_command(calendars_group)
 
 
 @click.command("seed-demo")
@@ -144,6 +151,9 @@ def outbox_send_command(include_waiting: bool) -> None:
     outbox.forget_sent_bodies()
     report.waiting = outbox.waiting_count()
     click.echo(report.summary())
+    written = calendar_delivery.deliver_due()  # the outbox's calendar channel
+    if written.attempted:
+        click.echo(f"Consultations written into calendars: {written.summary()}")
 
 
 @outbox_group.command("work")
@@ -302,3 +312,88 @@ def rotate_keys_command(batch: int) -> None:
     if len(keys.keys) > 1:
         click.echo("Every value now reads with the newest key: the other keys can be "
                    "removed from ENCRYPTION_KEYS.")
+
+
+@click.group("calendars")
+def calendars_group() -> None:
+    """Therapists' own calendars: read them, connect one, the private feed."""
+
+
+@calendars_group.command("sync")
+@with_appcontext
+def calendars_sync_command() -> None:
+    """Read every connected calendar once (busy times; stale ones offer no times)."""
+    report = calendar_sync.sync_all()
+    click.echo(report.summary() + ".")
+    written = calendar_delivery.deliver_due()  # and what waits to be written into them
+    if written.attempted:
+        click.echo(f"Consultations written into calendars: {written.summary()}")
+
+
+def _therapist_by_email(email: str) -> Therapist:
+    therapist = db.session.scalar(select(Therapist).where(
+        func.lower(Therapist.email) == email.strip().lower()).order_by(Therapist.id))
+    if therapist is None:
+        raise click.ClickException(f"There is no therapist with the email {email}.")
+    return therapist
+
+
+@calendars_group.command("connect")
+@click.argument("email")
+@click.option("--ics", "ics_url", help="A secret iCalendar address (https).")
+@click.option("--caldav", "caldav_url", help="A CalDAV calendar's address (https).")
+@click.option("--user", "username", help="The CalDAV user name (password: PORTAL_PASSWORD).")
+@with_appcontext
+def calendars_connect_command(email: str, ics_url: str | None, caldav_url: str | None,
+                              username: str | None) -> None:
+    """Connect the therapist with EMAIL to their own calendar, then read it once."""
+    if bool(ics_url) == bool(caldav_url):
+        raise click.UsageError("Give exactly one of --ics URL or --caldav URL.")
+    password = None
+    if caldav_url:
+        if not username:
+            raise click.UsageError("--caldav needs --user NAME.")
+        password = os.environ.get("PORTAL_PASSWORD") or click.prompt(
+            "App password", hide_input=True)
+    therapist = _therapist_by_email(email)
+    begin_write()
+    try:
+        calendar_connections.connect(therapist, "caldav" if caldav_url else "ics",
+                                     caldav_url or ics_url, username=username,
+                                     password=password)
+    except CalendarError as error:
+        db.session.rollback()
+        raise click.ClickException(error.words) from None
+    audit.record("calendar_connected", actor="system", therapist_id=therapist.id)
+    db.session.commit()
+    click.echo(f"Connected {therapist.name}'s calendar. "
+               + calendar_connections.test(therapist.id))
+
+
+@calendars_group.command("disconnect")
+@click.argument("email")
+@with_appcontext
+def calendars_disconnect_command(email: str) -> None:
+    """Disconnect the therapist's calendar (its busy times are forgotten)."""
+    therapist = _therapist_by_email(email)
+    begin_write()
+    gone = calendar_connections.disconnect(therapist)
+    audit.record("calendar_disconnected", actor="system", therapist_id=therapist.id)
+    db.session.commit()
+    click.echo(f"Disconnected {therapist.name}'s calendar." if gone
+               else f"{therapist.name} had no calendar connected.")
+
+
+@calendars_group.command("feed-url")
+@click.argument("email")
+@click.option("--new", "new", is_flag=True, help="Make a new address; the old one stops working.")
+@with_appcontext
+def calendars_feed_url_command(email: str, new: bool) -> None:
+    """Print the therapist's private feed address of their consultations."""
+    therapist = _therapist_by_email(email)
+    begin_write()
+    token = calendar_feed.feed_token(therapist.id, new=new)
+    if new:
+        audit.record("calendar_feed_renewed", actor="system", therapist_id=therapist.id)
+    db.session.commit()
+    click.echo(calendar_feed.feed_url(token))

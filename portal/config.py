@@ -95,6 +95,18 @@ MAIL_SINK_DIR = "mail"  # relative to instance/
 # The .ics UID's domain: fixed, so that changing the sender address does not
 # make calendars see every booking as a new event.
 CALENDAR_UID_DOMAIN = "consultations.portal"
+# Therapists' own calendars (portal.calendars). A calendar not read successfully for
+# this long makes its therapist offer no times (fail closed).
+CALENDAR_STALE_MINUTES = 15
+# Calendar addresses on loopback, link-local or private networks (and plain http to
+# loopback) are refused unless this is set: tests and `make run` only.
+CALENDAR_ALLOW_PRIVATE_URLS = False
+# The bound on one calendar's read: its whole time, its size, its events.
+CALENDAR_TIMEOUT_SECONDS = 20
+CALENDAR_MAX_BYTES = 5 * 1024 * 1024
+CALENDAR_MAX_EVENTS = 20000
+# How often `make run`'s background worker reads the calendars.
+CALENDAR_SYNC_MINUTES = 5
 OUTBOX_BACKGROUND = False
 # Rows one claim leases. Small, so that a sender dying mid-batch strands few
 # messages (they wait out the lease, then go in the next sender's round).

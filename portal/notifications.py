@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from portal import links, next_step, text_rules
 from portal.addresses import clean_address
 from portal.calendar_invite import build_ics
+from portal.calendars import writeback as calendar_writeback
 from portal.extensions import db
 from portal.i18n import current_language, in_language
 from portal.i18n import lazy_gettext as _l
@@ -61,6 +62,7 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
     therapist = _queue_therapist(consultation, consultation.therapist, prefix, "therapist_notice",
                                  "therapist_new", f"New consultation {consultation.reference}",
                                  headline=headline)
+    calendar_writeback.queue(consultation, prefix)
     return _rows(client, therapist)
 
 
@@ -83,6 +85,7 @@ def queue_booked(consultation: ConsultationRequest) -> list[OutboxEmail]:
         consultation, consultation.therapist, prefix, "therapist_notice", "therapist_new",
         f"Consultation {consultation.reference} is booked",
         headline="A consultation time has been booked.")
+    calendar_writeback.queue(consultation, prefix)
     return _rows(client, therapist)
 
 
@@ -121,6 +124,7 @@ def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: date
             previous_when=previous_when,
         )
     released = _queue_released(consultation, previous_therapist_id, prefix) if changed else None
+    calendar_writeback.queue(consultation, prefix, previous_therapist_id=previous_therapist_id)
     return _rows(client, therapist, released)
 
 
@@ -145,6 +149,7 @@ def queue_cancelled(consultation: ConsultationRequest, *, by: str) -> list[Outbo
                                  f"Consultation {consultation.reference} was cancelled", by=by)
     for notice in _rows(client, therapist):
         supersede_for_cancellation(consultation, notice)
+    calendar_writeback.queue(consultation, prefix)
     return _rows(client, therapist)
 
 
@@ -185,6 +190,7 @@ def queue_reopened(consultation: ConsultationRequest) -> list[OutboxEmail]:
     therapist = _queue_therapist(consultation, consultation.therapist, prefix,
                                  "reopened_therapist", "therapist_reopened",
                                  f"Consultation {consultation.reference} is back on")
+    calendar_writeback.queue(consultation, prefix)
     return _rows(client, therapist)
 
 
@@ -261,6 +267,7 @@ def queue_reassigned(consultation: ConsultationRequest, *,
         headline="A consultation has been assigned to you.",
     )
     released = _queue_released(consultation, previous_therapist_id, prefix)
+    calendar_writeback.queue(consultation, prefix, previous_therapist_id=previous_therapist_id)
     return _rows(therapist, released)
 
 

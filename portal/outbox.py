@@ -136,8 +136,10 @@ def _lease() -> timedelta:
 
 
 def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool = False,
-                report: DeliveryReport | None = None) -> Batch:
-    """Lease up to ``size`` rows due at ``now`` to this run; what is needed to send them."""
+                report: DeliveryReport | None = None, channel: str = "email") -> Batch:
+    """Lease up to ``size`` rows due at ``now`` to this run; what is needed to send them.
+    ``channel``: emails, or the calendar writes of portal.calendars.delivery; each keeps
+    a request's rows in order on its own."""
     # A long run's `now` lies in the past: leases from it would be expired already.
     clock = utcnow()
     queued = OutboxEmail.status == "queued"
@@ -146,6 +148,7 @@ def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool 
     abandoned = and_(OutboxEmail.status == "sending", OutboxEmail.claimed_until < clock)
     earlier = aliased(OutboxEmail)
     waits_its_turn = exists().where(earlier.request_id == OutboxEmail.request_id,
+                                    earlier.channel == OutboxEmail.channel,
                                     earlier.id < OutboxEmail.id, earlier.status.in_(UNSENT))
     begin_write()
     given_up = _fail_exhausted(clock)
@@ -153,7 +156,7 @@ def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool 
         report.failed += given_up
     ids = db.session.scalars(
         select(OutboxEmail.id)
-        .where(or_(queued, abandoned))
+        .where(or_(queued, abandoned), OutboxEmail.channel == channel)
         # A row this run already tried (and re-queued) waits for the next run.
         .where(or_(OutboxEmail.claimed_by.is_(None), OutboxEmail.claimed_by != run_id))
         # One request's mail in queue order. Under SKIP LOCKED an earlier row another
@@ -211,6 +214,8 @@ def _fail_exhausted(clock: datetime) -> int:
 
 
 def _claimed(row: OutboxEmail) -> Claimed:
+    if row.channel != "email":  # its writer reads the row itself
+        return Claimed(row.id, row.kind, row.attempts, None)
     try:
         return Claimed(row.id, row.kind, row.attempts, build_message(row))
     except Exception as error:  # one unsendable row must not stop its batch

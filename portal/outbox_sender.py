@@ -20,6 +20,8 @@ from collections.abc import Callable
 from flask import Flask
 
 from portal import outbox
+from portal.calendars import delivery as calendar_delivery
+from portal.calendars import sync as calendar_sync
 from portal.outbox_errors import error_origin
 
 log = logging.getLogger("portal.outbox")
@@ -29,25 +31,35 @@ FORGET_EVERY_SECONDS = 600
 
 def work_loop(app: Flask, stopping: threading.Event, *, max_rounds: int | None = None,
               on_round: Callable[[int, outbox.DeliveryReport], None] | None = None,
-              survive_errors: bool = False, name: str = "background sender") -> None:
+              survive_errors: bool = False, name: str = "background sender",
+              read_calendars: bool = False) -> None:
     """Rounds of ``outbox.work_once`` every ``OUTBOX_POLL_SECONDS`` until ``stopping`` is
     set (or ``max_rounds`` are done), forgetting old bodies in the first round and then
     every ``FORGET_EVERY_SECONDS``. Each round has its own app context (and so its own
     session). ``on_round`` sees each round's reminder count and report. A failed round
     propagates, unless ``survive_errors``: then it is logged (as ``name``'s) and the
     next round retries after a back-off (see the module's docstring).
+    ``read_calendars`` (``make run``'s worker; production has its timer): also read the
+    therapists' own calendars in the first round and every CALENDAR_SYNC_MINUTES.
     """
     poll = float(app.config["OUTBOX_POLL_SECONDS"])
     forgot_at: float | None = None
+    calendars_at: float | None = None
+    calendars_every = float(app.config["CALENDAR_SYNC_MINUTES"]) * 60
     rounds = failures = 0
     while not stopping.is_set() and (max_rounds is None or rounds < max_rounds):
         wait = poll
         try:
             with app.app_context():
                 reminders, report = outbox.work_once()
+                calendar_delivery.deliver_due()  # consultations into therapists' calendars
                 if forgot_at is None or time.monotonic() - forgot_at >= FORGET_EVERY_SECONDS:
                     outbox.forget_sent_bodies()
                     forgot_at = time.monotonic()
+                if read_calendars and (calendars_at is None
+                                       or time.monotonic() - calendars_at >= calendars_every):
+                    calendars_at = time.monotonic()
+                    calendar_sync.sync_all()
                 if on_round is not None:
                     on_round(reminders, report)
         except Exception as error:
@@ -101,7 +113,7 @@ class BackgroundSender:
             self.thread.join(timeout)
 
     def _run(self) -> None:
-        work_loop(self.app, self.stopping, survive_errors=True)
+        work_loop(self.app, self.stopping, survive_errors=True, read_calendars=True)
 
 
 def start_background_sender(app: Flask, *, lazy: bool = True) -> BackgroundSender:

@@ -121,6 +121,12 @@ def check_configuration(config, *, debug: bool, testing: bool) -> list[Problem]:
             f"HEALTHZ_TOKEN is shorter than {HEALTHZ_TOKEN_MIN_LENGTH} characters: guessable.",
             "set it to `python -c 'import secrets; print(secrets.token_urlsafe(32))'`, "
             "or unset it to turn /healthz?detail=1 off."))
+    if config.get("CALENDAR_ALLOW_PRIVATE_URLS"):
+        problems.append(Problem(
+            "security.E020",
+            "CALENDAR_ALLOW_PRIVATE_URLS is on: a calendar address may point the server at "
+            "its own network (and plain http on loopback).",
+            "remove CALENDAR_ALLOW_PRIVATE_URLS (only tests and `make run` set it)."))
     if not config.get("PROXY_FIX_X_FOR"):
         problems.append(Problem(
             "security.W001",

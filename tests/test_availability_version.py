@@ -17,7 +17,7 @@ from sqlalchemy import DateTime, bindparam, create_engine, event, text
 from portal import availability_version, create_app
 from portal.availability import FreeTimesCache, available_slots, free_times_cache
 from portal.extensions import db
-from portal.models import Therapist, to_db
+from portal.models import Therapist, TherapistCalendar, to_db
 from portal.public.forms import NO_SLOT
 from portal.scheduling import parse_slot_value
 from tests.conftest import BASE_TEST_CONFIG
@@ -115,6 +115,18 @@ def test_every_change_that_can_move_a_free_time_raises_the_version(app, therapis
         ("intake is paused", "INSERT INTO setting (key, value) VALUES ('intake_paused', '1')", {}),
         ("intake is opened", "UPDATE setting SET value = '' WHERE key = 'intake_paused'", {}),
         ("a setting is removed", "DELETE FROM setting", {}),
+        ("a calendar is connected", "INSERT INTO therapist_calendar (therapist_id, kind, url,"
+         " connected_at) VALUES (:tid, 'ics', 'x', :at)", {"tid": therapist_id,
+                                                           "at": to_db(start)}),
+        ("a stale calendar is read again", "UPDATE therapist_calendar SET fresh_since = :at",
+         {"at": to_db(start)}),
+        ("a busy range is read", "INSERT INTO calendar_busy (therapist_id, starts_at, ends_at)"
+         " VALUES (:tid, :at, :to)", {"tid": therapist_id, "at": to_db(start),
+                                       "to": to_db(later)}),
+        ("a busy range changes", "UPDATE calendar_busy SET ends_at = :to",
+         {"to": to_db(later + timedelta(hours=1))}),
+        ("a busy range goes", "DELETE FROM calendar_busy", {}),
+        ("a calendar is disconnected", "DELETE FROM therapist_calendar", {}),
     ]
     with another_connection(app) as engine:
         before = version(engine)
@@ -130,6 +142,8 @@ def test_changes_that_cannot_move_a_time_leave_the_version_alone(app, therapist_
     with app.app_context():
         booking_id = make_request(db.session.get(Therapist, therapist_id), future_slot()).id
         unbooked_id = make_request(None).id  # on the waiting list: no time
+        db.session.add(TherapistCalendar(therapist_id=therapist_id, kind="ics",
+                                         url="https://example.com/c.ics"))
         db.session.commit()
     with another_connection(app) as engine:
         before = version(engine)
@@ -141,6 +155,10 @@ def test_changes_that_cannot_move_a_time_leave_the_version_alone(app, therapist_
             ("UPDATE consultation_request SET status = 'contacted' WHERE id = :id",
              {"id": unbooked_id}),
             ("DELETE FROM consultation_request WHERE id = :id", {"id": unbooked_id}),
+            # A routine read of a calendar that is not stale: the ranges it gave decide.
+            ("UPDATE therapist_calendar SET read_ok_at = :at, last_error = NULL",
+             {"at": to_db(datetime.now(UTC))}),
+            ("UPDATE therapist_calendar SET last_error = 'timeout'", {}),
         ]:
             run(engine, sql, **params)
             assert version(engine) == before, sql
@@ -160,7 +178,7 @@ def test_the_migrated_schema_has_every_trigger(empty_database_url):  # noqa: F81
         raised = availability_version.current()
         db.session.remove()
         db.engine.dispose()
-    assert {name for name, *_ in availability_version.TRIGGERS} <= names
+    assert {name for name, *_ in availability_version.ALL_TRIGGERS} <= names
     assert raised > 0
 
 

@@ -41,6 +41,7 @@ def test_the_expected_units_are_there():
         "portal-reminders.service", "portal-reminders.timer",
         "portal-purge.service", "portal-purge.timer",
         "portal-backup.service", "portal-backup.timer",
+        "portal-calendars.service", "portal-calendars.timer",
     }
 
 
@@ -96,6 +97,18 @@ def test_every_timer_catches_up_after_downtime_and_starts_a_oneshot(path):
     assert timer["Install"]["WantedBy"] == "timers.target"
     service = read_unit(path.with_suffix(".service"))
     assert service["Service"]["Type"] == "oneshot"
+
+
+def test_calendars_are_read_well_within_the_stale_limit():
+    """Every four minutes, so that one failed read or a late start never makes a
+    therapist's calendar stale (CALENDAR_STALE_MINUTES) and hide their times."""
+    timer = read_unit(UNITS / "portal-calendars.timer")["Timer"]
+    assert timer["OnCalendar"] == "*:0/4"
+    assert defaults.CALENDAR_STALE_MINUTES > 3 * 4  # two missed reads still leave one
+    service = read_unit(UNITS / "portal-calendars.service")["Service"]
+    assert service["ExecStart"].endswith("flask --app portal calendars sync")
+    readme = (DEPLOY / "README.md").read_text()
+    assert "systemctl enable --now portal-calendars.timer" in readme
 
 
 def test_the_web_service_takes_its_socket_from_systemd_for_nginx_only():

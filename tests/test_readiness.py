@@ -338,3 +338,11 @@ def test_the_example_instance_configuration_passes_once_a_key_is_set():
     problems = readiness.check_configuration(config, debug=False, testing=False)
     # The storage's answer depends on this machine's Redis; every setting is right.
     assert [problem.id for problem in problems if problem.id != "security.E013"] == []
+
+
+def test_calendars_on_private_networks_are_not_for_the_internet():
+    config = {**PRODUCTION, "SESSION_COOKIE_SECURE": True}
+    allowed = {**config, "CALENDAR_ALLOW_PRIVATE_URLS": True}
+    before = {p.id for p in readiness.check_configuration(config, debug=False, testing=False)}
+    after = {p.id for p in readiness.check_configuration(allowed, debug=False, testing=False)}
+    assert after - before == {"security.E020"}

@@ -17,6 +17,7 @@ from flask import request, url_for
 from sqlalchemy import select
 
 from portal import notifications, outbox, waitlist
+from portal.calendars.feed import feed_token
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import (
@@ -62,13 +63,15 @@ def world(app):
         offer = WaitlistOffer(request_id=waiting.id, therapist_id=therapist.id,
                               slot_start=to_db(future_slot(days=2)), offered_on=date.today())
         db.session.add(offer)
+        feed = feed_token(therapist.id)
         db.session.commit()
         return {"therapist_id": therapist.id, "request_id": booked.id,
                 "public_id": booked.public_id, "token": manage_token(booked),
                 "user_id": admin.id, "filename": "css/portal.css",
                 "auth.password_set": {"token": make_token(admin, "reset")},
                 "public.rebook": {"token": rebook_url(missed).rpartition("/")[2]},
-                "public.waitlist_offer": {"token": waitlist.offer_token(offer)}}
+                "public.waitlist_offer": {"token": waitlist.offer_token(offer)},
+                "calendar_feed.feed": {"token": feed}}
 
 
 def url_of(app, rule, values) -> str:

@@ -6,6 +6,7 @@ modules here registers their routes on it.
 
 from portal.admin import (  # noqa: F401  (importing a view module registers its routes)
     audit_log,
+    calendars,
     dashboard,
     declines,
     export,

@@ -15,6 +15,7 @@ from portal import audit, business_days, holds, intake, reply_promise
 from portal.admin.access import actor, admin_required, visible_requests
 from portal.admin.blueprint import bp
 from portal.admin.forms import PauseForm
+from portal.calendars import sync as calendar_sync
 from portal.extensions import db
 from portal.models import (
     PENDING,
@@ -164,6 +165,8 @@ def admin_panels(now: datetime) -> dict:
             .order_by(AnonymousCount.day.desc())
         ).all(),
         "pause_form": PauseForm(paused=paused, message=message),
+        # Calendars that fail, or are stale and so hide their therapist's times.
+        "calendar_problems": calendar_sync.problems(now),
     }
 
 

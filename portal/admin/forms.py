@@ -16,6 +16,7 @@ from wtforms import (
     EmailField,
     Form,
     HiddenField,
+    PasswordField,
     RadioField,
     SelectField,
     StringField,
@@ -197,3 +198,27 @@ class AuditFilterForm(Form):
     action = StringField("Action", validators=[Optional(), Length(max=40)])
     actor = StringField("Who (email)", validators=[Optional(), Length(max=254)])
     request_id = StringField("Request number", validators=[Optional(), Length(max=12)])
+
+
+class CalendarForm(PortalForm):
+    """Connect a therapist's own calendar. The password is never shown back: the field
+    is always empty when the page is drawn."""
+
+    kind = RadioField("Kind of calendar", choices=options([
+        ("ics", "Secret iCalendar address (Google, Outlook, iCloud: read-only)"),
+        ("caldav", "CalDAV calendar (read, and consultations written into it)")]),
+        default="ics", validators=[InputRequired("Choose the kind of calendar.")])
+    url = StringField("Calendar address", filters=ONE_LINE_FILTERS, validators=[
+        InputRequired("Enter the calendar's address."), Length(max=2000),
+        one_line("the address")])
+    username = StringField("CalDAV user name", filters=ONE_LINE_FILTERS,
+                           validators=[Length(max=254), one_line("the user name")])
+    password = PasswordField("CalDAV app password", validators=[Length(max=500)])
+
+    def validate_username(self, field):
+        if self.kind.data == "caldav" and not field.data:
+            raise ValidationError("Enter the CalDAV user name.")
+
+    def validate_password(self, field):
+        if self.kind.data == "caldav" and not field.data:
+            raise ValidationError("Enter the CalDAV app password (it is not shown again).")

@@ -13,7 +13,8 @@ from sqlalchemy.orm import selectinload
 from portal import audit, waitlist
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
-from portal.admin.forms import HoursForm, TherapistForm, TimeOffForm
+from portal.admin.calendars import calendar_panel
+from portal.admin.forms import CalendarForm, HoursForm, TherapistForm, TimeOffForm
 from portal.extensions import db
 from portal.models import (
     OPEN_STATUSES,
@@ -56,14 +57,17 @@ def _remove_child(model: type[WeeklyHours] | type[TimeOff], item_id: int, therap
 
 def render_therapist_form(therapist: Therapist | None, *, form: TherapistForm | None = None,
                           hours_form: HoursForm | None = None,
-                          time_off_form: TimeOffForm | None = None):
+                          time_off_form: TimeOffForm | None = None,
+                          calendar_form: CalendarForm | None = None):
     """The therapist page; a submitted form comes back with its errors (status 400)."""
-    submitted = any(f is not None and f.is_submitted() for f in (form, hours_form, time_off_form))
+    submitted = any(f is not None and f.is_submitted()
+                    for f in (form, hours_form, time_off_form, calendar_form))
     page = render_template(
         "admin/therapist_form.html", therapist=therapist,
         form=form if form is not None else TherapistForm(obj=therapist),
         hours_form=hours_form if hours_form is not None else HoursForm(),
         time_off_form=time_off_form if time_off_form is not None else TimeOffForm(),
+        calendar=calendar_panel(therapist, calendar_form) if therapist else None,
         weekdays=WEEKDAYS)
     return page, 400 if submitted else 200
 

@@ -30,9 +30,16 @@ EMAIL_KINDS = {
     "declined": "Not a fit, to the client",
     "missed_note": "Sorry we missed you, to the client",
     "waitlist_offer": "Waitlist: a freed time, to the client",
+    # The outbox's calendar channel (portal.calendars.writeback): "calendar:<id>" rows.
+    "calendar_put": "Written into the therapist's own calendar",
+    "calendar_delete": "Removed from the therapist's own calendar",
 }
 
 ACTIONS = {
+    "calendar_connected": "Own calendar connected",
+    "calendar_disconnected": "Own calendar disconnected",
+    "calendar_feed_made": "Consultations feed link made",
+    "calendar_feed_renewed": "Consultations feed: new link (the old one stopped)",
     "request_viewed": "Request viewed",
     "request_created": "Request received",
     "status_changed": "Status changed",

@@ -3,7 +3,7 @@ therapist's video room, and "how to contact you" answered after the code (so emp
 until then).
 
 Revision ID: c4e6a8b0d2f4
-Revises: f3b9d1e7c5a2
+Revises: b8d2e6f4a1c3
 Create Date: 2026-12-06 06:40:00.000000
 
 """
@@ -15,7 +15,7 @@ from portal import availability_version
 
 # revision identifiers, used by Alembic.
 revision = 'c4e6a8b0d2f4'
-down_revision = 'f3b9d1e7c5a2'
+down_revision = 'b8d2e6f4a1c3'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,282 @@
+"""``calendars sync`` and the rules around it: it fails closed (a calendar not read for
+CALENDAR_STALE_MINUTES offers no times), says why in words, bounds each calendar's work
+(a timeout, a size cut-off, 10,000 events) without holding up the others, refuses
+private addresses, and a booking or move re-checks the busy ranges under the write lock."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select, text
+
+from portal import booking
+from portal.availability import available_slots, free_therapists_at
+from portal.calendars import connections
+from portal.calendars.errors import CalendarError
+from portal.calendars.sync import problems, sync_all
+from portal.database import begin_write
+from portal.extensions import db
+from portal.models import Therapist, TherapistCalendar
+from tests.calendar_servers import (  # noqa: F401 - fixtures
+    RADICALE_PASSWORD,
+    ics_server,
+    ics_server_session,
+    radicale,
+)
+from tests.factories import make_request, make_therapist
+from tests.test_booking import details
+from tests.test_calendar_busy import (
+    ALL_DAY,
+    ALL_DAY_BUSY,
+    MARCH,
+    assert_removes_exactly,
+    connect_caldav,
+    connect_ics,
+    covered,
+    picker,
+    radicale_calendar,
+    vcalendar,
+    vevent,
+)
+
+
+@pytest.fixture
+def app_config():
+    return {"CALENDAR_ALLOW_PRIVATE_URLS": True, "CALENDAR_TIMEOUT_SECONDS": 1}
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield
+
+
+def new_therapist() -> int:
+    tid = make_therapist().id
+    db.session.commit()
+    return tid
+
+
+def calendar_row(tid: int) -> TherapistCalendar:
+    db.session.rollback()
+    return db.session.scalar(select(TherapistCalendar).where(
+        TherapistCalendar.therapist_id == tid))
+
+
+# -- fail closed ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("stale", [15, 5])  # 5: sooner than reused times are worked out again
+def test_a_stale_calendar_offers_no_times_until_it_is_read_again(ctx, app, ics_server, stale):  # noqa: F811
+    app.config["CALENDAR_STALE_MINUTES"] = stale
+    with time_machine.travel(MARCH, tick=False) as traveller:
+        tid = new_therapist()
+        connect_ics(tid, ics_server.serve("/stale.ics", vcalendar(ALL_DAY)))
+        assert picker(tid) == set(), "connected but never read: no times"
+        sync_all()
+        fresh = set(available_slots(str(tid), reuse=True))
+        start = min(s for s in fresh if s > datetime.now(UTC) + timedelta(days=2))
+        traveller.shift(timedelta(minutes=stale - 1))
+        assert start in available_slots(str(tid), reuse=True)
+        assert free_therapists_at(str(tid), start) == [tid]
+        traveller.shift(timedelta(minutes=2))  # a minute past CALENDAR_STALE_MINUTES
+        db.session.rollback()
+        assert available_slots(str(tid), reuse=True) == {}
+        assert available_slots(str(tid)) == {}
+        assert free_therapists_at(str(tid), start) == []
+        with pytest.raises(booking.SlotTaken):
+            begin_write()
+            booking.create_request(details(therapist_choice=str(tid), slot_start=start))
+        db.session.rollback()
+        [problem] = problems()
+        assert problem.stale and problem.therapist_id == tid
+        sync_all()  # read again: the times come back at once, reused pages included
+        db.session.rollback()
+        assert start in available_slots(str(tid), reuse=True)
+
+
+def test_a_failing_calendar_keeps_its_ranges_until_it_goes_stale(ctx, ics_server):  # noqa: F811
+    with time_machine.travel(MARCH, tick=False) as traveller:
+        tid, control = new_therapist(), new_therapist()  # control: the same hours, no calendar
+        path = "/flaky.ics"
+        connect_ics(tid, ics_server.serve(path, vcalendar(ALL_DAY)))
+        sync_all()
+        ics_server.serve(path, "gone", status=404)
+        traveller.shift(timedelta(minutes=5))
+        report = sync_all()
+        assert report.failed == [(tid, "not_found")]
+        assert_removes_exactly(picker(control), picker(tid), ALL_DAY_BUSY)
+        row = calendar_row(tid)
+        assert row.last_error == "not_found"
+        [problem] = problems()
+        assert not problem.stale and "Not found" in problem.error
+        traveller.shift(timedelta(minutes=11))
+        assert picker(tid) == set()
+
+
+# -- errors, in words ----------------------------------------------------------------
+
+def test_a_wrong_password_is_said_so(ctx, radicale):  # noqa: F811
+    with time_machine.travel(MARCH, tick=True):
+        tid = new_therapist()
+        calendar = radicale_calendar(radicale, f"wrong-{tid}", [ALL_DAY])
+        connect_caldav(tid, str(calendar.url), password="not-the-password")
+        report = sync_all()
+        assert report.failed == [(tid, "unauthorized")]
+        [problem] = problems()
+        assert problem.error.startswith("Wrong user name or password")
+        assert picker(tid) == set()
+
+
+def test_a_stalled_server_times_out_and_the_others_are_still_read(ctx, ics_server):  # noqa: F811
+    with time_machine.travel(MARCH, tick=True):
+        slow, quick = new_therapist(), new_therapist()
+        before = picker(quick)
+        connect_ics(slow, ics_server.serve("/slow.ics", vcalendar(ALL_DAY), delay=3))
+        connect_ics(quick, ics_server.serve("/quick.ics", vcalendar(ALL_DAY)))
+        report = sync_all()
+        assert report.failed == [(slow, "timeout")] and report.read == 1
+        assert "Timeout" in problems()[0].error
+        assert_removes_exactly(before, picker(quick), ALL_DAY_BUSY)
+        assert picker(slow) == set()
+
+
+def many_events(count: int, first: datetime) -> tuple[str, list[tuple[datetime, datetime]]]:
+    """``count`` half-hour events, one an hour from ``first``."""
+    events, busy = [], []
+    for n in range(count):
+        begins = first + timedelta(hours=n)
+        ends = begins + timedelta(minutes=30)
+        events.append(vevent(f"e{n}@example.com", f":{begins:%Y%m%dT%H%M%SZ}",
+                             f":{ends:%Y%m%dT%H%M%SZ}"))
+        busy.append((begins, ends))
+    return vcalendar(*events), busy
+
+
+def test_ten_thousand_events_remove_exactly_their_times(ctx, ics_server):  # noqa: F811
+    with time_machine.travel(MARCH, tick=True):
+        big, other = new_therapist(), new_therapist()
+        before_big, before_other = picker(big), picker(other)
+        body, busy = many_events(10_000, datetime(2026, 10, 1, tzinfo=UTC))
+        connect_ics(big, ics_server.serve("/big.ics", body))
+        connect_ics(other, ics_server.serve("/other.ics", vcalendar(ALL_DAY)))
+        report = sync_all()
+        assert report.read == 2 and not report.failed
+        assert calendar_row(big).event_count == 10_000
+        assert_removes_exactly(before_big, picker(big), busy)
+        assert before_big - picker(big) != covered(before_big, busy[:100])  # not just a few
+        assert_removes_exactly(before_other, picker(other), ALL_DAY_BUSY)
+
+
+def test_a_calendar_too_large_is_cut_off(ctx, app, ics_server):  # noqa: F811
+    app.config["CALENDAR_MAX_BYTES"] = 50_000
+    with time_machine.travel(MARCH, tick=True):
+        tid = new_therapist()
+        body, _ = many_events(1_000, datetime(2027, 3, 1, tzinfo=UTC))
+        connect_ics(tid, ics_server.serve("/huge.ics", body))
+        assert sync_all().failed == [(tid, "too_large")]
+        assert problems()[0].error.startswith("Too large")
+
+
+def test_too_many_events_are_refused(ctx, app, ics_server):  # noqa: F811
+    app.config["CALENDAR_MAX_EVENTS"] = 500
+    with time_machine.travel(MARCH, tick=True):
+        tid = new_therapist()
+        body, _ = many_events(1_000, datetime(2027, 3, 1, tzinfo=UTC))
+        connect_ics(tid, ics_server.serve("/many.ics", body))
+        assert sync_all().failed == [(tid, "too_many_events")]
+
+
+# -- addresses -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("url, code", [
+    ("https://127.0.0.1/c.ics", "refused_address"),
+    ("https://localhost/c.ics", "refused_address"),
+    ("https://10.1.2.3/c.ics", "refused_address"),
+    ("https://192.168.1.10/c.ics", "refused_address"),
+    ("https://169.254.169.254/latest/meta-data", "refused_address"),
+    ("https://[::1]/c.ics", "refused_address"),
+    ("https://[::ffff:10.0.0.1]/c.ics", "refused_address"),
+    ("http://93.184.215.14/c.ics", "not_https"),
+    ("ftp://example.com/c.ics", "bad_address"),
+    ("https://user:pw@93.184.215.14/c.ics", "bad_address"),
+])
+def test_private_and_plain_addresses_are_refused(ctx, app, url, code):
+    app.config["CALENDAR_ALLOW_PRIVATE_URLS"] = False
+    tid = new_therapist()
+    with pytest.raises(CalendarError) as refused:
+        connections.connect(db.session.get(Therapist, tid), "ics", url)
+    assert refused.value.code == code
+    db.session.rollback()
+    assert calendar_row(tid) is None
+
+
+def test_redirects_are_followed_only_to_allowed_addresses(ctx, ics_server):  # noqa: F811
+    with time_machine.travel(MARCH, tick=True):
+        tid, other = new_therapist(), new_therapist()
+        before = picker(other)
+        ics_server.serve("/real.ics", vcalendar(ALL_DAY))
+        connect_ics(other, ics_server.serve("/moved.ics", "", location="/real.ics"))
+        connect_ics(tid, ics_server.serve("/away.ics", "", location="http://10.1.2.3/c.ics"))
+        report = sync_all()
+        assert report.failed == [(tid, "not_https")]
+        assert_removes_exactly(before, picker(other), ALL_DAY_BUSY)
+
+
+# -- the re-check under the lock -----------------------------------------------------
+
+def test_a_booking_or_a_move_rechecks_the_calendar_under_the_lock(ctx, ics_server):  # noqa: F811
+    with time_machine.travel(MARCH, tick=True):
+        tid = new_therapist()
+        path = "/recheck.ics"
+        connect_ics(tid, ics_server.serve(path, vcalendar()))
+        sync_all()
+        shown = available_slots(str(tid), reuse=True)  # the page the visitor saw
+        start = datetime(2027, 3, 12, 18, tzinfo=UTC)  # Friday 10:00 PST
+        other = datetime(2027, 3, 11, 18, tzinfo=UTC)
+        assert start in shown and other in shown
+        moved = make_request(db.session.get(Therapist, tid), other, status="scheduled")
+        db.session.commit()
+        ics_server.serve(path, vcalendar(ALL_DAY))  # meanwhile, in their own calendar
+        sync_all()
+        begin_write()
+        with pytest.raises(booking.SlotTaken):
+            booking.create_request(details(therapist_choice=str(tid), slot_start=start))
+        db.session.rollback()
+        begin_write()
+        consultation = db.session.get(type(moved), moved.id)
+        with pytest.raises(booking.SlotTaken):
+            booking.reschedule_booking(consultation, start, actor="client")
+        db.session.rollback()
+        assert db.session.scalar(text("SELECT count(*) FROM consultation_request")) == 1
+
+
+def test_a_rule_that_repeats_every_minute_is_refused(ctx, ics_server):  # noqa: F811
+    event = vevent("minutely@example.com", ":20270301T170000Z", ":20270301T170100Z",
+                   "RRULE:FREQ=MINUTELY")
+    with time_machine.travel(MARCH, tick=True):
+        tid = new_therapist()
+        connect_ics(tid, ics_server.serve("/minutely.ics", vcalendar(event)))
+        assert sync_all().failed == [(tid, "too_many_events")]
+
+
+def test_a_second_visit_with_calendars_reads_the_version_and_nothing_else(
+        app, client, ics_server):  # noqa: F811
+    """Connected calendars cost the time picker nothing per visit: their busy ranges are
+    read when the free times are worked out, not on every page."""
+    from tests.test_availability_version import shown_times, statements
+    from tests.test_public_flow import pass_eligibility
+
+    with app.app_context():
+        tid = new_therapist()
+        connect_ics(tid, ics_server.serve("/visits.ics", vcalendar(ALL_DAY)))
+        sync_all()
+    pass_eligibility(client)
+    first = shown_times(client)
+    assert first
+    with statements(app) as sent:
+        assert shown_times(client) == first
+    assert [s for s in sent if "availability_version" in s], sent
+    assert [s for s in sent if re.search(r"\b(calendar_busy|therapist_calendar)\b", s)] == []
