@@ -121,19 +121,32 @@ def session_cookie(url: str, *, every_step: bool = False) -> str:
     from portal import create_app
     from portal.extensions import db
 
+    # CSRF on, as in production: the cookie then holds the session's CSRF token, as a
+    # visitor's does after their first page, and a GET writes no new cookie.
     app = create_app({"SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url,
                       "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
-                      "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "TESTING": True})
+                      "WTF_CSRF_ENABLED": True, "RATELIMIT_ENABLED": False,
+                      "FORM_MIN_SECONDS": 0, "TESTING": True})
     client = app.test_client()
-    response = client.post("/consultation", data=ELIGIBLE)
-    assert response.status_code == 302, response.status_code
+
+    def post(path: str, data: dict) -> str:
+        page = client.get(path).text
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        response = client.post(path, data={**data, "csrf_token": token})
+        assert response.status_code == 302, (path, response.status_code)
+        return response.location
+
+    assert post("/consultation", ELIGIBLE) == "/consultation/time"
     if every_step:
         slot = re.search(r'name="slot" value="([^"]+)"', client.get("/consultation/time").text)
-        response = client.post("/consultation/time", data={"therapist": "any",
-                                                           "slot": slot.group(1)})
-        assert response.location == "/consultation/about", response.location
-        response = client.post("/consultation/about", data=ABOUT)
-        assert response.location == "/consultation/check", response.location
+        assert post("/consultation/time", {"therapist": "any", "slot": slot.group(1)}) \
+            == "/consultation/about"
+        assert post("/consultation/about", ABOUT) == "/consultation/check"
+    for path in ("/consultation", "/consultation/time", "/consultation/about",
+                 "/consultation/check"):
+        page = client.get(path)
+        assert not page.headers.getlist("Set-Cookie") or path in (
+            "/consultation/about", "/consultation/check") and not every_step, path
     cookie = client.get_cookie(app.config.get("SESSION_COOKIE_NAME", "session"))
     with app.app_context():
         db.engine.dispose()
