@@ -152,3 +152,39 @@ def test_plain_reads_do_not_take_the_write_lock(sqlite_app):
         with other_sqlite3_connection() as other:
             other.execute("UPDATE therapist SET name = 'x'")
             other.commit()
+
+
+def test_migrations_that_rebuild_a_table_keep_the_rows_that_refer_to_it(empty_database_url):
+    """On SQLite a migration that changes a column rebuilds the table (copy, drop,
+    rename); with foreign keys on, the drop would delete every note and email of every
+    request. Down past such a migration (the journey's) and up again, nothing is lost."""
+    from flask_migrate import downgrade
+    from sqlalchemy import text
+
+    from portal.models import OutboxEmail, RequestNote
+
+    def counts() -> list[int]:
+        return [db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()  # noqa: S608
+                for table in ("consultation_request", "request_note", "outbox_email")]
+
+    app = create_app({**BASE_TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade()
+        consultation = make_request(make_therapist(), future_slot(days=3))
+        db.session.add(RequestNote(request_id=consultation.id, body="a note"))
+        db.session.add(OutboxEmail(key="k", kind="confirmation", request_id=consultation.id,
+                                   recipient="a@example.com", subject="s", body_text="Hello",
+                                   message_id="<m@example.com>"))
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="b8d2e6f4a1c3")  # rebuilds consultation_request on SQLite
+        assert counts() == [1, 1, 1]
+        db.session.remove()
+        upgrade()  # and again
+        assert counts() == [1, 1, 1]
+        # Foreign keys are on again for the connections that follow.
+        with db.engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        db.session.remove()
+        db.engine.dispose()
