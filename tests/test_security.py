@@ -244,7 +244,7 @@ ALLOWED: set[str] = {
     # Literal markup around values that format() escapes: the video link on the
     # confirmation page, and the practice's phone number as a tel: link.
     "portal/next_step.py:66",
-    "portal/public/views.py:79",
+    "portal/public/views.py:80",
 }
 
 
