@@ -29,14 +29,18 @@ from tests.test_public_flow import (
     ELIGIBLE,
     FORM_TOKEN,
     SLOT_VALUE,
+    STEPS,
     enter_code,
     form_data,
     pass_eligibility,
+    send,
 )
 
 CAPS = {"UNVERIFIED_HOLDS_PER_NETWORK": 2, "UNVERIFIED_HOLDS_PER_THERAPIST": 100,
         "PROXY_FIX_X_FOR": 1}
 OVER_THE_CAP = "We can't hold a time for you online right now."
+# Where "Send my request" over a cap leads: back to the times, whose GET says why.
+BACK_TO_THE_TIMES = "/consultation/time?from=check#times"
 
 
 @pytest.fixture
@@ -63,9 +67,29 @@ def held(app) -> int:
 
 
 def ask(client, n: int, **fields):
+    """The whole journey for the ``n``-th time offered: the answer to "Send my request"
+    on the check page (where the request is stored and the caps are checked): a redirect
+    to the code page, or, over a cap, the time page that redirect leads back to."""
     pass_eligibility(client)
-    return client.post("/consultation/details", data=form_data(
-        client, slot_index=n, email=f"person{n}@example.com", **fields))
+    data = form_data(client, slot_index=n, email=f"person{n}@example.com", **fields)
+    for url, names, onwards in STEPS:
+        response = client.post(url, data={name: data[name] for name in names
+                                          if data.get(name) is not None})
+        assert response.status_code == 302, (url, response.text[:500])
+        if url != "/consultation/check":
+            assert response.location == onwards, (url, response.location)
+    if response.location == "/consultation/verify":
+        return response
+    assert response.location == BACK_TO_THE_TIMES, response.location
+    return client.get(response.location)
+
+
+def shown_over_the_cap(app, response) -> bool:
+    """The time page over a cap: the kind message, in the error summary at the top."""
+    with app.test_request_context():
+        message = hold_limit_message(app.config["PRACTICE_PHONE"])
+    summary = response.text.partition('class="error-summary" role="alert"')[2]
+    return response.status_code == 200 and message in html.unescape(summary)
 
 
 # -- networks -----------------------------------------------------------------------
@@ -113,15 +137,16 @@ def test_one_network_holds_two_times_at_most(app, therapist_id):
     assert ask(ours[0], 0).status_code == 302
     assert ask(ours[1], 1).status_code == 302
     refused = ask(ours[2], 2, first_name="Sentinel")
-    assert refused.status_code == 200 and 'id="slot-error"' in refused.text
-    with app.test_request_context():
-        assert hold_limit_message(app.config["PRACTICE_PHONE"]) in said(refused)
+    assert shown_over_the_cap(app, refused)
     assert "call us at" in said(refused) and "988" in said(refused)
-    assert 'value="Sentinel"' in refused.text  # everything typed is kept
+    # Everything typed is kept: the time chosen, and the answers of the later steps.
+    assert f'value="{SLOT_VALUE.findall(refused.text)[2]}" checked' in refused.text
+    assert 'value="Sentinel"' in ours[2].get("/consultation/about").text
+    assert "Sentinel" in ours[2].get("/consultation/check").text
     assert held(app) == 2
     # Asking to be contacted holds nothing, so it is never capped.
-    assert ours[2].post("/consultation/details", data=form_data(
-        ours[2], slot="none", email="person2@example.com")).status_code == 302
+    assert send(ours[2], form_data(ours[2], slot="none", email="person2@example.com")
+                ).location == "/consultation/verify"
     # Loopback (a proxy on this machine that isn't trusted) is not one network.
     assert [ask(visitor(app, "127.0.0.1"), n).status_code for n in (5, 6, 7)] == [302] * 3
     # Another network is not affected.
@@ -142,11 +167,8 @@ def test_a_therapist_holds_one_at_most_and_any_therapist_tries_the_next(app):
     assert ask(visitor(app, "192.0.2.1"), 0).status_code == 302
     assert ask(visitor(app, "192.0.2.2"), 0).status_code == 302  # the other therapist
     refused = ask(visitor(app, "192.0.2.3"), 0)
-    assert refused.status_code == 200
     # Word for word what a network over its cap reads: nothing says which cap it was.
-    with app.test_request_context():
-        assert hold_limit_message(app.config["PRACTICE_PHONE"]) in said(refused)
-    assert 'id="slot-error"' in refused.text
+    assert shown_over_the_cap(app, refused)
     assert held(app) == 2
     with app.app_context():
         therapists = db.session.scalars(select(ConsultationRequest.therapist_id)).all()
@@ -158,7 +180,7 @@ def test_holds_run_out_with_their_requests(app, therapist_id):
     for n in range(2):
         assert ask(visitor(app, f"192.0.2.{n}"), n).status_code == 302
     assert ask(visitor(app, "192.0.2.0"), 2).status_code == 302  # .0 and .1 differ
-    assert ask(visitor(app, "192.0.2.0"), 3).status_code == 200
+    assert shown_over_the_cap(app, ask(visitor(app, "192.0.2.0"), 3))
     with time_machine.travel(datetime.now(UTC) + timedelta(minutes=31), tick=False):
         assert ask(visitor(app, "192.0.2.0"), 3).status_code == 302
 
@@ -190,30 +212,39 @@ class Browser:
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirects())
 
-    def open(self, path: str, data: dict | None = None) -> tuple[int, str]:
+    def open(self, path: str, data: dict | None = None) -> tuple[int, str, str | None]:
+        """The status, the page, and where a redirect leads (None for no redirect)."""
         body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
         request = urllib.request.Request(self.base + path, data=body,
                                          headers={"X-Forwarded-For": self.address})
         try:
             with self.opener.open(request, timeout=60) as response:
-                return response.status, response.read().decode()
+                return response.status, response.read().decode(), None
         except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+            location = error.headers.get("Location")
+            if location is not None:  # the path, as the test client's locations are
+                location = location.removeprefix(self.base)
+            return error.code, error.read().decode(), location
 
 
-def details_form(browser: Browser, n: int) -> dict:
-    status, _ = browser.open("/consultation", ELIGIBLE)
-    assert status == 302
-    status, page = browser.open("/consultation/details?therapist=any")
+def walk_to_check(browser: Browser, n: int) -> dict:
+    """Steps 1 to 3 answered (eligibility, the ``n``-th time offered, about you): what
+    "Send my request" on the check page then posts."""
+    assert browser.open("/consultation", ELIGIBLE)[::2] == (302, "/consultation/time")
+    status, page, _ = browser.open("/consultation/time?therapist=any")
     assert status == 200
-    return {
-        "first_name": "Casey", "last_name": "Rivera", "email": f"person{n}@example.com",
-        "phone": "(415) 555-0123", "preferred_contact": "email", "interests": ["anxiety"],
-        "message": "", "therapist": "any", "slot": SLOT_VALUE.findall(page)[n],
-        "adult": "yes", "ok_to_text": "yes", "ok_to_voicemail": "yes", "payment": "insurance",
-        "consent_privacy": "y", "ack_not_emergency": "y", "website": "",
-        "form_token": FORM_TOKEN.search(page).group(1),
-    }
+    answers = (("/consultation/time", {"therapist": "any",
+                                       "slot": SLOT_VALUE.findall(page)[n]}),
+               ("/consultation/about", {
+                   "first_name": "Casey", "last_name": "Rivera",
+                   "email": f"person{n}@example.com", "phone": "(415) 555-0123",
+                   "meeting": "phone"}))
+    for (url, fields), (_, _, onwards) in zip(answers, STEPS, strict=False):
+        assert browser.open(url, fields)[::2] == (302, onwards), url
+    status, page, _ = browser.open("/consultation/check")
+    assert status == 200
+    return {"consent_privacy": "y", "ack_not_emergency": "y", "website": "",
+            "form_token": FORM_TOKEN.search(page).group(1)}
 
 
 PEOPLE = 10
@@ -227,28 +258,32 @@ PEOPLE = 10
      False, 3),
 ], ids=["per-network", "per-therapist"], indirect=["app_config"])
 def test_the_caps_hold_when_many_post_at_once(app, therapist_id, same_network, cap):
-    """Ten people post their details at the same moment, each for a time of their own:
-    as many as the cap hold a time, the others read the kind message; no 5xx."""
+    """Ten people send their request at the same moment, each for a time of their own:
+    as many as the cap hold a time, the others are sent back to the times to read the
+    kind message; no 5xx."""
     server = LiveServer(app)
     server.start()
     try:
         browsers = [Browser(server.url, f"2001:db8:7:7::{n + 1}" if same_network
                             else f"2001:db8:{n + 1}::1") for n in range(PEOPLE)]
-        forms = [details_form(browser, n) for n, browser in enumerate(browsers)]
+        forms = [walk_to_check(browser, n) for n, browser in enumerate(browsers)]
         start = threading.Barrier(PEOPLE)
 
-        def submit(n: int) -> tuple[int, str]:
+        def submit(n: int) -> tuple[int, str, str | None]:
             start.wait()
-            return browsers[n].open("/consultation/details", forms[n])
+            return browsers[n].open("/consultation/check", forms[n])
 
         with ThreadPoolExecutor(PEOPLE) as pool:
             answers = list(pool.map(submit, range(PEOPLE)))
+        # What each was shown next: the code page, or the times with the message.
+        shown = [browser.open(location)[1] if location == BACK_TO_THE_TIMES else None
+                 for browser, (_, _, location) in zip(browsers, answers, strict=True)]
     finally:
         server.stop()
-    codes = sorted(status for status, _ in answers)
-    assert codes == [200] * (PEOPLE - cap) + [302] * cap, codes
-    assert all(OVER_THE_CAP in html.unescape(page) for status, page in answers
-               if status == 200)
+    where = sorted((status, location) for status, _, location in answers)
+    assert where == [(302, BACK_TO_THE_TIMES)] * (PEOPLE - cap) \
+        + [(302, "/consultation/verify")] * cap, where
+    assert all(OVER_THE_CAP in html.unescape(page) for page in shown if page is not None)
     assert held(app) == cap
 
 

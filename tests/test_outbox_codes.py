@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.models import OutboxEmail, as_utc
 from tests.conftest import mail_app_config
 from tests.test_outbox import queue_plain
-from tests.test_public_flow import form_data, pass_eligibility
+from tests.test_public_flow import form_data, pass_eligibility, send
 
 app_config = mail_app_config
 
@@ -33,7 +33,8 @@ def test_a_code_email_retries_within_seconds_and_other_mail_keeps_its_schedule(
         app, client, smtp_server, therapist_id, outage, monkeypatch):
     monkeypatch.setattr(outbox.random, "uniform", lambda a, b: (a + b) / 2)  # mid-jitter
     pass_eligibility(client)
-    assert client.post("/consultation/details", data=form_data(client)).status_code == 302
+    stored = send(client, form_data(client))  # a pending request, its code email queued
+    assert stored.status_code == 302 and stored.location == "/consultation/verify"
     queue_plain(app, 1)  # any other message
     if outage == "refused":
         smtp_server.stop()

@@ -1,8 +1,10 @@
 """What no browser's form sends is refused at the edge, kindly: a NUL byte in a path
 (404), a query argument or a posted field (400), a file part (400), a body that is not
 a form (415); bytes that are not UTF-8, and lone surrogates, are a field error shown
-back empty. A value the database still refuses (a DataError) is the 400 page. Runs on
-every configured database: PostgreSQL is where NUL used to be a 500."""
+back empty (each step of the journey is Post/Redirect/Get: the POST redirects back to
+its step, whose GET shows the message). A value the database still refuses (a
+DataError) is the 400 page. Runs on every configured database: PostgreSQL is where
+NUL used to be a 500."""
 
 from __future__ import annotations
 
@@ -17,7 +19,40 @@ from sqlalchemy.exc import DataError
 from portal.extensions import db
 from portal.models import ConsultationRequest
 from tests.backoffice import make_cast
-from tests.test_public_flow import form_data, pass_eligibility
+from tests.test_public_flow import (
+    STEPS,
+    book,
+    form_data,
+    pass_eligibility,
+    requests_stored,
+)
+
+
+def step_fields(data: dict, url: str) -> dict:
+    """The answers in ``data`` that the step at ``url`` posts."""
+    [names] = [names for step, names, _ in STEPS if step == url]
+    return {name: data[name] for name in names if data.get(name) is not None}
+
+
+def answered_until(client, url: str) -> dict:
+    """Eligibility and every step before ``url`` answered (valid): all the answers."""
+    pass_eligibility(client)
+    data = form_data(client)
+    for step, _, onwards in STEPS:
+        if step == url:
+            return data
+        response = client.post(step, data=step_fields(data, step))
+        assert response.status_code == 302 and response.location == onwards, step
+    raise AssertionError(f"no step at {url}")
+
+
+def shown_again(client, response, url: str) -> str:
+    """A step's POST with something to fix: the redirect back to that step, and the
+    page its GET shows."""
+    assert response.status_code == 302 and response.location == url, response.location
+    page = client.get(url)
+    assert page.status_code == 200
+    return page.text
 
 
 @pytest.fixture
@@ -49,6 +84,7 @@ def test_a_nul_byte_in_a_path_is_not_found(client, path):
 
 @pytest.mark.parametrize("path", [
     "/consultation/not-eligible?reason=%00", "/consultation/details?therapist=1%00",
+    "/consultation/time?therapist=1%00",
     "/?x%00=1", "/admin/login?next=/admin%00",
 ])
 def test_a_nul_byte_in_a_query_argument_is_a_bad_request(client, path):
@@ -65,24 +101,43 @@ def test_a_nul_byte_in_a_login_email_is_a_bad_request(app, client):
 def test_a_nul_byte_in_any_public_form_field_stores_nothing(app, client, therapist_id):
     kind_page(client.post("/consultation", data={"state": "CA", "zip_code": "94\x00110"}),
               400, "Something went wrong with that request")
-    pass_eligibility(client)
-    response = client.post("/consultation/details",
-                           data=form_data(client, first_name="Ca\x00sey"))
+    data = answered_until(client, "/consultation/about")
+    response = client.post("/consultation/about",
+                           data=step_fields({**data, "first_name": "Ca\x00sey"},
+                                            "/consultation/about"))
+    kind_page(response, 400, "Something went wrong with that request")
+    # And in the POST that stores the request: nothing stored either.
+    assert client.post("/consultation/about", data=step_fields(
+        data, "/consultation/about")).location == "/consultation/check"
+    response = client.post("/consultation/check", data=step_fields(
+        {**data, "website": "\x00"}, "/consultation/check"))
     kind_page(response, 400, "Something went wrong with that request")
     assert stored(app) == 0
 
 
-@pytest.mark.parametrize("field", ["first_name", "message", "email", "slot", "website"])
-def test_a_file_in_a_text_field_is_a_bad_request(app, client, therapist_id, field):
+@pytest.mark.parametrize("field, url", [
+    ("first_name", "/consultation/about"), ("email", "/consultation/about"),
+    ("slot", "/consultation/time"), ("website", "/consultation/check")])
+def test_a_file_in_a_text_field_is_a_bad_request(app, client, therapist_id, field, url):
     response = client.post("/consultation", data={
         "state": "CA", "zip_code": (io.BytesIO(b"94110\n"), "hostname")})
     kind_page(response, 400, "Something went wrong with that request")
-    pass_eligibility(client)
-    data = form_data(client)
-    data[field] = (io.BytesIO(b"Casey"), "name.txt")
-    kind_page(client.post("/consultation/details", data=data), 400,
-              "Something went wrong with that request")
+    data = answered_until(client, url)  # the step that asks for ``field``
+    answers = step_fields(data, url)
+    answers[field] = (io.BytesIO(b"Casey"), "name.txt")
+    kind_page(client.post(url, data=answers), 400, "Something went wrong with that request")
     assert stored(app) == 0
+
+
+def test_a_file_as_the_message_is_a_bad_request(app, client, therapist_id):
+    """The message is asked after the request is confirmed ("help us prepare")."""
+    pass_eligibility(client)
+    public_id = book(client, app).location.rpartition("/")[2]
+    response = client.post(f"/consultation/prepare/{public_id}", data={
+        "message": (io.BytesIO(b"Hello"), "message.txt"), "payment": "insurance"})
+    kind_page(response, 400, "Something went wrong with that request")
+    [row] = requests_stored(app)
+    assert not row.message and row.payment is None
 
 
 @pytest.mark.parametrize("content_type, body", [
@@ -100,10 +155,16 @@ def test_a_body_that_is_not_a_form_is_unsupported(client, content_type, body):
         assert "eligibility" not in session
 
 
-def test_a_json_details_post_stores_nothing(app, client, therapist_id):
-    pass_eligibility(client)
-    data = form_data(client, first_name="\ud800")
-    response = client.post("/consultation/details", json=data)
+def test_a_json_step_post_stores_nothing(app, client, therapist_id):
+    data = answered_until(client, "/consultation/about")
+    response = client.post("/consultation/about", json=step_fields(
+        {**data, "first_name": "\ud800"}, "/consultation/about"))
+    kind_page(response, 415, "That can't be sent this way")
+    # Nor as the POST that stores the request.
+    assert client.post("/consultation/about", data=step_fields(
+        data, "/consultation/about")).location == "/consultation/check"
+    response = client.post("/consultation/check", json=step_fields(
+        data, "/consultation/check"))
     kind_page(response, 415, "That can't be sent this way")
     assert stored(app) == 0
 
@@ -115,48 +176,71 @@ def test_the_exit_beacon_has_no_body_and_still_works(client):
         assert "eligibility" not in session
 
 
+def never_shown(page: str) -> None:
+    assert "\ufffd" not in page and "%ED" not in page and "%FF" not in page \
+        and "%C3" not in page
+
+
 @pytest.mark.parametrize("raw", [b"%ED%A0%80", b"%FF", b"Ana%C3", b"\xed\xa0\x80", b"\xff"])
 def test_what_is_not_utf8_is_a_field_error_never_shown_back(app, client, therapist_id, raw):
     response = client.post("/consultation", data=b"state=CA&ca_resident=yes&"
                            b"in_california=yes&zip_code=" + raw,
                            content_type="application/x-www-form-urlencoded")
-    assert response.status_code == 200
-    page = response.text
+    page = shown_again(client, response, "/consultation")
     assert "Some characters in your ZIP code could not be read. Type it in again" in page
-    assert "\ufffd" not in page and "%ED" not in page and "%FF" not in page
-    pass_eligibility(client)
-    data = form_data(client)
-    data.pop("message")
-    body = "&".join(f"{key}={value}" for key, value in data.items() if key != "interests")
-    response = client.post("/consultation/details", data=body.encode() + b"&message=" + raw,
+    never_shown(page)
+    data = answered_until(client, "/consultation/about")
+    answers = step_fields(data, "/consultation/about")
+    answers.pop("first_name")
+    body = "&".join(f"{key}={value}" for key, value in answers.items())
+    response = client.post("/consultation/about", data=body.encode() + b"&first_name=" + raw,
                            content_type="application/x-www-form-urlencoded")
-    assert response.status_code == 200
-    assert "Some characters in your message could not be read" in response.text
-    assert "\ufffd" not in response.text
+    page = shown_again(client, response, "/consultation/about")
+    assert "Some characters in your first name could not be read" in page
+    never_shown(page)
     assert stored(app) == 0
 
 
-def test_multipart_text_that_is_not_utf8_is_a_field_error(app, client, therapist_id):
+@pytest.mark.parametrize("raw", [b"%ED%A0%80", b"%FF", b"Ana%C3", b"\xed\xa0\x80", b"\xff"])
+def test_a_message_that_is_not_utf8_is_a_field_error_never_shown_back(
+        app, client, therapist_id, raw):
+    """The message ("help us prepare", after the request is confirmed) is shown back at
+    once, not through the session: it is too long for a cookie."""
     pass_eligibility(client)
-    data = form_data(client)
+    public_id = book(client, app).location.rpartition("/")[2]
+    response = client.post(f"/consultation/prepare/{public_id}", data=b"payment=insurance&"
+                           b"message=" + raw, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    assert "Some characters in your message could not be read" in response.text
+    never_shown(response.text)
+    [row] = requests_stored(app)
+    assert not row.message and row.payment is None
+
+
+def test_multipart_text_that_is_not_utf8_is_a_field_error(app, client, therapist_id):
+    data = answered_until(client, "/consultation/about")
     boundary = "b0undary"
     parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'.encode()
              + (b"Ana\xed\xa0\x80" if key == "first_name" else str(value).encode()) + b"\r\n"
-             for key, value in data.items() if key != "interests"]
-    response = client.post("/consultation/details",
+             for key, value in step_fields(data, "/consultation/about").items()]
+    response = client.post("/consultation/about",
                            data=b"".join(parts) + f"--{boundary}--\r\n".encode(),
                            content_type=f"multipart/form-data; boundary={boundary}")
-    assert response.status_code == 200
-    assert "Some characters in your first name could not be read" in response.text
+    page = shown_again(client, response, "/consultation/about")
+    assert "Some characters in your first name could not be read" in page
+    never_shown(page)
     assert stored(app) == 0
 
 
 def test_a_name_of_nothing_is_refused_on_the_page(app, client, therapist_id):
-    pass_eligibility(client)
+    data = answered_until(client, "/consultation/about")
     for name in ("\u3164", "\u115f\u115f", "\uffa0", "Ana\ufe0f\ufe0f\ufe0f", "Ana\u034f"):
-        response = client.post("/consultation/details", data=form_data(client, first_name=name))
-        assert response.status_code == 200
-        assert "Your first name contains invisible characters" in response.text
+        response = client.post("/consultation/about", data=step_fields(
+            {**data, "first_name": name}, "/consultation/about"))
+        page = shown_again(client, response, "/consultation/about")
+        assert "Your first name contains invisible characters" in page
+    # Nothing of it was kept as an answer: the check page still asks for the name.
+    assert client.get("/consultation/check").location == "/consultation/about"
     assert stored(app) == 0
 
 
