@@ -118,7 +118,7 @@ def test_a_connection_dying_after_the_last_query_leaves_the_page_alone(relayed_a
     with served(relayed_app) as browser:
         armed.set()
         status, page, _ = browser.request("/consultation")
-        assert status == 200 and "Which state do you live in?" in page
+        assert status == 200 and "Do you live in California?" in page
         [line] = lost_lines(caplog)
         assert line.levelno == logging.WARNING and "\n" not in line.getMessage()
         caplog.clear()
@@ -127,36 +127,39 @@ def test_a_connection_dying_after_the_last_query_leaves_the_page_alone(relayed_a
         assert lost_lines(caplog) == []
 
 
-def details_answers(browser: Browser) -> dict:
-    """Step 1 passed, and a valid step 2 as its page offers it."""
+def check_answers(browser: Browser) -> dict:
+    """Steps 1 to 3 answered, one page at a time; the check page's answers, as it offers
+    them (the POST that stores the request)."""
     assert browser.request("/consultation", ELIGIBLE)[0] == 302
-    status, page, _ = browser.request("/consultation/details?therapist=any")
+    status, page, _ = browser.request("/consultation/time?therapist=any")
     assert status == 200
-    return {
-        "first_name": "Casey", "last_name": "Rivera", "email": "casey@example.com",
-        "phone": "(415) 555-0123", "preferred_contact": "email", "interests": ["anxiety"],
-        "message": "", "therapist": "any", "slot": SLOT_VALUE.findall(page)[0],
-        "adult": "yes", "ok_to_text": "yes", "ok_to_voicemail": "yes",
-        "payment": "insurance", "consent_privacy": "y", "ack_not_emergency": "y",
-        "website": "", "form_token": FORM_TOKEN.search(page).group(1),
-    }
+    slot = SLOT_VALUE.findall(page)[0]
+    assert browser.request("/consultation/time", {"therapist": "any", "slot": slot})[:3:2][0] \
+        == 302
+    about = {"first_name": "Casey", "last_name": "Rivera", "email": "casey@example.com",
+             "phone": "(415) 555-0123", "meeting": "phone"}
+    assert browser.request("/consultation/about", about)[0] == 302
+    status, page, _ = browser.request("/consultation/check")
+    assert status == 200
+    return {"consent_privacy": "y", "ack_not_emergency": "y", "website": "",
+            "form_token": FORM_TOKEN.search(page).group(1)}
 
 
 def test_a_stored_request_is_never_reported_failed(relayed_app, caplog):
-    """The details POST commits the pending request and its code email, then the
+    """The check POST commits the pending request and its code email, then the
     connection dies: the visitor goes on to "check your email", as for any booking."""
     armed = relayed_app.extensions["test_cut"]
     with served(relayed_app) as browser:
-        data = details_answers(browser)
+        data = check_answers(browser)
         armed.set()
-        status, _, headers = browser.request("/consultation/details", data)
+        status, _, headers = browser.request("/consultation/check", data)
         assert (status, headers.get("Location")) == (302, "/consultation/verify")
         assert counts(relayed_app) == (1, 1)  # the pending request and its code email
         assert browser.request("/consultation/verify")[0] == 200
 
 
 def test_a_connection_lost_right_after_the_commit_still_says_stored(relayed_app):
-    """The database goes away the moment the details POST's COMMIT returns, before the
+    """The database goes away the moment the check POST's COMMIT returns, before the
     page reads anything more: the visitor still goes on to "check your email"."""
     relay_cut = relayed_app.extensions["test_cut"]
     relay = relayed_app.extensions["test_relay"]
@@ -177,9 +180,9 @@ def test_a_connection_lost_right_after_the_commit_still_says_stored(relayed_app)
     event.listen(Session, "after_commit", cut_after_commit)
     try:
         with served(relayed_app) as browser:
-            data = details_answers(browser)
+            data = check_answers(browser)
             armed.set()
-            status, _, headers = browser.request("/consultation/details", data)
+            status, _, headers = browser.request("/consultation/check", data)
     finally:
         event.remove(Session, "after_commit", cut_after_commit)
         event.remove(Session, "after_flush", note_insert)
