@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import DateTime, Integer, String, TextClause, Time, bindparam, func, select, text
 from sqlalchemy.orm import selectinload
 
-from portal import availability_version, business_days
+from portal import availability_version
 from portal.extensions import db
 from portal.kept import Kept
 from portal.models import (
@@ -24,6 +24,7 @@ from portal.models import (
     as_utc,
     to_db,
 )
+from portal.reply_promise import holidays
 from portal.scheduling import SLOT_LENGTH, Busy, HoursRange, free_slots, merge_free_slots
 
 
@@ -211,7 +212,7 @@ def _work_out(therapists: Sequence[Therapist | TherapistCard], now: datetime,
     A therapist whose calendar is stale already offers nothing."""
     ids = [t.id for t in therapists]
     busy = _busy_by_therapist(ids, now, now + horizon + SLOT_LENGTH, exclude_request_id)
-    closed = _closed_days()
+    closed = holidays()  # no times at all, whatever the weekly hours say
     per_therapist = {
         t.id: free_slots(_weekly_hours(t), busy[t.id].intervals, booked=busy[t.id].booked,
                          now=now, min_notice=notice, horizon=horizon, closed=closed)
@@ -290,7 +291,7 @@ def free_therapists_at(therapist_choice: object, start: datetime, now: datetime 
     # The notice and horizon are checked above; free_slots only has to say whether
     # ``start`` is one of the therapist's free times, so it is asked as if ``now``
     # were the notice before it, with a window that ends one slot after it.
-    closed = _closed_days()
+    closed = holidays()  # no times at all, whatever the weekly hours say
     return sorted(
         t.id for t in therapists
         if not busy[t.id].closed_at(now)
@@ -304,12 +305,6 @@ def _notice_and_horizon() -> tuple[timedelta, timedelta]:
     config = current_app.config
     return (timedelta(hours=config["MIN_NOTICE_HOURS"]),
             timedelta(days=config["BOOKING_HORIZON_DAYS"]))
-
-
-def _closed_days() -> frozenset[date]:
-    """The practice's ``HOLIDAYS`` (checked at start-up): days with no times at all,
-    whatever a therapist's weekly hours say."""
-    return business_days.parse_holidays(current_app.config["HOLIDAYS"])
 
 
 def _weekly_hours(therapist: Therapist | TherapistCard) -> list[HoursRange]:
