@@ -26,3 +26,12 @@ def copy_checkout(target: Path) -> None:
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / relative)
     (target / ".venv").symlink_to(ROOT / ".venv")
+
+
+def makefile_copy(target: Path) -> Path:
+    """The Makefile alone in ``target``, beside a link to the checkout's .venv and an
+    empty instance/: for running one of its rules without touching the checkout."""
+    shutil.copy2(ROOT / "Makefile", target / "Makefile")
+    (target / ".venv").symlink_to(ROOT / ".venv")
+    (target / "instance").mkdir()
+    return target

@@ -24,6 +24,7 @@ from portal.extensions import db
 from portal.links import manage_token
 from portal.models import ConsultationRequest, OutboxEmail, RequestNote, Therapist
 from tests.backoffice import sign_in
+from tests.checkout import makefile_copy
 from tests.conftest import BASE_TEST_CONFIG
 from tests.factories import make_request
 from tests.test_declines import PREVIEWED, decline_url
@@ -387,12 +388,9 @@ def test_the_migration_encrypts_existing_rows_and_back(kind, tmp_path):
 # -- make run -------------------------------------------------------------------------------
 
 def test_make_gives_a_new_and_an_older_instance_config_an_encryption_key(tmp_path):
-    root = Path(__file__).resolve().parent.parent
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    shutil.copy(root / "Makefile", tmp_path / "Makefile")
-    (tmp_path / ".venv").symlink_to(root / ".venv")
-    (tmp_path / "instance").mkdir()
+    makefile_copy(tmp_path)
     written = tmp_path / "instance" / "config.py"
 
     def make() -> dict:

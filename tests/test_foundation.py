@@ -12,6 +12,7 @@ from sqlalchemy import select
 from portal import create_app
 from portal.extensions import db
 from portal.models import Therapist
+from tests.checkout import makefile_copy
 from tests.conftest import BASE_TEST_CONFIG
 
 
@@ -222,12 +223,9 @@ def test_engine_is_disposed_in_a_forked_child(app):
 
 
 def test_make_writes_the_generated_secret_key_for_the_owner_only(tmp_path):
-    root = Path(__file__).resolve().parent.parent
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    shutil.copy(root / "Makefile", tmp_path / "Makefile")
-    (tmp_path / ".venv").symlink_to(root / ".venv")
-    (tmp_path / "instance").mkdir()
+    makefile_copy(tmp_path)
     subprocess.run(["make", "-s", "instance/config.py"], cwd=tmp_path, check=True,
                    capture_output=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     written = tmp_path / "instance" / "config.py"
@@ -245,10 +243,9 @@ def test_make_run_points_email_links_at_the_port_it_serves(tmp_path, preset, exp
     root = Path(__file__).resolve().parent.parent
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    for name in ("Makefile", "setup.cfg", "pyproject.toml"):
+    makefile_copy(tmp_path)
+    for name in ("setup.cfg", "setup.py", "pyproject.toml"):  # the install stamp's inputs
         shutil.copy2(root / name, tmp_path / name)
-    (tmp_path / ".venv").symlink_to(root / ".venv")
-    (tmp_path / "instance").mkdir()
     (tmp_path / "instance" / "config.py").write_text("SECRET_KEY = 'x' * 64\n")
     printer = (f"{root / '.venv' / 'bin' / 'python'} -c "
                "'import os; print(\"BASE\", os.environ[\"FLASK_PUBLIC_BASE_URL\"])'")
