@@ -17,7 +17,12 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import ConsultationRequest
 from tests.browser import check_page as axe_and_screenshots
-from tests.test_browser_public import answer_about, answer_eligibility, emailed_code
+from tests.test_browser_public import (
+    answer_about,
+    choose_first_time,
+    emailed_code,
+    to_time,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -151,12 +156,12 @@ def test_a_first_time_client_walks_the_journey_and_it_is_counted(
 # -- Back at every step, and refresh after every POST -----------------------------------
 
 def to_step(page: Page, base_url: str, step: str, email: str) -> None:
-    """Answer the journey up to ``step`` (which is then on screen)."""
-    answer_eligibility(page, base_url)
+    """Answer the journey up to ``step`` (which is then on screen, loaded: a Back or a
+    reload before the step's own page arrived would test the one before it)."""
+    to_time(page, base_url)
     if step == "time":
         return
-    page.locator("details.slot-day[open] input[name=slot]").first.check()
-    page.get_by_role("button", name="Continue").click()
+    choose_first_time(page)
     if step == "about":
         return
     answer_about(page, email, phone="(415) 555-0142", first="Noa", last="Levi")
