@@ -16,7 +16,7 @@ from sqlalchemy import select
 from portal import booking, outbox
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail, to_db
-from portal.texts import compose, consent, delivery, outgoing
+from portal.texts import backends, compose, consent, delivery, outgoing
 from portal.texts.models import TextConsent, TextConsentEvent, TextMessage, TextOptOut
 from tests.backoffice import sign_in
 from tests.factories import make_request, make_therapist, make_user
@@ -182,7 +182,7 @@ def test_a_text_already_claimed_is_not_sent_after_stop(texting, client, twilio, 
     twilio.text_in(client, PHONE, "STOP")
     with texting.app_context():
         report = outbox.DeliveryReport()
-        delivery.send_one(None, batch[0], datetime.now(UTC), "run-1", report)
+        delivery.send_one(backends.backend(), batch[0], datetime.now(UTC), "run-1", report)
     assert twilio.messages == []
     assert text_rows(texting, request_id) == [("text_confirmation", "superseded", "dropped")]
 
