@@ -526,3 +526,47 @@ def test_spanish_texts_speak_spanish(texting):
 
     for text in all_texts(texting, "es"):
         assert english_in(text.replace("Woven Together", "")) == [], text
+
+
+# -- numbers at rest, rotation and forgetting -------------------------------------------
+
+def test_numbers_are_stored_encrypted_and_stop_finds_them_after_a_key_rotation(
+        texting, client, twilio, daytime):
+    import base64
+    import secrets
+
+    from portal.encryption import init_app
+    from portal.texts import numbers
+
+    request_id = consenting(texting, client)
+    with texting.app_context():
+        raw = db.session.execute(db.text("SELECT phone, phone_hash FROM text_consent")).one()
+        assert PHONE not in raw.phone and PHONE[2:] not in raw.phone_hash
+        old_hash = raw.phone_hash
+    new_key = base64.b64encode(secrets.token_bytes(32)).decode()
+    texting.config["ENCRYPTION_KEYS"] = [new_key, *texting.config["ENCRYPTION_KEYS"]]
+    init_app(texting)  # as a restart with the new key first would
+    result = texting.test_cli_runner().invoke(args=["rotate-keys"])
+    assert result.exit_code == 0, result.output
+    with texting.app_context():
+        rehashed = db.session.scalar(select(TextConsent.phone_hash))
+        assert rehashed != old_hash and rehashed == numbers.phone_hash(PHONE)
+    twilio.text_in(client, PHONE, "STOP")
+    with texting.app_context():
+        assert not consent.has_consent(db.session.get(ConsultationRequest, request_id))
+
+
+def test_deleting_a_request_deletes_its_texts_but_the_stop_stays(texting, client, twilio,
+                                                                 daytime):
+    request_id = consenting(texting, client)
+    twilio.text_in(client, PHONE, "STOP")
+    with texting.app_context():
+        db.session.delete(db.session.get(ConsultationRequest, request_id))
+        db.session.commit()
+        for model in (TextConsent, TextConsentEvent, TextMessage):
+            assert db.session.scalars(select(model)).all() == []
+        assert db.session.scalar(select(TextOptOut)) is not None
+    again = consenting(texting, client)  # the same number, a new request
+    deliver(texting)
+    assert twilio.messages == []
+    assert text_rows(texting, again) == []
