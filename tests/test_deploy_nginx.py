@@ -372,6 +372,7 @@ def test_the_access_log_holds_no_query_string_and_no_secret_from_a_path(site):
             "/consultation/confirmed/:id",
         f"/admin/password/set/{sentinel}.{secrets.token_urlsafe(20)}":
             "/admin/password/set/:token",
+        f"/t/1a-{sentinel}": "/t/:token",  # the short link in texts
         # A token-like segment on a page added later is masked too.
         f"/waitlist/{sentinel}{secrets.token_urlsafe(16)}/rebook": "/waitlist/:token/rebook",
         # An address pasted into the location bar, plain or percent-encoded.

@@ -69,6 +69,10 @@ def deliver_due(now: datetime | None = None) -> outbox.DeliveryReport:
 def send_one(sender, item: outbox.Claimed, now: datetime, run_id: str,
              report: outbox.DeliveryReport) -> None:
     row = db.session.get(OutboxEmail, item.id)
+    if row is None:  # deleted with its request since the claim: nothing to send
+        db.session.rollback()
+        log.info("outbox id=%s kind=%s outcome=skipped reason=deleted", item.id, item.kind)
+        return
     text = db.session.scalar(select(TextMessage).where(TextMessage.outbox_id == item.id))
     consultation = db.session.get(ConsultationRequest, row.request_id) if row.request_id \
         else None

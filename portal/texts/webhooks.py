@@ -152,4 +152,4 @@ def short_link(token: str):
     consultation = db.session.get(ConsultationRequest, request_id) if request_id else None
     if consultation is None or not compose.token_matches(consultation, token):
         return invalid_link()
-    return redirect(links.manage_url(consultation), 303)
+    return redirect(links.manage_url(consultation))
