@@ -570,3 +570,45 @@ def test_deleting_a_request_deletes_its_texts_but_the_stop_stays(texting, client
     deliver(texting)
     assert twilio.messages == []
     assert text_rows(texting, again) == []
+
+
+# -- the senders, the commands and `flask check` ------------------------------------------
+
+def test_the_outbox_workers_send_texts_too(texting, client, twilio, daytime):
+    import threading
+
+    from portal import outbox_sender
+
+    consenting(texting, client)
+    outbox_sender.work_loop(texting, threading.Event(), max_rounds=1)
+    assert len(twilio.messages) == 1
+    consenting(texting, client)
+    result = texting.test_cli_runner().invoke(args=["outbox", "send"])
+    assert result.exit_code == 0 and "Texts: Sent 1" in result.output
+    assert len(twilio.messages) == 2
+
+
+def test_reminders_send_queues_the_text_reminders(texting, client, twilio, daytime):
+    request_id = consenting(texting, client, hours_ahead=30)
+    daytime.shift(timedelta(hours=7))
+    result = texting.test_cli_runner().invoke(args=["reminders", "send"])
+    assert result.exit_code == 0 and "Text reminders queued: 1." in result.output
+    assert [kind for kind, _, _ in text_rows(texting, request_id)][-1] == "text_reminder_24h"
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"TWILIO_ACCOUNT_SID": None}, "sms.E002"), ({"TWILIO_AUTH_TOKEN": ""}, "sms.E002"),
+    ({"TWILIO_FROM": None}, "sms.E003"), ({"PUBLIC_BASE_URL": "http://portal.example.com"},
+                                          "sms.E004"),
+    ({"SMS_BACKEND": "sink"}, "sms.W001"), ({"SMS_BACKEND": "carrier-pigeon"}, "sms.E001")])
+def test_flask_check_on_texts(change, problem):
+    from portal import readiness
+
+    def sms_problems(config):
+        return [p.id for p in readiness.check_configuration(config, debug=False, testing=False)
+                if p.id.startswith("sms.")]
+
+    assert sms_problems({**TWILIO_CONFIG, **change}) == [problem]
+    assert sms_problems(TWILIO_CONFIG) == []
+    assert sms_problems({**TWILIO_CONFIG, "TWILIO_FROM": None,
+                         "TWILIO_MESSAGING_SERVICE_SID": "MG1"}) == []
