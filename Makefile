@@ -43,6 +43,8 @@ instance/config.py::
 	  echo "Added a new ENCRYPTION_KEYS to $@: messages and notes are stored encrypted with it (keep it)."; fi
 
 run: export FLASK_MAIL_BACKEND ?= sink
+# Texts go to instance/sms/*.txt (one file per text), never to a phone.
+run: export FLASK_SMS_BACKEND ?= sink
 # Links in the demo's emails lead back to the demo, on whatever port it serves.
 run: export FLASK_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: export FLASK_OUTBOX_BACKGROUND ?= true

@@ -26,6 +26,14 @@ MAIL_USERNAME = "consultations@your-practice.example"
 MAIL_PASSWORD = "..."
 MAIL_DEFAULT_SENDER = "Consultations <consultations@your-practice.example>"
 
+# Texts (README, "Text messages"): Twilio, once the practice's number is registered
+# for A2P 10DLC. SMS_BACKEND = "sink" writes them to instance/sms/ instead.
+SMS_BACKEND = "twilio"
+TWILIO_ACCOUNT_SID = "AC..."
+TWILIO_AUTH_TOKEN = "..."
+TWILIO_FROM = "+14155550100"
+SMS_SENDER_NAME = "Woven Together"
+
 # Several gunicorn workers or hosts: share the rate-limit counters.
 RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379/0"
 PROXY_FIX_X_FOR = 1

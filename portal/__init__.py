@@ -25,6 +25,7 @@ from portal import (
     i18n,
     outbox_sender,
     security,
+    texts,
 )
 from portal.admin import bp as admin_bp
 from portal.auth import bp as auth_bp
@@ -113,7 +114,7 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
 
 # Secrets are strings whatever they look like: from_prefixed_env parses values as JSON,
 # so an all-digit FLASK_HEALTHZ_TOKEN would become a number (and "1e5" another number).
-SECRETS_AS_TYPED = ("SECRET_KEY", "HEALTHZ_TOKEN", "MAIL_PASSWORD")
+SECRETS_AS_TYPED = ("SECRET_KEY", "HEALTHZ_TOKEN", "MAIL_PASSWORD", "TWILIO_AUTH_TOKEN")
 
 
 def keep_secrets_as_typed(app: Flask) -> None:
@@ -172,3 +173,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(calendar_feed.bp)
+    texts.init_app(app)  # the /sms webhooks and the short links in texts

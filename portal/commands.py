@@ -37,6 +37,9 @@ from portal.mail_transport import remove_sink_copies
 from portal.models import ROLES, Therapist, new_session_token
 from portal.retention import purge_old_requests
 from portal.search_names import refresh_search_names
+from portal.texts import delivery as text_delivery
+from portal.texts import numbers as text_numbers
+from portal.texts import outgoing as text_outgoing
 
 
 def register(app: Flask) -> None:
@@ -154,6 +157,9 @@ def outbox_send_command(include_waiting: bool) -> None:
     written = calendar_delivery.deliver_due()  # the outbox's calendar channel
     if written.attempted:
         click.echo(f"Consultations written into calendars: {written.summary()}")
+    texted = text_delivery.work()  # the outbox's text channel (and text reminders due)
+    if texted.attempted:
+        click.echo(f"Texts: {texted.summary()}")
 
 
 @outbox_group.command("work")
@@ -199,6 +205,10 @@ def reminders_send_command() -> None:
     """Queue a reminder for each booking in the next 24 hours (running it twice adds nothing)."""
     count = outbox.queue_reminders()
     click.echo(f"Reminders queued: {count}.")
+    begin_write()
+    texts = text_outgoing.queue_due_reminders()  # 24 h and 2 h before, where agreed
+    db.session.commit()
+    click.echo(f"Text reminders queued: {texts}.")
 
 
 @click.command("purge")
@@ -303,6 +313,11 @@ def rotate_keys_command(batch: int) -> None:
     report = encryption.rotate(db.engine, keys, columns, batch=batch)
     click.echo(f"Re-encrypted {report.rewritten} value{'s' if report.rewritten != 1 else ''} "
                f"under key {keys.newest.id}; {report.current} already used it.")
+    begin_write()
+    rehashed = text_numbers.rehash()  # the phone lookups of texting, under the newest key
+    db.session.commit()
+    if rehashed:
+        click.echo(f"Phone lookups rewritten under the newest key: {rehashed}.")
     if report.failed:
         shown = ", ".join(report.failed[:10])
         more = f" and {len(report.failed) - 10} more" if len(report.failed) > 10 else ""

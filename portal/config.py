@@ -107,6 +107,20 @@ CALENDAR_MAX_BYTES = 5 * 1024 * 1024
 CALENDAR_MAX_EVENTS = 20000
 # How often `make run`'s background worker reads the calendars.
 CALENDAR_SYNC_MINUTES = 5
+# Text messages (portal.texts): "twilio" (its Messaging API) or "sink" (one file per text
+# in SMS_SINK_DIR, relative to instance/; what `make run` uses). A messaging service
+# SID (TWILIO_MESSAGING_SERVICE_SID) may stand in for the TWILIO_FROM number. The
+# webhooks check X-Twilio-Signature with TWILIO_AUTH_TOKEN whatever the backend.
+SMS_BACKEND = "sink"
+SMS_SINK_DIR = "sms"
+TWILIO_ACCOUNT_SID = None
+TWILIO_AUTH_TOKEN = None
+TWILIO_FROM = None
+TWILIO_MESSAGING_SERVICE_SID = None
+SMS_TIMEOUT_SECONDS = 10
+# The name texts start with (as registered for A2P 10DLC). None: PRACTICE_NAME, unless
+# that names a specialty (texts never do): then texts carry no name.
+SMS_SENDER_NAME = None
 OUTBOX_BACKGROUND = False
 # Rows one claim leases. Small, so that a sender dying mid-batch strands few
 # messages (they wait out the lease, then go in the next sender's round).

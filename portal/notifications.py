@@ -38,6 +38,7 @@ from portal.models import (
     to_db,
 )
 from portal.scheduling import format_slot_long, format_time
+from portal.texts import outgoing as texts
 
 log = logging.getLogger("portal.notifications")
 REMINDER_WINDOW = timedelta(hours=24)
@@ -86,6 +87,7 @@ def queue_booked(consultation: ConsultationRequest) -> list[OutboxEmail]:
         f"Consultation {consultation.reference} is booked",
         headline="A consultation time has been booked.")
     calendar_writeback.queue(consultation, prefix)
+    texts.booked(consultation)  # and by text, where the client agreed to texts
     return _rows(client, therapist)
 
 
@@ -125,6 +127,7 @@ def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: date
         )
     released = _queue_released(consultation, previous_therapist_id, prefix) if changed else None
     calendar_writeback.queue(consultation, prefix, previous_therapist_id=previous_therapist_id)
+    texts.rescheduled(consultation)  # and by text, where the client agreed to texts
     return _rows(client, therapist, released)
 
 
@@ -150,6 +153,7 @@ def queue_cancelled(consultation: ConsultationRequest, *, by: str) -> list[Outbo
     for notice in _rows(client, therapist):
         supersede_for_cancellation(consultation, notice)
     calendar_writeback.queue(consultation, prefix)
+    texts.cancelled(consultation)  # and by text, where the client agreed to texts
     return _rows(client, therapist)
 
 
@@ -191,6 +195,8 @@ def queue_reopened(consultation: ConsultationRequest) -> list[OutboxEmail]:
                                  "reopened_therapist", "therapist_reopened",
                                  f"Consultation {consultation.reference} is back on")
     calendar_writeback.queue(consultation, prefix)
+    if booked:
+        texts.booked(consultation)  # and by text, where the client agreed to texts
     return _rows(client, therapist)
 
 

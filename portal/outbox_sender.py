@@ -23,6 +23,7 @@ from portal import outbox
 from portal.calendars import delivery as calendar_delivery
 from portal.calendars import sync as calendar_sync
 from portal.outbox_errors import error_origin
+from portal.texts import delivery as text_delivery
 
 log = logging.getLogger("portal.outbox")
 # Forgetting old bodies is a sweep over the table: every ten minutes is plenty.
@@ -53,6 +54,7 @@ def work_loop(app: Flask, stopping: threading.Event, *, max_rounds: int | None =
             with app.app_context():
                 reminders, report = outbox.work_once()
                 calendar_delivery.deliver_due()  # consultations into therapists' calendars
+                text_delivery.work()  # text reminders due, and texts
                 if forgot_at is None or time.monotonic() - forgot_at >= FORGET_EVERY_SECONDS:
                     outbox.forget_sent_bodies()
                     forgot_at = time.monotonic()

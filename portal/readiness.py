@@ -114,6 +114,7 @@ def check_configuration(config, *, debug: bool, testing: bool) -> list[Problem]:
             "set REQUIRE_MFA = True (staff set up an authenticator at their next sign-in)."))
     problems += _check_rate_limits(config)
     problems += _check_mail(config)
+    problems += _check_texts(config)
     token = config.get("HEALTHZ_TOKEN")
     if token and len(str(token)) < HEALTHZ_TOKEN_MIN_LENGTH:
         problems.append(Problem(
@@ -309,6 +310,39 @@ def _check_mail(config) -> list[Problem]:
         f"Mail goes to {server or 'the SMTP server'} without TLS: clients' names and "
         "booking details cross the network in clear.",
         "set MAIL_USE_TLS = True (STARTTLS, port 587) or MAIL_USE_SSL = True (port 465).")]
+
+
+def _check_texts(config) -> list[Problem]:
+    """SMS_BACKEND (portal.texts): Twilio needs its credentials, a sender and an https
+    public address (its webhooks are signed for that address)."""
+    backend = config.get("SMS_BACKEND")
+    if backend == "sink":
+        return [Problem(
+            "sms.W001", "SMS_BACKEND is 'sink': texts clients agreed to are written to files "
+            "and never sent.",
+            'set SMS_BACKEND = "twilio" with TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and '
+            "TWILIO_FROM (see the README's section on texts).")]
+    if backend != "twilio":
+        return [Problem("sms.E001", f"SMS_BACKEND is {backend!r}: it must be 'twilio' or 'sink'.",
+                        'set SMS_BACKEND = "twilio" (or "sink").')]
+    problems = []
+    missing = [key for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not config.get(key)]
+    if missing:
+        problems.append(Problem(
+            "sms.E002", f"SMS_BACKEND is 'twilio' but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set: no text can be sent or checked.",
+            "set both from the Twilio console (Account Info)."))
+    if not (config.get("TWILIO_FROM") or config.get("TWILIO_MESSAGING_SERVICE_SID")):
+        problems.append(Problem(
+            "sms.E003", "SMS_BACKEND is 'twilio' but no sender is set.",
+            "set TWILIO_FROM to the practice's registered number (E.164, like +14155550123) "
+            "or TWILIO_MESSAGING_SERVICE_SID to its messaging service."))
+    if not str(config.get("PUBLIC_BASE_URL") or "").startswith("https://"):
+        problems.append(Problem(
+            "sms.E004", "SMS_BACKEND is 'twilio' but PUBLIC_BASE_URL is not https: Twilio's "
+            "delivery reports and replies would cross the network in clear.",
+            "set PUBLIC_BASE_URL to the site's https address."))
+    return problems
 
 
 def check_database(app: Flask) -> list[Problem]:

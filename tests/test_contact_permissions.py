@@ -221,6 +221,10 @@ def queue_every_client_email(consultation: ConsultationRequest) -> dict[str, Out
     notifications.queue_client_email(consultation, "declined:1", declines.KIND,
                                      declines.TEMPLATE, declines.SUBJECT,
                                      **declines.email_context(""))
+    # A text that could not be delivered, sent by email instead (portal.texts.delivery).
+    notifications.queue_client_email(consultation, "text-fallback:1", "text_fallback",
+                                     "client_text_fallback", "About your consultation",
+                                     text="Texts on.", last_digits="0123")
     db.session.flush()
     return client_emails(consultation.id)
 
@@ -230,7 +234,7 @@ GREETING_KINDS = {"client_confirmation": "confirmation", "client_reminder": "rem
                   "client_rescheduled": "rescheduled_client",
                   "client_cancelled": "cancelled_client", "client_reopened": "reopened_client",
                   "client_waitlist_offer": "waitlist_offer", "client_missed": "missed_note",
-                  "client_declined": "declined"}
+                  "client_declined": "declined", "client_text_fallback": "text_fallback"}
 # Sent to an address nobody has verified: no name at all.
 ANONYMOUS_TEMPLATES = {"client_verification_code", "client_already_booked"}
 

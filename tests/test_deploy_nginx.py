@@ -364,6 +364,7 @@ def test_a_body_over_the_limit_is_refused_by_nginx(site):
 def test_the_access_log_holds_no_query_string_and_no_secret_from_a_path(site):
     sentinel = f"Sentinel{secrets.token_hex(6)}"
     email = f"z{secrets.token_hex(2)}@ex.co"  # too short to look like a token
+    short_secret = secrets.token_hex(6)
     secret_paths = {
         f"/admin/requests?q={sentinel}%40example.com": "/admin/requests",
         f"/manage/{sentinel}.{secrets.token_urlsafe(24)}/cancel?why=x": "/manage/:token/cancel",
@@ -372,6 +373,8 @@ def test_the_access_log_holds_no_query_string_and_no_secret_from_a_path(site):
             "/consultation/confirmed/:id",
         f"/admin/password/set/{sentinel}.{secrets.token_urlsafe(20)}":
             "/admin/password/set/:token",
+        # The short link in texts: shorter than the tokens the last rule catches.
+        f"/t/1a-{short_secret}": "/t/:token",
         # A token-like segment on a page added later is masked too.
         f"/waitlist/{sentinel}{secrets.token_urlsafe(16)}/rebook": "/waitlist/:token/rebook",
         # An address pasted into the location bar, plain or percent-encoded.
@@ -393,6 +396,7 @@ def test_the_access_log_holds_no_query_string_and_no_secret_from_a_path(site):
         text = path.read_text()
         assert sentinel.lower() not in text.lower(), f"{path.name}: {text[-2000:]}"
         assert email.split("@")[0] not in text, f"{path.name}: {text[-2000:]}"
+        assert short_secret not in text, f"{path.name}: {text[-2000:]}"
         assert "?" not in text or path.name == "nginx.error.log", path.name
     # The http-wide combined log (with query strings) never sees this site.
     combined = site.work / "nginx.access.log"

@@ -41,6 +41,10 @@ PRODUCTION = {
     "MAIL_USE_TLS": True,
     "REQUIRE_MFA": True,
     "HEALTHZ_TOKEN": TOKEN,
+    "SMS_BACKEND": "twilio",
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+    "TWILIO_FROM": "+14155550100",
 }
 NOW = datetime(2026, 12, 3, 7, 30, tzinfo=UTC)  # 23:30 the day before in California
 
@@ -100,7 +104,7 @@ def test_the_defaults_fail_with_one_line_per_problem(tmp_path):
     assert result.exit_code == 1
     assert ids == ["security.E001", "security.E002", "security.E004", "security.E005",
                    "security.E006", "security.E007", "security.E010", "mail.W001",
-                   "security.W001", "database.E002"]
+                   "sms.W001", "security.W001", "database.E002"]
     lines = result.stdout.splitlines()
     assert lines[0].startswith("security.E001 [error] SECRET_KEY is missing or weak")
     assert all(" Fix: " in line for line in lines)

@@ -31,6 +31,7 @@ from portal.models import (
 )
 from portal.rebooking import rebook_url
 from portal.staff_tokens import make_token
+from portal.texts.compose import link_token as text_link_token
 from tests.backoffice import csrf_token, database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user
 from tests.smtp import raw_text
@@ -71,7 +72,8 @@ def world(app):
                 "auth.password_set": {"token": make_token(admin, "reset")},
                 "public.rebook": {"token": rebook_url(missed).rpartition("/")[2]},
                 "public.waitlist_offer": {"token": waitlist.offer_token(offer)},
-                "calendar_feed.feed": {"token": feed}}
+                "calendar_feed.feed": {"token": feed},
+                "texts.short_link": {"token": text_link_token(booked)}}
 
 
 def url_of(app, rule, values) -> str:
@@ -376,7 +378,8 @@ PUBLIC_POSTS = {"public.eligibility", "public.time", "public.about", "public.che
 # "Exit this page" sends a beacon, which has no token to send; it only empties the
 # caller's own session (tests/test_exit_page.py), and the SameSite=Lax session cookie
 # never comes with another site's POST.
-CSRF_EXEMPT_POSTS = {"public.exit_this_page"}
+# Twilio's webhooks carry its X-Twilio-Signature instead (tests/test_texts.py).
+CSRF_EXEMPT_POSTS = {"public.exit_this_page", "texts.inbound", "texts.status"}
 
 
 @pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])

@@ -317,6 +317,11 @@ class PrepareForm(PortalForm):
                                          _l("Choose how you'd like us to contact you"))],
     )
     ok_to_text = yes_no(_l("May we send you text messages?"))
+    # Consent to texts (DESIGN, "Text messages"): never ticked for the client, and only
+    # counted with a yes above (portal.texts.consent keeps its wording's version).
+    sms_consent = AgreementField(_l(
+        "Text me reminders about this consultation. Up to 3 messages. Reply STOP to stop, "
+        "HELP for help. Message and data rates may apply."))
     ok_to_voicemail = yes_no(_l("May we leave a voicemail that says the name of our practice?"))
     interests = MultiCheckboxField(
         _l("What would you like help with?"), choices=translated(INTERESTS),

@@ -18,6 +18,8 @@ from portal.public.forms import PrepareForm
 from portal.public.messages import friendly_csrf_error
 from portal.public.rate_limits import limit_attempts
 from portal.public.views import bp, describe, invalid_link
+from portal.texts import consent as text_consent
+from portal.texts import outgoing as text_outgoing
 
 
 def prepare_data(consultation: ConsultationRequest) -> dict:
@@ -30,7 +32,8 @@ def prepare_data(consultation: ConsultationRequest) -> dict:
             "ok_to_text": yes_no(consultation.ok_to_text),
             "ok_to_voicemail": yes_no(consultation.ok_to_voicemail),
             "interests": consultation.interest_keys, "message": consultation.message,
-            "payment": consultation.payment}
+            "payment": consultation.payment,
+            "sms_consent": text_consent.has_consent(consultation) or None}
 
 
 def open_for_answers(consultation: ConsultationRequest | None) -> bool:
@@ -96,6 +99,9 @@ def prepare(public_id: str):
     consultation.interests = ",".join(form.interests.data or [])
     consultation.message = form.message.data or ""
     consultation.payment = form.payment.data or None
+    source = "manage page" if request.form.get("back") == "manage" else "prepare form"
+    if text_consent.record_answer(consultation, form.sms_consent.data, source=source):
+        text_outgoing.confirmation(consultation)  # "texts are on", in this transaction
     db.session.commit()
     flash(gettext("Thank you. Your therapist will read your answers before you talk."),
           "success")
