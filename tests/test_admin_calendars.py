@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 import time_machine
 from sqlalchemy import select
 
@@ -15,18 +14,17 @@ from portal.extensions import db
 from portal.models import TherapistCalendar
 from tests.backoffice import sign_in
 from tests.calendar_servers import (  # noqa: F401 - fixtures
+    ALL_DAY,
+    MARCH,
     RADICALE_PASSWORD,
     RADICALE_USER,
+    app_config,
     ics_server,
     ics_server_session,
     radicale,
+    radicale_calendar,
+    vcalendar,
 )
-from tests.test_calendar_busy import ALL_DAY, MARCH, radicale_calendar, vcalendar
-
-
-@pytest.fixture
-def app_config():
-    return {"CALENDAR_ALLOW_PRIVATE_URLS": True, "CALENDAR_TIMEOUT_SECONDS": 5}
 
 
 def page(admin, cast) -> str:

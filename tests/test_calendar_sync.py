@@ -6,6 +6,10 @@ private addresses, and a booking or move re-checks the busy ranges under the wri
 from __future__ import annotations
 
 import re
+import socket
+import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,50 +18,35 @@ from sqlalchemy import select, text
 
 from portal import booking
 from portal.availability import available_slots, free_therapists_at
-from portal.calendars import connections
+from portal.calendars import connections, reading
 from portal.calendars.errors import CalendarError
 from portal.calendars.sync import problems, sync_all
 from portal.database import begin_write
 from portal.extensions import db
 from portal.models import Therapist, TherapistCalendar
 from tests.calendar_servers import (  # noqa: F401 - fixtures
-    RADICALE_PASSWORD,
-    ics_server,
-    ics_server_session,
-    radicale,
-)
-from tests.factories import make_request, make_therapist
-from tests.test_booking import details
-from tests.test_calendar_busy import (
     ALL_DAY,
     ALL_DAY_BUSY,
+    ENDLESS_CAP,
     MARCH,
+    app_config,
     assert_removes_exactly,
     connect_caldav,
     connect_ics,
     covered,
+    ctx,
+    ics_server,
+    ics_server_session,
+    many_events,
+    new_therapist,
     picker,
+    radicale,
     radicale_calendar,
     vcalendar,
     vevent,
 )
-
-
-@pytest.fixture
-def app_config():
-    return {"CALENDAR_ALLOW_PRIVATE_URLS": True, "CALENDAR_TIMEOUT_SECONDS": 1}
-
-
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield
-
-
-def new_therapist() -> int:
-    tid = make_therapist().id
-    db.session.commit()
-    return tid
+from tests.factories import make_request
+from tests.test_booking import details
 
 
 def calendar_row(tid: int) -> TherapistCalendar:
@@ -130,7 +119,8 @@ def test_a_wrong_password_is_said_so(ctx, radicale):  # noqa: F811
         assert picker(tid) == set()
 
 
-def test_a_stalled_server_times_out_and_the_others_are_still_read(ctx, ics_server):  # noqa: F811
+def test_a_stalled_server_times_out_and_the_others_are_still_read(ctx, app, ics_server):  # noqa: F811
+    app.config["CALENDAR_TIMEOUT_SECONDS"] = 1
     with time_machine.travel(MARCH, tick=True):
         slow, quick = new_therapist(), new_therapist()
         before = picker(quick)
@@ -143,19 +133,23 @@ def test_a_stalled_server_times_out_and_the_others_are_still_read(ctx, ics_serve
         assert picker(slow) == set()
 
 
-def many_events(count: int, first: datetime) -> tuple[str, list[tuple[datetime, datetime]]]:
-    """``count`` half-hour events, one an hour from ``first``."""
-    events, busy = [], []
-    for n in range(count):
-        begins = first + timedelta(hours=n)
-        ends = begins + timedelta(minutes=30)
-        events.append(vevent(f"e{n}@example.com", f":{begins:%Y%m%dT%H%M%SZ}",
-                             f":{ends:%Y%m%dT%H%M%SZ}"))
-        busy.append((begins, ends))
-    return vcalendar(*events), busy
+@pytest.fixture
+def parsed(monkeypatch):
+    """How many events each calendar text the sync parses holds."""
+    counts: list[int] = []
+    parse = reading._parse
+
+    def counting(text):
+        counts.append(text.count(b"BEGIN:VEVENT"))
+        return parse(text)
+
+    monkeypatch.setattr(reading, "_parse", counting)
+    return counts
 
 
-def test_ten_thousand_events_remove_exactly_their_times(ctx, ics_server):  # noqa: F811
+def test_ten_thousand_events_remove_exactly_their_times(ctx, ics_server, parsed):  # noqa: F811
+    """Fourteen months of events, one an hour: only those that may fall in the weeks the
+    picker shows (about 900) are parsed, in pieces, and their times are exact."""
     with time_machine.travel(MARCH, tick=True):
         big, other = new_therapist(), new_therapist()
         before_big, before_other = picker(big), picker(other)
@@ -164,6 +158,7 @@ def test_ten_thousand_events_remove_exactly_their_times(ctx, ics_server):  # noq
         connect_ics(other, ics_server.serve("/other.ics", vcalendar(ALL_DAY)))
         report = sync_all()
         assert report.read == 2 and not report.failed
+        assert 0 < sum(parsed) - 1 < 1_100 and max(parsed) <= reading.PIECE
         assert calendar_row(big).event_count == 10_000
         assert_removes_exactly(before_big, picker(big), busy)
         assert before_big - picker(big) != covered(before_big, busy[:100])  # not just a few
@@ -180,13 +175,80 @@ def test_a_calendar_too_large_is_cut_off(ctx, app, ics_server):  # noqa: F811
         assert problems()[0].error.startswith("Too large")
 
 
-def test_too_many_events_are_refused(ctx, app, ics_server):  # noqa: F811
-    app.config["CALENDAR_MAX_EVENTS"] = 500
+def test_too_many_events_are_refused_unparsed_and_the_others_are_read(  # noqa: F811
+        ctx, app, ics_server, parsed):  # noqa: F811
+    app.config["CALENDAR_MAX_EVENTS"] = 5_000
     with time_machine.travel(MARCH, tick=True):
-        tid = new_therapist()
-        body, _ = many_events(1_000, datetime(2027, 3, 1, tzinfo=UTC))
-        connect_ics(tid, ics_server.serve("/many.ics", body))
-        assert sync_all().failed == [(tid, "too_many_events")]
+        big, other = new_therapist(), new_therapist()
+        before = picker(other)
+        body, _ = many_events(10_000, datetime(2027, 3, 7, tzinfo=UTC), every_minutes=5)
+        connect_ics(big, ics_server.serve("/many.ics", body))
+        connect_ics(other, ics_server.serve("/few.ics", vcalendar(ALL_DAY)))
+        report = sync_all()
+        assert report.failed == [(big, "too_many_events")] and report.read == 1
+        assert parsed == [1], "the big one is counted in its text, never parsed"
+        [problem] = problems()
+        assert problem.therapist_id == big and problem.error.startswith("Too many events:")
+        assert picker(big) == set()
+        assert_removes_exactly(before, picker(other), ALL_DAY_BUSY)
+
+
+class SlowClock:
+    """The calendar reader's clock, moving ``step`` seconds each time it is read: a
+    machine on which parsing is slow, without waiting for one."""
+
+    def __init__(self, step: float):
+        self.step, self.offset = step, 0.0
+
+    def monotonic(self) -> float:
+        self.offset += self.step
+        return time.monotonic() + self.offset
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+def test_a_calendar_too_big_to_read_in_time_stops_and_the_others_are_read(  # noqa: F811
+        ctx, app, ics_server, parsed, monkeypatch):  # noqa: F811
+    """10,000 events all in the coming weeks: the work stops between pieces once the
+    read's CALENDAR_TIMEOUT_SECONDS are spent, says so in words, and the next calendar is
+    read as usual."""
+    app.config["CALENDAR_TIMEOUT_SECONDS"] = 2
+    monkeypatch.setattr(reading, "time", SlowClock(0.4))
+    with time_machine.travel(MARCH, tick=True):
+        big, other = new_therapist(), new_therapist()
+        before = picker(other)
+        body, _ = many_events(10_000, datetime(2027, 3, 7, tzinfo=UTC), every_minutes=5)
+        connect_ics(big, ics_server.serve("/busy.ics", body))
+        connect_ics(other, ics_server.serve("/usual.ics", vcalendar(ALL_DAY)))
+        report = sync_all()
+        assert report.failed == [(big, "too_slow")] and report.read == 1
+        assert len(parsed) - 1 < 10_000 / reading.PIECE, "stopped before the end"
+        [problem] = problems()
+        assert problem.error.startswith("Too many events to read in time")
+        assert_removes_exactly(before, picker(other), ALL_DAY_BUSY)
+
+
+@pytest.mark.parametrize("source", ["ics", "caldav"])
+def test_an_endless_answer_without_a_length_is_cut_off(ctx, app, source, ics_server):  # noqa: F811
+    """A server that streams a chunked body and never ends it (no Content-Length to
+    refuse up front): the read stops at CALENDAR_MAX_BYTES, says so, and the other
+    calendars are read."""
+    app.config["CALENDAR_MAX_BYTES"] = 300_000
+    with time_machine.travel(MARCH, tick=True):
+        tid, other = new_therapist(), new_therapist()
+        before = picker(other)
+        url = ics_server.serve("/endless.ics", b"", endless=True)
+        if source == "ics":
+            connect_ics(tid, url)
+        else:
+            connect_caldav(tid, url)
+        connect_ics(other, ics_server.serve("/fine.ics", vcalendar(ALL_DAY)))
+        report = sync_all()
+        assert report.failed == [(tid, "too_large")] and report.read == 1
+        assert ics_server.streamed < ENDLESS_CAP, "the reader hung up, the server did not"
+        assert problems()[0].error.startswith("Too large")
+        assert_removes_exactly(before, picker(other), ALL_DAY_BUSY)
 
 
 # -- addresses -----------------------------------------------------------------------
@@ -203,7 +265,7 @@ def test_too_many_events_are_refused(ctx, app, ics_server):  # noqa: F811
     ("ftp://example.com/c.ics", "bad_address"),
     ("https://user:pw@93.184.215.14/c.ics", "bad_address"),
 ])
-def test_private_and_plain_addresses_are_refused(ctx, app, url, code):
+def test_private_and_plain_addresses_are_refused(ctx, app, url, code):  # noqa: F811
     app.config["CALENDAR_ALLOW_PRIVATE_URLS"] = False
     tid = new_therapist()
     with pytest.raises(CalendarError) as refused:
@@ -223,6 +285,64 @@ def test_redirects_are_followed_only_to_allowed_addresses(ctx, ics_server):  # n
         report = sync_all()
         assert report.failed == [(tid, "not_https")]
         assert_removes_exactly(before, picker(other), ALL_DAY_BUSY)
+
+
+@pytest.fixture
+def loopback_listener():
+    """A TCP port on loopback that counts the connections made to it (and closes them)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def accept():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield listener.getsockname()[1], accepted
+    listener.close()
+
+
+@pytest.mark.parametrize("source", ["ics", "caldav"])
+def test_a_name_that_changes_its_answer_is_not_followed_to_loopback(
+        ctx, app, source, loopback_listener, monkeypatch):  # noqa: F811
+    """DNS rebinding: the calendar's host name answers a public address to the address
+    check and loopback to whoever else asks (a resolver that answers public first and
+    loopback second, whatever the number of checks). The connection goes to the address
+    that was checked, so nothing on loopback is ever reached.
+
+    The resolver is replaced in the process (socket.getaddrinfo, which both the check and
+    urllib3 call): a machine with loopback only has no other way to run a name server
+    that changes its answers, and a real one would need the network."""
+    port, accepted = loopback_listener
+    app.config.update(CALENDAR_ALLOW_PRIVATE_URLS=False, CALENDAR_TIMEOUT_SECONDS=1)
+    host = "calendar.rebinding.example"
+    url = f"https://{host}:{port}/private/calendar.ics"
+    tid = new_therapist()
+    db.session.add(TherapistCalendar(therapist_id=tid, kind=source, url=url,
+                                     username="maya" if source == "caldav" else None,
+                                     password="app-password" if source == "caldav" else None))
+    db.session.commit()
+    answers: list[tuple[str, str]] = []
+    resolve = socket.getaddrinfo
+
+    def rebinding(name, *args, **kwargs):
+        if name != host:
+            return resolve(name, *args, **kwargs)  # an address already: as it is
+        asking = sys._getframe(1).f_globals.get("__name__")  # noqa: SLF001
+        answer = "93.184.215.14" if asking == "portal.calendars.addresses" else "127.0.0.1"
+        answers.append((asking, answer))
+        return resolve(answer, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    report = sync_all()
+    assert accepted == [], "a connection reached loopback"
+    assert answers and all(answer != "127.0.0.1" for _, answer in answers), answers
+    assert report.failed and report.failed[0][0] == tid
 
 
 # -- the re-check under the lock -----------------------------------------------------
