@@ -13,13 +13,18 @@ per second for each and its ratio to the bare page (issue 20: the time page at l
 
     .venv/bin/python bench/details_page.py [--requests 100000] [--postgres URL]
         [--seconds 10] [--baseline GIT-REV] [--database URL ...]
-        [--calendars 3] [--calendar-events 2000]
+        [--calendars 3] [--calendar-events 2000] [--rounds 5]
 
 ``--calendars N`` (default 3) connects the first N demo therapists to their own
 calendar, a secret iCalendar address served on loopback with ``--calendar-events``
 events each (2,000 by default: one-off events every five hours over 14 months, so a
 few hundred fall in the booking window), and reads them (``calendars sync``) before
-each measurement; the page must stay at its ratio to the bare page with them.
+each measurement; the page must stay at its ratio to the bare page with them. Then,
+for ``--rounds`` rounds (default 5), the time page is measured without the calendars
+and with them (read again), next to the bare page, in alternating order; the median
+and the spread (lowest to highest) of each ratio are printed, and the time page with
+calendars must keep at least the median ratio it has without them (within the
+spread of the two, as the machine's noise).
 
 ``--baseline REV`` measures the portal as it was at REV too (its files are taken
 with ``git archive``, the database and the bare page stay the same), so one run
@@ -37,6 +42,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -270,6 +276,23 @@ def calendar_server(count: int, events: int):
         server.server_close()
 
 
+def disconnect_calendars(url: str) -> None:
+    """Every therapist's own calendar disconnected (their busy ranges go with it)."""
+    from portal import create_app
+    from portal.calendars import connections
+    from portal.extensions import db
+    from portal.models import Therapist
+
+    app = create_app({"SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url,
+                      "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY, "TESTING": True})
+    with app.app_context():
+        for therapist in db.session.scalars(db.select(Therapist)).all():
+            connections.disconnect(therapist)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
 def connect_calendars(url: str, addresses: list[str]) -> None:
     """Connect the first demo therapists to ``addresses`` and read them all (again)."""
     from portal import create_app
@@ -337,6 +360,50 @@ def measure(label: str, url: str, cookies: dict[str, str], seconds: float, tmp: 
     return ok
 
 
+def compare_calendars(label: str, url: str, cookie: str, seconds: float, tmp: Path,
+                      calendars: list[str], rounds: int) -> bool:
+    """The time page's ratio to the bare page without and with the calendars, ``rounds``
+    times in alternating order (both servers stay up; each measurement is warmed up
+    after the switch, as the availability version changes with it)."""
+    print(f"\n{label}: the time page without and with {len(calendars)} calendars, "
+          f"{rounds} rounds")
+    path = "/consultation/time"
+    ratios: dict[str, list[float]] = {"without": [], "with": []}
+    bare_dir = tmp / "bare"
+    bare_dir.mkdir(exist_ok=True)
+    (bare_dir / "bare_app.py").write_text(BARE_APP)
+    with gunicorn("bare_app:app", dict(os.environ), bare_dir) as bare_port, \
+            gunicorn("portal:create_app()", env_for(url), ROOT) as port:
+        load(bare_port, "/form", cookie, 2)
+        for n in range(rounds):
+            order = ("without", "with") if n % 2 == 0 else ("with", "without")
+            for phase in order:
+                if phase == "with":
+                    connect_calendars(url, calendars)
+                else:
+                    disconnect_calendars(url)
+                slots = check_page(port, path, cookie)
+                load(port, path, cookie, 2)  # warm up: free times worked out again
+                bare = load(bare_port, "/form", cookie, seconds)
+                rate = load(port, path, cookie, seconds)
+                ratios[phase].append(rate / bare)
+                print(f"  round {n + 1} {phase:<8} calendars {slots:4d} times "
+                      f"{rate:8.1f} pages/s, bare {bare:8.1f}: {rate / bare:.3f}x")
+    summary = {phase: (statistics.median(values), min(values), max(values))
+               for phase, values in ratios.items()}
+    for phase, (median, low, high) in summary.items():
+        print(f"  {phase:<8} calendars: median {median:.3f}x bare, spread {low:.3f}-{high:.3f}"
+              f" ({(high - low) / median * 100:.0f}% of the median)")
+    without, with_ = summary["without"], summary["with"]
+    noise = max(without[2] - without[1], with_[2] - with_[1])
+    ok = with_[0] >= without[0] - noise
+    print(f"  with/without: {with_[0] / without[0]:.3f} of the median ratio; "
+          f"{'kept' if ok else 'DROPPED'} (noise allowance {noise:.3f}x)")
+    if with_[0] < TARGET:
+        ok = False
+    return ok
+
+
 def cookies_for(url: str) -> dict[str, str]:
     return {"fresh": session_cookie(url), "answered": session_cookie(url, every_step=True)}
 
@@ -362,6 +429,10 @@ def main() -> int:
     parser.add_argument("--calendars", type=int, default=3,
                         help="therapists connected to their own calendar (0: none)")
     parser.add_argument("--calendar-events", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds of the time page without and with the calendars")
+    parser.add_argument("--skip-pages", action="store_true",
+                        help="only the calendars comparison, not every journey page")
     args = parser.parse_args()
     print("load: " + ("wrk -t2 -c8" if shutil.which("wrk") else "Python client, 4 connections")
           + f", {args.seconds:g} s each; gunicorn -w 2 on 127.0.0.1")
@@ -370,10 +441,18 @@ def main() -> int:
             calendar_server(args.calendars, args.calendar_events) as calendars:
         tmp = Path(tmp_name)
         baseline = export_baseline(args.baseline, tmp) if args.baseline else None
+        def measure_all(label: str, url: str, cookies: dict[str, str]) -> bool:
+            ok = True
+            if not args.skip_pages:
+                ok &= measure(label, url, cookies, args.seconds, tmp, baseline, calendars)
+            if calendars and args.rounds:
+                ok &= compare_calendars(label, url, cookies["fresh"], args.seconds, tmp,
+                                        calendars, args.rounds)
+            return ok
+
         for url in args.database:
             label = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
-            ok &= measure(label, url, cookies_for(url), args.seconds, tmp, baseline,
-                          calendars)
+            ok &= measure_all(label, url, cookies_for(url))
         if args.database:
             print(f"\nTargets (time page >= {TARGET}x the bare page, the others >= {GOAL}x): "
                   f"{'met' if ok else 'NOT met'}")
@@ -381,12 +460,11 @@ def main() -> int:
         url = f"sqlite:///{tmp}/bench.sqlite3"
         seed(url, args.requests)
         cookies = cookies_for(url)
-        ok &= measure("SQLite", url, cookies, args.seconds, tmp, baseline, calendars)
+        ok &= measure_all("SQLite", url, cookies)
         if args.postgres:
             with throwaway_postgres(args.postgres) as url:
                 seed(url, args.requests)
-                ok &= measure("PostgreSQL", url, cookies, args.seconds, tmp, baseline,
-                              calendars)
+                ok &= measure_all("PostgreSQL", url, cookies)
     print(f"\nTargets (time page >= {TARGET}x the bare page, the others >= {GOAL}x): "
           f"{'met' if ok else 'NOT met'}")
     return 0 if ok else 1
