@@ -147,9 +147,13 @@ def parsed(monkeypatch):
     return counts
 
 
-def test_ten_thousand_events_remove_exactly_their_times(ctx, ics_server, parsed):  # noqa: F811
+def test_ten_thousand_events_remove_exactly_their_times(ctx, app, ics_server, parsed):  # noqa: F811
     """Fourteen months of events, one an hour: only those that may fall in the weeks the
     picker shows (about 900) are parsed, in pieces, and their times are exact."""
+    # The production bound (20 s): this test is about exact times, and a machine that
+    # six people share can take seconds for what takes under one when it is quiet. The
+    # bound itself has its own test, with a clock that runs fast.
+    app.config["CALENDAR_TIMEOUT_SECONDS"] = 20
     with time_machine.travel(MARCH, tick=True):
         big, other = new_therapist(), new_therapist()
         before_big, before_other = picker(big), picker(other)
