@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 import time_machine
 from sqlalchemy import select, text
 
@@ -404,3 +405,81 @@ def test_a_second_visit_with_calendars_reads_the_version_and_nothing_else(
         assert shown_times(client) == first
     assert [s for s in sent if "availability_version" in s], sent
     assert [s for s in sent if re.search(r"\b(calendar_busy|therapist_calendar)\b", s)] == []
+
+
+def self_signed(folder, name: str) -> tuple[str, str]:
+    """A certificate for ``name`` and its key, as PEM files in ``folder``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def test_over_https_the_pinned_connection_keeps_the_name_for_host_sni_and_certificate(
+        tmp_path, monkeypatch):
+    """Connecting to the checked address, not the name, must not lose the name: the
+    server gets it in Host and SNI, and its certificate is checked against it (one made
+    for another name is refused). Names are resolved in the process (see the rebinding
+    test for why)."""
+    import ssl
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from portal.calendars import transport
+
+    cert_file, key_file = self_signed(tmp_path, "calendar.portal-test.example")
+    seen: dict[str, str | None] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's hook name
+            seen["host"] = self.headers["Host"]
+            body = vcalendar().encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    context.sni_callback = lambda sock, name, _context: seen.__setitem__("sni", name)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    resolve = socket.getaddrinfo
+    names = ("calendar.portal-test.example", "other.portal-test.example")
+    monkeypatch.setattr(socket, "getaddrinfo", lambda name, *args, **kwargs: resolve(
+        "127.0.0.1" if name in names else name, *args, **kwargs))
+    try:
+        with transport.session(max_bytes=100_000, allow_private=True, deadline=None,
+                               max_redirects=0) as session:
+            session.verify = cert_file  # the test's certificate as the only authority
+            port = server.server_port
+            response = session.get(f"https://calendar.portal-test.example:{port}/c.ics",
+                                   timeout=5)
+            assert response.status_code == 200 and response.content.startswith(b"BEGIN")
+            assert seen == {"host": f"calendar.portal-test.example:{port}",
+                            "sni": "calendar.portal-test.example"}
+            with pytest.raises(requests.exceptions.SSLError):
+                session.get(f"https://other.portal-test.example:{port}/c.ics", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
