@@ -5,6 +5,7 @@ private addresses, and a booking or move re-checks the busy ranges under the wri
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import sys
@@ -309,6 +310,14 @@ def loopback_listener():
 
     threading.Thread(target=accept, daemon=True).start()
     yield listener.getsockname()[1], accepted
+    stop_listening(listener)
+
+
+def stop_listening(listener: socket.socket) -> None:
+    """Close a listening socket whose accept() another thread is blocked in (close alone
+    leaves it listening until that accept returns)."""
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RDWR)
     listener.close()
 
 
@@ -348,6 +357,58 @@ def test_a_name_that_changes_its_answer_is_not_followed_to_loopback(
     assert accepted == [], "a connection reached loopback"
     assert answers and all(answer != "127.0.0.1" for _, answer in answers), answers
     assert report.failed and report.failed[0][0] == tid
+
+
+@pytest.mark.parametrize("source", ["ics", "caldav"])
+def test_a_redirect_hop_connects_to_the_address_its_check_saw(  # noqa: F811
+        ctx, source, ics_server, monkeypatch):  # noqa: F811
+    """Every hop of a redirect is pinned too. The next hop's name answers 127.0.0.1 (where
+    the calendar is) to the address check, and 127.0.0.2 (a listener that counts) to
+    whoever else asks: the connection must go to 127.0.0.1. Both are loopback (the
+    setting allows it here), so the hop can be served; what is tested is which address
+    the connection takes. Names are resolved in the process (see the test above)."""
+    port = ics_server.port
+    counted = socket.create_server(("127.0.0.2", port))
+    accepted: list[int] = []
+
+    def accept():
+        while True:
+            try:
+                conn, _ = counted.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    host = "next-hop.portal-test.example"
+    resolve = socket.getaddrinfo
+
+    def rebinding(name, *args, **kwargs):
+        if name != host:
+            return resolve(name, *args, **kwargs)
+        asking = sys._getframe(1).f_globals.get("__name__")  # noqa: SLF001
+        checked = asking == "portal.calendars.addresses"
+        return resolve("127.0.0.1" if checked else "127.0.0.2", *args, **kwargs)
+
+    try:
+        with time_machine.travel(MARCH, tick=True):
+            tid = new_therapist()
+            ics_server.serve("/there.ics", vcalendar(ALL_DAY))
+            url = ics_server.serve("/here.ics", "",
+                                   location=f"http://{host}:{port}/there.ics")
+            if source == "ics":
+                connect_ics(tid, url)
+            else:
+                connect_caldav(tid, url)
+            monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+            report = sync_all()
+            assert accepted == [], "the next hop's connection resolved the name again"
+            assert [path for path, _ in ics_server.requests][-1] == "/there.ics"
+            if source == "ics":
+                assert report.read == 1 and not report.failed
+    finally:
+        stop_listening(counted)
 
 
 # -- the re-check under the lock -----------------------------------------------------
