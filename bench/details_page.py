@@ -24,8 +24,10 @@ for ``--rounds`` rounds (default 5), the time page is measured without the calen
 and with them (read again), next to the bare page, in alternating order; the median
 and the spread (lowest to highest) of each ratio are printed, by pages per second
 and by the gunicorn workers' CPU time per page (read from /proc: steady when other
-people load the machine, which pages per second are not), and the time page with
-calendars must keep the median CPU ratio it has without them (within 5%).
+people load the machine, which pages per second are not). The verdict: the bare
+page's CPU per page pooled over every round (it is the same page in both phases)
+against each phase's median CPU per page of the time page; with calendars it must
+keep the ratio it has without them (within 5%).
 
 ``--baseline REV`` measures the portal as it was at REV too (its files are taken
 with ``git archive``, the database and the bare page stay the same), so one run
@@ -401,6 +403,7 @@ def compare_calendars(label: str, url: str, cookie: str, seconds: float, tmp: Pa
           f"{rounds} rounds")
     path = "/consultation/time"
     ratios: dict[tuple[str, str], list[float]] = {}
+    costs: dict[str, list[float]] = {"bare": [], "without": [], "with": []}  # ms CPU a page
     bare_dir = tmp / "bare"
     bare_dir.mkdir(exist_ok=True)
     (bare_dir / "bare_app.py").write_text(BARE_APP)
@@ -420,10 +423,11 @@ def compare_calendars(label: str, url: str, cookie: str, seconds: float, tmp: Pa
                 rate, cpu = measured(port, path, cookie, seconds)
                 ratios.setdefault((phase, "pages/s"), []).append(rate / bare)
                 ratios.setdefault((phase, "CPU"), []).append(bare_cpu / cpu)
+                costs["bare"].append(bare_cpu)
+                costs[phase].append(cpu)
                 print(f"  round {n + 1} {phase:<8} calendars {slots:4d} times "
                       f"{rate:7.1f} pages/s ({cpu:5.2f} ms CPU each), bare {bare:7.1f} "
                       f"({bare_cpu:5.2f} ms): {rate / bare:.3f}x, CPU {bare_cpu / cpu:.3f}x")
-    ok = True
     for measure_name in ("pages/s", "CPU"):
         summary = {}
         for phase in ("without", "with"):
@@ -435,12 +439,21 @@ def compare_calendars(label: str, url: str, cookie: str, seconds: float, tmp: Pa
                   f"median)")
         print(f"  {measure_name:<8} with/without calendars: "
               f"{summary['with'] / summary['without']:.3f} of the median ratio")
-        if measure_name == "CPU":
-            # Kept: at least the ratio without calendars, less 5% of it (the noise of
-            # CPU time per page between rounds on a quiet machine).
-            ok = summary["with"] >= 0.95 * summary["without"]
-            print(f"  the time page with calendars {'keeps' if ok else 'does NOT keep'} "
-                  f"its ratio without them (CPU per page, within 5%)")
+    # The verdict: the bare page is the same in both phases, so its CPU per page is
+    # pooled over every round (its swings between rounds are the machine's, not the
+    # calendars'), and each phase's median CPU per page of the time page is set against
+    # it. Kept: at least the ratio without calendars, less 5% of it.
+    bare = statistics.median(costs["bare"])
+    pooled = {phase: bare / statistics.median(costs[phase]) for phase in ("without", "with")}
+    for phase in ("without", "with"):
+        values = costs[phase]
+        print(f"  time page {phase:<8} calendars: median {statistics.median(values):.2f} ms CPU"
+              f" a page (spread {min(values):.2f}-{max(values):.2f}); bare page "
+              f"{bare:.2f} ms pooled: {pooled[phase]:.3f}x")
+    ok = pooled["with"] >= 0.95 * pooled["without"]
+    print(f"  the time page with calendars {'keeps' if ok else 'does NOT keep'} its ratio "
+          f"without them ({pooled['with'] / pooled['without']:.3f} of it; CPU per page, "
+          f"bare pooled, within 5%)")
     return ok
 
 
