@@ -544,3 +544,15 @@ def test_over_https_the_pinned_connection_keeps_the_name_for_host_sni_and_certif
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_page_that_is_not_a_calendar_is_refused_even_when_no_event_is_parsed(  # noqa: F811
+        ctx, ics_server):  # noqa: F811
+    """Events that cannot touch the window are left out unparsed; what is around them is
+    still checked: a page that only looks like a calendar in places is no calendar."""
+    old = vevent("old@example.com", ":20200101T100000Z", ":20200101T110000Z")
+    with time_machine.travel(MARCH, tick=True):
+        tid = new_therapist()
+        connect_ics(tid, ics_server.serve("/page.ics", "<html><body>\r\n" + old
+                                          + "END:VCALENDAR\r\n</body></html>\r\n"))
+        assert sync_all().failed == [(tid, "not_calendar")]

@@ -279,13 +279,14 @@ def _pieces(text: _Text, first: date, last: date) -> Iterator[bytes]:
             uid = _UID.search(_FOLD.sub(b"", event))
             series.setdefault(uid.group(1).strip() if uid else event, []).append(event)
     piece: list[bytes] = []
+    made = 0
     for events in series.values():
         piece += events
         if len(piece) >= PIECE:
             yield head + b"".join(piece) + tail
-            piece = []
-    if piece or not text.events:
-        yield head + b"".join(piece) + tail  # no events at all: still checked
+            piece, made = [], made + 1
+    if piece or not made:
+        yield head + b"".join(piece) + tail  # no event to keep: still checked as a calendar
 
 
 def _parse(text: bytes) -> icalendar.Calendar:
