@@ -13,13 +13,21 @@ per second for each and its ratio to the bare page (issue 20: the time page at l
 
     .venv/bin/python bench/details_page.py [--requests 100000] [--postgres URL]
         [--seconds 10] [--baseline GIT-REV] [--database URL ...]
-        [--calendars 3] [--calendar-events 2000]
+        [--calendars 3] [--calendar-events 2000] [--rounds 5]
 
 ``--calendars N`` (default 3) connects the first N demo therapists to their own
 calendar, a secret iCalendar address served on loopback with ``--calendar-events``
 events each (2,000 by default: one-off events every five hours over 14 months, so a
 few hundred fall in the booking window), and reads them (``calendars sync``) before
-each measurement; the page must stay at its ratio to the bare page with them.
+each measurement; the page must stay at its ratio to the bare page with them. Then,
+for ``--rounds`` rounds (default 5), the time page is measured without the calendars
+and with them (read again), next to the bare page, in alternating order; the median
+and the spread (lowest to highest) of each ratio are printed, by pages per second
+and by the gunicorn workers' CPU time per page (read from /proc: steady when other
+people load the machine, which pages per second are not). The verdict: the bare
+page's CPU per page pooled over every round (it is the same page in both phases)
+against each phase's median CPU per page of the time page; with calendars it must
+keep the ratio it has without them (within 5%).
 
 ``--baseline REV`` measures the portal as it was at REV too (its files are taken
 with ``git archive``, the database and the bare page stay the same), so one run
@@ -37,6 +45,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -153,6 +162,25 @@ def session_cookie(url: str, *, every_step: bool = False) -> str:
     return f"{cookie.key}={cookie.value}"
 
 
+MASTERS: dict[int, int] = {}  # port -> gunicorn's master process id
+
+
+def cpu_seconds(port: int) -> float:
+    """CPU time (user + system) the gunicorn workers on ``port`` have used so far: what a
+    page costs, whatever else the machine is doing (throughput on a shared machine
+    follows the other people's load as much as the page's cost)."""
+    master = MASTERS[port]
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    ticks = 0
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def gunicorn(app_spec: str, env: dict, cwd: Path):
     port = free_port()
@@ -171,8 +199,10 @@ def gunicorn(app_spec: str, env: dict, cwd: Path):
                     raise SystemExit(
                         f"gunicorn did not start: {process.stderr.read()!r}") from None
                 time.sleep(0.2)
+        MASTERS[port] = process.pid
         yield port
     finally:
+        MASTERS.pop(port, None)
         process.terminate()
         process.wait(timeout=30)
 
@@ -270,6 +300,23 @@ def calendar_server(count: int, events: int):
         server.server_close()
 
 
+def disconnect_calendars(url: str) -> None:
+    """Every therapist's own calendar disconnected (their busy ranges go with it)."""
+    from portal import create_app
+    from portal.calendars import connections
+    from portal.extensions import db
+    from portal.models import Therapist
+
+    app = create_app({"SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url,
+                      "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY, "TESTING": True})
+    with app.app_context():
+        for therapist in db.session.scalars(db.select(Therapist)).all():
+            connections.disconnect(therapist)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
 def connect_calendars(url: str, addresses: list[str]) -> None:
     """Connect the first demo therapists to ``addresses`` and read them all (again)."""
     from portal import create_app
@@ -337,6 +384,79 @@ def measure(label: str, url: str, cookies: dict[str, str], seconds: float, tmp: 
     return ok
 
 
+def measured(port: int, path: str, cookie: str, seconds: float) -> tuple[float, float]:
+    """Pages per second, and the workers' CPU milliseconds per page."""
+    before = cpu_seconds(port)
+    rate = load(port, path, cookie, seconds)
+    return rate, (cpu_seconds(port) - before) * 1000 / max(rate * seconds, 1)
+
+
+def compare_calendars(label: str, url: str, cookie: str, seconds: float, tmp: Path,
+                      calendars: list[str], rounds: int) -> bool:
+    """The time page's ratio to the bare page without and with the calendars, ``rounds``
+    times in alternating order (both servers stay up; each measurement is warmed up
+    after the switch, as the availability version changes with it). Two ratios: pages
+    per second (as the targets are stated; it follows the machine's other load), and
+    the workers' CPU time per page (bare / portal: the same ratio on an idle machine,
+    and steady on a busy one)."""
+    print(f"\n{label}: the time page without and with {len(calendars)} calendars, "
+          f"{rounds} rounds")
+    path = "/consultation/time"
+    ratios: dict[tuple[str, str], list[float]] = {}
+    costs: dict[str, list[float]] = {"bare": [], "without": [], "with": []}  # ms CPU a page
+    bare_dir = tmp / "bare"
+    bare_dir.mkdir(exist_ok=True)
+    (bare_dir / "bare_app.py").write_text(BARE_APP)
+    with gunicorn("bare_app:app", dict(os.environ), bare_dir) as bare_port, \
+            gunicorn("portal:create_app()", env_for(url), ROOT) as port:
+        load(bare_port, "/form", cookie, 2)
+        for n in range(rounds):
+            order = ("without", "with") if n % 2 == 0 else ("with", "without")
+            for phase in order:
+                if phase == "with":
+                    connect_calendars(url, calendars)
+                else:
+                    disconnect_calendars(url)
+                slots = check_page(port, path, cookie)
+                load(port, path, cookie, 2)  # warm up: free times worked out again
+                bare, bare_cpu = measured(bare_port, "/form", cookie, seconds)
+                rate, cpu = measured(port, path, cookie, seconds)
+                ratios.setdefault((phase, "pages/s"), []).append(rate / bare)
+                ratios.setdefault((phase, "CPU"), []).append(bare_cpu / cpu)
+                costs["bare"].append(bare_cpu)
+                costs[phase].append(cpu)
+                print(f"  round {n + 1} {phase:<8} calendars {slots:4d} times "
+                      f"{rate:7.1f} pages/s ({cpu:5.2f} ms CPU each), bare {bare:7.1f} "
+                      f"({bare_cpu:5.2f} ms): {rate / bare:.3f}x, CPU {bare_cpu / cpu:.3f}x")
+    for measure_name in ("pages/s", "CPU"):
+        summary = {}
+        for phase in ("without", "with"):
+            values = ratios[(phase, measure_name)]
+            median, low, high = statistics.median(values), min(values), max(values)
+            summary[phase] = median
+            print(f"  {measure_name:<8} {phase:<8} calendars: median {median:.3f}x bare, "
+                  f"spread {low:.3f}-{high:.3f} ({(high - low) / median * 100:.0f}% of the "
+                  f"median)")
+        print(f"  {measure_name:<8} with/without calendars: "
+              f"{summary['with'] / summary['without']:.3f} of the median ratio")
+    # The verdict: the bare page is the same in both phases, so its CPU per page is
+    # pooled over every round (its swings between rounds are the machine's, not the
+    # calendars'), and each phase's median CPU per page of the time page is set against
+    # it. Kept: at least the ratio without calendars, less 5% of it.
+    bare = statistics.median(costs["bare"])
+    pooled = {phase: bare / statistics.median(costs[phase]) for phase in ("without", "with")}
+    for phase in ("without", "with"):
+        values = costs[phase]
+        print(f"  time page {phase:<8} calendars: median {statistics.median(values):.2f} ms CPU"
+              f" a page (spread {min(values):.2f}-{max(values):.2f}); bare page "
+              f"{bare:.2f} ms pooled: {pooled[phase]:.3f}x")
+    ok = pooled["with"] >= 0.95 * pooled["without"]
+    print(f"  the time page with calendars {'keeps' if ok else 'does NOT keep'} its ratio "
+          f"without them ({pooled['with'] / pooled['without']:.3f} of it; CPU per page, "
+          f"bare pooled, within 5%)")
+    return ok
+
+
 def cookies_for(url: str) -> dict[str, str]:
     return {"fresh": session_cookie(url), "answered": session_cookie(url, every_step=True)}
 
@@ -362,6 +482,10 @@ def main() -> int:
     parser.add_argument("--calendars", type=int, default=3,
                         help="therapists connected to their own calendar (0: none)")
     parser.add_argument("--calendar-events", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds of the time page without and with the calendars")
+    parser.add_argument("--skip-pages", action="store_true",
+                        help="only the calendars comparison, not every journey page")
     args = parser.parse_args()
     print("load: " + ("wrk -t2 -c8" if shutil.which("wrk") else "Python client, 4 connections")
           + f", {args.seconds:g} s each; gunicorn -w 2 on 127.0.0.1")
@@ -370,10 +494,18 @@ def main() -> int:
             calendar_server(args.calendars, args.calendar_events) as calendars:
         tmp = Path(tmp_name)
         baseline = export_baseline(args.baseline, tmp) if args.baseline else None
+        def measure_all(label: str, url: str, cookies: dict[str, str]) -> bool:
+            ok = True
+            if not args.skip_pages:
+                ok &= measure(label, url, cookies, args.seconds, tmp, baseline, calendars)
+            if calendars and args.rounds:
+                ok &= compare_calendars(label, url, cookies["fresh"], args.seconds, tmp,
+                                        calendars, args.rounds)
+            return ok
+
         for url in args.database:
             label = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
-            ok &= measure(label, url, cookies_for(url), args.seconds, tmp, baseline,
-                          calendars)
+            ok &= measure_all(label, url, cookies_for(url))
         if args.database:
             print(f"\nTargets (time page >= {TARGET}x the bare page, the others >= {GOAL}x): "
                   f"{'met' if ok else 'NOT met'}")
@@ -381,12 +513,11 @@ def main() -> int:
         url = f"sqlite:///{tmp}/bench.sqlite3"
         seed(url, args.requests)
         cookies = cookies_for(url)
-        ok &= measure("SQLite", url, cookies, args.seconds, tmp, baseline, calendars)
+        ok &= measure_all("SQLite", url, cookies)
         if args.postgres:
             with throwaway_postgres(args.postgres) as url:
                 seed(url, args.requests)
-                ok &= measure("PostgreSQL", url, cookies, args.seconds, tmp, baseline,
-                              calendars)
+                ok &= measure_all("PostgreSQL", url, cookies)
     print(f"\nTargets (time page >= {TARGET}x the bare page, the others >= {GOAL}x): "
           f"{'met' if ok else 'NOT met'}")
     return 0 if ok else 1

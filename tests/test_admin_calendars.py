@@ -6,27 +6,27 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 import time_machine
 from sqlalchemy import select
 
 from portal.calendars.feed import feed_of
+from portal.calendars.sync import sync_all
 from portal.extensions import db
 from portal.models import TherapistCalendar
 from tests.backoffice import sign_in
 from tests.calendar_servers import (  # noqa: F401 - fixtures
+    ALL_DAY,
+    MARCH,
     RADICALE_PASSWORD,
     RADICALE_USER,
+    app_config,
+    connect_ics,
     ics_server,
     ics_server_session,
     radicale,
+    radicale_calendar,
+    vcalendar,
 )
-from tests.test_calendar_busy import ALL_DAY, MARCH, radicale_calendar, vcalendar
-
-
-@pytest.fixture
-def app_config():
-    return {"CALENDAR_ALLOW_PRIVATE_URLS": True, "CALENDAR_TIMEOUT_SECONDS": 5}
 
 
 def page(admin, cast) -> str:
@@ -107,3 +107,40 @@ def test_the_feed_link_and_a_new_one(app, admin, cast, client):
     assert second != first
     assert client.get(f"/calendar/{first}.ics").status_code == 404
     assert client.get(f"/calendar/{second}.ics").status_code == 200
+
+
+def test_a_therapist_sees_their_own_calendar_on_their_dashboard_and_no_one_elses(
+        app, client, cast, ics_server):  # noqa: F811
+    """A therapist user has no therapist page: their dashboard says how their own calendar
+    reads (last read, next busy, and when it fails, since when and why, and that they
+    offer no times); another therapist sees nothing of it."""
+    with time_machine.travel(MARCH, tick=False) as traveller:
+        url = ics_server.serve("/maya.ics", vcalendar(ALL_DAY))
+        with app.app_context():
+            connect_ics(cast.therapist_id, url)
+            sync_all()
+        sign_in(client, cast.own_email)
+        body = client.get("/admin/").get_data(as_text=True)
+        assert "Your calendar" in body
+        assert "Your iCalendar address was last read Mar 7, 2027, 12:00 PM PT: 1 event." in body
+        assert "Next busy: Friday, March 12, all day." in body
+        assert "Offering no times" not in body
+
+        ics_server.serve("/maya.ics", "", status=401)
+        traveller.shift(timedelta(minutes=20))
+        with app.app_context():
+            sync_all()
+        sign_in(client, cast.own_email)
+        body = client.get("/admin/").get_data(as_text=True)
+        assert "Offering no times:" in body
+        assert "not been read successfully since Mar 7, 2027, 12:00 PM PT" in body
+        assert "Wrong user name or password" in body
+        assert "Failing since Mar 7, 2027, 12:20 PM PT." in body
+        assert "Therapists&#39; calendars" not in body and "Daniel Okafor" not in body
+
+        other = app.test_client()
+        sign_in(other, cast.other_email)
+        body = other.get("/admin/").get_data(as_text=True)
+        assert "Your calendar" in body and "No calendar connected" in body
+        assert "Wrong user name or password" not in body and "Maya Alvarez" not in body
+        assert "Next busy" not in body

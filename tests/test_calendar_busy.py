@@ -5,59 +5,35 @@ the times it covers from the time picker, and nothing else."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from sqlalchemy import select
 
-from portal.availability import available_slots
-from portal.calendars import connections
 from portal.calendars.sync import sync_all
 from portal.extensions import db
 from portal.models import TherapistCalendar
-from portal.scheduling import SLOT_LENGTH
 from tests.calendar_servers import (  # noqa: F401 - fixtures
-    RADICALE_PASSWORD,
-    RADICALE_USER,
+    ALL_DAY,
+    ALL_DAY_BUSY,
+    MARCH,
+    OCTOBER,
+    app_config,
+    assert_removes_exactly,
+    connect_caldav,
+    connect_ics,
+    covered,
+    ctx,
     ics_server,
     ics_server_session,
+    la,
+    picker,
     radicale,
+    radicale_calendar,
+    vcalendar,
+    vevent,
 )
 from tests.factories import make_therapist
-
-LA, BERLIN = ZoneInfo("America/Los_Angeles"), ZoneInfo("Europe/Berlin")
-# Sunday, March 7, 2027, noon Pacific: the 21-day horizon crosses the March DST change.
-MARCH = datetime(2027, 3, 7, 12, 0, tzinfo=LA)
-# Saturday, October 30, 2027, noon Pacific: the horizon crosses the November change.
-OCTOBER = datetime(2027, 10, 30, 12, 0, tzinfo=LA)
-
-
-@pytest.fixture
-def app_config():
-    return {"CALENDAR_ALLOW_PRIVATE_URLS": True, "CALENDAR_TIMEOUT_SECONDS": 2}
-
-
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield
-
-
-def vcalendar(*events: str, extra: str = "") -> str:
-    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n" + extra
-            + "".join(events) + "END:VCALENDAR\r\n")
-
-
-def vevent(uid: str, start: str, end: str, *lines: str) -> str:
-    body = "".join(line + "\r\n" for line in lines)
-    return (f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20270101T000000Z\r\nDTSTART{start}\r\n"
-            f"DTEND{end}\r\nSUMMARY:Private appointment\r\n{body}END:VEVENT\r\n")
-
-
-def la(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
-    return datetime(2027, month, day, hour, minute, tzinfo=LA)
-
 
 # Each event with the busy ranges it must cause (empty: it must block nothing).
 WEEKLY = vevent(  # Tuesdays 10-11 PT from February; March 16 cancelled, March 23 moved
@@ -68,8 +44,6 @@ WEEKLY = vevent(  # Tuesdays 10-11 PT from February; March 16 cancelled, March 2
     ";TZID=America/Los_Angeles:20270324T150000",
     "RECURRENCE-ID;TZID=America/Los_Angeles:20270323T100000")
 WEEKLY_BUSY = [(la(9, 10), la(9, 11)), (la(24, 14), la(24, 15))]
-ALL_DAY = vevent("allday@example.com", ";VALUE=DATE:20270312", ";VALUE=DATE:20270313")
-ALL_DAY_BUSY = [(la(12, 0), la(13, 0))]
 IN_BERLIN = vevent("berlin@example.com", ";TZID=Europe/Berlin:20270311T180000",
                    ";TZID=Europe/Berlin:20270311T190000")  # 09:00-10:00 PST
 BERLIN_BUSY = [(la(11, 9), la(11, 10))]
@@ -87,46 +61,6 @@ OWN = vevent("consultation-C-ABCDEFG@consultations.portal",
              ";TZID=America/Los_Angeles:20270311T153000")
 EVERYTHING = [WEEKLY, ALL_DAY, IN_BERLIN, ACROSS_MARCH, TRANSPARENT, CANCELLED, OWN]
 EVERYTHING_BUSY = WEEKLY_BUSY + ALL_DAY_BUSY + BERLIN_BUSY + ACROSS_MARCH_BUSY
-
-
-def picker(therapist_id: int) -> set[datetime]:
-    db.session.rollback()
-    return set(available_slots(str(therapist_id)))
-
-
-def covered(slots: set[datetime], ranges) -> set[datetime]:
-    return {s for s in slots if any(b < s + SLOT_LENGTH and s < e for b, e in ranges)}
-
-
-def assert_removes_exactly(before: set[datetime], after: set[datetime], busy) -> None:
-    expected = covered(before, busy)
-    assert expected, "the busy ranges must hit offered times, or the test proves nothing"
-    assert before - after == expected
-    assert after <= before
-
-
-def connect_ics(therapist_id: int, url: str) -> None:
-    connections.connect(db.session.get_one(*_therapist(therapist_id)), "ics", url)
-    db.session.commit()
-
-
-def _therapist(therapist_id):
-    from portal.models import Therapist
-    return Therapist, therapist_id
-
-
-def connect_caldav(therapist_id: int, url: str, password: str = RADICALE_PASSWORD) -> None:
-    connections.connect(db.session.get_one(*_therapist(therapist_id)), "caldav", url,
-                        username=RADICALE_USER, password=password)
-    db.session.commit()
-
-
-def radicale_calendar(radicale, name: str, events: list[str]):  # noqa: F811
-    calendar = radicale.new_calendar(name)
-    for event in events:
-        # The moved occurrence belongs to its series: one object per UID.
-        calendar.save_event(vcalendar(event))
-    return calendar
 
 
 def split_by_uid(events: list[str]) -> list[str]:

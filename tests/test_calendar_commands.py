@@ -15,19 +15,18 @@ from portal import outbox_sender
 from portal.extensions import db
 from portal.models import CalendarBusy, TherapistCalendar
 from tests.calendar_servers import (  # noqa: F401 - fixtures
+    ALL_DAY,
+    MARCH,
     RADICALE_PASSWORD,
     RADICALE_USER,
+    app_config,
     ics_server,
     ics_server_session,
     radicale,
+    radicale_calendar,
+    vcalendar,
 )
 from tests.factories import make_request, make_therapist
-from tests.test_calendar_busy import ALL_DAY, MARCH, radicale_calendar, vcalendar
-
-
-@pytest.fixture
-def app_config():
-    return {"CALENDAR_ALLOW_PRIVATE_URLS": True, "CALENDAR_TIMEOUT_SECONDS": 5}
 
 
 @pytest.fixture

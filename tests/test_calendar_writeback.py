@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import icalendar
-import pytest
 import time_machine
 from sqlalchemy import select
 
@@ -20,24 +19,16 @@ from portal.database import begin_write
 from portal.extensions import db
 from portal.models import CalendarBusy, OutboxEmail, Therapist, TherapistCalendar
 from tests.calendar_servers import (  # noqa: F401 - fixtures
+    MARCH,
     RADICALE_PASSWORD,
+    app_config,
+    connect_caldav,
+    ctx,
     ics_server,
     ics_server_session,
     radicale,
 )
 from tests.factories import make_request, make_therapist
-from tests.test_calendar_busy import MARCH, connect_caldav
-
-
-@pytest.fixture
-def app_config():
-    return {"CALENDAR_ALLOW_PRIVATE_URLS": True, "CALENDAR_TIMEOUT_SECONDS": 5}
-
-
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield
 
 
 def events_in(calendar) -> dict[str, icalendar.cal.Component]:

@@ -15,6 +15,7 @@ from portal import audit, business_days, holds, intake, reply_promise
 from portal.admin.access import actor, admin_required, visible_requests
 from portal.admin.blueprint import bp
 from portal.admin.forms import PauseForm
+from portal.calendars import connections as calendar_connections
 from portal.calendars import sync as calendar_sync
 from portal.extensions import db
 from portal.models import (
@@ -142,6 +143,9 @@ def dashboard():
     }
     if current_user.is_admin:
         context.update(admin_panels(now))
+    elif current_user.therapist_id is not None:  # a therapist sees their own calendar only
+        context["own_calendar"] = calendar_connections.status(current_user.therapist_id, now)
+        context["own_calendar_shown"] = True
     return render_template("admin/dashboard.html", **context)
 
 

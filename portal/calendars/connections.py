@@ -4,14 +4,15 @@ the transaction; ``test`` reads the calendar (portal.calendars.sync) and commits
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select
 
 from portal.calendars.addresses import check_address
-from portal.calendars.errors import CalendarError
-from portal.calendars.sync import sync_one
+from portal.calendars.errors import CalendarError, describe
+from portal.calendars.sync import is_stale, sync_one
 from portal.extensions import db
 from portal.models import CalendarBusy, Therapist, TherapistCalendar, to_db
 from portal.scheduling import PACIFIC, format_day, format_span, format_time
@@ -67,14 +68,44 @@ def test(therapist_id: int, now: datetime | None = None) -> str:
     events = calendar.event_count if calendar is not None else None
     read = f"Read {events} event{'s' if events != 1 else ''}" if events is not None \
         else "Read the calendar (unchanged since the last read)"
+    busy = next_busy(therapist_id, now)
+    db.session.rollback()
+    if busy is None:
+        return f"{read}; nothing busy ahead."
+    return f"{read}; next busy {busy}."
+
+
+@dataclass
+class CalendarStatus:
+    """What a therapist reads about their own calendar on their dashboard."""
+
+    kind: str  # "CalDAV calendar", "iCalendar address"
+    read_ok_at: datetime | None  # the last good read (None: never read)
+    stale: bool  # offering no times because of it
+    error: str  # the last read's failure in words ("" when it went well)
+    failing_since: datetime | None
+    event_count: int | None
+    next_busy: str | None  # "Monday, December 7, 10:00–11:00 AM PT"
+
+
+def status(therapist_id: int, now: datetime | None = None) -> CalendarStatus | None:
+    """The therapist's own calendar as the last sync left it (None: not connected)."""
+    now = now or datetime.now(UTC)
+    calendar = calendar_of(therapist_id)
+    if calendar is None:
+        return None
+    return CalendarStatus(calendar.kind_label, calendar.read_ok_at, is_stale(calendar, now),
+                          describe(calendar.last_error), calendar.failing_since,
+                          calendar.event_count, next_busy(therapist_id, now))
+
+
+def next_busy(therapist_id: int, now: datetime) -> str | None:
+    """The therapist's next busy range from their calendar, in words (None: none ahead)."""
     busy = db.session.execute(
         select(CalendarBusy.starts_at, CalendarBusy.ends_at)
         .where(CalendarBusy.therapist_id == therapist_id, CalendarBusy.ends_at > to_db(now))
         .order_by(CalendarBusy.starts_at).limit(1)).first()
-    db.session.rollback()
-    if busy is None:
-        return f"{read}; nothing busy ahead."
-    return f"{read}; next busy {describe_range(busy[0], busy[1])}."
+    return describe_range(*busy) if busy else None
 
 
 def describe_range(starts_at: datetime, ends_at: datetime) -> str:

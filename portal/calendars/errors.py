@@ -14,6 +14,8 @@ ERRORS = {
     "tls": "The calendar server's certificate could not be verified.",
     "too_large": "Too large: the calendar is bigger than the portal reads; it was cut off.",
     "too_many_events": "Too many events: the calendar holds more events than the portal reads.",
+    "too_slow": "Too many events to read in time: the coming weeks of this calendar hold "
+                "more events than the portal can read in one go.",
     "not_calendar": "What this address returns is not a calendar.",
     "bad_address": "This is not a calendar address the portal can use.",
     "not_https": "The address must start with https://.",

@@ -16,8 +16,9 @@ and the portal's own events (UIDs in CALENDAR_UID_DOMAIN: the consultations it w
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urljoin
@@ -27,6 +28,7 @@ import recurring_ical_events
 import requests
 import x_wr_timezone
 
+from portal.calendars import transport
 from portal.calendars.addresses import check_address
 from portal.calendars.errors import CalendarError, for_status
 from portal.scheduling import PACIFIC
@@ -72,26 +74,30 @@ def read_ics(url: str, validator: str | None, start: datetime, end: datetime,
     headers = {"Accept": "text/calendar", "User-Agent": "consultation-portal"}
     if validator:
         headers["If-None-Match"] = validator
-    with requests.Session() as session:
-        session.trust_env = False  # no proxies or .netrc from the environment
-        response = _get_checked(session, url, headers, limits, deadline)
+    with _session(limits, deadline) as session:
+        response = _get(session, url, headers, deadline)
         with response:
             if response.status_code == 304:
                 return Reading(NOT_MODIFIED, validator, None)
             if response.status_code != 200:
                 raise for_status(response.status_code)
-            body = _read_body(response, limits, deadline)
+            body = _read_body(response)
             etag = response.headers.get("ETag")
-    calendars = _parse([body])
-    ranges, events = busy_ranges(calendars, start, end, limits)
+    ranges, events = busy_ranges([body], start, end, limits, deadline)
     return Reading(ranges, etag[:300] if etag else None, events)
 
 
-def _get_checked(session: requests.Session, url: str, headers: dict, limits: Limits,
-                 deadline: float) -> requests.Response:
-    """GET ``url``, following redirects only to addresses that pass the check."""
+def _session(limits: Limits, deadline: float):
+    """Every request checked and pinned to the address that passed, every answer cut
+    off at CALENDAR_MAX_BYTES and the deadline (portal.calendars.transport)."""
+    return transport.session(max_bytes=limits.max_bytes, allow_private=limits.allow_private,
+                             deadline=deadline, max_redirects=MAX_REDIRECTS)
+
+
+def _get(session: requests.Session, url: str, headers: dict, deadline: float
+         ) -> requests.Response:
+    """GET ``url``, following redirects by hand (each hop checked by the session)."""
     for _ in range(MAX_REDIRECTS + 1):
-        check_address(url, allow_private=limits.allow_private)
         response = _request(session.get, url, headers=headers, stream=True,
                             allow_redirects=False, timeout=_left(deadline))
         if not response.is_redirect:
@@ -101,22 +107,13 @@ def _get_checked(session: requests.Session, url: str, headers: dict, limits: Lim
     raise CalendarError("too_many_redirects")
 
 
-def _read_body(response: requests.Response, limits: Limits, deadline: float) -> bytes:
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limits.max_bytes:
-        raise CalendarError("too_large")
-    chunks, size = [], 0
+def _read_body(response: requests.Response) -> bytes:
+    """The whole body (the session cuts it off past CALENDAR_MAX_BYTES or the deadline,
+    whether or not it declared its length)."""
     try:
-        for chunk in response.iter_content(CHUNK):
-            size += len(chunk)
-            if size > limits.max_bytes:
-                raise CalendarError("too_large")
-            if time.monotonic() > deadline:
-                raise CalendarError("timeout")
-            chunks.append(chunk)
+        return b"".join(response.iter_content(CHUNK))
     except requests.RequestException as error:
         raise _network_error(error) from None
-    return b"".join(chunks)
 
 
 def _left(deadline: float) -> float:
@@ -164,33 +161,22 @@ def read_caldav(url: str, username: str | None, password: str | None, validator:
         raise CalendarError("timeout")
     if sum(len(text) for text in texts) > limits.max_bytes:
         raise CalendarError("too_large")
-    ranges, events = busy_ranges(_parse(texts), start, end, limits)
+    ranges, events = busy_ranges(texts, start, end, limits, deadline)
     return Reading(ranges, token[:300] if token else None, events)
 
 
 def caldav_calendar(url: str, username: str | None, password: str | None, limits: Limits,
                     deadline: float):
     """The CalDAV calendar at ``url``, through a client whose every request and redirect
-    passes the address check and whose answers are cut off at CALENDAR_MAX_BYTES."""
+    passes the address check, goes to the address that passed, and whose answers are
+    cut off at CALENDAR_MAX_BYTES and the deadline (portal.calendars.transport)."""
     import caldav
 
-    check_address(url, allow_private=limits.allow_private)
+    check_address(url, allow_private=limits.allow_private)  # a bad address: no client
     client = caldav.DAVClient(url=url, username=username or None, password=password or None,
                               timeout=max(1.0, deadline - time.monotonic()))
-    client.session.trust_env = False
-    client.session.max_redirects = MAX_REDIRECTS
-
-    def check(response, *args, **kwargs):
-        if response.is_redirect:
-            check_address(urljoin(response.url, response.headers.get("Location", "")),
-                          allow_private=limits.allow_private)
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limits.max_bytes:
-            raise CalendarError("too_large")
-        if time.monotonic() > deadline:
-            raise CalendarError("timeout")
-
-    client.session.hooks["response"].append(check)
+    client.session.close()
+    client.session = _session(limits, deadline)
     return client.calendar(url=url)
 
 
@@ -216,44 +202,147 @@ def _caldav_error(error: Exception) -> CalendarError:
 
 # -- from calendar data to busy ranges ----------------------------------------------
 
-def _parse(texts: Iterable[bytes | str]) -> list[icalendar.Calendar]:
-    calendars = []
-    for text in texts:
-        try:
-            calendar = icalendar.Calendar.from_ical(text)
-        except Exception:  # icalendar raises ValueError, and worse on garbage
-            raise CalendarError("not_calendar") from None
-        if calendar.name != "VCALENDAR":
-            raise CalendarError("not_calendar")
-        calendars.append(x_wr_timezone.to_standard(calendar))
-    return calendars
+# A calendar is parsed piece by piece: its events are found in the text first (counted,
+# and those that cannot touch the window left out without parsing them), then parsed
+# and expanded PIECE events at a time, with the series of one UID kept together.
+PIECE = 500
+_EVENT = re.compile(rb"^BEGIN:VEVENT\r?\n.*?^END:VEVENT[ \t]*(?:\r?\n|\Z)",
+                    re.MULTILINE | re.DOTALL | re.IGNORECASE)
+_FOLD = re.compile(rb"\r?\n[ \t]")
+_REPEATS = re.compile(rb"^(?:RRULE|RDATE|EXRULE|RECURRENCE-ID)[;:]", re.MULTILINE | re.IGNORECASE)
+_DAY = {name: re.compile(rb"^" + name + rb"(?:;[^:\r\n]*)?:(\d{8})", re.MULTILINE | re.IGNORECASE)
+        for name in (b"DTSTART", b"DTEND")}
+_DURATION = re.compile(rb"^DURATION[;:]", re.MULTILINE | re.IGNORECASE)
+_UID = re.compile(rb"^UID[;:](.*?)\r?$", re.MULTILINE | re.IGNORECASE)
+_END = re.compile(rb"^END:VCALENDAR", re.MULTILINE | re.IGNORECASE)
+# Any time zone is within a day of UTC: an event whose days lie two days outside the
+# window cannot touch it, whatever zone (or none) its times are in.
+SLACK = timedelta(days=2)
 
 
-def busy_ranges(calendars: list[icalendar.Calendar], start: datetime, end: datetime,
-                limits: Limits) -> tuple[list[tuple[datetime, datetime]], int]:
+@dataclass
+class _Text:
+    """One calendar text split into its events and the rest (time zones, properties)."""
+
+    skeleton: bytes
+    events: list[bytes]
+
+
+def _split(text: bytes | str) -> _Text:
+    if isinstance(text, str):
+        text = text.encode("utf-8")
+    events = [match.group(0) for match in _EVENT.finditer(text)]
+    skeleton = _EVENT.sub(b"", text) if events else text
+    return _Text(skeleton, events)
+
+
+def _may_touch(event: bytes, first: date, last: date) -> bool:
+    """False only for an event that surely lies outside ``first`` to ``last`` (days, UTC):
+    a one-off event (no rule, no moved occurrence) with its days two days away."""
+    unfolded = _FOLD.sub(b"", event)
+    if _REPEATS.search(unfolded):
+        return True
+    begins = _day(_DAY[b"DTSTART"].search(unfolded))
+    if begins is None:
+        return True
+    if _DURATION.search(unfolded):
+        ends = None
+    else:
+        ends = _day(_DAY[b"DTEND"].search(unfolded)) or begins + timedelta(days=1)
+    if begins > last + SLACK:
+        return False
+    return ends is None or ends >= first - SLACK
+
+
+def _day(match) -> date | None:
+    if match is None:
+        return None
+    digits = match.group(1)
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        return None
+
+
+def _pieces(text: _Text, first: date, last: date) -> Iterator[bytes]:
+    """The calendar again, as calendars of at most PIECE events (more only when one
+    series has more) holding the events that may touch the window, each with the
+    original's time zones and properties."""
+    ends = list(_END.finditer(text.skeleton))
+    if not ends:
+        raise CalendarError("not_calendar")
+    end = ends[-1]
+    head, tail = text.skeleton[:end.start()], text.skeleton[end.start():]
+    series: dict[bytes, list[bytes]] = {}
+    for event in text.events:
+        if _may_touch(event, first, last):
+            uid = _UID.search(_FOLD.sub(b"", event))
+            series.setdefault(uid.group(1).strip() if uid else event, []).append(event)
+    piece: list[bytes] = []
+    made = 0
+    for events in series.values():
+        piece += events
+        if len(piece) >= PIECE:
+            yield head + b"".join(piece) + tail
+            piece, made = [], made + 1
+    if piece or not made:
+        yield head + b"".join(piece) + tail  # no event to keep: still checked as a calendar
+
+
+def _parse(text: bytes) -> icalendar.Calendar:
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+    except Exception:  # icalendar raises ValueError, and worse on garbage
+        raise CalendarError("not_calendar") from None
+    if calendar.name != "VCALENDAR":
+        raise CalendarError("not_calendar")
+    return x_wr_timezone.to_standard(calendar)
+
+
+def busy_ranges(texts: Iterable[bytes | str], start: datetime, end: datetime,
+                limits: Limits, deadline: float | None = None
+                ) -> tuple[list[tuple[datetime, datetime]], int]:
     """The busy ranges (aware UTC, merged, sorted) that overlap ``start`` to ``end``, and
-    how many events the calendars hold. Raises CalendarError("too_many_events") past
-    CALENDAR_MAX_EVENTS events, or when the recurring ones could repeat more often than
-    that in the window (a rule every minute would otherwise take the sync's time)."""
-    events = sum(len(calendar.subcomponents) for calendar in calendars)
+    how many events the calendars hold.
+
+    The work is bounded: CalendarError("too_many_events") past CALENDAR_MAX_EVENTS
+    events (counted in the text, before anything is parsed), or when the recurring
+    ones could repeat more often than that in the window (a rule every minute);
+    CalendarError("too_slow") once the read's deadline has passed (checked between
+    pieces). Only events that may touch the window are parsed, so a calendar with
+    years of history costs what its coming weeks cost."""
+    split = [_split(text) for text in texts]
+    events = sum(len(text.events) for text in split)
     if events > limits.max_events:
         raise CalendarError("too_many_events")
+    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
     days = (end - start).total_seconds() / 86400
-    if sum(_most_occurrences(c, days) for cal in calendars for c in cal.walk("VEVENT")) \
-            > limits.max_events:
-        raise CalendarError("too_many_events")
     own = "@" + limits.uid_domain.lower()
     ranges: list[tuple[datetime, datetime]] = []
-    for calendar in calendars:
-        try:
-            found = recurring_ical_events.of(calendar, components=["VEVENT"]).between(start, end)
-        except Exception:  # a broken rule or time zone: the calendar can't be trusted
-            raise CalendarError("not_calendar") from None
-        for event in found:
-            occurrence = _busy(event, own)
-            if occurrence is not None:
-                ranges.append(occurrence)
+    occurrences = 0.0
+    for text in split:
+        for piece in _pieces(text, first, last):
+            _on_time(deadline)
+            calendar = _parse(piece)
+            occurrences += sum(_most_occurrences(c, days) for c in calendar.walk("VEVENT"))
+            if occurrences > limits.max_events:
+                raise CalendarError("too_many_events")
+            try:
+                found = recurring_ical_events.of(calendar, components=["VEVENT"]).between(
+                    start, end)
+            except Exception:  # a broken rule or time zone: the calendar can't be trusted
+                raise CalendarError("not_calendar") from None
+            for event in found:
+                occurrence = _busy(event, own)
+                if occurrence is not None:
+                    ranges.append(occurrence)
+    _on_time(deadline)
     return merge(ranges), events
+
+
+def _on_time(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise CalendarError("too_slow")
 
 
 # At most how many times a rule of each frequency repeats in a day.
