@@ -24,6 +24,7 @@ from portal.extensions import db
 from portal.i18n import in_language
 from portal.i18n import lazy_gettext as _l
 from portal.models import ConsultationRequest, OutboxEmail, User
+from portal.statuses import RequestStatus
 
 SUBJECT = _l("An update on your consultation request")
 TEMPLATE = "client_declined"
@@ -52,8 +53,8 @@ def decline(consultation: ConsultationRequest, *, actor: User | str, tell_client
     """Mark ``consultation`` not a fit (a booked time still ahead is cancelled first, as
     the status table says) and, with ``tell_client``, queue the kind email. False when
     it was not a fit already (a double click): nothing more is queued."""
-    if not request_status.change_status(consultation, "not_a_fit", actor=actor, note=note,
-                                        now=now):
+    if not request_status.change_status(consultation, RequestStatus.NOT_A_FIT, actor=actor,
+                                        note=note, now=now):
         return False
     line = personal_line.strip() if tell_client else ""
     if tell_client:

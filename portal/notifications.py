@@ -30,14 +30,15 @@ from portal.i18n import current_language, in_language
 from portal.i18n import lazy_gettext as _l
 from portal.models import (
     CONTACT_METHODS,
-    OPEN_STATUSES,
     ConsultationRequest,
     OutboxEmail,
     Therapist,
     as_utc,
     to_db,
 )
+from portal.outbox_states import OUT_OR_GOING, OutboxState
 from portal.scheduling import format_slot_long, format_time
+from portal.statuses import OPEN_STATUSES
 
 log = logging.getLogger("portal.notifications")
 REMINDER_WINDOW = timedelta(hours=24)
@@ -233,15 +234,15 @@ def supersede_for_cancellation(consultation: ConsultationRequest, notice: Outbox
     db.session.execute(
         update(OutboxEmail)
         .where(earlier, OutboxEmail.kind.in_(CANCELLATION_SUPERSEDES),
-               OutboxEmail.status == "queued")
-        .values(status="superseded")
+               OutboxEmail.status == OutboxState.QUEUED)
+        .values(status=OutboxState.SUPERSEDED)
         .execution_options(synchronize_session=False)
     )
     told = db.session.scalar(select(OutboxEmail.id).where(
-        earlier, OutboxEmail.status.in_(("sent", "sending"))).limit(1))
+        earlier, OutboxEmail.status.in_(OUT_OR_GOING)).limit(1))
     anything = db.session.scalar(select(OutboxEmail.id).where(earlier).limit(1))
     if told is None and anything is not None:
-        notice.status = "superseded"
+        notice.status = OutboxState.SUPERSEDED
 
 
 def check_cancelled_by(by: str) -> None:
@@ -321,8 +322,8 @@ def supersede_reminders(consultation: ConsultationRequest) -> int:
     result = db.session.execute(
         update(OutboxEmail)
         .where(OutboxEmail.request_id == consultation.id, OutboxEmail.kind == "reminder",
-               OutboxEmail.status == "queued")
-        .values(status="superseded")
+               OutboxEmail.status == OutboxState.QUEUED)
+        .values(status=OutboxState.SUPERSEDED)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount

@@ -37,6 +37,7 @@ from portal.i18n import lazy_gettext as _l
 from portal.links import external_url
 from portal.models import ConsultationRequest, Therapist, User, to_db
 from portal.scheduling import SLOT_LENGTH
+from portal.statuses import RequestStatus
 
 REBOOK_SALT = "rebook-after-no-show"
 MISSED_SUBJECT = _l("Sorry we missed you")
@@ -86,7 +87,7 @@ def missed_request_for(token: str) -> ConsultationRequest | None:
     except BadSignature:
         return None
     missed = find_by_public_id(public_id) if isinstance(public_id, str) else None
-    return missed if missed is not None and missed.status == "no_show" else None
+    return missed if missed is not None and missed.status == RequestStatus.NO_SHOW else None
 
 
 def queue_missed_note(missed: ConsultationRequest, *, actor: User | str) -> bool:
@@ -146,7 +147,7 @@ def _insert(missed: ConsultationRequest, therapist_id: int,
     for _ in range(IDENTIFIER_DRAWS):  # a fresh reference and public id each time
         row = ConsultationRequest(
             **{name: getattr(missed, name) for name in COPIED},
-            status="new", therapist_id=therapist_id, therapist_choice=str(therapist_id),
+            status=RequestStatus.NEW, therapist_id=therapist_id, therapist_choice=str(therapist_id),
             slot_start=to_db(start), slot_end=to_db(start + SLOT_LENGTH),
             rebooked_from_id=missed.id, interests="", message="",
         )

@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from portal.admin.blueprint import bp, pacific_datetime
 from portal.extensions import db
-from portal.models import STATUSES, AuditEvent, Therapist
+from portal.models import AuditEvent, Therapist
 from portal.phones import display_phone
+from portal.statuses import STATUS_LABELS
 
 EMAIL_KINDS = {
     "verification_code": "Email check code",
@@ -96,7 +97,7 @@ def phone(e164: str | None) -> str:
 
 
 def _status(key: object) -> str:
-    return STATUSES.get(str(key), str(key).replace("_", " ")).lower() if key else "none"
+    return STATUS_LABELS.get(str(key), str(key).replace("_", " ")).lower() if key else "none"
 
 
 def _time(value: object) -> str:
