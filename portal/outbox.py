@@ -57,14 +57,13 @@ from portal import notifications, verification
 from portal.database import begin_write
 from portal.extensions import db
 from portal.mail_transport import MESSAGE_ERRORS, Transport, build_message, open_transport
+from portal.messages.kinds import URGENT_KINDS, Channel
 from portal.models import OutboxEmail, to_db, utcnow
 from portal.outbox_errors import describe_error, error_code, error_origin
 from portal.outbox_states import NEVER_SENT, UNSENT, OutboxState
 
 log = logging.getLogger("portal.outbox")
 MAX_BACKOFF = timedelta(hours=6)
-# A person waits at the code page for these: they retry within seconds.
-URGENT_KINDS = frozenset({"verification_code", "already_booked"})
 
 
 @dataclass
@@ -135,7 +134,8 @@ def _lease() -> timedelta:
 
 
 def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool = False,
-                report: DeliveryReport | None = None, channel: str = "email") -> Batch:
+                report: DeliveryReport | None = None,
+                channel: str = Channel.EMAIL) -> Batch:
     """Lease up to ``size`` rows due at ``now`` to this run; what is needed to send them.
     ``channel``: emails, or the calendar writes of portal.calendars.delivery; each keeps
     a request's rows in order on its own."""
@@ -213,7 +213,7 @@ def _fail_exhausted(clock: datetime) -> int:
 
 
 def _claimed(row: OutboxEmail) -> Claimed:
-    if row.channel != "email":  # its writer reads the row itself
+    if row.channel != Channel.EMAIL:  # its writer reads the row itself
         return Claimed(row.id, row.kind, row.attempts, None)
     try:
         return Claimed(row.id, row.kind, row.attempts, build_message(row))

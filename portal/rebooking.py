@@ -33,14 +33,12 @@ from portal import audit, notifications
 from portal.availability import free_therapists_at, therapists_for_reschedule
 from portal.booking import IDENTIFIER_DRAWS, SlotTaken, find_by_public_id, violated_rule
 from portal.extensions import db
-from portal.i18n import lazy_gettext as _l
 from portal.links import external_url
 from portal.models import ConsultationRequest, Therapist, User, to_db
 from portal.scheduling import SLOT_LENGTH
 from portal.statuses import RequestStatus
 
 REBOOK_SALT = "rebook-after-no-show"
-MISSED_SUBJECT = _l("Sorry we missed you")
 # What a rebooking copies from the missed request: who the person is, where they
 # are, how they may be contacted, and the consent they gave then.
 COPIED = ("first_name", "last_name", "first_name_normalised", "last_name_normalised",
@@ -94,8 +92,7 @@ def queue_missed_note(missed: ConsultationRequest, *, actor: User | str) -> bool
     """The gentle note, once per missed request; True when it was queued now."""
     therapist = missed.therapist
     row = notifications.queue_client_email(
-        missed, "missed_note", "missed_note", "client_missed", MISSED_SUBJECT,
-        rebook_url=rebook_url(missed),
+        missed, "missed_note", "missed_note", rebook_url=rebook_url(missed),
         can_rebook=therapist is not None and therapist.active)
     if row is not None:
         audit.record("missed_note_queued", actor=actor, request_id=missed.id)

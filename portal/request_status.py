@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import audit, booking, notifications
 from portal.extensions import db
+from portal.messages.kinds import KINDS, MessageKind
 from portal.models import ConsultationRequest, RequestNote, User
 from portal.refusals import Refused
 from portal.statuses import (
@@ -104,18 +105,19 @@ class PersonHasOpenRequest(StatusChangeRefused):
 
 # -- the table --------------------------------------------------------------------
 
-CANCEL_EMAILS = (("cancelled_client", "client"), ("cancelled_therapist", "therapist"))
-REOPEN_EMAILS = (("reopened_client", "client"), ("reopened_therapist", "therapist"))
+CANCEL_EMAILS = (KINDS["cancelled_client"], KINDS["cancelled_therapist"])
+REOPEN_EMAILS = (KINDS["reopened_client"], KINDS["reopened_therapist"])
 
 
 @dataclass(frozen=True)
 class Move:
     """An allowed move. ``effect`` names what it does (see ``_EFFECTS``); ``emails``
-    are the (kind, "client" or "therapist") it queues, when ``emails_when`` holds.
-    "therapist" means the intake address when nobody is assigned."""
+    are the message kinds (portal.messages.kinds, each with its audience) it queues,
+    when ``emails_when`` holds. A therapist's go to the intake address when nobody is
+    assigned."""
 
     effect: str
-    emails: tuple[tuple[str, str], ...] = ()
+    emails: tuple[MessageKind, ...] = ()
     emails_when: str = "always"
 
 

@@ -99,3 +99,30 @@ def test_a_member_matches_the_stored_text():
     assert row.status_label == "No-show"
     assert STATUS_LABELS[row.status] == "No-show"
 
+
+def is_module(dotted: str) -> bool:
+    path = ROOT.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+def test_no_module_reaches_into_another_modules_private_names():
+    """What modules share is public and named for what it is: no ``from portal.x import
+    _y`` and no ``x._y`` on a portal module (a module's own names aside)."""
+    reached = []
+    for path in sorted(PORTAL.rglob("*.py")):
+        name = path.relative_to(ROOT).as_posix()
+        if name.startswith("portal/migrations/"):
+            continue
+        tree = ast.parse(path.read_text())
+        modules = {alias.asname or alias.name for node in ast.walk(tree)
+                   if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("portal")
+                   for alias in node.names if is_module(f"{node.module}.{alias.name}")}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("portal"):
+                reached += [f"{name}:{node.lineno}: {alias.name}" for alias in node.names
+                            if alias.name.startswith("_")]
+            elif isinstance(node, ast.Attribute) and node.attr.startswith("_") \
+                    and not node.attr.startswith("__") and isinstance(node.value, ast.Name) \
+                    and node.value.id in modules:
+                reached.append(f"{name}:{node.lineno}: {node.value.id}.{node.attr}")
+    assert reached == []
