@@ -20,17 +20,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from flask_babel import gettext
-from sqlalchemy import and_, select, update
+from sqlalchemy import select
 
 from portal import links, next_step, text_rules
-from portal.addresses import clean_address
-from portal.calendar_invite import build_ics
+from portal.calendar_invite import consultation_invite
 from portal.calendars import writeback as calendar_writeback
 from portal.extensions import db
-from portal.i18n import current_language, in_language
+from portal.i18n import current_language
 from portal.i18n import lazy_gettext as _l
 from portal.messages.composer import Rendered, queue_message, render
+from portal.messages.superseding import supersede_for_cancellation, supersede_reminders
 from portal.models import (
     CONTACT_METHODS,
     ConsultationRequest,
@@ -39,7 +38,6 @@ from portal.models import (
     as_utc,
     to_db,
 )
-from portal.outbox_states import OUT_OR_GOING, OutboxState
 from portal.scheduling import format_slot_long, format_time
 from portal.statuses import OPEN_STATUSES
 
@@ -74,7 +72,7 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
     booked = consultation.starts_at is not None
     client = _to_client(consultation, f"{prefix}:client", "confirmation",
                         subject=None if booked else UNBOOKED_SUBJECT,
-                        ics=_ics(consultation) if booked else None,
+                        ics=consultation_invite(consultation) if booked else None,
                         **_confirmation_extras(consultation))
     therapist = _notice(consultation, prefix, NEW_REQUEST)
     calendar_writeback.queue(consultation, prefix)
@@ -94,7 +92,7 @@ def queue_booked(consultation: ConsultationRequest) -> list[OutboxEmail]:
     caller has already raised ``booking_sequence``)."""
     prefix = event_key(consultation, f"booked:{consultation.booking_sequence}")
     client = _to_client(consultation, f"{prefix}:client", "confirmation",
-                        ics=_ics(consultation),
+                        ics=consultation_invite(consultation),
                         **_confirmation_extras(consultation))
     therapist = _notice(consultation, prefix, BOOKED)
     calendar_writeback.queue(consultation, prefix)
@@ -117,7 +115,7 @@ def queue_rescheduled(consultation: ConsultationRequest, *, previous_start: date
     prefix = event_key(consultation, f"rescheduled:{consultation.booking_sequence}")
     previous_when = _when(previous_start, consultation.language)
     client = _to_client(consultation, f"{prefix}:client", "rescheduled_client",
-                        ics=_ics(consultation), previous_when=previous_when)
+                        ics=consultation_invite(consultation), previous_when=previous_when)
     changed = previous_therapist_id not in (None, consultation.therapist_id)
     if changed:
         therapist = _notice(consultation, prefix, MOVED_TO_YOU)
@@ -142,7 +140,7 @@ def queue_cancelled(consultation: ConsultationRequest, *, by: str) -> list[Outbo
     supersede_reminders(consultation)
     prefix = event_key(consultation, f"cancelled:{consultation.booking_sequence}")
     booked = consultation.starts_at is not None
-    ics = _ics(consultation, cancelled=True) if booked else None
+    ics = consultation_invite(consultation, cancelled=True) if booked else None
     client = _to_client(consultation, f"{prefix}:client", "cancelled_client", ics=ics, by=by)
     therapist = _to_therapist(consultation, prefix, "cancelled_therapist", by=by)
     for notice in _rows(client, therapist):
@@ -181,7 +179,7 @@ def queue_reopened(consultation: ConsultationRequest) -> list[OutboxEmail]:
     prefix = event_key(consultation, f"reopened:{consultation.booking_sequence}")
     booked = consultation.starts_at is not None
     client = _to_client(consultation, f"{prefix}:client", "reopened_client",
-                        ics=_ics(consultation) if booked else None)
+                        ics=consultation_invite(consultation) if booked else None)
     therapist = _to_therapist(consultation, prefix, "reopened_therapist")
     calendar_writeback.queue(consultation, prefix)
     return _rows(client, therapist)
@@ -198,56 +196,6 @@ def preview_client_email(consultation: ConsultationRequest, kind: str, **extra) 
     """The client message of ``kind`` as it would be queued, queuing nothing: what staff
     see in a preview is what the outbox would store."""
     return render(kind, client_context(consultation, **extra), language=consultation.language)
-
-
-# What a cancellation makes pointless while it still waits: the news of a booking,
-# of its new time or of its coming up, and an older cancellation (after a reopen)
-# that the new one repeats. Not "no longer with you": it goes to a previous
-# therapist, whom the cancellation notice (to the current one) does not reach.
-CANCELLATION_SUPERSEDES = ("confirmation", "therapist_notice", "rescheduled_client",
-                           "rescheduled_therapist", "reopened_client", "reopened_therapist",
-                           "reminder", "cancelled_client", "cancelled_therapist")
-
-
-def supersede_for_cancellation(consultation: ConsultationRequest, notice: OutboxEmail) -> None:
-    """Stop what ``notice`` (a just-queued cancellation) makes pointless for its recipient.
-
-    The rule, per request and recipient (client, therapist and intake are each
-    judged on their own):
-
-    * Earlier messages of the kinds in ``CANCELLATION_SUPERSEDES`` still
-      ``queued`` (waiting, or backing off after a refusal) become ``superseded``.
-      Rows already ``sending`` are past stopping: they go, and the outbox's
-      per-request order sends the cancellation after them.
-    * The cancellation itself is superseded when the recipient has earlier
-      messages about this request and none of them was ``sent`` or is
-      ``sending`` (all still waiting, refused, failed or superseded). A
-      therapist whose "new consultation" notice never left does not need to
-      hear that it is cancelled; a client whose confirmation was never
-      delivered is not told that a booking they never saw is off.
-    * A recipient with no earlier message about the request at all (a request
-      from before the outbox, data entered by hand) still gets it: when in
-      doubt the cancellation goes, since a missed one (someone keeping a time
-      that is gone) is worse than a puzzling one.
-
-    The limit: a server that took a message but whose reply was lost (the
-    connection dropped after the data) leaves the row queued for a retry, and
-    such a recipient is counted as never told.
-    """
-    earlier = and_(OutboxEmail.request_id == consultation.id,
-                   OutboxEmail.recipient == notice.recipient, OutboxEmail.id < notice.id)
-    db.session.execute(
-        update(OutboxEmail)
-        .where(earlier, OutboxEmail.kind.in_(CANCELLATION_SUPERSEDES),
-               OutboxEmail.status == OutboxState.QUEUED)
-        .values(status=OutboxState.SUPERSEDED)
-        .execution_options(synchronize_session=False)
-    )
-    told = db.session.scalar(select(OutboxEmail.id).where(
-        earlier, OutboxEmail.status.in_(OUT_OR_GOING)).limit(1))
-    anything = db.session.scalar(select(OutboxEmail.id).where(earlier).limit(1))
-    if told is None and anything is not None:
-        notice.status = OutboxState.SUPERSEDED
 
 
 def check_cancelled_by(by: str) -> None:
@@ -310,23 +258,6 @@ def _queue_reminder(consultation: ConsultationRequest, now: datetime) -> bool:
 def _log_skipped(consultation: ConsultationRequest, error: Exception) -> None:
     log.error("reminder for request id=%s not queued: %s", consultation.id,
               type(error).__name__)
-
-
-def supersede_reminders(consultation: ConsultationRequest) -> int:
-    """Queued reminders of a request whose time changed or was cancelled never go out.
-
-    Rows already ``sending`` or ``sent`` are past stopping; how many were stopped.
-    """
-    if consultation.id is None:
-        return 0
-    result = db.session.execute(
-        update(OutboxEmail)
-        .where(OutboxEmail.request_id == consultation.id, OutboxEmail.kind == "reminder",
-               OutboxEmail.status == OutboxState.QUEUED)
-        .values(status=OutboxState.SUPERSEDED)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
 
 
 # -- what the messages say -------------------------------------------------------
@@ -414,41 +345,3 @@ def _queue_released(consultation: ConsultationRequest, therapist_id: int | None,
                "when": _when(consultation.starts_at)}
     return queue_message("no_longer_with_you", previous.email, context,
                          key=f"{prefix}:previous:{previous.id}", request_id=consultation.id)
-
-
-def _ics(consultation: ConsultationRequest, *, cancelled: bool = False) -> str:
-    with in_language(consultation.language):
-        return _ics_text(consultation, cancelled=cancelled)
-
-
-def _ics_text(consultation: ConsultationRequest, *, cancelled: bool) -> str:
-    config = current_app.config
-    therapist = consultation.therapist
-    reference = consultation.reference
-    with_whom = f"{therapist.name}, {therapist.licence}" if therapist else None
-    if cancelled and with_whom:
-        # The calendar program removes the event; its text says why, nothing to do.
-        what = gettext("Cancelled: free 30-minute consultation with %(therapist)s. "
-                       "Reference %(reference)s.", therapist=with_whom, reference=reference)
-    elif cancelled:
-        what = gettext("Cancelled: free 30-minute consultation. Reference %(reference)s.",
-                       reference=reference)
-    elif with_whom:
-        what = gettext("Free 30-minute consultation with %(therapist)s. Reference "
-                       "%(reference)s. To change the time or cancel, use the link in your "
-                       "email.", therapist=with_whom, reference=reference)
-    else:
-        what = gettext("Free 30-minute consultation. Reference %(reference)s. To change the "
-                       "time or cancel, use the link in your email.", reference=reference)
-    how = () if cancelled else (next_step.sentence(consultation),)
-    description = " ".join((*how, what,
-                            gettext("Not for emergencies: call or text 988, or call 911.")))
-    return build_ics(
-        reference=consultation.reference, domain=config["CALENDAR_UID_DOMAIN"],
-        starts_at=consultation.starts_at, ends_at=consultation.ends_at,
-        sequence=consultation.booking_sequence,
-        summary=gettext("Free consultation"), description=description,
-        location=next_step.location(consultation),
-        organizer_email=config["PRACTICE_NOTIFY_EMAIL"], organizer_name=config["PRACTICE_NAME"],
-        attendee_email=clean_address(consultation.email), cancelled=cancelled,
-    )

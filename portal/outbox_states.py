@@ -12,7 +12,7 @@ class OutboxState(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # out of attempts, or refused for good; shown to admins
     # Made pointless while it waited (a reminder for a changed time, news of a booking
-    # cancelled before it went out; see portal.notifications); never sent.
+    # cancelled before it went out; see portal.messages.superseding); never sent.
     SUPERSEDED = "superseded"
 
 
