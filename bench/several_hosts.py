@@ -54,8 +54,9 @@ from bench._common import BENCH_ENCRYPTION_KEY, free_port, throwaway_postgres  #
 from portal import create_app  # noqa: E402
 from portal.availability import available_slots  # noqa: E402
 from portal.extensions import db  # noqa: E402
-from portal.models import _HOLDS_SLOT_SQL, ConsultationRequest, OutboxEmail  # noqa: E402
+from portal.models import ConsultationRequest, OutboxEmail  # noqa: E402
 from portal.scheduling import PACIFIC  # noqa: E402
+from portal.statuses import HOLDS_SLOT_SQL  # noqa: E402
 from tests.factories import make_therapist  # noqa: E402
 
 BIN = ROOT / ".venv" / "bin"
@@ -410,7 +411,7 @@ def database_figures(config: dict) -> dict:
     app = create_app(dict(config))
     with app.app_context():
         holds = select(ConsultationRequest.therapist_id, ConsultationRequest.slot_start).where(
-            text(_HOLDS_SLOT_SQL)).group_by(ConsultationRequest.therapist_id,
+            text(HOLDS_SLOT_SQL)).group_by(ConsultationRequest.therapist_id,
                                             ConsultationRequest.slot_start)
         figures = {
             "bookings": db.session.scalar(select(func.count()).where(

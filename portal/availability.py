@@ -17,8 +17,6 @@ from portal import availability_version
 from portal.extensions import db
 from portal.kept import Kept
 from portal.models import (
-    _HOLDS_SLOT_SQL,
-    OPEN_STATUSES,
     ConsultationRequest,
     Therapist,
     as_utc,
@@ -26,6 +24,7 @@ from portal.models import (
 )
 from portal.reply_promise import holidays
 from portal.scheduling import SLOT_LENGTH, Busy, HoursRange, free_slots, merge_free_slots
+from portal.statuses import HOLDS_SLOT_SQL, OPEN_STATUSES
 
 
 def bookable_therapists() -> list[Therapist]:
@@ -124,7 +123,7 @@ class Busyness(NamedTuple):
 # partial index only then). Start times come back as the driver gives them (text on
 # SQLite) and are parsed here, much faster than the ORM's DateTime type does it.
 _BOOKED_SQL = ("SELECT therapist_id, slot_start FROM consultation_request"  # noqa: S608 - constants
-               f" WHERE {_HOLDS_SLOT_SQL} AND therapist_id IN :ids"
+               f" WHERE {HOLDS_SLOT_SQL} AND therapist_id IN :ids"
                " AND slot_start > :after AND slot_start < :before")
 
 

@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 from portal.extensions import db
 
 TABLE = "availability_version"
-# A request holds a time while it has one and is not released (models._HOLDS_SLOT_SQL):
+# A request holds a time while it has one and is not released (statuses.HOLDS_SLOT_SQL):
 # a change to any of these may free or take one.
 REQUEST_COLUMNS = ("status", "slot_start", "slot_end", "therapist_id")
 # (trigger name, table, event, condition on the changed row). Every change of time off,

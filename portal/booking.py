@@ -30,8 +30,6 @@ from portal.availability import (
 from portal.extensions import db
 from portal.models import (
     NAME_SEARCH_COLUMNS,
-    OPEN_STATUSES,
-    PENDING,
     ConsultationRequest,
     Therapist,
     User,
@@ -44,6 +42,7 @@ from portal.models import (
 )
 from portal.residency import check_eligibility
 from portal.scheduling import SLOT_LENGTH, pick_therapist, rank_therapists
+from portal.statuses import OPEN_STATUSES, RequestStatus
 
 
 class BookingError(Exception):
@@ -168,7 +167,7 @@ def _new_row(details: RequestDetails, therapist_id: int | None,
     stamp = to_db(now)
     return ConsultationRequest(
         public_id=new_public_id(), reference=new_reference(),
-        submission_token=details.submission_token, status=PENDING,
+        submission_token=details.submission_token, status=RequestStatus.PENDING,
         first_name=details.first_name, last_name=details.last_name,
         first_name_normalised=search_text(details.first_name,
                                           ConsultationRequest.first_name_normalised),
@@ -295,7 +294,7 @@ def cancel_booking(consultation: ConsultationRequest, *, by: str,
     if not consultation.is_open:
         return False
     previous = consultation.status
-    consultation.status = "cancelled"
+    consultation.status = RequestStatus.CANCELLED
     consultation.cancelled_at = utcnow()
     # A newer SEQUENCE makes calendars take the cancellation over the booking, and
     # keeps a later cancellation (after a reopen) a new event with its own emails.

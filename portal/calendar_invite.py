@@ -18,14 +18,23 @@ is how to change a booking). The mail part's ``method=`` parameter must match
 (see ``calendar_method``). The event carries no client details but the
 attendee's address (the calendar is the client's own), never their name, and no
 manage link (calendars get shared and synced; the link is a key to the booking).
+
+``consultation_invite`` makes the file for a stored request, its words in the
+client's language; ``build_ics`` is the file itself, from plain values.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
+from flask_babel import gettext
 from icalendar import Calendar, Event, Timezone, vCalAddress
 
+from portal import next_step
+from portal.addresses import clean_address
+from portal.i18n import in_language
+from portal.models import ConsultationRequest
 from portal.scheduling import PACIFIC, SLOT_LENGTH
 
 PRODID = "-//Consultation portal//EN"
@@ -35,6 +44,46 @@ CANCEL = "CANCEL"
 
 def event_uid(reference: str, domain: str) -> str:
     return f"consultation-{reference}@{domain}"
+
+
+def consultation_invite(consultation: ConsultationRequest, *, cancelled: bool = False) -> str:
+    """The calendar file attached to a client's email about ``consultation`` (booked):
+    the event, or its cancellation, in the client's language."""
+    config = current_app.config
+    with in_language(consultation.language):
+        return build_ics(
+            reference=consultation.reference, domain=config["CALENDAR_UID_DOMAIN"],
+            starts_at=consultation.starts_at, ends_at=consultation.ends_at,
+            sequence=consultation.booking_sequence,
+            summary=gettext("Free consultation"),
+            description=_description(consultation, cancelled=cancelled),
+            location=next_step.location(consultation),
+            organizer_email=config["PRACTICE_NOTIFY_EMAIL"],
+            organizer_name=config["PRACTICE_NAME"],
+            attendee_email=clean_address(consultation.email), cancelled=cancelled,
+        )
+
+
+def _description(consultation: ConsultationRequest, *, cancelled: bool) -> str:
+    therapist = consultation.therapist
+    reference = consultation.reference
+    with_whom = f"{therapist.name}, {therapist.licence}" if therapist else None
+    if cancelled and with_whom:
+        # The calendar program removes the event; its text says why, nothing to do.
+        what = gettext("Cancelled: free 30-minute consultation with %(therapist)s. "
+                       "Reference %(reference)s.", therapist=with_whom, reference=reference)
+    elif cancelled:
+        what = gettext("Cancelled: free 30-minute consultation. Reference %(reference)s.",
+                       reference=reference)
+    elif with_whom:
+        what = gettext("Free 30-minute consultation with %(therapist)s. Reference "
+                       "%(reference)s. To change the time or cancel, use the link in your "
+                       "email.", therapist=with_whom, reference=reference)
+    else:
+        what = gettext("Free 30-minute consultation. Reference %(reference)s. To change the "
+                       "time or cancel, use the link in your email.", reference=reference)
+    how = () if cancelled else (next_step.sentence(consultation),)
+    return " ".join((*how, what, gettext("Not for emergencies: call or text 988, or call 911.")))
 
 
 def build_ics(*, reference: str, domain: str, starts_at: datetime, ends_at: datetime | None,

@@ -401,7 +401,7 @@ def calendars_disconnect_command(email: str) -> None:
 
 @calendars_group.command("feed-url")
 @click.argument("email")
-@click.option("--new", "new", is_flag=True, help="Make a new address; the old one stops working.")
+@click.option("--new", is_flag=True, help="Make a new address; the old one stops working.")
 @with_appcontext
 def calendars_feed_url_command(email: str, new: bool) -> None:
     """Print the therapist's private feed address of their consultations."""

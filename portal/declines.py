@@ -21,12 +21,9 @@ from sqlalchemy import func, select
 
 from portal import audit, notifications, request_status
 from portal.extensions import db
-from portal.i18n import in_language
-from portal.i18n import lazy_gettext as _l
 from portal.models import ConsultationRequest, OutboxEmail, User
+from portal.statuses import RequestStatus
 
-SUBJECT = _l("An update on your consultation request")
-TEMPLATE = "client_declined"
 KIND = "declined"
 PERSONAL_LINE_MAX = 300
 # How the personal line is kept with the request's notes, so staff see what was said.
@@ -40,10 +37,9 @@ def email_context(personal_line: str) -> dict:
 
 def preview(consultation: ConsultationRequest, personal_line: str) -> tuple[str, str, str]:
     """The subject, text and HTML the client would get: the outbox stores the same."""
-    text, html = notifications.render_client_email(consultation, TEMPLATE,
-                                                   **email_context(personal_line))
-    with in_language(consultation.language):
-        return str(SUBJECT), text, html
+    email = notifications.preview_client_email(consultation, KIND,
+                                               **email_context(personal_line))
+    return email.subject, email.text, email.html
 
 
 def decline(consultation: ConsultationRequest, *, actor: User | str, tell_client: bool,
@@ -52,8 +48,8 @@ def decline(consultation: ConsultationRequest, *, actor: User | str, tell_client
     """Mark ``consultation`` not a fit (a booked time still ahead is cancelled first, as
     the status table says) and, with ``tell_client``, queue the kind email. False when
     it was not a fit already (a double click): nothing more is queued."""
-    if not request_status.change_status(consultation, "not_a_fit", actor=actor, note=note,
-                                        now=now):
+    if not request_status.change_status(consultation, RequestStatus.NOT_A_FIT, actor=actor,
+                                        note=note, now=now):
         return False
     line = personal_line.strip() if tell_client else ""
     if tell_client:
@@ -61,7 +57,7 @@ def decline(consultation: ConsultationRequest, *, actor: User | str, tell_client
         earlier = db.session.scalar(select(func.count(OutboxEmail.id)).where(
             OutboxEmail.request_id == consultation.id, OutboxEmail.kind == KIND))
         notifications.queue_client_email(consultation, f"declined:{earlier + 1}", KIND,
-                                         TEMPLATE, SUBJECT, **email_context(line))
+                                         **email_context(line))
     if line:
         request_status.add_note(consultation, f"{PERSONAL_LINE_NOTE}\n{line}", actor=actor)
     audit.record("not_a_fit_told" if tell_client else "not_a_fit_not_told", actor=actor,

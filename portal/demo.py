@@ -15,8 +15,6 @@ from portal.accounts import create_user, find_user
 from portal.extensions import db
 from portal.models import (
     INTERESTS,
-    RELEASED_STATUSES,
-    STATUSES,
     ConsultationRequest,
     Therapist,
     WeeklyHours,
@@ -25,6 +23,7 @@ from portal.models import (
     normalise_search,
     utcnow,
 )
+from portal.statuses import RELEASED_STATUSES, STATUS_LABELS
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_THERAPISTS = [
@@ -158,7 +157,7 @@ class _RowMaker:
         self.now, self.therapist_ids, self.taken, self.rng = now, therapist_ids, taken, rng
         self.firsts = [(name, normalise_name(name)) for name in FIRST_NAMES]
         self.lasts = [(name, normalise_name(name)) for name in LAST_NAMES]
-        self.statuses = list(STATUSES)
+        self.statuses = list(STATUS_LABELS)
         self.interests = list(INTERESTS)
 
     def __call__(self, n: int) -> dict:

@@ -22,7 +22,8 @@ from flask import current_app
 from sqlalchemy import func, select, text
 
 from portal.extensions import db
-from portal.models import PENDING, ConsultationRequest, EmailVerification, to_db
+from portal.models import ConsultationRequest, EmailVerification, to_db
+from portal.statuses import RequestStatus
 
 # pg_advisory_xact_lock's key for "someone is about to hold a time" (any fixed number
 # no other part of the portal uses).
@@ -51,7 +52,7 @@ def lock() -> None:
 def _held(now: datetime):
     return (select(func.count(ConsultationRequest.id))
             .join(EmailVerification, EmailVerification.request_id == ConsultationRequest.id)
-            .where(ConsultationRequest.status == PENDING,
+            .where(ConsultationRequest.status == RequestStatus.PENDING,
                    ConsultationRequest.slot_start.is_not(None),
                    EmailVerification.expires_at > to_db(now)))
 

@@ -33,6 +33,14 @@ from portal import availability_version
 from portal.encryption import EncryptedText
 from portal.extensions import db
 from portal.i18n import N_
+from portal.outbox_states import OutboxState
+from portal.statuses import (
+    HOLDS_SLOT_SQL,
+    OPEN_SQL,
+    OPEN_STATUSES,
+    STATUS_LABELS,
+    RequestStatus,
+)
 
 
 def utcnow() -> datetime:
@@ -228,25 +236,6 @@ class CalendarFeed(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-STATUSES = {  # what staff see and set; "pending" (below) is never among them
-    "new": N_("New"),
-    "contacted": N_("Contacted"),
-    "scheduled": N_("Scheduled"),
-    "completed": N_("Completed"),
-    "no_show": N_("No-show"),
-    "cancelled": N_("Cancelled"),
-    "not_a_fit": N_("Not a fit"),
-}
-# "pending": stored at step 2, waiting for the code emailed to the address given. It
-# holds its time but is not open (staff never see it) and goes unless verified.
-PENDING = "pending"
-OPEN_STATUSES = ("new", "contacted", "scheduled")
-_OPEN_SQL = "status IN ('new', 'contacted', 'scheduled')"
-# A request in these states no longer holds its therapist's time.
-RELEASED_STATUSES = ("cancelled", "not_a_fit")
-_HOLDS_SLOT_SQL = ("status NOT IN (" + ", ".join(f"'{s}'" for s in RELEASED_STATUSES) + ")"
-                   " AND slot_start IS NOT NULL")
-
 INTERESTS = {
     "kap": N_("Ketamine-assisted psychotherapy"),
     "depression": N_("Depression"),
@@ -272,13 +261,13 @@ class ConsultationRequest(db.Model):
         # The guarantee that two people never hold the same therapist's time.
         Index(
             "uq_booking_therapist_slot", "therapist_id", "slot_start", unique=True,
-            sqlite_where=text(_HOLDS_SLOT_SQL), postgresql_where=text(_HOLDS_SLOT_SQL),
+            sqlite_where=text(HOLDS_SLOT_SQL), postgresql_where=text(HOLDS_SLOT_SQL),
         ),
         # One open request per email address. A shared phone is only flagged to staff
         # as a possible duplicate: refusing it would tell a stranger it has a request.
         Index(
             "uq_open_request_email", "email_normalised", unique=True,
-            sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL),
+            sqlite_where=text(OPEN_SQL), postgresql_where=text(OPEN_SQL),
         ),
         Index("ix_request_status_created", "status", "created_at"),
         Index("ix_request_therapist_created", "therapist_id", "created_at"),
@@ -300,7 +289,7 @@ class ConsultationRequest(db.Model):
     submission_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
-    status: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[str] = mapped_column(String(20), default=RequestStatus.NEW)
 
     first_name: Mapped[str] = mapped_column(String(80))
     last_name: Mapped[str] = mapped_column(String(80))
@@ -398,7 +387,7 @@ class ConsultationRequest(db.Model):
 
     @property
     def status_label(self) -> str:
-        return STATUSES.get(self.status, self.status)
+        return STATUS_LABELS.get(self.status, self.status)
 
     @property
     def is_open(self) -> bool:
@@ -406,7 +395,7 @@ class ConsultationRequest(db.Model):
 
     @property
     def is_pending(self) -> bool:
-        return self.status == PENDING
+        return self.status == RequestStatus.PENDING
 
     @property
     def starts_at(self) -> datetime | None:
@@ -585,11 +574,6 @@ class RecoveryCode(db.Model):
     user: Mapped[User] = relationship(back_populates="recovery_codes")
 
 
-# "superseded": made pointless while it waited (a reminder for a changed time, news of a
-# booking cancelled before it went out; see portal.notifications); never sent.
-OUTBOX_STATES = ("queued", "sending", "sent", "failed", "superseded")
-
-
 class OutboxEmail(db.Model):
     """An email waiting to be sent, written in the same transaction as its event."""
 
@@ -615,7 +599,7 @@ class OutboxEmail(db.Model):
     body_html: Mapped[str | None] = mapped_column(EncryptedText("outbox_email", "body_html"))
     ics: Mapped[str | None] = mapped_column(EncryptedText("outbox_email", "ics"))
     message_id: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(10), default="queued")
+    status: Mapped[str] = mapped_column(String(10), default=OutboxState.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime)

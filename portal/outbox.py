@@ -57,15 +57,13 @@ from portal import notifications, verification
 from portal.database import begin_write
 from portal.extensions import db
 from portal.mail_transport import MESSAGE_ERRORS, Transport, build_message, open_transport
+from portal.messages.kinds import URGENT_KINDS, Channel
 from portal.models import OutboxEmail, to_db, utcnow
 from portal.outbox_errors import describe_error, error_code, error_origin
+from portal.outbox_states import NEVER_SENT, UNSENT, OutboxState
 
 log = logging.getLogger("portal.outbox")
 MAX_BACKOFF = timedelta(hours=6)
-# A person waits at the code page for these: they retry within seconds.
-URGENT_KINDS = frozenset({"verification_code", "already_booked"})
-# States in which a row may still go out: a later row of its request waits for it.
-UNSENT = ("queued", "sending")
 
 
 @dataclass
@@ -127,7 +125,7 @@ def deliver_due(now: datetime | None = None, *, include_waiting: bool = False) -
 def waiting_count() -> int:
     """Rows still queued: due later, or backing off. For what a command prints."""
     return db.session.scalar(
-        select(db.func.count(OutboxEmail.id)).where(OutboxEmail.status == "queued")
+        select(db.func.count(OutboxEmail.id)).where(OutboxEmail.status == OutboxState.QUEUED)
     )
 
 
@@ -136,16 +134,17 @@ def _lease() -> timedelta:
 
 
 def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool = False,
-                report: DeliveryReport | None = None, channel: str = "email") -> Batch:
+                report: DeliveryReport | None = None,
+                channel: str = Channel.EMAIL) -> Batch:
     """Lease up to ``size`` rows due at ``now`` to this run; what is needed to send them.
     ``channel``: emails, or the calendar writes of portal.calendars.delivery; each keeps
     a request's rows in order on its own."""
     # A long run's `now` lies in the past: leases from it would be expired already.
     clock = utcnow()
-    queued = OutboxEmail.status == "queued"
+    queued = OutboxEmail.status == OutboxState.QUEUED
     if not include_waiting:
         queued = and_(queued, OutboxEmail.next_attempt_at <= to_db(now))
-    abandoned = and_(OutboxEmail.status == "sending", OutboxEmail.claimed_until < clock)
+    abandoned = and_(OutboxEmail.status == OutboxState.SENDING, OutboxEmail.claimed_until < clock)
     earlier = aliased(OutboxEmail)
     waits_its_turn = exists().where(earlier.request_id == OutboxEmail.request_id,
                                     earlier.channel == OutboxEmail.channel,
@@ -174,7 +173,7 @@ def claim_batch(now: datetime, run_id: str, size: int, *, include_waiting: bool 
     # still runs out of attempts instead of being retried forever.
     db.session.execute(
         update(OutboxEmail).where(OutboxEmail.id.in_(ids))
-        .values(status="sending", claimed_until=clock + _lease(), claimed_by=run_id,
+        .values(status=OutboxState.SENDING, claimed_until=clock + _lease(), claimed_by=run_id,
                 attempts=OutboxEmail.attempts + 1)
         .execution_options(synchronize_session=False)
     )
@@ -195,7 +194,7 @@ def _fail_exhausted(clock: datetime) -> int:
     max_attempts = int(current_app.config["OUTBOX_MAX_ATTEMPTS"])
     rows = db.session.execute(
         select(OutboxEmail.id, OutboxEmail.kind, OutboxEmail.attempts)
-        .where(OutboxEmail.status == "sending", OutboxEmail.claimed_until < clock,
+        .where(OutboxEmail.status == OutboxState.SENDING, OutboxEmail.claimed_until < clock,
                OutboxEmail.attempts >= max_attempts)
         .with_for_update(skip_locked=True)
     ).all()
@@ -203,7 +202,7 @@ def _fail_exhausted(clock: datetime) -> int:
         return 0
     db.session.execute(
         update(OutboxEmail).where(OutboxEmail.id.in_([row.id for row in rows]))
-        .values(status="failed", claimed_until=None,
+        .values(status=OutboxState.FAILED, claimed_until=None,
                 last_error="Gave up: every attempt ended without an answer from its sender")
         .execution_options(synchronize_session=False)
     )
@@ -214,7 +213,7 @@ def _fail_exhausted(clock: datetime) -> int:
 
 
 def _claimed(row: OutboxEmail) -> Claimed:
-    if row.channel != "email":  # its writer reads the row itself
+    if row.channel != Channel.EMAIL:  # its writer reads the row itself
         return Claimed(row.id, row.kind, row.attempts, None)
     try:
         return Claimed(row.id, row.kind, row.attempts, build_message(row))
@@ -229,18 +228,18 @@ def send_batch(batch: Batch, now: datetime, run_id: str, report: DeliveryReport)
     try:
         with open_transport() as transport:
             while pending:
-                if _running_out(leased_until):
-                    leased_until = _renew_leases(pending, run_id)
+                if running_out(leased_until):
+                    leased_until = renew_leases(pending, run_id)
                 _send_one(transport, pending[0], now, run_id, report)
                 pending.pop(0)
     except OSError as error:  # smtplib's errors, refused connections and timeouts
-        _record_failure(pending, error, now, run_id, report)
+        record_failure(pending, error, now, run_id, report)
 
 
 def _send_one(transport: Transport, item: Claimed, now: datetime, run_id: str,
               report: DeliveryReport) -> None:
     if item.message is None:
-        _record_failure([item], item.build_error, now, run_id, report, permanent=True)
+        record_failure([item], item.build_error, now, run_id, report, permanent=True)
         return
     if item.lost:
         log.info("outbox id=%s kind=%s outcome=skipped reason=lease-lost", item.id, item.kind)
@@ -248,17 +247,17 @@ def _send_one(transport: Transport, item: Claimed, now: datetime, run_id: str,
     try:
         transport.send(item.message, item.kind)
     except MESSAGE_ERRORS as error:
-        _record_failure([item], error, now, run_id, report, permanent=_is_permanent(error))
+        record_failure([item], error, now, run_id, report, permanent=_is_permanent(error))
     except OSError:
         raise  # the connection is gone: send_batch retries this one and the rest later
     except Exception as error:  # a bad message (e.g. unencodable) fails alone, for good
-        _record_failure([item], error, now, run_id, report, permanent=True)
+        record_failure([item], error, now, run_id, report, permanent=True)
         transport.reset()
     else:
-        _mark_sent(item, run_id, report)
+        mark_sent(item, run_id, report)
 
 
-def _running_out(leased_until: datetime | None) -> bool:
+def running_out(leased_until: datetime | None) -> bool:
     """Less than three quarters of the lease left: renew before sending.
 
     So every send starts with at least 3/4 of a lease (15 s by default) ahead of
@@ -269,7 +268,7 @@ def _running_out(leased_until: datetime | None) -> bool:
     return left < _lease() * 3 / 4
 
 
-def _renew_leases(items: list[Claimed], run_id: str) -> datetime:
+def renew_leases(items: list[Claimed], run_id: str) -> datetime:
     """Extend this run's lease on the rest of its batch; mark rows no longer ours as lost.
 
     Without it a slow batch outlives the lease taken at claim time, another
@@ -281,7 +280,7 @@ def _renew_leases(items: list[Claimed], run_id: str) -> datetime:
     clock = utcnow()
     begin_write()
     mine = and_(OutboxEmail.id.in_(ids), OutboxEmail.claimed_by == run_id,
-                OutboxEmail.status == "sending")
+                OutboxEmail.status == OutboxState.SENDING)
     db.session.execute(update(OutboxEmail).where(mine).values(claimed_until=clock + _lease())
                        .execution_options(synchronize_session=False))
     still_ours = set(db.session.scalars(select(OutboxEmail.id).where(mine)))
@@ -291,7 +290,7 @@ def _renew_leases(items: list[Claimed], run_id: str) -> datetime:
     return clock + _lease()
 
 
-def _mark_sent(item: Claimed, run_id: str, report: DeliveryReport) -> None:
+def mark_sent(item: Claimed, run_id: str, report: DeliveryReport) -> None:
     """Record that the server took the message, if the row is still this run's.
 
     It may not be: the lease ran out during a very slow send and another sender
@@ -303,8 +302,8 @@ def _mark_sent(item: Claimed, run_id: str, report: DeliveryReport) -> None:
     result = db.session.execute(
         update(OutboxEmail)
         .where(OutboxEmail.id == item.id, OutboxEmail.claimed_by == run_id,
-               OutboxEmail.status == "sending")
-        .values(status="sent", sent_at=utcnow(), claimed_until=None, last_error=None)
+               OutboxEmail.status == OutboxState.SENDING)
+        .values(status=OutboxState.SENT, sent_at=utcnow(), claimed_until=None, last_error=None)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -316,7 +315,7 @@ def _mark_sent(item: Claimed, run_id: str, report: DeliveryReport) -> None:
     log.info("outbox id=%s kind=%s outcome=sent attempt=%s", item.id, item.kind, item.attempts)
 
 
-def _record_failure(items: list[Claimed], error: Exception | None, now: datetime, run_id: str,
+def record_failure(items: list[Claimed], error: Exception | None, now: datetime, run_id: str,
                     report: DeliveryReport, *, permanent: bool = False) -> None:
     if not items:
         return
@@ -327,14 +326,14 @@ def _record_failure(items: list[Claimed], error: Exception | None, now: datetime
     begin_write()
     for item in items:
         give_up = permanent or item.attempts >= max(max_attempts, _urgent_attempts(item.kind))
-        values = {"status": "failed"} if give_up else {
-            "status": "queued",
+        values = {"status": OutboxState.FAILED} if give_up else {
+            "status": OutboxState.QUEUED,
             "next_attempt_at": to_db(base + backoff(item.attempts, item.kind)),
         }
         result = db.session.execute(
             update(OutboxEmail)
             .where(OutboxEmail.id == item.id, OutboxEmail.claimed_by == run_id,
-                   OutboxEmail.status == "sending")
+                   OutboxEmail.status == OutboxState.SENDING)
             # claimed_by stays: it keeps this run from claiming the row again.
             .values(claimed_until=None, last_error=description[:500], **values)
             .execution_options(synchronize_session=False)
@@ -346,7 +345,7 @@ def _record_failure(items: list[Claimed], error: Exception | None, now: datetime
         else:
             report.retrying += 1
         log.warning("outbox id=%s kind=%s outcome=%s attempt=%s error=%s", item.id, item.kind,
-                    "failed" if give_up else "retry", item.attempts, error_code(error))
+                    OutboxState.FAILED if give_up else "retry", item.attempts, error_code(error))
     db.session.commit()
 
 
@@ -392,13 +391,13 @@ def retry_failed(email_id: int | None = None) -> int:
     Like other domain functions it does not commit; the caller begins the write
     transaction (``begin_write()``) and commits.
     """
-    retry = update(OutboxEmail).where(OutboxEmail.status == "failed",
+    retry = update(OutboxEmail).where(OutboxEmail.status == OutboxState.FAILED,
                                       OutboxEmail.body_text.is_not(None))
     if email_id is not None:
         retry = retry.where(OutboxEmail.id == email_id)
     result = db.session.execute(
-        retry.values(status="queued", attempts=0, next_attempt_at=utcnow(), claimed_by=None,
-                     claimed_until=None)
+        retry.values(status=OutboxState.QUEUED, attempts=0, next_attempt_at=utcnow(),
+                     claimed_by=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount
@@ -415,8 +414,8 @@ def forget_sent_bodies(now: datetime | None = None) -> int:
     begin_write()
     result = db.session.execute(
         update(OutboxEmail)
-        .where(or_(and_(OutboxEmail.status == "sent", OutboxEmail.sent_at < cutoff),
-                   and_(OutboxEmail.status.in_(("failed", "superseded")),
+        .where(or_(and_(OutboxEmail.status == OutboxState.SENT, OutboxEmail.sent_at < cutoff),
+                   and_(OutboxEmail.status.in_(NEVER_SENT),
                         OutboxEmail.created_at < cutoff)),
                OutboxEmail.body_text.is_not(None))
         .values(body_text=None, body_html=None, ics=None)

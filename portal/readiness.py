@@ -28,6 +28,7 @@ from werkzeug.sansio.utils import host_is_trusted
 from portal import encryption
 from portal.extensions import db
 from portal.models import OutboxEmail, utcnow
+from portal.outbox_states import OutboxState
 
 ERROR, WARNING = "error", "warning"
 SECRET_KEY_MIN_LENGTH = 32
@@ -382,12 +383,12 @@ def migration_heads(app: Flask) -> tuple[str, ...]:
 def check_outbox(config, now: datetime) -> list[Problem]:
     """Mail that is due but not leaving: no sender running, or one that is stuck."""
     queued = db.session.scalar(select(func.min(OutboxEmail.next_attempt_at)).where(
-        OutboxEmail.status == "queued", OutboxEmail.next_attempt_at <= now))
+        OutboxEmail.status == OutboxState.QUEUED, OutboxEmail.next_attempt_at <= now))
     # A row a sender claimed and stopped renewing is due since its lease ran out.
     abandoned = db.session.scalar(select(func.min(OutboxEmail.claimed_until)).where(
-        OutboxEmail.status == "sending", OutboxEmail.claimed_until < now))
+        OutboxEmail.status == OutboxState.SENDING, OutboxEmail.claimed_until < now))
     failed = db.session.scalar(select(func.count(OutboxEmail.id)).where(
-        OutboxEmail.status == "failed"))
+        OutboxEmail.status == OutboxState.FAILED))
     db.session.rollback()
     problems = []
     oldest = min((when for when in (queued, abandoned) if when is not None), default=None)

@@ -33,13 +33,12 @@ from portal import audit, notifications
 from portal.availability import free_therapists_at, therapists_for_reschedule
 from portal.booking import IDENTIFIER_DRAWS, SlotTaken, find_by_public_id, violated_rule
 from portal.extensions import db
-from portal.i18n import lazy_gettext as _l
 from portal.links import external_url
 from portal.models import ConsultationRequest, Therapist, User, to_db
 from portal.scheduling import SLOT_LENGTH
+from portal.statuses import RequestStatus
 
 REBOOK_SALT = "rebook-after-no-show"
-MISSED_SUBJECT = _l("Sorry we missed you")
 # What a rebooking copies from the missed request: who the person is, where they
 # are, how they may be contacted, and the consent they gave then.
 COPIED = ("first_name", "last_name", "first_name_normalised", "last_name_normalised",
@@ -86,15 +85,14 @@ def missed_request_for(token: str) -> ConsultationRequest | None:
     except BadSignature:
         return None
     missed = find_by_public_id(public_id) if isinstance(public_id, str) else None
-    return missed if missed is not None and missed.status == "no_show" else None
+    return missed if missed is not None and missed.status == RequestStatus.NO_SHOW else None
 
 
 def queue_missed_note(missed: ConsultationRequest, *, actor: User | str) -> bool:
     """The gentle note, once per missed request; True when it was queued now."""
     therapist = missed.therapist
     row = notifications.queue_client_email(
-        missed, "missed_note", "missed_note", "client_missed", MISSED_SUBJECT,
-        rebook_url=rebook_url(missed),
+        missed, "missed_note", "missed_note", rebook_url=rebook_url(missed),
         can_rebook=therapist is not None and therapist.active)
     if row is not None:
         audit.record("missed_note_queued", actor=actor, request_id=missed.id)
@@ -146,7 +144,7 @@ def _insert(missed: ConsultationRequest, therapist_id: int,
     for _ in range(IDENTIFIER_DRAWS):  # a fresh reference and public id each time
         row = ConsultationRequest(
             **{name: getattr(missed, name) for name in COPIED},
-            status="new", therapist_id=therapist_id, therapist_choice=str(therapist_id),
+            status=RequestStatus.NEW, therapist_id=therapist_id, therapist_choice=str(therapist_id),
             slot_start=to_db(start), slot_end=to_db(start + SLOT_LENGTH),
             rebooked_from_id=missed.id, interests="", message="",
         )

@@ -35,21 +35,18 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import audit, booking, notifications
 from portal.extensions import db
-from portal.models import (
-    OPEN_STATUSES,
-    RELEASED_STATUSES,
-    STATUSES,
-    ConsultationRequest,
-    RequestNote,
-    User,
-)
+from portal.messages.kinds import KINDS, MessageKind
+from portal.models import ConsultationRequest, RequestNote, User
 from portal.refusals import Refused
+from portal.statuses import (
+    ALL_STATUSES,
+    RELEASED_STATUSES,
+    STAFF_STATUSES,
+    STATUS_LABELS,
+    RequestStatus,
+)
 
-PENDING = "pending"
-OVER_STATUSES = ("completed", "no_show")
-# What staff see in the status select, in this order; "pending" is never among them.
-STAFF_STATUSES = (*OPEN_STATUSES, *OVER_STATUSES, *RELEASED_STATUSES)
-ALL_STATUSES = (PENDING, *STAFF_STATUSES)
+S = RequestStatus  # short, for the table below
 
 
 # -- why a move is refused ------------------------------------------------------
@@ -108,18 +105,19 @@ class PersonHasOpenRequest(StatusChangeRefused):
 
 # -- the table --------------------------------------------------------------------
 
-CANCEL_EMAILS = (("cancelled_client", "client"), ("cancelled_therapist", "therapist"))
-REOPEN_EMAILS = (("reopened_client", "client"), ("reopened_therapist", "therapist"))
+CANCEL_EMAILS = (KINDS["cancelled_client"], KINDS["cancelled_therapist"])
+REOPEN_EMAILS = (KINDS["reopened_client"], KINDS["reopened_therapist"])
 
 
 @dataclass(frozen=True)
 class Move:
     """An allowed move. ``effect`` names what it does (see ``_EFFECTS``); ``emails``
-    are the (kind, "client" or "therapist") it queues, when ``emails_when`` holds.
-    "therapist" means the intake address when nobody is assigned."""
+    are the message kinds (portal.messages.kinds, each with its audience) it queues,
+    when ``emails_when`` holds. A therapist's go to the intake address when nobody is
+    assigned."""
 
     effect: str
-    emails: tuple[tuple[str, str], ...] = ()
+    emails: tuple[MessageKind, ...] = ()
     emails_when: str = "always"
 
 
@@ -137,24 +135,24 @@ REOPEN = Move("reopen", REOPEN_EMAILS, emails_when="the client was told of a can
 WAITING = Refusal(WaitingForEmail)
 
 # Rows: the current status. Columns: the target, in STAFF_STATUSES order.
-_GRID: dict[str, tuple[Move | Refusal, ...]] = {
+_GRID: dict[RequestStatus, tuple[Move | Refusal, ...]] = {
     #             new      contacted scheduled completed  no_show    cancelled  not_a_fit
-    "new":       (KEEP,    SET,      SET,      MARK_OVER, MARK_OVER, CANCEL,    DECLINE),
-    "contacted": (SET,     KEEP,     SET,      MARK_OVER, MARK_OVER, CANCEL,    DECLINE),
-    "scheduled": (SET,     SET,      KEEP,     MARK_OVER, MARK_OVER, CANCEL,    DECLINE),
-    "completed": (SET,     SET,      SET,      KEEP,      SET,       Refusal(AlreadyOver), SET),
-    "no_show":   (SET,     SET,      SET,      SET,       KEEP,      Refusal(AlreadyOver), SET),
-    "cancelled": (REOPEN,  REOPEN,   REOPEN,   Refusal(NeverHeld), Refusal(NeverHeld), KEEP,
+    S.NEW:       (KEEP,    SET,      SET,      MARK_OVER, MARK_OVER, CANCEL,    DECLINE),
+    S.CONTACTED: (SET,     KEEP,     SET,      MARK_OVER, MARK_OVER, CANCEL,    DECLINE),
+    S.SCHEDULED: (SET,     SET,      KEEP,     MARK_OVER, MARK_OVER, CANCEL,    DECLINE),
+    S.COMPLETED: (SET,     SET,      SET,      KEEP,      SET,       Refusal(AlreadyOver), SET),
+    S.NO_SHOW:   (SET,     SET,      SET,      SET,       KEEP,      Refusal(AlreadyOver), SET),
+    S.CANCELLED: (REOPEN,  REOPEN,   REOPEN,   Refusal(NeverHeld), Refusal(NeverHeld), KEEP,
                   SET),
-    "not_a_fit": (REOPEN,  REOPEN,   REOPEN,   MARK_OVER, MARK_OVER, Refusal(AlreadyClosed),
+    S.NOT_A_FIT: (REOPEN,  REOPEN,   REOPEN,   MARK_OVER, MARK_OVER, Refusal(AlreadyClosed),
                   KEEP),
-    PENDING:     (WAITING,) * len(STAFF_STATUSES),
+    S.PENDING:   (WAITING,) * len(STAFF_STATUSES),
 }
 
-TRANSITIONS: dict[tuple[str, str], Move | Refusal] = {
+TRANSITIONS: dict[tuple[RequestStatus, RequestStatus], Move | Refusal] = {
     **{(current, target): rule for current, row in _GRID.items()
        for target, rule in zip(STAFF_STATUSES, row, strict=True)},
-    **{(current, PENDING): WAITING if current == PENDING else Refusal(NotAStaffStatus)
+    **{(current, S.PENDING): WAITING if current == S.PENDING else Refusal(NotAStaffStatus)
        for current in ALL_STATUSES},
 }
 
@@ -195,7 +193,7 @@ def allowed_targets(consultation: ConsultationRequest,
 
 def status_choices(consultation: ConsultationRequest,
                    now: datetime | None = None) -> list[tuple[str, str]]:
-    return [(target, STATUSES.get(target, target))
+    return [(target, STATUS_LABELS.get(target, target))
             for target in allowed_targets(consultation, now)]
 
 

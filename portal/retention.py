@@ -31,13 +31,13 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from portal import audit
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail, User, to_db
+from portal.outbox_states import NEVER_SENT, OutboxState
 from portal.refusals import Refused
+from portal.statuses import CLOSED_STATUSES
 
 CHUNK = 500
 # What a forgotten email's recipient becomes (the column is NOT NULL).
 FORGOTTEN = "forgotten"
-# Requests whose consultation is over or will not happen: purge may delete them.
-CLOSED_STATUSES = ("cancelled", "completed", "no_show", "not_a_fit")
 
 
 class StillBooked(Refused):
@@ -131,8 +131,8 @@ def forget_old_emails(cutoff: datetime) -> list[str]:
     ones by when they were queued. Queued and sending ones are left alone. Their
     Message-IDs."""
     done_before = and_(
-        or_(and_(OutboxEmail.status == "sent", OutboxEmail.sent_at < cutoff),
-            and_(OutboxEmail.status.in_(("failed", "superseded")),
+        or_(and_(OutboxEmail.status == OutboxState.SENT, OutboxEmail.sent_at < cutoff),
+            and_(OutboxEmail.status.in_(NEVER_SENT),
                  OutboxEmail.created_at < cutoff)),
         OutboxEmail.recipient != FORGOTTEN,
     )

@@ -33,8 +33,6 @@ from portal import audit, intake, notifications, waitlist
 from portal.extensions import db
 from portal.mail_transport import remove_sink_copies_after_commit
 from portal.models import (
-    OPEN_STATUSES,
-    PENDING,
     ConsultationRequest,
     EmailVerification,
     OutboxEmail,
@@ -42,6 +40,7 @@ from portal.models import (
     to_db,
 )
 from portal.scheduling import PACIFIC
+from portal.statuses import OPEN_STATUSES, RequestStatus
 
 CODE_DIGITS = 6
 MAX_WRONG_TRIES = 5
@@ -151,7 +150,7 @@ def confirm(consultation: ConsultationRequest, code: str, *, now: datetime) -> N
         raise WrongCode(MAX_WRONG_TRIES - verification.wrong_tries)
     try:
         with db.session.begin_nested():
-            consultation.status = "new"
+            consultation.status = RequestStatus.NEW
             # "Received" is when the practice could first see it.
             consultation.created_at = to_db(now)
             db.session.delete(verification)
@@ -185,7 +184,8 @@ def release_expired(now: datetime | None = None) -> int:
         EmailVerification.expires_at <= to_db(now))
     held = db.session.execute(select(
         ConsultationRequest.id, ConsultationRequest.therapist_id, ConsultationRequest.slot_start
-    ).where(ConsultationRequest.status == PENDING, ConsultationRequest.id.in_(expired))).all()
+    ).where(ConsultationRequest.status == RequestStatus.PENDING,
+            ConsultationRequest.id.in_(expired))).all()
     ids = [row.id for row in held]
     if ids:
         _forget_sink_copies(ids)
@@ -213,7 +213,8 @@ def find_pending(public_id: object, *, lock: bool = False) -> ConsultationReques
     if not isinstance(public_id, str) or not public_id:
         return None
     query = select(ConsultationRequest).where(
-        ConsultationRequest.public_id == public_id[:32], ConsultationRequest.status == PENDING)
+        ConsultationRequest.public_id == public_id[:32],
+        ConsultationRequest.status == RequestStatus.PENDING)
     return db.session.scalar(query.with_for_update() if lock else query)
 
 

@@ -40,9 +40,9 @@ from portal.models import (
     utcnow,
 )
 from portal.scheduling import PACIFIC, format_slot_long
+from portal.statuses import WAITING_STATUSES
 
 OFFER_WINDOW = timedelta(days=7)
-WAITING_STATUSES = ("new", "contacted")
 OFFER_SALT = "waitlist-offer"
 
 

@@ -18,11 +18,11 @@ from portal.models import (
     LANGUAGE_NAMES,
     PAYMENT_METHODS,
     SELF_PAY,
-    STATUSES,
     ConsultationRequest,
 )
 from portal.phones import spreadsheet_phone
 from portal.scheduling import PACIFIC
+from portal.statuses import STATUS_LABELS
 from tests.factories import make_request, make_therapist
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -119,7 +119,7 @@ def varied(app, cast):
                 fields["email"] = f"-x{n}@example.com"
             row = make_request(therapist, booked, created_at=when, **fields)
             row.consent_at, row.privacy_notice_version = when + timedelta(seconds=n), notice
-        for n, status in enumerate(STATUSES):
+        for n, status in enumerate(STATUS_LABELS):
             make_request(plain, datetime(2026, 1, 5, 18, 0, tzinfo=UTC) + timedelta(hours=n),
                          status=status, first_name="Status", last_name=status)
         db.session.commit()
@@ -130,7 +130,7 @@ def test_the_export_writes_what_the_row_by_row_rules_write(app, admin, varied):
     written = response.get_data(as_text=True)
     assert written == row_by_row(app)
     rows = list(csv.DictReader(io.StringIO(written.lstrip("\ufeff"))))
-    assert len(rows) == len(AROUND_THE_CHANGES) - 1 + len(STATUSES) + 2  # not the pending one
+    assert len(rows) == len(AROUND_THE_CHANGES) - 1 + len(STATUS_LABELS) + 2  # not the pending one
     assert {"'=1+2", "'\tTab", "'=Dr. Formula", "'=94110", "'-old"} <= {
         cell for row in rows for cell in row.values()}
 

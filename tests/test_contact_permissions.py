@@ -219,29 +219,25 @@ def queue_every_client_email(consultation: ConsultationRequest) -> dict[str, Out
         offered_therapist=None, offer_url="https://portal.example.com/waitlist/x")
     rebooking.queue_missed_note(consultation, actor="test")
     notifications.queue_client_email(consultation, "declined:1", declines.KIND,
-                                     declines.TEMPLATE, declines.SUBJECT,
                                      **declines.email_context(""))
     # A text that could not be delivered, sent by email instead (portal.texts.delivery).
     notifications.queue_client_email(consultation, "text-fallback:1", "text_fallback",
-                                     "client_text_fallback", "About your consultation",
                                      text="Texts on.", last_digits="0123")
     db.session.flush()
     return client_emails(consultation.id)
 
 
-# The client emails that greet the client by name, by the template each renders.
-GREETING_KINDS = {"client_confirmation": "confirmation", "client_reminder": "reminder",
-                  "client_rescheduled": "rescheduled_client",
-                  "client_cancelled": "cancelled_client", "client_reopened": "reopened_client",
-                  "client_waitlist_offer": "waitlist_offer", "client_missed": "missed_note",
-                  "client_declined": "declined", "client_text_fallback": "text_fallback"}
+# The client emails that greet the client by name (each kind's template is its name).
+GREETING_KINDS = {"confirmation", "reminder", "rescheduled_client", "cancelled_client",
+                  "reopened_client", "waitlist_offer", "missed_note", "declined",
+                  "text_fallback"}
 # Sent to an address nobody has verified: no name at all.
-ANONYMOUS_TEMPLATES = {"client_verification_code", "client_already_booked"}
+ANONYMOUS_KINDS = {"verification_code", "already_booked"}
 
 
 def test_every_client_email_kind_is_covered_here():
-    templates = {path.stem for path in TEMPLATES.glob("client_*.txt")}
-    assert templates == set(GREETING_KINDS) | ANONYMOUS_TEMPLATES
+    templates = {path.stem for path in (TEMPLATES / "client").glob("*.txt")}
+    assert templates == GREETING_KINDS | ANONYMOUS_KINDS
 
 
 @pytest.mark.parametrize(("preferred", "greeted"), [("Sam", "Sam"), (None, "Alexandra")])
@@ -251,7 +247,7 @@ def test_every_client_email_greets_the_name_they_asked_for(app, preferred, greet
         consultation = make_request(therapist, soon(), first_name="Alexandra",
                                     preferred_name=preferred, email="client-sam@example.com")
         emails = queue_every_client_email(consultation)
-        assert set(emails) == set(GREETING_KINDS.values())
+        assert set(emails) == GREETING_KINDS
         for kind, row in emails.items():
             assert row.body_text.startswith(f"Hello {greeted},"), kind
             assert f"<p>Hello {greeted},</p>" in row.body_html, kind

@@ -176,8 +176,8 @@ def test_every_client_template_is_read_for_the_catalog():
     config.read(ROOT / "babel.cfg")
     patterns = [section.split(":", 1)[1].strip() for section in config.sections()
                 if section.startswith("jinja2:")]
-    staff = ("templates/admin/", "templates/auth/", "templates/email/therapist_",
-             "templates/email/staff_")
+    staff = ("templates/admin/", "templates/auth/", "templates/email/therapist/",
+             "templates/email/staff/")
     for path in sorted((ROOT / "templates").rglob("*.*")):
         name = path.relative_to(ROOT).as_posix()
         if not name.startswith(staff):

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from portal import notifications, outbox
 from portal.extensions import db
+from portal.messages.composer import check_subject
 from portal.models import OutboxEmail
 from tests.conftest import mail_app_config
 from tests.factories import future_slot, make_request, make_therapist
@@ -57,7 +58,7 @@ def test_a_header_with_a_line_break_is_never_sent(app, smtp_server, header):
                                      "Hello\x85there"])
 def test_a_subject_must_be_one_plain_line_to_be_queued(subject):
     with pytest.raises(ValueError, match="one line"):
-        notifications.check_subject(subject)
+        check_subject(subject)
 
 
 def test_a_stored_name_with_a_line_break_stays_on_the_greetings_line(app, smtp_server):

@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from portal import notifications, outbox
+from portal.addresses import clean_address
 from portal.extensions import db
+from portal.messages.composer import check_subject
 from portal.models import ConsultationRequest, OutboxEmail, to_db
 from portal.scheduling import PACIFIC, format_slot_long
 from tests.conftest import mail_app_config
@@ -387,7 +389,7 @@ def test_header_injection_is_refused():
     for address in ("a@example.com\r\nBcc: b@example.com", "A <a@example.com>",
                     "a@example.com, b@example.com", "no-at-sign", "a@localhost"):
         with pytest.raises(ValueError):
-            notifications.clean_address(address)
-    assert notifications.clean_address(" o'brien@example.com ") == "o'brien@example.com"
+            clean_address(address)
+    assert clean_address(" o'brien@example.com ") == "o'brien@example.com"
     with pytest.raises(ValueError):
-        notifications.check_subject("About your ketamine session")
+        check_subject("About your ketamine session")

@@ -164,7 +164,7 @@ def test_a_permanent_refusal_fails_at_once_and_the_rest_still_go(app, smtp_serve
 def test_a_sender_killed_mid_batch_loses_nothing_and_resends_at_most_one(
         app, smtp_server, monkeypatch):
     queue_plain(app, 6)
-    real_mark, marks = outbox._mark_sent, []
+    real_mark, marks = outbox.mark_sent, []
 
     class Killed(BaseException):
         pass
@@ -175,13 +175,13 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_resends_at_most_one(
             raise Killed  # the process dies after the server took the 3rd message
         real_mark(item, run_id, report)
 
-    monkeypatch.setattr(outbox, "_mark_sent", mark_then_die)
+    monkeypatch.setattr(outbox, "mark_sent", mark_then_die)
     now = datetime.now(UTC)
     with app.app_context():
         with pytest.raises(Killed):
             outbox.deliver_due(now)
         db.session.rollback()
-    monkeypatch.setattr(outbox, "_mark_sent", real_mark)
+    monkeypatch.setattr(outbox, "mark_sent", real_mark)
     assert statuses(app) == {"sent": 2, "sending": 4}
     with app.app_context():
         assert outbox.deliver_due(now).sent == 0  # the lease still holds

@@ -176,9 +176,8 @@ def every_client_email(app) -> list[OutboxEmail]:
             "10:00\u201310:30\u202fa.m. PT", offered_therapist=therapist,
             offer_url="https://portal.example.com/waitlist/x")
         rebooking.queue_missed_note(row, actor="test")
-        notifications.queue_client_email(row, "declined:1", declines.KIND, declines.TEMPLATE,
-                                         declines.SUBJECT, **declines.email_context(
-                                             "Le deseamos lo mejor."))
+        notifications.queue_client_email(row, "declined:1", declines.KIND,
+                                         **declines.email_context("Le deseamos lo mejor."))
         db.session.commit()
         return [email for email in db.session.scalars(select(OutboxEmail))
                 if email.kind in CLIENT_KINDS]

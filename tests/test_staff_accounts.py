@@ -338,7 +338,7 @@ def test_forgot_password_does_the_same_work_for_any_address(app, cast):
     known_templates, known_statements = work_for(cast.own_email)
     unknown_templates, unknown_statements = work_for("nobody@example.com")
     assert known_templates == unknown_templates == [
-        "email/staff_reset.txt", "email/staff_reset.html", "auth/forgot_sent.html"]
+        "email/staff/staff_reset.txt", "email/staff/staff_reset.html", "auth/forgot_sent.html"]
     # The same reads, the audit row and the commit; the queued email is the one INSERT more.
     assert [s for s in known_statements if s != "INSERT"] == \
         [s for s in unknown_statements if s != "INSERT"]

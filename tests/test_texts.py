@@ -320,7 +320,7 @@ class Killed(BaseException):
 def test_a_killed_sender_resends_at_most_one_text(texting, client, twilio, daytime,
                                                   monkeypatch):
     ids = [consenting(texting, client) for _ in range(3)]
-    original = outbox._mark_sent
+    original = outbox.mark_sent
     calls = []
 
     def dies_once(*args, **kwargs):
@@ -329,7 +329,7 @@ def test_a_killed_sender_resends_at_most_one_text(texting, client, twilio, dayti
             raise Killed
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(outbox, "_mark_sent", dies_once)
+    monkeypatch.setattr(outbox, "mark_sent", dies_once)
     with pytest.raises(Killed):
         deliver(texting)
     with texting.app_context():

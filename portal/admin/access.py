@@ -15,7 +15,8 @@ from flask_login import current_user
 from sqlalchemy import Select, false
 
 from portal.extensions import db
-from portal.models import PENDING, ConsultationRequest, User
+from portal.models import ConsultationRequest, User
+from portal.statuses import RequestStatus
 
 
 def actor() -> User:
@@ -37,7 +38,7 @@ def admin_required(view):
 def visible_requests(stmt: Select) -> Select:
     """Narrow a query on ConsultationRequest to what the current user may see. Nobody
     sees a pending request: its address is not confirmed, and it may never be."""
-    stmt = stmt.where(ConsultationRequest.status != PENDING)
+    stmt = stmt.where(ConsultationRequest.status != RequestStatus.PENDING)
     if current_user.is_admin:
         return stmt
     if current_user.therapist_id is None:

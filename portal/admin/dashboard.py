@@ -19,8 +19,6 @@ from portal.calendars import connections as calendar_connections
 from portal.calendars import sync as calendar_sync
 from portal.extensions import db
 from portal.models import (
-    PENDING,
-    STATUSES,
     AnonymousCount,
     ConsultationRequest,
     NotEligibleCount,
@@ -28,7 +26,9 @@ from portal.models import (
     as_utc,
     to_db,
 )
+from portal.outbox_states import OutboxState
 from portal.scheduling import PACIFIC
+from portal.statuses import OVER_STATUSES, STATUS_LABELS, RequestStatus
 
 Request = ConsultationRequest
 PROMISE_LIST_LIMIT = 20
@@ -37,7 +37,7 @@ PROMISE_LIST_LIMIT = 20
 def still_new(start: datetime | None, end: datetime) -> tuple[int, list[Request]]:
     """How many requests still ``new`` arrived in ``[start, end)``, and the oldest of them."""
     query = visible_requests(select(Request).where(
-        Request.status == "new", Request.created_at < to_db(end)))
+        Request.status == RequestStatus.NEW, Request.created_at < to_db(end)))
     if start is not None:
         query = query.where(Request.created_at >= to_db(start))
     count = db.session.scalar(select(func.count()).select_from(query.subquery()))
@@ -111,13 +111,13 @@ def no_show_rates(now: datetime, months: int = RATE_MONTHS) -> list[MonthRate]:
     # GROUP BY with the same CASE in the select list.
     held = visible_requests(
         select(bucket.label("month"), Request.status)
-        .where(Request.status.in_(("completed", "no_show")),
+        .where(Request.status.in_(OVER_STATUSES),
                Request.slot_start >= bounds[0], Request.slot_start < bounds[-1])).subquery()
     rows = db.session.execute(select(held.c.month, held.c.status, func.count())
                               .group_by(held.c.month, held.c.status))
     counts = {(index, status): count for index, status, count in rows}
-    return [MonthRate(first, counts.get((index, "completed"), 0),
-                      counts.get((index, "no_show"), 0))
+    return [MonthRate(first, counts.get((index, RequestStatus.COMPLETED), 0),
+                      counts.get((index, RequestStatus.NO_SHOW), 0))
             for index, first in enumerate(firsts[:-1])]
 
 
@@ -130,10 +130,10 @@ def dashboard():
     stale_before = business_days.business_hours_before(
         now, current_app.config["STALE_NEW_BUSINESS_HOURS"], holidays)
     stale = visible_requests(select(Request).where(
-        Request.status == "new", Request.created_at < to_db(stale_before)))
+        Request.status == RequestStatus.NEW, Request.created_at < to_db(stale_before)))
     context = {
         **reply_promise_panel(now, holidays),
-        "statuses": STATUSES,
+        "statuses": STATUS_LABELS,
         "this_week": counts_by_status(this_week, now + timedelta(seconds=1)),
         "last_week": counts_by_status(last_week, this_week),
         "stale_count": db.session.scalar(select(func.count()).select_from(stale.subquery())),
@@ -158,10 +158,10 @@ def admin_panels(now: datetime) -> dict:
             .where(NotEligibleCount.day >= since).order_by(NotEligibleCount.day.desc())
         ).all(),
         "failed_emails": db.session.scalar(
-            select(func.count(OutboxEmail.id)).where(OutboxEmail.status == "failed")),
+            select(func.count(OutboxEmail.id)).where(OutboxEmail.status == OutboxState.FAILED)),
         # Counts only: a pending request is nobody's to look at until it is confirmed.
         "pending_now": db.session.scalar(
-            select(func.count(Request.id)).where(Request.status == PENDING)),
+            select(func.count(Request.id)).where(Request.status == RequestStatus.PENDING)),
         "holds_now": holds.held_now(now),
         "unverified": db.session.execute(
             select(AnonymousCount.day, AnonymousCount.count)

@@ -21,6 +21,7 @@ from portal.admin.blueprint import bp
 from portal.admin.forms import DeclineForm
 from portal.extensions import db
 from portal.models import ConsultationRequest
+from portal.statuses import RequestStatus
 
 PREVIEW_SALT = "decline-preview"
 
@@ -45,8 +46,8 @@ def was_previewed(consultation: ConsultationRequest, line: str, token: str | Non
 
 
 def can_decline(consultation: ConsultationRequest) -> bool:
-    return consultation.status != "not_a_fit" \
-        and request_status.refusal(consultation, "not_a_fit") is None
+    return consultation.status != RequestStatus.NOT_A_FIT \
+        and request_status.refusal(consultation, RequestStatus.NOT_A_FIT) is None
 
 
 def render_decline(consultation: ConsultationRequest, form: DeclineForm, status: int = 200):
@@ -67,7 +68,7 @@ def render_preview(consultation: ConsultationRequest, form: DeclineForm):
 def request_decline(request_id: int):
     consultation = visible_request_or_abort(request_id)
     if not can_decline(consultation):
-        refused = request_status.refusal(consultation, "not_a_fit")
+        refused = request_status.refusal(consultation, RequestStatus.NOT_A_FIT)
         flash(refused.message if refused else "This request is already closed as not a fit.",
               "error")
         return back_to(consultation)

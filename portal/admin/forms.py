@@ -35,8 +35,9 @@ from portal.forms import (
     one_line,
     options,
 )
-from portal.models import ROLES, STATUSES, Therapist
+from portal.models import ROLES, Therapist
 from portal.scheduling import WEEKDAYS
+from portal.statuses import STATUS_LABELS
 
 
 def therapist_options(label: Callable[[Row], str], *,
@@ -51,7 +52,7 @@ def therapist_options(label: Callable[[Row], str], *,
 
 class RequestFilterForm(Form):
     q = StringField("Search", validators=[Optional(), Length(max=100)])
-    status = SelectField("Status", choices=options([("", "Any status"), *STATUSES.items()]),
+    status = SelectField("Status", choices=options([("", "Any status"), *STATUS_LABELS.items()]),
                          validate_choice=False)
     therapist = SelectField("Therapist", validate_choice=False)
     received_from = DateField("Received from", validators=[Optional()])
@@ -63,7 +64,7 @@ class RequestFilterForm(Form):
 
 
 class StatusForm(PortalForm):
-    status = SelectField("New status", choices=options(STATUSES.items()),
+    status = SelectField("New status", choices=options(STATUS_LABELS.items()),
                          validators=[InputRequired("Choose a status.")])
     note = TextAreaField("Note", filters=MULTI_LINE_FILTERS,
                          validators=[Optional(), Length(max=4000), multi_line("the note")])

@@ -26,9 +26,10 @@ from typing import Any
 import phonenumbers
 from sqlalchemy import ColumnElement, and_, false, or_, tuple_
 
-from portal.models import STATUSES, ConsultationRequest, normalise_name, normalise_search, to_db
+from portal.models import ConsultationRequest, normalise_name, normalise_search, to_db
 from portal.numbers import MAX_PAGE, arg_number, parse_id
 from portal.scheduling import PACIFIC
+from portal.statuses import STATUS_LABELS
 
 Request = ConsultationRequest
 PER_PAGE_DEFAULT = 50
@@ -152,7 +153,7 @@ class RequestQuery:
 
     def conditions(self) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
-        if self.status in STATUSES:
+        if self.status in STATUS_LABELS:
             found.append(Request.status == self.status)
         if self.therapist == "none":
             found.append(Request.therapist_id.is_(None))

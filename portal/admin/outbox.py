@@ -11,7 +11,8 @@ from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.listing import page_numbers
 from portal.extensions import db
-from portal.models import OUTBOX_STATES, OutboxEmail
+from portal.models import OutboxEmail
+from portal.outbox_states import OUTBOX_STATES, OutboxState
 
 
 @bp.get("/outbox")
@@ -36,18 +37,18 @@ def outbox_list():
 @admin_required
 def outbox_retry(email_id: int):
     email = db.get_or_404(OutboxEmail, email_id)
-    if email.status != "failed":
+    if email.status != OutboxState.FAILED:
         flash("Only a failed email can be retried.", "error")
         return redirect(url_for("admin.outbox_list"))
     if email.body_text is None:
         flash(f"Email {email.id} can't be sent again: its content was already deleted.", "error")
-        return redirect(url_for("admin.outbox_list", status="failed"))
+        return redirect(url_for("admin.outbox_list", status=OutboxState.FAILED))
     # A fresh run of attempts, due now, once someone has looked at the failure.
     outbox.retry_failed(email.id)
     audit.record("email_retried", actor=actor(), request_id=email.request_id, email_id=email.id)
     db.session.commit()
     flash(f"Email {email.id} is queued again.", "info")
-    return redirect(url_for("admin.outbox_list", status="failed"))
+    return redirect(url_for("admin.outbox_list", status=OutboxState.FAILED))
 
 
 @bp.post("/outbox/retry-failed")
@@ -57,4 +58,4 @@ def outbox_retry_all():
     audit.record("emails_retried", actor=actor(), count=count)
     db.session.commit()
     flash(f"{count} failed email{'s are' if count != 1 else ' is'} queued again.", "info")
-    return redirect(url_for("admin.outbox_list", status="queued"))
+    return redirect(url_for("admin.outbox_list", status=OutboxState.QUEUED))

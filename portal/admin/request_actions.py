@@ -29,7 +29,9 @@ from portal.availability import therapists_for_reschedule
 from portal.extensions import db
 from portal.mail_transport import remove_sink_copies
 from portal.models import OutboxEmail
+from portal.outbox_states import UNDELIVERED
 from portal.scheduling import format_slot_long, parse_slot_value, slot_value
+from portal.statuses import RequestStatus
 
 
 def back_to(consultation):
@@ -53,7 +55,7 @@ def request_status_change(request_id: int):
     form.status.choices = options((s, s) for s in request_status.STAFF_STATUSES)
     if not form.validate_on_submit():
         return render_detail(consultation, status_form=form)
-    if form.status.data == "not_a_fit" and can_decline(consultation):
+    if form.status.data == RequestStatus.NOT_A_FIT and can_decline(consultation):
         # Its own page: whether to tell the client, and a preview (the note comes along).
         return render_decline(consultation, DeclineForm(formdata=None, note=form.note.data))
     try:
@@ -64,7 +66,7 @@ def request_status_change(request_id: int):
         form.status.errors.append(refused.message)
         return render_detail(consultation, status_form=form)
     said = f"Status is now “{consultation.status_label}”."
-    if changed and consultation.status == "no_show" and form.no_show_note.data:
+    if changed and consultation.status == RequestStatus.NO_SHOW and form.no_show_note.data:
         rebooking.queue_missed_note(consultation, actor=actor())
         said += " We've queued a gentle note to the client with a link to book again."
     return saved(said, consultation)
@@ -109,7 +111,8 @@ def request_cancel(request_id: int):
     consultation = visible_request_or_abort(request_id)
     response = back_to(consultation)
     try:
-        cancelled = request_status.change_status(consultation, "cancelled", actor=actor())
+        cancelled = request_status.change_status(consultation, RequestStatus.CANCELLED,
+                                                 actor=actor())
     except request_status.StatusChangeRefused as refused:
         db.session.rollback()
         flash(refused.message, "error")
@@ -161,6 +164,6 @@ def request_delete(request_id: int):
     status = 409 if refusal and posted else 200
     unsent = db.session.scalar(select(func.count(OutboxEmail.id)).where(
         OutboxEmail.request_id == consultation.id,
-        OutboxEmail.status.in_(("queued", "sending", "failed"))))
+        OutboxEmail.status.in_(UNDELIVERED)))
     return render_template("admin/request_delete.html", consultation=consultation,
                            refusal=refusal, unsent=unsent), status

@@ -42,13 +42,12 @@ from portal.database import begin_write
 from portal.extensions import db
 from portal.models import (
     CONTACT_METHODS,
-    OPEN_STATUSES,
-    PENDING,
     AuditEvent,
     ConsultationRequest,
     OutboxEmail,
     RequestNote,
 )
+from portal.statuses import OPEN_STATUSES, RequestStatus
 
 
 def therapist_choices() -> list[tuple[str, str]]:
@@ -120,7 +119,7 @@ def count(conditions, *more) -> int:
         # (held for 30 minutes) and found by the status index.
         every = select(func.count()).select_from(ConsultationRequest).scalar_subquery()
         pending = select(func.count()).where(
-            ConsultationRequest.status == PENDING).scalar_subquery()
+            ConsultationRequest.status == RequestStatus.PENDING).scalar_subquery()
         return db.session.scalar(select(every - pending))
     return db.session.scalar(
         filtered(select(func.count(ConsultationRequest.id)), conditions).where(*more))
@@ -285,7 +284,7 @@ def render_detail(consultation: ConsultationRequest, **forms):
         if consultation.rebooked_from_id else None
     rebooked_as = db.session.scalar(select(ConsultationRequest).where(
         ConsultationRequest.rebooked_from_id == consultation.id)) \
-        if consultation.status == "no_show" else None
+        if consultation.status == RequestStatus.NO_SHOW else None
     status_form = forms.get("status_form") or StatusForm(status=consultation.status)
     # Only the moves the status table allows now (a submitted form's target included
     # in its errors, not in the list, when it was refused).

@@ -17,7 +17,6 @@ from portal.admin.calendars import calendar_panel
 from portal.admin.forms import CalendarForm, HoursForm, TherapistForm, TimeOffForm
 from portal.extensions import db
 from portal.models import (
-    OPEN_STATUSES,
     ConsultationRequest,
     Therapist,
     TimeOff,
@@ -26,6 +25,7 @@ from portal.models import (
     to_db,
 )
 from portal.scheduling import PACIFIC, WEEKDAYS
+from portal.statuses import OPEN_STATUSES
 
 
 def therapist_or_404(therapist_id: int) -> Therapist:

@@ -11,25 +11,13 @@ from sqlalchemy import select
 
 from portal.admin.blueprint import bp, pacific_datetime
 from portal.extensions import db
-from portal.models import STATUSES, AuditEvent, Therapist
+from portal.messages.kinds import KINDS
+from portal.models import AuditEvent, Therapist
 from portal.phones import display_phone
+from portal.statuses import STATUS_LABELS
 
 EMAIL_KINDS = {
-    "verification_code": "Email check code",
-    "already_booked": "Already has a request",
-    "confirmation": "Confirmation to the client",
-    "therapist_notice": "New consultation, to the therapist",
-    "rescheduled_client": "New time, to the client",
-    "rescheduled_therapist": "New time, to the therapist",
-    "reopened_client": "Back on, to the client",
-    "reopened_therapist": "Back on, to the therapist",
-    "cancelled_client": "Cancelled, to the client",
-    "cancelled_therapist": "Cancelled, to the therapist",
-    "reminder": "Reminder to the client",
-    "no_longer_with_you": "No longer with you, to the previous therapist",
-    "declined": "Not a fit, to the client",
-    "missed_note": "Sorry we missed you, to the client",
-    "waitlist_offer": "Waitlist: a freed time, to the client",
+    **{name: kind.label for name, kind in KINDS.items()},
     # The outbox's calendar channel (portal.calendars.writeback): "calendar:<id>" rows.
     "calendar_put": "Written into the therapist's own calendar",
     "calendar_delete": "Removed from the therapist's own calendar",
@@ -96,7 +84,7 @@ def phone(e164: str | None) -> str:
 
 
 def _status(key: object) -> str:
-    return STATUSES.get(str(key), str(key).replace("_", " ")).lower() if key else "none"
+    return STATUS_LABELS.get(str(key), str(key).replace("_", " ")).lower() if key else "none"
 
 
 def _time(value: object) -> str:

@@ -38,8 +38,8 @@ def deliver_due(now: datetime | None = None) -> outbox.DeliveryReport:
         for n, item in enumerate(batch):
             # As email does: renew the rest of the batch's lease before a write that
             # might outlast it (a write may take CALENDAR_TIMEOUT_SECONDS).
-            if outbox._running_out(leased_until):  # noqa: SLF001
-                leased_until = outbox._renew_leases(batch[n:], run_id)  # noqa: SLF001
+            if outbox.running_out(leased_until):
+                leased_until = outbox.renew_leases(batch[n:], run_id)
             if item.lost:
                 continue  # another writer took it over
             write_one(item, now, run_id, report)
@@ -58,15 +58,15 @@ def write_one(item: outbox.Claimed, now: datetime, run_id: str,
     if source is None:
         log.info("outbox id=%s kind=%s outcome=skipped reason=no-caldav-calendar",
                  item.id, item.kind)
-        outbox._mark_sent(item, run_id, report)  # noqa: SLF001 - the outbox's own step
+        outbox.mark_sent(item, run_id, report)
         return
     try:
         write(kind, *source, ics, uid)
     except CalendarError as error:
-        outbox._record_failure([item], error, now, run_id, report,  # noqa: SLF001
-                               permanent=error.code in PERMANENT)
+        outbox.record_failure([item], error, now, run_id, report,
+                              permanent=error.code in PERMANENT)
     else:
-        outbox._mark_sent(item, run_id, report)  # noqa: SLF001
+        outbox.mark_sent(item, run_id, report)
 
 
 def write(kind: str, url: str, username: str | None, password: str | None, ics: str | None,
@@ -75,7 +75,7 @@ def write(kind: str, url: str, username: str | None, password: str | None, ics: 
     path named after the UID (so a repeat replaces or finds the same object). Plain
     requests through the CalDAV client: its own save raises SEQUENCE by itself, and the
     SEQUENCE must stay the booking's (the client's calendar file carries the same)."""
-    from portal.calendars.reading import _caldav_error
+    from portal.calendars.reading import caldav_error
 
     limits = Limits.from_config(current_app.config)
     deadline = time.monotonic() + limits.timeout
@@ -92,6 +92,6 @@ def write(kind: str, url: str, username: str | None, password: str | None, ics: 
     except CalendarError:
         raise
     except Exception as error:
-        raise _caldav_error(error) from None
+        raise caldav_error(error) from None
     if not done:
         raise for_status(response.status)

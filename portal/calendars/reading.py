@@ -156,7 +156,7 @@ def read_caldav(url: str, username: str | None, password: str | None, validator:
     except CalendarError:
         raise
     except Exception as error:
-        raise _caldav_error(error) from None
+        raise caldav_error(error) from None
     if time.monotonic() > deadline:
         raise CalendarError("timeout")
     if sum(len(text) for text in texts) > limits.max_bytes:
@@ -180,7 +180,7 @@ def caldav_calendar(url: str, username: str | None, password: str | None, limits
     return client.calendar(url=url)
 
 
-def _caldav_error(error: Exception) -> CalendarError:
+def caldav_error(error: Exception) -> CalendarError:
     from caldav.lib import error as caldav_errors
 
     if isinstance(error, requests.RequestException):

@@ -24,7 +24,8 @@ from sqlalchemy import select
 
 from portal.calendar_invite import PRODID, event_uid
 from portal.extensions import db
-from portal.models import OPEN_STATUSES, ConsultationRequest, OutboxEmail, TherapistCalendar
+from portal.models import ConsultationRequest, OutboxEmail, TherapistCalendar
+from portal.statuses import OPEN_STATUSES
 
 CHANNEL = "calendar"
 PUT, DELETE = "calendar_put", "calendar_delete"

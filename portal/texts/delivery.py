@@ -22,11 +22,12 @@ from sqlalchemy import select, update
 from portal import outbox
 from portal.database import begin_write
 from portal.extensions import db
-from portal.i18n import lazy_gettext as _l
 from portal.models import ConsultationRequest, OutboxEmail, as_utc, to_db, utcnow
+from portal.outbox_states import OutboxState
 from portal.texts import backends, compose, consent, numbers
 from portal.texts.models import TextMessage
 from portal.texts.outgoing import CHANNEL
+from portal.texts.states import TextState
 
 log = logging.getLogger("portal.texts")
 
@@ -57,8 +58,8 @@ def deliver_due(now: datetime | None = None) -> outbox.DeliveryReport:
     while batch := outbox.claim_batch(now, run_id, size, report=report, channel=CHANNEL):
         leased_until = batch.leased_until
         for n, item in enumerate(batch):
-            if outbox._running_out(leased_until):  # noqa: SLF001 - as calendars do
-                leased_until = outbox._renew_leases(batch[n:], run_id)  # noqa: SLF001
+            if outbox.running_out(leased_until):  # noqa: SLF001 - as calendars do
+                leased_until = outbox.renew_leases(batch[n:], run_id)  # noqa: SLF001
             if item.lost:
                 continue
             sender = sender or backends.backend()
@@ -93,10 +94,10 @@ def send_one(sender, item: outbox.Claimed, now: datetime, run_id: str,
         return
     begin_write()
     db.session.execute(update(TextMessage).where(TextMessage.outbox_id == item.id)
-                       .values(provider_id=sid, state="sent", updated_at=utcnow())
+                       .values(provider_id=sid, state=TextState.SENT, updated_at=utcnow())
                        .execution_options(synchronize_session=False))
     db.session.commit()
-    outbox._mark_sent(item, run_id, report)  # noqa: SLF001 - the outbox's own step
+    outbox.mark_sent(item, run_id, report)  # noqa: SLF001 - the outbox's own step
 
 
 def _reason_not_to_send(consultation, given, text, now: datetime) -> str | None:
@@ -126,8 +127,8 @@ def _defer(item: outbox.Claimed, run_id: str, until: datetime) -> None:
     db.session.execute(
         update(OutboxEmail)
         .where(OutboxEmail.id == item.id, OutboxEmail.claimed_by == run_id,
-               OutboxEmail.status == "sending")
-        .values(status="queued", next_attempt_at=to_db(until), claimed_until=None,
+               OutboxEmail.status == OutboxState.SENDING)
+        .values(status=OutboxState.QUEUED, next_attempt_at=to_db(until), claimed_until=None,
                 attempts=OutboxEmail.attempts - 1)
         .execution_options(synchronize_session=False))
     db.session.commit()
@@ -140,12 +141,12 @@ def _drop(item: outbox.Claimed, run_id: str, reason: str) -> None:
     result = db.session.execute(
         update(OutboxEmail)
         .where(OutboxEmail.id == item.id, OutboxEmail.claimed_by == run_id,
-               OutboxEmail.status == "sending")
-        .values(status="superseded", claimed_until=None, last_error=f"Not sent: {reason}")
+               OutboxEmail.status == OutboxState.SENDING)
+        .values(status=OutboxState.SUPERSEDED, claimed_until=None, last_error=f"Not sent: {reason}")
         .execution_options(synchronize_session=False))
     if result.rowcount == 1:
         db.session.execute(update(TextMessage).where(TextMessage.outbox_id == item.id)
-                           .values(state="dropped", updated_at=utcnow())
+                           .values(state=TextState.DROPPED, updated_at=utcnow())
                            .execution_options(synchronize_session=False))
     db.session.commit()
     log.info("outbox id=%s kind=%s outcome=dropped reason=%s", item.id, item.kind,
@@ -154,13 +155,13 @@ def _drop(item: outbox.Claimed, run_id: str, reason: str) -> None:
 
 def _failed(item: outbox.Claimed, error: backends.SendFailed, now: datetime, run_id: str,
             report: outbox.DeliveryReport, number: str) -> None:
-    outbox._record_failure([item], error, now, run_id, report,  # noqa: SLF001
+    outbox.record_failure([item], error, now, run_id, report,  # noqa: SLF001
                            permanent=error.permanent)
     begin_write()
     if error.code == backends.UNSUBSCRIBED:
         consent.stop(number, source="carrier", action="unsubscribed")
     row = db.session.get(OutboxEmail, item.id)
-    if row is not None and row.status == "failed":
+    if row is not None and row.status == OutboxState.FAILED:
         fail_for_good(row, str(error.code) if error.code else None)
     db.session.commit()
 
@@ -171,7 +172,8 @@ def fail_for_good(row: OutboxEmail, code: str | None) -> None:
     text = db.session.scalar(select(TextMessage).where(TextMessage.outbox_id == row.id))
     if text is None or text.fallback_queued:
         return
-    text.state = "failed" if text.state in ("queued", "sent") else text.state
+    text.state = TextState.FAILED if text.state in (TextState.QUEUED, TextState.SENT) \
+        else text.state
     text.error_code = code or text.error_code
     text.updated_at = utcnow()
     text.fallback_queued = True
@@ -182,6 +184,5 @@ def fail_for_good(row: OutboxEmail, code: str | None) -> None:
     from portal import notifications
 
     notifications.queue_client_email(
-        consultation, f"text-fallback:{row.id}", "text_fallback", "client_text_fallback",
-        _l("About your consultation"), text=row.body_text,
+        consultation, f"text-fallback:{row.id}", "text_fallback", text=row.body_text,
         last_digits=numbers.last_digits(given.phone))

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from portal.encryption import EncryptedText
 from portal.extensions import db
 from portal.models import utcnow
+from portal.texts.states import TextState
 
 # Consent events, as staff read them.
 EVENTS = {
@@ -88,12 +89,6 @@ class TextOptOut(db.Model):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-# A text's life after the outbox row: "queued" (in the outbox), "dropped" (never sent:
-# opted out, or its moment passed during quiet hours), "sent" (the provider took
-# it), then "delivered", "undelivered" or "failed" from the delivery reports.
-TEXT_STATES = ("queued", "dropped", "sent", "delivered", "undelivered", "failed")
-
-
 class TextMessage(db.Model):
     """The delivery state of one text (an outbox row on the ``sms`` channel)."""
 
@@ -107,7 +102,7 @@ class TextMessage(db.Model):
     # After this it is pointless (the consultation started): never sent later.
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
-    state: Mapped[str] = mapped_column(String(12), default="queued")
+    state: Mapped[str] = mapped_column(String(12), default=TextState.QUEUED)  # TextState
     error_code: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

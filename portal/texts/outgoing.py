@@ -19,13 +19,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, exists, select, update
 
 from portal.extensions import db
+from portal.messages.kinds import Channel
 from portal.models import OPEN_STATUSES, ConsultationRequest, OutboxEmail, as_utc, to_db, utcnow
+from portal.outbox_states import OUT_OR_GOING, OutboxState
 from portal.texts import compose, numbers
 from portal.texts.consent import consent_of, has_consent, opted_out
 from portal.texts.models import TextConsent, TextMessage
+from portal.texts.states import TextState
 
 log = logging.getLogger("portal.texts")
-CHANNEL = "sms"
+CHANNEL = Channel.SMS
 REMINDER_WINDOW = timedelta(hours=24)
 LAST_REMINDER = timedelta(hours=2)
 # A confirmation of a request without a time is worth sending for this long.
@@ -105,10 +108,10 @@ def rescheduled(consultation: ConsultationRequest) -> OutboxEmail | None:
 
 def cancelled(consultation: ConsultationRequest) -> OutboxEmail | None:
     """The cancellation, unless the client was never texted about this request at all."""
-    drop_queued(consultation.id, kinds=CANCELLATION_DROPS, reason="cancelled")
+    drop_queued(consultation.id, kinds=CANCELLATION_DROPS, reason="the consultation was canceled")
     told = db.session.scalar(select(OutboxEmail.id).where(
         OutboxEmail.request_id == consultation.id, OutboxEmail.channel == CHANNEL,
-        OutboxEmail.status.in_(("sent", "sending"))).limit(1))
+        OutboxEmail.status.in_(OUT_OR_GOING)).limit(1))
     if told is None:
         return None
     starts_at = consultation.starts_at
@@ -132,17 +135,17 @@ def drop_queued(request_id: int | None, *, kinds=None, reason: str) -> int:
     if request_id is None:
         return 0
     where = and_(OutboxEmail.request_id == request_id, OutboxEmail.channel == CHANNEL,
-                 OutboxEmail.status == "queued")
+                 OutboxEmail.status == OutboxState.QUEUED)
     if kinds:
         where = and_(where, OutboxEmail.kind.in_(kinds))
     ids = list(db.session.scalars(select(OutboxEmail.id).where(where)))
     if not ids:
         return 0
     db.session.execute(update(OutboxEmail).where(OutboxEmail.id.in_(ids))
-                       .values(status="superseded", last_error=f"Not sent: {reason}")
+                       .values(status=OutboxState.SUPERSEDED, last_error=f"Not sent: {reason}")
                        .execution_options(synchronize_session=False))
     db.session.execute(update(TextMessage).where(TextMessage.outbox_id.in_(ids))
-                       .values(state="dropped", updated_at=utcnow())
+                       .values(state=TextState.DROPPED, updated_at=utcnow())
                        .execution_options(synchronize_session=False))
     return len(ids)
 

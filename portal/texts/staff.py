@@ -11,9 +11,11 @@ from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail, to_db
 from portal.texts import backends, consent, numbers
 from portal.texts.models import TextConsentEvent, TextMessage
+from portal.texts.states import HANDED_OVER, NOT_ARRIVED, TextState
 
-STATE_LABELS = {"queued": "Waiting", "dropped": "Not sent", "sent": "Sent",
-                "delivered": "Delivered", "undelivered": "Not delivered", "failed": "Failed"}
+STATE_LABELS = {TextState.QUEUED: "Waiting", TextState.DROPPED: "Not sent",
+                TextState.SENT: "Sent", TextState.DELIVERED: "Delivered",
+                TextState.UNDELIVERED: "Not delivered", TextState.FAILED: "Failed"}
 KIND_LABELS = {"text_confirmation": "Texts on", "text_booked": "Booked",
                "text_reminder_24h": "Reminder (24 h)", "text_reminder_2h": "Reminder (2 h)",
                "text_rescheduled": "New time", "text_cancelled": "Cancelled"}
@@ -51,11 +53,11 @@ def figures(now: datetime | None = None, days: int = 30) -> dict[str, int]:
     counts = dict(db.session.execute(
         select(TextMessage.state, func.count(TextMessage.id))
         .where(TextMessage.created_at >= since).group_by(TextMessage.state)).all())
-    sent = sum(counts.get(s, 0) for s in ("sent", "delivered", "undelivered", "failed"))
+    sent = sum(counts.get(s, 0) for s in HANDED_OVER)
     opted_out = db.session.scalar(
         select(func.count(TextConsentEvent.id))
         .where(TextConsentEvent.at >= since,
                TextConsentEvent.action.in_(("stop", "unsubscribed"))))
-    return {"sent": sent, "delivered": counts.get("delivered", 0),
-            "failed": counts.get("undelivered", 0) + counts.get("failed", 0),
+    return {"sent": sent, "delivered": counts.get(TextState.DELIVERED, 0),
+            "failed": sum(counts.get(s, 0) for s in NOT_ARRIVED),
             "opted_out": opted_out}

@@ -21,9 +21,11 @@ from portal import links
 from portal.database import begin_write
 from portal.extensions import csrf, db
 from portal.models import ConsultationRequest, OutboxEmail, utcnow
+from portal.outbox_states import OutboxState
 from portal.texts import backends, compose, consent, numbers
 from portal.texts.delivery import fail_for_good
 from portal.texts.models import TextMessage
+from portal.texts.states import FINAL, NOT_ARRIVED, REPORTED
 
 log = logging.getLogger("portal.texts")
 bp = Blueprint("texts", __name__)
@@ -32,10 +34,6 @@ csrf.exempt(bp)
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
 START_WORDS = {"START", "UNSTOP", "YES"}
 HELP_WORDS = {"HELP", "INFO"}
-# Delivery report states, in the order a text goes through them.
-REPORTED = {"queued": "sent", "accepted": "sent", "sending": "sent", "sent": "sent",
-            "delivered": "delivered", "undelivered": "undelivered", "failed": "failed"}
-FINAL = ("delivered", "undelivered", "failed")
 
 
 def keyword(body: str) -> str | None:
@@ -128,10 +126,10 @@ def status():
         return Response(status=204)
     if text.state not in FINAL:  # reports may arrive out of order
         text.state, text.updated_at = reported, utcnow()
-    if reported in ("undelivered", "failed"):
+    if reported in NOT_ARRIVED:
         text.error_code = code[:10] if code else None
         row = db.session.get(OutboxEmail, text.outbox_id)
-        row.status = "failed"
+        row.status = OutboxState.FAILED
         row.last_error = f"Not delivered: {backends.describe_code(code)}"[:500]
         if code and code.isdigit() and int(code) == backends.UNSUBSCRIBED:
             given = db.session.get(ConsultationRequest, text.request_id)
