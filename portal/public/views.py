@@ -49,6 +49,7 @@ from portal.scheduling import (
     format_span,
     format_time,
 )
+from portal.web.transaction import writing
 
 bp = Blueprint("public", __name__)
 ELIGIBILITY = "eligibility"
@@ -237,8 +238,8 @@ def eligibility():
     journey.keep(ELIGIBILITY, kept)
     reason = not_eligible_reason(form)
     if reason is not None:
-        intake.record_not_eligible(datetime.now(UTC).astimezone(PACIFIC).date())
-        db.session.commit()
+        with writing():
+            intake.record_not_eligible(datetime.now(UTC).astimezone(PACIFIC).date())
         return redirect(url_for("public.not_eligible", reason=reason))
     if journey.value("token") is None:
         # The time trap runs from here to "Send my request" (portal.public.submission).

@@ -20,12 +20,12 @@ from contextlib import contextmanager
 from functools import wraps
 from typing import Any
 
-from flask import flash, g
+from flask import flash, g, request
 
 from portal.database import KeepsChanges, begin_write
 from portal.extensions import db
 
-__all__ = ["KeepsChanges", "Undo", "flash_when_saved", "writes", "writing"]
+__all__ = ["KeepsChanges", "Undo", "flash_when_saved", "writes", "writes_on_post", "writing"]
 
 _FLASHES = "_flash_when_saved"
 
@@ -88,3 +88,16 @@ def writes(view: Callable[..., Any]) -> Callable[..., Any]:
                 return undo.then()
 
     return in_a_write
+
+
+def writes_on_post(view: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`writes` for a POST; a GET only reads, in no write transaction."""
+    written = writes(view)
+
+    @wraps(view)
+    def by_method(*args: Any, **kwargs: Any) -> Any:
+        if request.method in ("GET", "HEAD"):
+            return view(*args, **kwargs)
+        return written(*args, **kwargs)
+
+    return by_method
