@@ -25,7 +25,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -37,6 +36,7 @@ from portal.i18n import lazy_gettext as _l
 from portal.links import external_url
 from portal.models import ConsultationRequest, Therapist, User, to_db
 from portal.scheduling import SLOT_LENGTH
+from portal.signed import Signed
 
 REBOOK_SALT = "rebook-after-no-show"
 MISSED_SUBJECT = _l("Sorry we missed you")
@@ -70,21 +70,17 @@ class TherapistUnavailable(RebookRefused):
 
 # -- the link ------------------------------------------------------------------------
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=REBOOK_SALT)
+REBOOK_LINK = Signed(REBOOK_SALT,
+                     max_age=lambda: current_app.config["MANAGE_TOKEN_MAX_AGE_DAYS"] * 86400)
 
 
 def rebook_url(missed: ConsultationRequest) -> str:
-    return external_url("public.rebook", token=_serializer().dumps(missed.public_id))
+    return external_url("public.rebook", token=REBOOK_LINK.dumps(missed.public_id))
 
 
 def missed_request_for(token: str) -> ConsultationRequest | None:
     """The missed request a valid, unexpired rebook link is for, while it is a no-show."""
-    max_age = current_app.config["MANAGE_TOKEN_MAX_AGE_DAYS"] * 86400
-    try:
-        public_id = _serializer().loads(token, max_age=max_age)
-    except BadSignature:
-        return None
+    public_id = REBOOK_LINK.loads(token)
     missed = find_by_public_id(public_id) if isinstance(public_id, str) else None
     return missed if missed is not None and missed.status == "no_show" else None
 
