@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import phonenumbers
 from flask import current_app, redirect, render_template, request, session, url_for
 from werkzeug.datastructures import MultiDict
 
@@ -21,6 +20,7 @@ from portal.errors import rerender_on_csrf_error
 from portal.i18n import current_language
 from portal.models import MEETINGS
 from portal.networks import network_key
+from portal.phones import Phone, national_phone
 from portal.public import journey
 from portal.public.details_page import render_questions
 from portal.public.forms import NO_SLOT, AboutForm, CheckForm, TimeForm
@@ -33,7 +33,6 @@ from portal.public.views import (
     bp,
     eligibility_answers,
     keep_sent_form,
-    national_phone,
     open_intake,
     own_pending,
     step_form,
@@ -306,8 +305,7 @@ def submit(form: CheckForm):
 def request_details(nonce: str) -> booking.RequestDetails:
     place, when, who = (journey.answers(ELIGIBILITY), journey.answers(TIME),
                         journey.answers(ABOUT))
-    phone = phonenumbers.format_number(phonenumbers.parse(who["phone"], "US"),
-                                       phonenumbers.PhoneNumberFormat.E164)  # as stored
+    phone = Phone.parse(who["phone"]).e164  # as stored; kept only once it passed the form
     start = TimeForm(formdata=None, data={"slot": when["slot"]}, meta={"csrf": False}).slot_start
     return booking.RequestDetails(
         first_name=who["first_name"], last_name=who["last_name"], email=who["email"],
