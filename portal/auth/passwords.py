@@ -16,10 +16,10 @@ from portal import audit
 from portal.accounts import (
     AccountError,
     find_user,
-    normalise_email,
     password_matches,
     record_failed_login,
     set_password,
+    staff_email_key,
 )
 from portal.auth.blueprint import bp
 from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SetPasswordForm
@@ -49,7 +49,7 @@ def password_forgot():
         # (admins can see someone trying addresses; the address typed is not kept) and
         # the transaction commits. Only the account's email is queued.
         message = reset_email(user if known
-                              else stand_in_user(normalise_email(form.email.data)))
+                              else stand_in_user(staff_email_key(form.email.data)))
         if known:
             db.session.add(message)
             audit.record("auth.reset_requested", actor=user)

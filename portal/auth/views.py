@@ -26,10 +26,10 @@ from portal import audit, mfa
 from portal.accounts import (
     find_user,
     is_locked,
-    normalise_email,
     password_matches,
     record_failed_login,
     record_successful_login,
+    staff_email_key,
 )
 from portal.auth.blueprint import bp
 from portal.auth.forms import CodeForm, LoginForm
@@ -67,7 +67,7 @@ def load_user(session_token: str) -> User | None:
 
 def account_key() -> str:
     # Per-account limit: keyed on the submitted email, whether or not it exists.
-    return "login:" + normalise_email(request.form.get("email", ""))[:254]
+    return "login:" + staff_email_key(request.form.get("email", ""))[:254]
 
 
 def pending_account_key() -> str:
