@@ -5,7 +5,7 @@ picking another time are POSTs from these pages. Cancelling asks first (GOV.UK's
 "confirm" pattern): the manage page links to a page of its own that says what
 cancelling means and takes an optional reason, which reaches staff as an internal
 note on the request (audited as any note) and never any email. As in the request flow, a POST
-starts its write transaction (``begin_write``) before it reads what it changes.
+runs in one write transaction (``writes_on_post``), begun before it reads what it changes.
 """
 
 from __future__ import annotations

@@ -16,11 +16,12 @@ still show a page raises :class:`Undo` with the page to show.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import wraps
 from typing import Any
 
 from flask import flash, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from portal.database import KeepsChanges, begin_write
 from portal.extensions import db
@@ -58,8 +59,9 @@ def writing() -> Iterator[None]:
         _commit()
         raise
     except BaseException:
-        db.session.rollback()
         g.pop(_FLASHES, None)
+        with suppress(SQLAlchemyError):  # a lost connection: the error raised says so
+            db.session.rollback()
         raise
     _commit()
 
