@@ -20,9 +20,10 @@ from portal.accounts import (
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.forms import NewUserForm, UserForm, therapist_options
+from portal.auth.sessions import end_every_session
 from portal.extensions import db
 from portal.forms import options
-from portal.models import ROLES, User, new_session_token
+from portal.models import ROLES, User
 from portal.staff_emails import queue_invite
 from portal.web.transaction import Undo, flash_when_saved
 
@@ -97,7 +98,7 @@ def user_edit(user_id: int):
             user.role, user.active = form.role.data, form.active.data
             user.therapist_id = form.therapist_id.data or None
             if before["active"] and not user.active:
-                user.session_token = new_session_token()  # signs them out everywhere
+                end_every_session(user)
             audit.record("user_changed", actor=actor(), user_id=user.id, role=user.role,
                          active=user.active, therapist_id=user.therapist_id, previous=before)
             flash_when_saved(f"{user.email} was updated.", "info")
@@ -128,8 +129,7 @@ def user_mfa_reset(user_id: int):
         flash("You can't reset your own second step: ask another admin.", "error")
         return redirect(url_for("admin.user_edit", user_id=user_id))
     mfa.reset_second_factor(user)
-    user.session_token = new_session_token()
-    db.session.flush()
+    end_every_session(user)
     audit.record("user_mfa_reset", actor=actor(), user_id=user.id)
     flash_when_saved(f"{user.email}'s second step was reset: they set it up again when they "
                      "next sign in.", "info")
