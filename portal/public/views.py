@@ -74,6 +74,7 @@ def phone_link() -> Markup:
     """The practice's phone number as a tel: link, for every public page."""
     phone = current_app.config["PRACTICE_PHONE"]
     parsed = Phone.parse(phone)
+    # Dialled as stored (E.164); a setting that is no number keeps its digits and "+".
     dial = parsed.e164 if parsed is not None \
         else "".join(c for c in phone if c.isdigit() or c == "+")
     return Markup('<a href="tel:{}">{}</a>').format(dial, phone)
