@@ -49,12 +49,15 @@ class AccountError(ValueError):
         self.field = field
 
 
-def normalise_email(email: str) -> str:
+def staff_email_key(email: str) -> str:
+    """A staff address as accounts are stored and found: stripped and lower-cased, the
+    rule the database's own ``lower(email)`` applies to the stored column (SQL has no
+    casefold). Clients' addresses are casefolded instead: models.client_email_key."""
     return email.strip().lower()
 
 
 def find_user(email: str) -> User | None:
-    return db.session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
+    return db.session.scalar(select(User).where(func.lower(User.email) == staff_email_key(email)))
 
 
 def check_password_strength(password: str, email: str | None = None,
@@ -84,7 +87,7 @@ def has_password(user: User) -> bool:
 def therapist_with_email(email: str) -> Therapist | None:
     """The active therapist whose email this is (a therapist user's own address)."""
     return db.session.scalar(
-        select(Therapist).where(func.lower(Therapist.email) == normalise_email(email),
+        select(Therapist).where(func.lower(Therapist.email) == staff_email_key(email),
                                 Therapist.active.is_(True)).order_by(Therapist.id).limit(1))
 
 
@@ -114,7 +117,7 @@ def create_user(
     """
     if role not in ROLES:
         raise AccountError(f"Role must be one of: {', '.join(ROLES)}.", field="role")
-    email = normalise_email(email)
+    email = staff_email_key(email)
     if "@" not in email:
         raise AccountError("Enter an email address.", field="email")
     user = find_user(email)

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 
 from flask import current_app
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from portal import audit, holds, notifications, verification, waitlist
 from portal.availability import (
@@ -43,6 +42,7 @@ from portal.models import (
 from portal.residency import check_eligibility
 from portal.scheduling import SLOT_LENGTH, pick_therapist, rank_therapists
 from portal.statuses import OPEN_STATUSES, RequestStatus
+from portal.unique_rules import insert_fresh, refused_as
 
 
 class BookingError(Exception):
@@ -111,46 +111,6 @@ def find_by_public_id(public_id: str) -> ConsultationRequest | None:
     )
 
 
-# -- constraint errors ---------------------------------------------------------
-
-# The short reference (7 of 32 symbols) can repeat among many requests: draw again.
-IDENTIFIER_DRAWS = 5
-
-_RULE_BY_INDEX = {
-    "uq_booking_therapist_slot": "slot",
-    "uq_open_request_email": "email",
-    "uq_consultation_request_submission_token": "token",
-    "uq_consultation_request_reference": "identifier",
-    "uq_consultation_request_public_id": "identifier",
-}
-# SQLite's message names the columns (never the values): "UNIQUE constraint
-# failed: consultation_request.therapist_id, consultation_request.slot_start".
-_RULE_BY_SQLITE_COLUMN = {
-    "consultation_request.slot_start": "slot",
-    "consultation_request.email_normalised": "email",
-    "consultation_request.submission_token": "token",
-    "consultation_request.reference": "identifier",
-    "consultation_request.public_id": "identifier",
-}
-
-
-def violated_rule(error: IntegrityError) -> str:
-    """Which unique rule fired: "slot", "email", "token", "identifier" (a
-    random reference or public id drawn twice) or "other".
-
-    PostgreSQL names the index; its message also quotes the values, so only the
-    name is trusted there. SQLite names the columns instead."""
-    name = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
-    if name:
-        return _RULE_BY_INDEX.get(name, "other")
-    if type(error.orig).__module__ != "sqlite3":
-        return "other"
-    columns = str(error.orig).partition("UNIQUE constraint failed:")[2]
-    found = {rule for column, rule in _RULE_BY_SQLITE_COLUMN.items()
-             if column in (c.strip() for c in columns.split(","))}
-    return found.pop() if len(found) == 1 else "other"
-
-
 # -- new requests ----------------------------------------------------------------
 
 def find_by_submission_token(token: str | None) -> ConsultationRequest | None:
@@ -193,19 +153,7 @@ def _new_row(details: RequestDetails, therapist_id: int | None,
 def _insert(details: RequestDetails, therapist_id: int | None,
             now: datetime) -> ConsultationRequest | str:
     """The stored row, or the name of the unique rule that refused it."""
-    for _ in range(IDENTIFIER_DRAWS):
-        row = _new_row(details, therapist_id, now)  # a fresh reference and public id each time
-        try:
-            with db.session.begin_nested():
-                db.session.add(row)
-                db.session.flush()
-        except IntegrityError as error:
-            rule = violated_rule(error)
-            if rule != "identifier":
-                return rule
-        else:
-            return row
-    return "identifier"
+    return insert_fresh(lambda: _new_row(details, therapist_id, now))
 
 
 def _bookable_therapist_id(choice: object) -> int | None:
@@ -333,25 +281,19 @@ def _move(consultation: ConsultationRequest, start: datetime, therapist_id: int)
 
     The status is checked by the UPDATE itself, so a cancel committed by someone
     else a moment ago wins even when ``consultation`` was loaded before it."""
-    try:
-        with db.session.begin_nested():
-            moved = db.session.execute(
-                update(ConsultationRequest)
-                .where(ConsultationRequest.id == consultation.id,
-                       ConsultationRequest.status.in_(OPEN_STATUSES))
-                # The reminder belonged to the old time; the new time earns its own.
-                .values(therapist_id=therapist_id, slot_start=to_db(start),
-                        slot_end=to_db(start + SLOT_LENGTH), updated_at=utcnow(),
-                        reminder_queued_at=None,
-                        booking_sequence=func.coalesce(ConsultationRequest.booking_sequence, 0)
-                        + 1)
-                .execution_options(synchronize_session=False)
-            )
-    except IntegrityError as error:
-        db.session.refresh(consultation)
-        if violated_rule(error) == "slot":
-            raise SlotTaken(start) from None
-        raise
+    with refused_as(consultation, lambda rule: SlotTaken(start) if rule == "slot" else None):
+        moved = db.session.execute(
+            update(ConsultationRequest)
+            .where(ConsultationRequest.id == consultation.id,
+                   ConsultationRequest.status.in_(OPEN_STATUSES))
+            # The reminder belonged to the old time; the new time earns its own.
+            .values(therapist_id=therapist_id, slot_start=to_db(start),
+                    slot_end=to_db(start + SLOT_LENGTH), updated_at=utcnow(),
+                    reminder_queued_at=None,
+                    booking_sequence=func.coalesce(ConsultationRequest.booking_sequence, 0)
+                    + 1)
+            .execution_options(synchronize_session=False)
+        )
     # Reload the row (and, lazily, the therapist the notices read).
     db.session.refresh(consultation)
     if moved.rowcount != 1:
@@ -428,15 +370,10 @@ def reassign_therapist(consultation: ConsultationRequest, therapist_id: int, *,
     previous = consultation.therapist_id
     if previous == therapist.id:
         return
-    try:
-        with db.session.begin_nested():
-            consultation.therapist = therapist
-            db.session.flush()
-    except IntegrityError as error:
-        db.session.refresh(consultation)
-        if violated_rule(error) == "slot":
-            raise SlotTaken(consultation.starts_at) from None
-        raise
+    with refused_as(consultation, lambda rule: SlotTaken(consultation.starts_at)
+                    if rule == "slot" else None):
+        consultation.therapist = therapist
+        db.session.flush()
     audit.record("therapist_reassigned", actor=actor, request_id=consultation.id,
                  previous_therapist_id=previous, therapist_id=therapist.id)
     notifications.queue_reassigned(consultation, previous_therapist_id=previous)

@@ -51,6 +51,13 @@ def _on_begin(conn):
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class KeepsChanges(Exception):  # noqa: N818 - a mark on errors, not an error of its own
+    """Marks an error after which what the transaction did so far must stay (a wrong
+    code counted, a request dropped by its fifth wrong try): the transaction's owner
+    (portal.web.transaction) commits before letting it through, where any other error
+    rolls everything back. Domain errors say so by inheriting it, never by committing."""
+
+
 def begin_write() -> None:
     """Make the session's next transaction a writer's.
 

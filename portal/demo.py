@@ -18,9 +18,9 @@ from portal.models import (
     ConsultationRequest,
     Therapist,
     WeeklyHours,
+    client_email_key,
     new_public_id,
     normalise_name,
-    normalise_search,
     utcnow,
 )
 from portal.statuses import RELEASED_STATUSES, STATUS_LABELS
@@ -180,7 +180,7 @@ class _RowMaker:
             "public_id": new_public_id(), "reference": new_reference(), "created_at": created,
             "updated_at": created, "status": status, "first_name": first, "last_name": last,
             "first_name_normalised": first_key, "last_name_normalised": last_key,
-            "email": email, "email_normalised": normalise_search(email),
+            "email": email, "email_normalised": client_email_key(email),
             "phone": f"+1415{n % 10_000_000:07d}",
             "preferred_contact": contact,
             "preferred_name": rng.choice(PREFERRED_NAMES) if rng.random() < 0.2 else None,

@@ -4,11 +4,13 @@ the request's Host header, and the signed, expiring manage token."""
 from __future__ import annotations
 
 from flask import current_app, url_for
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from portal.models import ConsultationRequest
+from portal.signed import Signed
 
 MANAGE_SALT = "manage-booking"
+MANAGE_LINK = Signed(MANAGE_SALT,
+                     max_age=lambda: current_app.config["MANAGE_TOKEN_MAX_AGE_DAYS"] * 86400)
 
 
 def external_url(endpoint: str, **values) -> str:
@@ -17,21 +19,13 @@ def external_url(endpoint: str, **values) -> str:
         return url_for(endpoint, _external=True, **values)
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=MANAGE_SALT)
-
-
 def manage_token(consultation: ConsultationRequest) -> str:
-    return _serializer().dumps(consultation.public_id)
+    return MANAGE_LINK.dumps(consultation.public_id)
 
 
 def public_id_from_manage_token(token: str) -> str | None:
     """The public id in a valid, unexpired token; None otherwise."""
-    max_age = current_app.config["MANAGE_TOKEN_MAX_AGE_DAYS"] * 86400
-    try:
-        value = _serializer().loads(token, max_age=max_age)
-    except BadSignature:  # SignatureExpired is a BadSignature
-        return None
+    value = MANAGE_LINK.loads(token)
     return value if isinstance(value, str) else None
 
 

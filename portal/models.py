@@ -76,6 +76,14 @@ def normalise_search(text: str) -> str:
     return text.strip().casefold()
 
 
+def client_email_key(email: str) -> str:
+    """A client's address as ``ConsultationRequest.email_normalised`` stores it, and as
+    the one-open-request-per-address rule compares it: ``normalise_search`` (stripped,
+    casefolded, accents kept). Staff addresses are lower-cased instead, to match the
+    database's ``lower()``: accounts.staff_email_key."""
+    return normalise_search(email)
+
+
 # The search columns that hold names (normalise_name); the others hold emails.
 NAME_SEARCH_COLUMNS = ("first_name_normalised", "last_name_normalised")
 

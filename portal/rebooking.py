@@ -25,18 +25,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from portal import audit, notifications
 from portal.availability import free_therapists_at, therapists_for_reschedule
-from portal.booking import IDENTIFIER_DRAWS, SlotTaken, find_by_public_id, violated_rule
+from portal.booking import SlotTaken, find_by_public_id
 from portal.extensions import db
 from portal.links import external_url
 from portal.models import ConsultationRequest, Therapist, User, to_db
 from portal.scheduling import SLOT_LENGTH
+from portal.signed import Signed
 from portal.statuses import RequestStatus
+from portal.unique_rules import insert_fresh
 
 REBOOK_SALT = "rebook-after-no-show"
 # What a rebooking copies from the missed request: who the person is, where they
@@ -69,21 +69,17 @@ class TherapistUnavailable(RebookRefused):
 
 # -- the link ------------------------------------------------------------------------
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=REBOOK_SALT)
+REBOOK_LINK = Signed(REBOOK_SALT,
+                     max_age=lambda: current_app.config["MANAGE_TOKEN_MAX_AGE_DAYS"] * 86400)
 
 
 def rebook_url(missed: ConsultationRequest) -> str:
-    return external_url("public.rebook", token=_serializer().dumps(missed.public_id))
+    return external_url("public.rebook", token=REBOOK_LINK.dumps(missed.public_id))
 
 
 def missed_request_for(token: str) -> ConsultationRequest | None:
     """The missed request a valid, unexpired rebook link is for, while it is a no-show."""
-    max_age = current_app.config["MANAGE_TOKEN_MAX_AGE_DAYS"] * 86400
-    try:
-        public_id = _serializer().loads(token, max_age=max_age)
-    except BadSignature:
-        return None
+    public_id = REBOOK_LINK.loads(token)
     missed = find_by_public_id(public_id) if isinstance(public_id, str) else None
     return missed if missed is not None and missed.status == RequestStatus.NO_SHOW else None
 
@@ -141,28 +137,21 @@ def book_again(missed: ConsultationRequest, start: datetime, *,
 
 def _insert(missed: ConsultationRequest, therapist_id: int,
             start: datetime) -> ConsultationRequest:
-    for _ in range(IDENTIFIER_DRAWS):  # a fresh reference and public id each time
-        row = ConsultationRequest(
-            **{name: getattr(missed, name) for name in COPIED},
-            status=RequestStatus.NEW, therapist_id=therapist_id, therapist_choice=str(therapist_id),
-            slot_start=to_db(start), slot_end=to_db(start + SLOT_LENGTH),
-            rebooked_from_id=missed.id, interests="", message="",
-        )
-        try:
-            with db.session.begin_nested():
-                db.session.add(row)
-                db.session.flush()
-        except IntegrityError as error:
-            rule = violated_rule(error)
-            if rule == "identifier":
-                continue
-            if rule == "slot":
-                raise SlotTaken(start) from None
-            if rule == "email":
-                raise HasOpenRequest() from None
-            existing = rebooking_of(missed)  # a double click: the first one won
-            if existing is not None:
-                raise AlreadyRebooked(existing) from None
-            raise
+    row = insert_fresh(lambda: ConsultationRequest(  # a fresh reference and public id each
+        **{name: getattr(missed, name) for name in COPIED},
+        status=RequestStatus.NEW, therapist_id=therapist_id, therapist_choice=str(therapist_id),
+        slot_start=to_db(start), slot_end=to_db(start + SLOT_LENGTH),
+        rebooked_from_id=missed.id, interests="", message="",
+    ))
+    if isinstance(row, ConsultationRequest):
         return row
-    raise RuntimeError("could not draw a unique reference")
+    if row == "identifier":
+        raise RuntimeError("could not draw a unique reference")
+    if row == "slot":
+        raise SlotTaken(start)
+    if row == "email":
+        raise HasOpenRequest()
+    existing = rebooking_of(missed)  # a double click: the first one won
+    if existing is not None:
+        raise AlreadyRebooked(existing)
+    raise RuntimeError("unexpected unique-constraint failure")

@@ -31,8 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import IntegrityError
-
 from portal import audit, booking, notifications
 from portal.extensions import db
 from portal.messages.kinds import KINDS, MessageKind
@@ -45,6 +43,7 @@ from portal.statuses import (
     STATUS_LABELS,
     RequestStatus,
 )
+from portal.unique_rules import refused_as
 
 S = RequestStatus  # short, for the table below
 
@@ -259,19 +258,15 @@ def _set_status(consultation: ConsultationRequest, new_status: str, *,
     (cancelling the booking) has changed it already."""
     previous = previous or consultation.status
     reclaims = consultation.status in RELEASED_STATUSES and new_status not in RELEASED_STATUSES
-    try:
-        # A savepoint: a refused change leaves the rest of the transaction usable.
-        with db.session.begin_nested():
-            consultation.status = new_status
-            if reclaims:
-                consultation.cancelled_at = None
-            if reopening:
-                consultation.booking_sequence = (consultation.booking_sequence or 0) + 1
-                consultation.reminder_queued_at = None
-            db.session.flush()
-    except IntegrityError as error:
-        db.session.refresh(consultation)
-        raise _refusal_for(booking.violated_rule(error)) from None
+    # A savepoint: a refused change leaves the rest of the transaction usable.
+    with refused_as(consultation, _refusal_for):
+        consultation.status = new_status
+        if reclaims:
+            consultation.cancelled_at = None
+        if reopening:
+            consultation.booking_sequence = (consultation.booking_sequence or 0) + 1
+            consultation.reminder_queued_at = None
+        db.session.flush()
     audit.record("status_changed", actor=actor, request_id=consultation.id,
                  previous_status=previous, status=new_status)
 

@@ -30,6 +30,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit, intake, notifications, waitlist
+from portal.database import KeepsChanges
 from portal.extensions import db
 from portal.mail_transport import remove_sink_copies_after_commit
 from portal.models import (
@@ -48,20 +49,22 @@ MAX_SENDS = 4  # the first email and three new codes
 
 
 class VerificationError(Exception):
-    """Base of what the verify page tells a person."""
+    """Base of what the verify page tells a person. Those that inherit KeepsChanges
+    are committed before the page says so: the wrong try counts, the dropped request
+    stays dropped."""
 
 
-class WrongCode(VerificationError):
+class WrongCode(KeepsChanges, VerificationError):
     def __init__(self, tries_left: int) -> None:
         super().__init__(tries_left)
         self.tries_left = tries_left
 
 
-class TooManyTries(VerificationError):
+class TooManyTries(KeepsChanges, VerificationError):
     """The fifth wrong code: the pending request is gone."""
 
 
-class Expired(VerificationError):
+class Expired(KeepsChanges, VerificationError):
     """No pending request any more (the hold ran out, or it was dropped)."""
 
 
@@ -69,7 +72,7 @@ class NoMoreCodes(VerificationError):
     """Every new code allowed has been sent."""
 
 
-class AlreadyHasRequest(VerificationError):
+class AlreadyHasRequest(KeepsChanges, VerificationError):
     """The code was right, but the address got an open request meanwhile (another tab):
     this one is dropped and the owner, who has just proved it is theirs, is told by
     email where their request is."""

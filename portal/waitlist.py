@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -40,6 +38,7 @@ from portal.models import (
     utcnow,
 )
 from portal.scheduling import PACIFIC, format_slot_long
+from portal.signed import Signed
 from portal.statuses import WAITING_STATUSES
 
 OFFER_WINDOW = timedelta(days=7)
@@ -146,22 +145,18 @@ def _offer(therapist_id: int, starts: list[datetime], now: datetime) -> int:
 
 # -- the link in the email -------------------------------------------------------------
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=OFFER_SALT)
+# Good for the offer's window and a day more.
+OFFER_LINK = Signed(OFFER_SALT, max_age=int((OFFER_WINDOW + timedelta(days=1)).total_seconds()))
 
 
 def offer_token(offer: WaitlistOffer) -> str:
-    return _serializer().dumps(offer.id)
+    return OFFER_LINK.dumps(offer.id)
 
 
 def offer_from_token(token: str, *, lock: bool = False) -> WaitlistOffer | None:
     """The offer a valid, unexpired link is for; None otherwise. ``lock``: for taking
     it (on PostgreSQL two clicks at once then queue one booking's emails)."""
-    max_age = int((OFFER_WINDOW + timedelta(days=1)).total_seconds())
-    try:
-        offer_id = _serializer().loads(token, max_age=max_age)
-    except BadSignature:  # SignatureExpired is a BadSignature
-        return None
+    offer_id = OFFER_LINK.loads(token)
     if not isinstance(offer_id, int) or isinstance(offer_id, bool):
         return None
     offer = db.session.get(WaitlistOffer, offer_id)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from portal import booking, rebooking, waitlist
+from portal import booking, rebooking, unique_rules, waitlist
 from portal.extensions import db
 from portal.models import AuditEvent, ConsultationRequest, OutboxEmail, Setting
 from portal.scheduling import PACIFIC
@@ -301,7 +301,7 @@ def test_a_duplicate_email_is_told_apart_from_a_taken_slot_whatever_the_values(c
     db.session.commit()
     with pytest.raises(IntegrityError) as raised, db.session.begin_nested():
         make_request(email="slot_start@example.com")
-    assert booking.violated_rule(raised.value) == "email"
+    assert unique_rules.violated_rule(raised.value) == "email"
 
 
 def test_normalised_names_fit_their_columns(ctx):

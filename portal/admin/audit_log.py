@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import render_template, request, url_for
 from sqlalchemy import func, select
 
-from portal.accounts import normalise_email
+from portal.accounts import staff_email_key
 from portal.admin.access import admin_required
 from portal.admin.blueprint import bp
 from portal.admin.forms import AuditFilterForm
@@ -19,7 +19,7 @@ from portal.numbers import parse_id
 def audit_filters(form: AuditFilterForm) -> dict[str, str]:
     """The validated filter values, by field name; also what page links carry."""
     values = {name: (form[name].data or "").strip() for name in ("action", "actor", "request_id")}
-    values["actor"] = normalise_email(values["actor"])  # as users' emails are stored
+    values["actor"] = staff_email_key(values["actor"])  # as users' emails are stored
     request_id = parse_id(values["request_id"])
     values["request_id"] = str(request_id) if request_id is not None else ""
     return {name: value for name, value in values.items() if value and not form[name].errors}

@@ -7,10 +7,19 @@ detail page (each view of it writes an audit line), starts a write transaction
 before anything is loaded, the signed-in user included: on SQLite a
 read-then-write then never meets another writer's commit halfway ("database is
 locked"), and nothing loaded in a read transaction has to be loaded again.
+
+The blueprint owns that transaction (:class:`OwnedBlueprint`): each such page runs
+inside :func:`portal.web.transaction.writes`, committed once when the view returns
+and rolled back when it raises. A page that must end its transaction halfway (the
+calendar test reads the network with no lock held) says so with
+:func:`own_transactions` and uses :func:`~portal.web.transaction.writing` itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, request, session, url_for
@@ -18,8 +27,43 @@ from flask import Blueprint, request, session, url_for
 from portal.auth.sessions import require_signed_in
 from portal.models import as_utc
 from portal.scheduling import PACIFIC, format_time
+from portal.web.transaction import writes
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
+#: GET pages that write (an audit line) and so begin a write transaction too.
+WRITING_PAGES = frozenset({"admin.request_detail"})
+
+
+def writes_here() -> bool:
+    return request.method == "POST" or request.endpoint in WRITING_PAGES
+
+
+def own_transactions(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view that begins and commits its writes itself (``with writing()``)."""
+    view.owns_transactions = True  # type: ignore[attr-defined]
+    return view
+
+
+class OwnedBlueprint(Blueprint):
+    """A blueprint whose POSTs and writing pages each run in one write transaction."""
+
+    def add_url_rule(self, rule: str, endpoint: str | None = None,
+                     view_func: Callable[..., Any] | None = None, **options: Any) -> None:
+        if view_func is not None and not getattr(view_func, "owns_transactions", False):
+            view_func = in_its_transaction(view_func)
+        super().add_url_rule(rule, endpoint, view_func, **options)
+
+
+def in_its_transaction(view: Callable[..., Any]) -> Callable[..., Any]:
+    written = writes(view)
+
+    @wraps(view)
+    def page(*args: Any, **kwargs: Any) -> Any:
+        return written(*args, **kwargs) if writes_here() else view(*args, **kwargs)
+
+    return page
+
+
+bp = OwnedBlueprint("admin", __name__, url_prefix="/admin")
 
 
 @bp.app_template_filter("pacific")
@@ -29,10 +73,6 @@ def pacific_datetime(value) -> str:
         return "—"
     local = as_utc(value).astimezone(PACIFIC)
     return f"{local:%b} {local.day}, {local.year}, {format_time(local)} PT"
-
-
-#: GET pages that write (an audit line) and so begin a write transaction too.
-WRITING_PAGES = frozenset({"admin.request_detail"})
 
 
 #: Session key: the request a POST just changed and redirected back to.
@@ -53,5 +93,4 @@ def remember_change(response):
 
 @bp.before_request
 def require_sign_in():
-    return require_signed_in(
-        write=request.method == "POST" or request.endpoint in WRITING_PAGES)
+    return require_signed_in(write=writes_here())

@@ -12,14 +12,14 @@ from flask import flash
 
 from portal import audit
 from portal.admin.access import actor, admin_required
-from portal.admin.blueprint import bp
+from portal.admin.blueprint import bp, own_transactions
 from portal.admin.forms import CalendarForm
 from portal.calendars import connections, feed
 from portal.calendars.errors import CalendarError
 from portal.calendars.sync import CalendarProblem, is_stale, problems
-from portal.database import begin_write
 from portal.extensions import db
 from portal.models import Therapist, TherapistCalendar
+from portal.web.transaction import flash_when_saved, writing
 
 
 @dataclass
@@ -62,6 +62,7 @@ def _back(therapist_id: int):
 
 
 @bp.post("/therapists/<int:therapist_id>/calendar")
+@own_transactions  # the connection is committed before the test reads the network
 @admin_required
 def therapist_calendar_connect(therapist_id: int):
     from portal.admin.therapists import render_therapist_form
@@ -69,25 +70,26 @@ def therapist_calendar_connect(therapist_id: int):
     form = CalendarForm()
     if not form.validate_on_submit():
         return render_therapist_form(therapist, calendar_form=form)
-    begin_write()
     try:
-        connections.connect(therapist, form.kind.data, form.url.data,
-                            username=form.username.data, password=form.password.data)
+        with writing():
+            connections.connect(therapist, form.kind.data, form.url.data,
+                                username=form.username.data, password=form.password.data)
+            audit.record("calendar_connected", actor=actor(), therapist_id=therapist_id,
+                         kind=form.kind.data)
     except CalendarError as error:
-        db.session.rollback()
         form.url.errors.append(error.words)
         return render_therapist_form(_therapist(therapist_id), calendar_form=form)
-    audit.record("calendar_connected", actor=actor(), therapist_id=therapist_id,
-                 kind=form.kind.data)
-    db.session.commit()
     flash("Calendar connected. " + connections.test(therapist_id), "info")
     return _back(therapist_id)
 
 
 @bp.post("/therapists/<int:therapist_id>/calendar/test")
+@own_transactions  # the test stores what it read itself (connections.test)
 @admin_required
 def therapist_calendar_test(therapist_id: int):
     _therapist(therapist_id)
+    # The write the blueprint began for this POST holds nothing: end it, so the test
+    # reads the network with no lock held.
     db.session.rollback()
     flash(connections.test(therapist_id), "info")
     return _back(therapist_id)
@@ -97,12 +99,9 @@ def therapist_calendar_test(therapist_id: int):
 @admin_required
 def therapist_calendar_disconnect(therapist_id: int):
     therapist = _therapist(therapist_id)
-    begin_write()
-    therapist = db.session.get(Therapist, therapist.id)
     if connections.disconnect(therapist):
         audit.record("calendar_disconnected", actor=actor(), therapist_id=therapist_id)
-    db.session.commit()
-    flash("Calendar disconnected: its busy times no longer count.", "info")
+    flash_when_saved("Calendar disconnected: its busy times no longer count.", "info")
     return _back(therapist_id)
 
 
@@ -110,14 +109,12 @@ def therapist_calendar_disconnect(therapist_id: int):
 @admin_required
 def therapist_calendar_feed(therapist_id: int):
     _therapist(therapist_id)
-    begin_write()
     renewing = feed.feed_of(therapist_id) is not None
     feed.feed_token(therapist_id, new=True)
     audit.record("calendar_feed_renewed" if renewing else "calendar_feed_made",
                  actor=actor(), therapist_id=therapist_id)
-    db.session.commit()
-    flash("A new feed link was made; the old one no longer works." if renewing
-          else "The feed link was made.", "info")
+    flash_when_saved("A new feed link was made; the old one no longer works." if renewing
+                     else "The feed link was made.", "info")
     return _back(therapist_id)
 
 

@@ -29,6 +29,7 @@ from portal.models import (
 from portal.outbox_states import OutboxState
 from portal.scheduling import PACIFIC
 from portal.statuses import OVER_STATUSES, STATUS_LABELS, RequestStatus
+from portal.web.transaction import flash_when_saved
 
 Request = ConsultationRequest
 PROMISE_LIST_LIMIT = 20
@@ -184,6 +185,5 @@ def intake_pause():
     paused = bool(form.paused.data)
     intake.set_pause(paused, form.message.data or "")
     audit.record("intake_paused" if paused else "intake_resumed", actor=actor())
-    db.session.commit()
-    flash("New requests are paused." if paused else "New requests are open.", "info")
+    flash_when_saved("New requests are paused." if paused else "New requests are open.", "info")
     return redirect(url_for("admin.dashboard"))

@@ -12,16 +12,18 @@ transaction.
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
-from itsdangerous import BadSignature, URLSafeSerializer
+from functools import partial
+
+from flask import flash, redirect, render_template, request, url_for
 
 from portal import declines, request_status
 from portal.admin.access import actor, visible_request_or_abort
 from portal.admin.blueprint import bp
 from portal.admin.forms import DeclineForm
-from portal.extensions import db
 from portal.models import ConsultationRequest
+from portal.signed import Signed
 from portal.statuses import RequestStatus
+from portal.web.transaction import Undo, flash_when_saved
 
 PREVIEW_SALT = "decline-preview"
 
@@ -30,19 +32,21 @@ def back_to(consultation: ConsultationRequest):
     return redirect(url_for("admin.request_detail", request_id=consultation.id))
 
 
-def _signer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=PREVIEW_SALT)
+def told_refused(message: str, response):
+    """A refused change, undone: say why on the page ``response`` leads to."""
+    flash(message, "error")
+    return response
+
+
+PREVIEWED = Signed(PREVIEW_SALT)
 
 
 def preview_token(consultation: ConsultationRequest, line: str) -> str:
-    return _signer().dumps([consultation.id, line])
+    return PREVIEWED.dumps([consultation.id, line])
 
 
 def was_previewed(consultation: ConsultationRequest, line: str, token: str | None) -> bool:
-    try:
-        return _signer().loads(token or "") == [consultation.id, line]
-    except BadSignature:
-        return False
+    return PREVIEWED.loads(token or "") == [consultation.id, line]
 
 
 def can_decline(consultation: ConsultationRequest) -> bool:
@@ -89,12 +93,8 @@ def request_decline(request_id: int):
         declines.decline(consultation, actor=actor(), tell_client=tell, personal_line=line,
                          note=form.note.data)
     except request_status.StatusChangeRefused as refused:
-        db.session.rollback()
-        flash(refused.message, "error")
-        return back_to(consultation)
+        raise Undo(partial(told_refused, refused.message, back_to(consultation))) from None
     told = "We've queued a kind email to the client with places that can help." if tell \
         else "The client was not emailed."
-    response = back_to(consultation)
-    db.session.commit()
-    flash(f"Status is now “Not a fit”. {told}", "info")
-    return response
+    flash_when_saved(f"Status is now “Not a fit”. {told}", "info")
+    return back_to(consultation)

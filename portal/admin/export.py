@@ -24,7 +24,6 @@ from portal import audit
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.requests import filtered, read_filters
-from portal.database import begin_write
 from portal.extensions import db
 from portal.models import (
     CONTACT_METHODS,
@@ -37,6 +36,7 @@ from portal.models import (
 )
 from portal.phones import spreadsheet_phone
 from portal.scheduling import PACIFIC
+from portal.web.transaction import writing
 
 BATCH = 1000
 # A spreadsheet runs a cell that starts with one of these as a formula.
@@ -176,7 +176,6 @@ def csv_rows(stmt, cells: Callable, user, audit_detail: dict) -> Iterator[str]:
 
 def record_export(user, audit_detail: dict, rows: int, completed: bool) -> None:
     # The read transaction is over; the audit line gets a write transaction of its own.
-    begin_write()
-    audit.record("requests_exported", actor=user, rows=rows,
-                 completed=completed, filter=audit_detail)
-    db.session.commit()
+    with writing():
+        audit.record("requests_exported", actor=user, rows=rows,
+                     completed=completed, filter=audit_detail)

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-import phonenumbers
 from sqlalchemy import ColumnElement, and_, false, or_, tuple_
 
 from portal.models import ConsultationRequest, normalise_name, normalise_search, to_db
 from portal.numbers import MAX_PAGE, arg_number, parse_id
+from portal.phones import Phone
 from portal.scheduling import PACIFIC
 from portal.statuses import STATUS_LABELS
 
@@ -269,11 +269,8 @@ def as_reference(q: str) -> str | None:
 def phone_e164(q: str) -> str | None:
     """A phone number in any format ("(415) 555-0123", "415.555.0123", "+1 415 555
     0123") as the E.164 form it is stored in; None when it is not a number."""
-    try:
-        number = phonenumbers.parse(q, "US")
-    except phonenumbers.NumberParseException:
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    phone = Phone.parse(q)
+    return phone.e164 if phone is not None else None
 
 
 def page_numbers(args) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from portal.admin.listing import page_numbers
 from portal.extensions import db
 from portal.models import OutboxEmail
 from portal.outbox_states import OUTBOX_STATES, OutboxState
+from portal.web.transaction import flash_when_saved
 
 
 @bp.get("/outbox")
@@ -46,8 +47,7 @@ def outbox_retry(email_id: int):
     # A fresh run of attempts, due now, once someone has looked at the failure.
     outbox.retry_failed(email.id)
     audit.record("email_retried", actor=actor(), request_id=email.request_id, email_id=email.id)
-    db.session.commit()
-    flash(f"Email {email.id} is queued again.", "info")
+    flash_when_saved(f"Email {email.id} is queued again.", "info")
     return redirect(url_for("admin.outbox_list", status=OutboxState.FAILED))
 
 
@@ -56,6 +56,6 @@ def outbox_retry(email_id: int):
 def outbox_retry_all():
     count = outbox.retry_failed()
     audit.record("emails_retried", actor=actor(), count=count)
-    db.session.commit()
-    flash(f"{count} failed email{'s are' if count != 1 else ' is'} queued again.", "info")
+    flash_when_saved(f"{count} failed email{'s are' if count != 1 else ' is'} queued again.",
+                     "info")
     return redirect(url_for("admin.outbox_list", status=OutboxState.QUEUED))

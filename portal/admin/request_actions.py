@@ -3,11 +3,14 @@ cancel and reschedule on the client's behalf, and deletion.
 
 Each view validates, calls one domain function (:mod:`portal.request_status`,
 :mod:`portal.booking`, :mod:`portal.retention`; they queue the emails and write
-the audit lines), commits once and redirects back. The blueprint has already
-begun a write transaction for every POST.
+the audit lines) and redirects back. The blueprint runs every POST in one write
+transaction (portal.admin.blueprint): committed when the view returns, undone
+when a refused change raises Undo with the page to show instead.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
@@ -15,7 +18,7 @@ from sqlalchemy import func, select
 from portal import booking, rebooking, request_status, retention
 from portal.admin.access import actor, admin_required, visible_request_or_abort
 from portal.admin.blueprint import bp
-from portal.admin.declines import can_decline, render_decline
+from portal.admin.declines import can_decline, render_decline, told_refused
 from portal.admin.forms import (
     DeclineForm,
     NoteForm,
@@ -27,11 +30,12 @@ from portal.admin.forms import (
 from portal.admin.requests import reassign_choices, render_detail
 from portal.availability import therapists_for_reschedule
 from portal.extensions import db
-from portal.mail_transport import remove_sink_copies
+from portal.mail_transport import remove_sink_copies_after_commit
 from portal.models import OutboxEmail
 from portal.outbox_states import UNDELIVERED
 from portal.scheduling import format_slot_long, parse_slot_value, slot_value
 from portal.statuses import RequestStatus
+from portal.web.transaction import Undo, flash_when_saved
 
 
 def back_to(consultation):
@@ -39,11 +43,9 @@ def back_to(consultation):
 
 
 def saved(message: str, consultation):
-    """Commit the change, say so, and go back to the request."""
-    response = back_to(consultation)  # before the commit expires the row
-    db.session.commit()
-    flash(message, "info")
-    return response
+    """Say so once the change is committed, and go back to the request."""
+    flash_when_saved(message, "info")
+    return back_to(consultation)
 
 
 @bp.post("/requests/<int:request_id>/status", endpoint="request_status")
@@ -62,9 +64,8 @@ def request_status_change(request_id: int):
         changed = request_status.change_status(consultation, form.status.data,
                                                actor=actor(), note=form.note.data)
     except request_status.StatusChangeRefused as refused:
-        db.session.rollback()
         form.status.errors.append(refused.message)
-        return render_detail(consultation, status_form=form)
+        raise Undo(lambda: render_detail(consultation, status_form=form)) from None
     said = f"Status is now “{consultation.status_label}”."
     if changed and consultation.status == RequestStatus.NO_SHOW and form.no_show_note.data:
         rebooking.queue_missed_note(consultation, actor=actor())
@@ -93,16 +94,14 @@ def request_reassign(request_id: int):
     try:
         booking.reassign_therapist(consultation, form.therapist_id.data, actor=actor())
     except booking.SlotTaken:
-        db.session.rollback()
         form.therapist_id.errors.append(
             "That therapist already has a consultation at this time. "
             "Choose someone else, or reschedule first.")
-        return render_detail(consultation, reassign_form=form)
+        raise Undo(lambda: render_detail(consultation, reassign_form=form)) from None
     except (booking.BookingClosed, booking.UnknownTherapist):
-        db.session.rollback()
         form.therapist_id.errors.append(
             "This request can't be reassigned: it is closed or the therapist is inactive.")
-        return render_detail(consultation, reassign_form=form)
+        raise Undo(lambda: render_detail(consultation, reassign_form=form)) from None
     return saved("Therapist changed. They will get a notice by email.", consultation)
 
 
@@ -114,9 +113,7 @@ def request_cancel(request_id: int):
         cancelled = request_status.change_status(consultation, RequestStatus.CANCELLED,
                                                  actor=actor())
     except request_status.StatusChangeRefused as refused:
-        db.session.rollback()
-        flash(refused.message, "error")
-        return response
+        raise Undo(partial(told_refused, refused.message, response)) from None
     if cancelled:
         return saved("The consultation is cancelled. The client and therapist will be told.",
                      consultation)
@@ -139,11 +136,11 @@ def request_reschedule(request_id: int):
             booking.reschedule_booking(consultation, parse_slot_value(form.slot.data),
                                        actor=actor(), free_times=slots)
         except (booking.SlotTaken, booking.BookingClosed):
-            db.session.rollback()
             form.slot.errors.append("That time was just taken. Choose another time.")
-        else:
-            return saved("The consultation has a new time. The client and therapist will be "
-                         "told.", consultation)
+            raise Undo(lambda: render_template("admin/request_reschedule.html",
+                                               consultation=consultation, form=form)) from None
+        return saved("The consultation has a new time. The client and therapist will be "
+                     "told.", consultation)
     return render_template("admin/request_reschedule.html", consultation=consultation,
                            form=form)
 
@@ -157,9 +154,8 @@ def request_delete(request_id: int):
     if refusal is None and posted:
         reference = consultation.reference
         message_ids = retention.delete_request(consultation, actor=actor())
-        db.session.commit()
-        remove_sink_copies(message_ids)
-        flash(f"Request {reference} was deleted.", "info")
+        remove_sink_copies_after_commit(db.session, message_ids)
+        flash_when_saved(f"Request {reference} was deleted.", "info")
         return redirect(url_for("admin.request_list"))
     status = 409 if refusal and posted else 200
     unsent = db.session.scalar(select(func.count(OutboxEmail.id)).where(

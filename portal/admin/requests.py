@@ -38,7 +38,6 @@ from portal.admin.listing import (
     page_numbers,
 )
 from portal.admin.wording import therapist_names
-from portal.database import begin_write
 from portal.extensions import db
 from portal.models import (
     CONTACT_METHODS,
@@ -261,8 +260,7 @@ def render_detail(consultation: ConsultationRequest, **forms):
     Every render shows the whole record, so every render is audited, the
     re-rendered form after a failed change included (the caller has rolled back
     whatever that change left behind). The audit line and the page's reads share
-    one write transaction, committed once the page is rendered."""
-    begin_write()  # already begun for this page and for a POST, unless rolled back
+    one write transaction, the blueprint's, committed once the page is rendered."""
     if not just_changed(consultation):
         audit.record("request_viewed", actor=actor(), request_id=consultation.id)
         db.session.flush()
@@ -301,5 +299,4 @@ def render_detail(consultation: ConsultationRequest, **forms):
         rebooked_from=rebooked_from, rebooked_as=rebooked_as,
         on_waitlist=waitlist.is_waiting(consultation),
     )
-    db.session.commit()
     return page, 400 if forms else 200

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -26,6 +26,7 @@ from portal.models import (
 )
 from portal.scheduling import PACIFIC, WEEKDAYS
 from portal.statuses import OPEN_STATUSES
+from portal.web.transaction import flash_when_saved
 
 
 def therapist_or_404(therapist_id: int) -> Therapist:
@@ -38,10 +39,9 @@ def to_therapist_page(therapist_id: int):
 
 
 def _saved(therapist_id: int, action: str, message: str):
-    """Audit the change, commit it, say so, and go back to the therapist's page."""
+    """Audit the change, say so once it is committed, and go back to the therapist's page."""
     audit.record(action, actor=actor(), therapist_id=therapist_id)
-    db.session.commit()
-    flash(message, "info")
+    flash_when_saved(message, "info")
     return to_therapist_page(therapist_id)
 
 
@@ -165,9 +165,8 @@ def therapist_deactivate(therapist_id: int):
     if request.method == "POST":
         therapist.active = False
         audit.record("therapist_deactivated", actor=actor(), therapist_id=therapist.id)
-        message = f"{therapist.name} is inactive and no longer offered to clients."
-        db.session.commit()
-        flash(message, "info")
+        flash_when_saved(f"{therapist.name} is inactive and no longer offered to clients.",
+                         "info")
         return redirect(url_for("admin.therapist_list"))
     return render_template("admin/therapist_deactivate.html", therapist=therapist,
                            upcoming=upcoming_for(therapist))

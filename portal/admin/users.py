@@ -20,10 +20,12 @@ from portal.accounts import (
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.forms import NewUserForm, UserForm, therapist_options
+from portal.auth.sessions import end_every_session
 from portal.extensions import db
 from portal.forms import options
-from portal.models import ROLES, User, new_session_token
+from portal.models import ROLES, User
 from portal.staff_emails import queue_invite
+from portal.web.transaction import Undo, flash_when_saved
 
 
 def therapist_link_choices() -> list[tuple[int, str]]:
@@ -67,19 +69,17 @@ def user_new():
             user, _ = create_user(form.email.data, None, form.role.data,
                                   therapist_id=form.therapist_id.data or None)
         except AccountError as error:
-            db.session.rollback()
             field = getattr(form, error.field or "email", form.email)
             field.errors.append(error.message)
-        else:
-            user.active = form.active.data
-            queue_invite(user, invited_by=actor())
-            audit.record("user_invited", actor=actor(), user_id=user.id, role=user.role)
-            email = user.email  # read before the commit expires the row
-            db.session.commit()
-            flash(f"We've emailed {email} a link to choose their password. It works for "
-                  f"{current_app.config['STAFF_INVITE_HOURS']} hours; after that, "
-                  "\u201cForgot your password?\u201d sends a new one.", "info")
-            return redirect(url_for("admin.user_list"))
+            raise Undo(lambda: render_template("admin/user_form.html", form=form,
+                                               user=None)) from None
+        user.active = form.active.data
+        queue_invite(user, invited_by=actor())
+        audit.record("user_invited", actor=actor(), user_id=user.id, role=user.role)
+        flash_when_saved(f"We've emailed {user.email} a link to choose their password. It "
+                         f"works for {current_app.config['STAFF_INVITE_HOURS']} hours; after "
+                         "that, \u201cForgot your password?\u201d sends a new one.", "info")
+        return redirect(url_for("admin.user_list"))
     return render_template("admin/user_form.html", form=form, user=None)
 
 
@@ -98,12 +98,10 @@ def user_edit(user_id: int):
             user.role, user.active = form.role.data, form.active.data
             user.therapist_id = form.therapist_id.data or None
             if before["active"] and not user.active:
-                user.session_token = new_session_token()  # signs them out everywhere
+                end_every_session(user)
             audit.record("user_changed", actor=actor(), user_id=user.id, role=user.role,
                          active=user.active, therapist_id=user.therapist_id, previous=before)
-            email = user.email  # read before the commit expires the row
-            db.session.commit()
-            flash(f"{email} was updated.", "info")
+            flash_when_saved(f"{user.email} was updated.", "info")
             return redirect(url_for("admin.user_list"))
     elif not form.is_submitted():
         form.therapist_id.data = user.therapist_id or 0
@@ -116,9 +114,7 @@ def user_unlock(user_id: int):
     user = db.get_or_404(User, user_id)
     unlock(user)
     audit.record("user_unlocked", actor=actor(), user_id=user.id)
-    email = user.email  # read before the commit expires the row
-    db.session.commit()
-    flash(f"{email} can sign in again.", "info")
+    flash_when_saved(f"{user.email} can sign in again.", "info")
     return redirect(url_for("admin.user_list"))
 
 
@@ -133,11 +129,8 @@ def user_mfa_reset(user_id: int):
         flash("You can't reset your own second step: ask another admin.", "error")
         return redirect(url_for("admin.user_edit", user_id=user_id))
     mfa.reset_second_factor(user)
-    user.session_token = new_session_token()
-    db.session.flush()
+    end_every_session(user)
     audit.record("user_mfa_reset", actor=actor(), user_id=user.id)
-    email = user.email  # read before the commit expires the row
-    db.session.commit()
-    flash(f"{email}'s second step was reset: they set it up again when they next sign in.",
-          "info")
+    flash_when_saved(f"{user.email}'s second step was reset: they set it up again when they "
+                     "next sign in.", "info")
     return redirect(url_for("admin.user_edit", user_id=user_id))

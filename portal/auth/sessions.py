@@ -14,7 +14,8 @@ from flask import current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from portal.database import begin_write
-from portal.models import User
+from portal.extensions import db
+from portal.models import User, new_session_token
 
 SIGN_IN_MESSAGE = "Please sign in to continue."
 
@@ -28,6 +29,29 @@ def start_session(user: User) -> None:
     session.clear()
     login_user(user)
     session["signed_in_at"] = session["last_seen"] = now_seconds()
+
+
+def end_every_session(user: User) -> None:
+    """Sign ``user`` out everywhere: a new session token makes every copy of every
+    cookie they had worthless. The row update goes out at once, before any audit
+    insert: that insert's foreign-key check share-locks the user row on PostgreSQL,
+    and two sign-outs each holding that lock while waiting to change the (unique, so
+    key) token column would deadlock."""
+    user.session_token = new_session_token()
+    db.session.flush()
+
+
+def forget_sign_in() -> None:
+    """This browser is signed out: nothing of its session stays."""
+    logout_user()
+    session.clear()
+
+
+def signed_out(message: str):
+    """After the sign-out is saved: forget it here, say why, and go to the sign-in page."""
+    forget_sign_in()
+    flash(message, "info")
+    return redirect(url_for("auth.login"))
 
 
 def send_to_sign_in(message: str = SIGN_IN_MESSAGE):
@@ -58,8 +82,7 @@ def enforce_session_limits():
     now = now_seconds()
     reason = session_expired(now)
     if reason is not None:
-        logout_user()
-        session.clear()
+        forget_sign_in()
         return send_to_sign_in(reason)
     session["last_seen"] = now
     return None

@@ -18,31 +18,34 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, logout_user
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
 
 from portal import audit, mfa
 from portal.accounts import (
     find_user,
     is_locked,
-    normalise_email,
     password_matches,
     record_failed_login,
     record_successful_login,
+    staff_email_key,
 )
 from portal.auth.blueprint import bp
 from portal.auth.forms import CodeForm, LoginForm
 from portal.auth.sessions import (
     SIGN_IN_MESSAGE,
+    end_every_session,
     end_pending_sign_in,
     pending_sign_in,
+    signed_out,
     start_pending_sign_in,
     start_session,
 )
-from portal.database import begin_write
+from portal.database import KeepsChanges
 from portal.extensions import db, limiter, login_manager
-from portal.models import User, new_session_token
+from portal.models import User
+from portal.web.transaction import writing
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = SIGN_IN_MESSAGE
@@ -64,7 +67,7 @@ def load_user(session_token: str) -> User | None:
 
 def account_key() -> str:
     # Per-account limit: keyed on the submitted email, whether or not it exists.
-    return "login:" + normalise_email(request.form.get("email", ""))[:254]
+    return "login:" + staff_email_key(request.form.get("email", ""))[:254]
 
 
 def pending_account_key() -> str:
@@ -100,6 +103,19 @@ def failed_sign_in_page(next_url: str | None = None):
     return render_template("auth/login.html", form=form, next_url=next_url)
 
 
+class SignInFailed(KeepsChanges, Exception):  # noqa: N818 - a sign-in that goes no further
+    """The sign-in goes no further; what it counted toward the lock (a wrong password or
+    code) is kept. ``retry``: the password was right and the code step is tried again."""
+
+    def __init__(self, *, retry: bool = False) -> None:
+        super().__init__()
+        self.retry = retry
+
+
+class SignInAgain(Exception):  # noqa: N818 - an outcome, undone like any error
+    """This browser's pending sign-in is no good any more: nothing is kept."""
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
@@ -111,54 +127,55 @@ def login():
     form = LoginForm()
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form, next_url=next_url)
-    user = check_password(form.email.data, form.password.data)
-    if user is None:
+    usable_id, matched = hash_password_once(form.email.data, form.password.data)
+    if usable_id is None:
         return failed_sign_in_page(next_url)
-    if needs_second_factor(user):
-        enrolment = None
-        if not user.mfa_enrolled:
-            # A secret of this attempt's own: one copied from an earlier attempt dies now.
-            enrolment = mfa.enrolment_fingerprint(mfa.begin_enrolment(user))
-            db.session.commit()
+    enrolment = None
+    try:
+        with writing():
+            user = password_user(usable_id, matched)
+            second_step = needs_second_factor(user)
+            if second_step and not user.mfa_enrolled:
+                # A secret of this attempt's own: one copied from an earlier attempt dies now.
+                enrolment = mfa.enrolment_fingerprint(mfa.begin_enrolment(user))
+            elif not second_step:
+                record_successful_login(user)
+    except SignInFailed:
+        return failed_sign_in_page(next_url)
+    if second_step:
         start_pending_sign_in(user, next_url, enrolment)
         return redirect(url_for("auth.enrol" if enrolment else "auth.login_code"))
-    record_successful_login(user)
-    db.session.commit()
     start_session(user)
     return after_sign_in(next_url)
 
 
-def check_password(email: str, password: str) -> User | None:
-    """The user whose password this is, if they may go on to sign in (write
-    transaction still open, nothing recorded); None after recording the failure.
-
-    Whatever the outcome, exactly one password hash is checked."""
+def hash_password_once(email: str, password: str) -> tuple[int | None, bool]:
+    """The id of the active account with this address (None without one) and whether
+    the password is its own. Exactly one password hash is checked whatever the outcome,
+    before the write lock is taken, for a locked account too."""
     user = find_user(email)
     usable_id = user.id if user is not None and user.active else None
-    # The slow hash runs before the write lock is taken, for a locked account too.
-    matched = password_matches(user if usable_id else None, password)
-    if usable_id is None:
-        db.session.rollback()
-        return None
-    begin_write()
+    return usable_id, password_matches(user if usable_id else None, password)
+
+
+def password_user(usable_id: int, matched: bool) -> User:
+    """Inside the write: the user who may go on to sign in (nothing recorded yet);
+    SignInFailed otherwise, with a wrong password counted."""
     # Read again under the write lock: a racing attempt may have locked it meanwhile.
     user = db.session.get(User, usable_id, populate_existing=True)
     if user is None or not user.active or is_locked(user):
-        db.session.rollback()
-        return None
+        raise SignInFailed()
     if not matched:
         record_failed_login(user)
-        db.session.commit()
-        return None
+        raise SignInFailed()
     return user
 
 
 def pending_user() -> User | None:
-    """The user of this browser's pending sign-in, read inside a write transaction."""
+    """The user of this browser's pending sign-in; call inside a write transaction."""
     pending = pending_sign_in()
     if pending is None:
         return None
-    begin_write()
     user = db.session.get(User, pending["user"], populate_existing=True)
     if user is None or not user.active or is_locked(user):
         return None
@@ -183,12 +200,12 @@ def login_code():
         return render_template("auth/code.html", form=form)
     # One hash, as the password step costs: a wrong code takes as long as a wrong password.
     password_matches(None, form.code.data)
-    user = pending_user()
-    method = mfa.use_second_factor(user, form.code.data) if user is not None else None
-    if method is None:
-        locked = record_failed_login(user) if user is not None else None
-        db.session.commit()
-        if user is None or locked:
+    try:
+        with writing():
+            user = pending_user()
+            method = second_factor_used(user, form.code.data)
+    except SignInFailed as failed:
+        if not failed.retry:
             end_pending_sign_in()
             return failed_sign_in_page(pending.get("next"))
         # The password was right: a mistyped or stale code is tried again here (each
@@ -196,16 +213,25 @@ def login_code():
         form = CodeForm(formdata=None)
         form.code.errors = [WRONG_CODE]
         return render_template("auth/code.html", form=form)
-    if method == "recovery_code":
-        audit.record("auth.recovery_code_used", actor=user,
-                     remaining=mfa.unused_recovery_codes(user))
-    record_successful_login(user, second_factor=method)
-    db.session.commit()
     start_session(user)
     if method == "recovery_code":
         flash("You signed in with a recovery code; it can't be used again. "
               "Lost your phone? Ask an admin to reset your second step.", "info")
     return after_sign_in(pending.get("next"))
+
+
+def second_factor_used(user: User | None, code: str) -> str:
+    """Inside the write: spend the code and record the sign-in; which kind of code it
+    was. SignInFailed otherwise, the failure counted toward the lock."""
+    method = mfa.use_second_factor(user, code) if user is not None else None
+    if method is None:
+        locked = record_failed_login(user) if user is not None else None
+        raise SignInFailed(retry=user is not None and not locked)
+    if method == "recovery_code":
+        audit.record("auth.recovery_code_used", actor=user,
+                     remaining=mfa.unused_recovery_codes(user))
+    record_successful_login(user, second_factor=method)
+    return method
 
 
 @bp.route("/login/enrol", methods=["GET", "POST"])
@@ -217,57 +243,64 @@ def enrol():
     if current_user.is_authenticated:
         return after_sign_in(None)
     pending = pending_sign_in()
-    user = pending_user() if pending else None
-    if user is None or user.mfa_enrolled or not mfa.is_own_enrolment(
-            user, pending.get("enrollment")):
-        db.session.rollback()
-        end_pending_sign_in()
-        flash("Please sign in again.", "info")
-        return redirect(url_for("auth.login"))
     form = CodeForm()
-    if form.validate_on_submit():
-        codes = mfa.finish_enrolment(user, form.code.data)
-        if codes is not None:
-            audit.record("auth.mfa_enrolled", actor=user)
-            record_successful_login(user, second_factor="enrolment")
-            db.session.commit()
-            start_session(user)
-            next_url = pending.get("next")
-            return render_template("auth/recovery_codes.html", codes=codes,
-                                   next_url=next_url if is_safe_next(next_url) else None)
-        form.code.errors.append("That code didn't match. Enter the newest 6-digit code "
-                                "your app shows (your phone's clock should be set "
-                                "automatically).")
-        db.session.refresh(user)
-        if user.mfa_enrolled or not mfa.is_own_enrolment(user, pending.get("enrollment")):
-            db.session.rollback()
-            end_pending_sign_in()
-            return redirect(url_for("auth.login"))
-    secret, email = user.totp_secret, user.email
-    audit.record("auth.enrollment_shown", actor=user)
-    db.session.commit()
+    try:
+        with writing():
+            user = own_enrolment_user(pending)
+            codes = finish_enrolment(user, pending, form)
+            if codes is None:
+                secret, email = user.totp_secret, user.email
+                audit.record("auth.enrollment_shown", actor=user)
+    except SignInAgain as again:
+        end_pending_sign_in()
+        if again.args:
+            flash(again.args[0], "info")
+        return redirect(url_for("auth.login"))
+    if codes is not None:
+        start_session(user)
+        next_url = pending.get("next")
+        return render_template("auth/recovery_codes.html", codes=codes,
+                               next_url=next_url if is_safe_next(next_url) else None)
     uri = mfa.provisioning_uri(secret, email, current_app.config["PRACTICE_NAME"])
     return render_template("auth/enrol.html", form=form, qr=mfa.qr_code(uri),
                            secret=mfa.grouped_secret(secret))
+
+
+def own_enrolment_user(pending: dict | None) -> User:
+    user = pending_user() if pending else None
+    if user is None or user.mfa_enrolled or not mfa.is_own_enrolment(
+            user, pending.get("enrollment")):
+        raise SignInAgain("Please sign in again.")
+    return user
+
+
+def finish_enrolment(user: User, pending: dict, form: CodeForm) -> list[str] | None:
+    """Inside the write: with the right code posted, enrolled and signed in (the recovery
+    codes, to show once); otherwise None, the form saying why when a code was wrong."""
+    if not form.validate_on_submit():
+        return None
+    codes = mfa.finish_enrolment(user, form.code.data)
+    if codes is not None:
+        audit.record("auth.mfa_enrolled", actor=user)
+        record_successful_login(user, second_factor="enrolment")
+        return codes
+    form.code.errors.append("That code didn't match. Enter the newest 6-digit code "
+                            "your app shows (your phone's clock should be set "
+                            "automatically).")
+    db.session.refresh(user)
+    if user.mfa_enrolled or not mfa.is_own_enrolment(user, pending.get("enrollment")):
+        raise SignInAgain()
+    return None
 
 
 @bp.post("/logout")
 def logout():
     # The write begins before current_user loads the user (as login_required would),
     # so the user is not loaded in a read transaction and then again.
-    begin_write()
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    user: User = current_user._get_current_object()
-    # Rotating the token makes every copy of the old cookie worthless.
-    user.session_token = new_session_token()
-    # The row update goes out before the audit insert: that insert's foreign-key check
-    # share-locks the user row on PostgreSQL, and two sign-outs each holding that lock
-    # while waiting to change the (unique, so key) token column would deadlock.
-    db.session.flush()
-    audit.record("auth.logout", actor=user)
-    db.session.commit()
-    logout_user()
-    session.clear()
-    flash("You have signed out.", "info")
-    return redirect(url_for("auth.login"))
+    with writing():
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        user: User = current_user._get_current_object()
+        end_every_session(user)
+        audit.record("auth.logout", actor=user)
+    return signed_out("You have signed out.")

@@ -8,7 +8,6 @@ and the agreement boxes count only the page's own tick as a yes."""
 
 from __future__ import annotations
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from wtforms import (
     BooleanField,
@@ -39,6 +38,7 @@ from portal.forms import (
 from portal.i18n import N_
 from portal.i18n import lazy_gettext as _l
 from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
+from portal.phones import Phone
 from portal.residency import ZIP_MALFORMED_MESSAGE, normalise_zip, zip_error_message
 from portal.scheduling import parse_slot_value
 from portal.verification import CODE_DIGITS, normalise_code
@@ -157,15 +157,10 @@ def email_check(form, field):
 
 
 def phone_check(form, field):
-    message = _l("Enter a US phone number, like (415) 555-0123")
-    try:
-        number = phonenumbers.parse(field.data, "US")
-    except phonenumbers.NumberParseException:
-        raise ValidationError(message) from None
-    if not phonenumbers.is_valid_number(number) or (
-            phonenumbers.region_code_for_number(number) != "US"):
-        raise ValidationError(message)
-    field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    phone = Phone.parse(field.data)
+    if phone is None or not phone.is_us:
+        raise ValidationError(_l("Enter a US phone number, like (415) 555-0123"))
+    field.data = phone.e164
 
 
 class EligibilityForm(PortalForm):

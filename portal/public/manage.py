@@ -5,19 +5,17 @@ picking another time are POSTs from these pages. Cancelling asks first (GOV.UK's
 "confirm" pattern): the manage page links to a page of its own that says what
 cancelling means and takes an optional reason, which reaches staff as an internal
 note on the request (audited as any note) and never any email. As in the request flow, a POST
-starts its write transaction (``begin_write``) before it reads what it changes.
+runs in one write transaction (``writes_on_post``), begun before it reads what it changes.
 """
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_babel import gettext
 
 from portal import booking, i18n, request_status, waitlist
 from portal.availability import therapists_for_reschedule
-from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
-from portal.extensions import db
 from portal.links import public_id_from_manage_token
 from portal.models import CLIENT_CANCEL_NOTE_HEADING, ConsultationRequest
 from portal.public.forms import CancelForm, PrepareForm, RescheduleForm
@@ -30,6 +28,7 @@ from portal.public.prepare import prepare_data
 from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.views import bp, describe, invalid_link
+from portal.web.transaction import Undo, flash_when_saved, writes_on_post
 
 
 def consultation_for(token: str) -> ConsultationRequest | None:
@@ -66,6 +65,7 @@ def render_cancel(token: str, consultation: ConsultationRequest, form: CancelFor
 @bp.route("/manage/<token>/cancel", methods=["GET", "POST"])
 @rerender_on_csrf_error
 @limit_posts
+@writes_on_post
 def manage_cancel(token: str):
     consultation = consultation_for(token)
     if consultation is None:
@@ -75,15 +75,13 @@ def manage_cancel(token: str):
     form = CancelForm()
     if request.method == "GET" or not form.validate_on_submit():
         return render_cancel(token, consultation, form)
-    begin_write()  # ends the read above; the status is read again under the write lock
     if consultation.is_open and booking.cancel_booking(consultation, by="client",
                                                        actor="client"):
         if form.reason.data:
             note = f"{CLIENT_CANCEL_NOTE_HEADING}\n{form.reason.data}"
             request_status.add_note(consultation, note, actor="client")
-        db.session.commit()
-        flash(gettext("Your consultation has been cancelled. We've let your therapist know."),
-              "success")
+        flash_when_saved(gettext("Your consultation has been cancelled. We've let your "
+                                 "therapist know."), "success")
     return redirect(url_for("public.manage", token=token))
 
 
@@ -128,9 +126,8 @@ def render_reschedule(token, consultation, form, choice, therapists):
 @bp.route("/manage/<token>/reschedule", methods=["GET", "POST"])
 @rerender_on_csrf_error
 @limit_posts
+@writes_on_post
 def manage_reschedule(token: str):
-    if request.method == "POST":
-        begin_write()
     consultation = consultation_for(token)
     if consultation is None:
         return invalid_link()
@@ -146,15 +143,18 @@ def manage_reschedule(token: str):
             booking.reschedule_booking(consultation, form.new_start, actor="client",
                                        any_therapist=choice == "any", therapists=therapists)
         except (booking.SlotTaken, booking.BookingClosed):
-            db.session.rollback()
-            consultation = consultation_for(token)
-            if not consultation.is_open:  # cancelled meanwhile, from another tab
-                return redirect(url_for("public.manage", token=token))
-            form.slot.errors = [SLOT_TAKEN_MESSAGE]
-            therapists = therapists_for_reschedule(consultation)
-        else:
-            db.session.commit()
-            flash(gettext("Your consultation has been moved. We've emailed you the new time."),
-                  "success")
-            return redirect(url_for("public.manage", token=token))
+            raise Undo(lambda: reschedule_refused(token, form, choice)) from None
+        flash_when_saved(gettext("Your consultation has been moved. We've emailed you the new "
+                                 "time."), "success")
+        return redirect(url_for("public.manage", token=token))
     return render_reschedule(token, consultation, form, choice, therapists)
+
+
+def reschedule_refused(token: str, form: RescheduleForm, choice: str):
+    """The time was taken meanwhile (or the request closed): read it again."""
+    consultation = consultation_for(token)
+    if not consultation.is_open:  # cancelled meanwhile, from another tab
+        return redirect(url_for("public.manage", token=token))
+    form.slot.errors = [SLOT_TAKEN_MESSAGE]
+    return render_reschedule(token, consultation, form, choice,
+                             therapists_for_reschedule(consultation))

@@ -5,14 +5,12 @@ no texts) until the client says otherwise."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_babel import gettext
 
 from portal import booking, links, next_step
 from portal.addresses import masked_address
-from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
-from portal.extensions import db
 from portal.models import ConsultationRequest
 from portal.public.forms import PrepareForm
 from portal.public.messages import friendly_csrf_error
@@ -20,6 +18,7 @@ from portal.public.rate_limits import limit_attempts
 from portal.public.views import bp, describe, invalid_link
 from portal.texts import consent as text_consent
 from portal.texts import outgoing as text_outgoing
+from portal.web.transaction import flash_when_saved, writes_on_post
 
 
 def prepare_data(consultation: ConsultationRequest) -> dict:
@@ -70,6 +69,7 @@ def confirmed(public_id: str):
 @bp.route("/consultation/prepare/<public_id>", methods=["GET", "POST"])
 @rerender_on_csrf_error
 @limit_attempts
+@writes_on_post
 def prepare(public_id: str):
     """"Help us prepare": its page (linked from the confirmation), and saving it. Back
     to the page it was sent from: the confirmation, or the manage page (``back=manage``).
@@ -80,14 +80,11 @@ def prepare(public_id: str):
         if not open_for_answers(consultation):
             return invalid_link()
         return render_prepare(consultation, PrepareForm(formdata=None))
-    begin_write()
     consultation = booking.find_by_public_id(public_id)
     if not open_for_answers(consultation):
-        db.session.rollback()
         return invalid_link()
     form = PrepareForm()
     if not form.validate_on_submit():
-        db.session.rollback()
         # Shown at once rather than through the session: a message of up to 2,000
         # characters would not fit in a cookie.
         return render_prepare(consultation, form)
@@ -102,9 +99,8 @@ def prepare(public_id: str):
     source = "manage page" if request.form.get("back") == "manage" else "prepare form"
     if text_consent.record_answer(consultation, form.sms_consent.data, source=source):
         text_outgoing.confirmation(consultation)  # "texts are on", in this transaction
-    db.session.commit()
-    flash(gettext("Thank you. Your therapist will read your answers before you talk."),
-          "success")
+    flash_when_saved(gettext("Thank you. Your therapist will read your answers before you "
+                             "talk."), "success")
     if request.form.get("back") == "manage":
         return redirect(url_for("public.manage", token=links.manage_token(consultation))
                         + "#prepare")

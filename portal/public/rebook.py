@@ -5,14 +5,12 @@ before it reads what it changes, as the other public POSTs do)."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_babel import gettext
 
 from portal import links, rebooking
 from portal.booking import SlotTaken
-from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
-from portal.extensions import db
 from portal.i18n import follow_request
 from portal.i18n import lazy_gettext as _l
 from portal.public.forms import RescheduleForm
@@ -20,6 +18,7 @@ from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, SLOT_TAKEN_MESSAGE, 
 from portal.public.rate_limits import limit_posts
 from portal.public.slot_choices import slot_options
 from portal.public.views import bp, describe, invalid_link
+from portal.web.transaction import Undo, flash_when_saved, writes_on_post
 
 HAS_OPEN_REQUEST = _l("You already have a consultation booked with us. The email we sent "
                       "about it has a link to see or change it.")
@@ -43,9 +42,8 @@ def to_rebooking(rebooking_row):
 @bp.route("/rebook/<token>", methods=["GET", "POST"])
 @rerender_on_csrf_error
 @limit_posts
+@writes_on_post
 def rebook(token: str):
-    if request.method == "POST":
-        begin_write()
     missed = rebooking.missed_request_for(token)
     if missed is None:
         return invalid_link()
@@ -59,20 +57,18 @@ def rebook(token: str):
     try:
         new = rebooking.book_again(missed, form.new_start)
     except SlotTaken:
-        db.session.rollback()
         form.slot.errors = [SLOT_TAKEN_MESSAGE]
-        return render_rebook(token, rebooking.missed_request_for(token), form, 409)
+        raise Undo(lambda: render_rebook(token, rebooking.missed_request_for(token), form,
+                                         409)) from None
     except rebooking.AlreadyRebooked as already:
-        db.session.rollback()
-        return to_rebooking(already.rebooking)
+        made = already.rebooking  # ``already`` is gone once this clause ends
+        raise Undo(lambda: to_rebooking(made)) from None
     except rebooking.HasOpenRequest:
-        db.session.rollback()
-        return render_rebook(token, rebooking.missed_request_for(token), form, 409,
-                             refusal=HAS_OPEN_REQUEST)
+        raise Undo(lambda: render_rebook(token, rebooking.missed_request_for(token), form, 409,
+                                         refusal=HAS_OPEN_REQUEST)) from None
     except rebooking.TherapistUnavailable:
-        db.session.rollback()
-        return render_rebook(token, rebooking.missed_request_for(token), form, 409)
-    response = redirect(url_for("public.confirmed", public_id=new.public_id))
-    db.session.commit()
-    flash(gettext("Your consultation is booked. We've emailed you the details."), "success")
-    return response
+        raise Undo(lambda: render_rebook(token, rebooking.missed_request_for(token), form,
+                                         409)) from None
+    flash_when_saved(gettext("Your consultation is booked. We've emailed you the details."),
+                     "success")
+    return redirect(url_for("public.confirmed", public_id=new.public_id))

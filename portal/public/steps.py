@@ -11,18 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import phonenumbers
 from flask import current_app, redirect, render_template, request, session, url_for
 from werkzeug.datastructures import MultiDict
 
 from portal import booking, holds, intake, verification
 from portal.availability import bookable_therapist_cards
-from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
-from portal.extensions import db
 from portal.i18n import current_language
 from portal.models import MEETINGS
 from portal.networks import network_key
+from portal.phones import Phone, national_phone
 from portal.public import journey
 from portal.public.details_page import render_questions
 from portal.public.forms import NO_SLOT, AboutForm, CheckForm, TimeForm
@@ -35,13 +33,13 @@ from portal.public.views import (
     bp,
     eligibility_answers,
     keep_sent_form,
-    national_phone,
     open_intake,
     own_pending,
     step_form,
 )
 from portal.residency import zip_state
 from portal.scheduling import format_slot_long
+from portal.web.transaction import writing
 
 TIME, ABOUT, CHECK = "time", "about", "check"
 TIME_FIELDS = ("therapist", "slot", "waitlist")
@@ -307,8 +305,7 @@ def submit(form: CheckForm):
 def request_details(nonce: str) -> booking.RequestDetails:
     place, when, who = (journey.answers(ELIGIBILITY), journey.answers(TIME),
                         journey.answers(ABOUT))
-    phone = phonenumbers.format_number(phonenumbers.parse(who["phone"], "US"),
-                                       phonenumbers.PhoneNumberFormat.E164)  # as stored
+    phone = Phone.parse(who["phone"]).e164  # as stored; kept only once it passed the form
     start = TimeForm(formdata=None, data={"slot": when["slot"]}, meta={"csrf": False}).slot_start
     return booking.RequestDetails(
         first_name=who["first_name"], last_name=who["last_name"], email=who["email"],
@@ -325,33 +322,28 @@ def request_details(nonce: str) -> booking.RequestDetails:
 def book(nonce: str):
     """Store the pending request and queue its email; the next page is the same
     whether the address had a request already or not (see portal.verification)."""
-    begin_write()  # on SQLite: the checks and the insert hold the write lock together
     now = datetime.now(UTC)
-    verification.release_expired(now)
-    previous = own_pending(lock=True)
-    if previous is not None:  # back from "change my email": the new answers replace it
-        verification.drop(previous, now=now)
     try:
-        consultation = booking.create_request(request_details(nonce), now=now)
+        with writing():  # on SQLite: the checks and the insert hold the write lock together
+            verification.release_expired(now)
+            previous = own_pending(lock=True)
+            if previous is not None:  # back from "change my email": the new answers replace it
+                verification.drop(previous, now=now)
+            consultation = booking.create_request(request_details(nonce), now=now)
+            # Read before COMMIT expires it: once the request is stored, a connection lost
+            # on the way to the next page must not tell the visitor it failed.
+            public_id = consultation.public_id
     except booking.SlotTaken:
-        db.session.rollback()
         journey.set_notice(CHECK, "slot_taken")
         return redirect(url_for("public.check"))
     except booking.UnknownTherapist:
-        db.session.rollback()
         journey.set_notice(TIME, "therapist_gone")
         return redirect(url_for("public.time", therapist="any", **{"from": CHECK}) + "#times")
     except holds.TooManyHolds:  # asks for "None of these times work" instead, or a call
-        db.session.rollback()
         journey.set_notice(TIME, "too_many_holds")
         return redirect(url_for("public.time", **{"from": CHECK}) + "#times")
     except booking.NotEligible:
-        db.session.rollback()
         return redirect(url_for("public.eligibility"))
-    # Read before COMMIT expires it: once the request is stored, a connection lost on
-    # the way to the next page must not tell the visitor it failed.
-    public_id = consultation.public_id
-    db.session.commit()
     session[PENDING_KEY] = public_id
     journey_token()  # a new request from these answers (a changed email) needs a new one
     return redirect(url_for("public.verify"))

@@ -15,14 +15,14 @@ import secrets
 import time
 
 from flask import current_app, session
-from itsdangerous import BadSignature, URLSafeSerializer
+
+from portal.signed import Signed
 
 SALT = "consultation-form"
 VISITOR_KEY = "visitor"
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+FORM_TOKEN = Signed(SALT)  # no max_age: its own start time says how old it is
 
 
 def _visitor() -> str:
@@ -40,17 +40,14 @@ def issue_form_token(*, already_filled: bool = False) -> str:
     started = time.time()
     if already_filled:
         started -= float(current_app.config["FORM_MIN_SECONDS"])
-    return _serializer().dumps([secrets.token_urlsafe(24), started, _visitor()])
+    return FORM_TOKEN.dumps([secrets.token_urlsafe(24), started, _visitor()])
 
 
 def read_form_token(value: object) -> tuple[str, float] | None:
     """The token's random part and the form's age in seconds; None if forged or garbled."""
     if not isinstance(value, str) or not value or len(value) > 200:
         return None
-    try:
-        payload = _serializer().loads(value)
-    except BadSignature:
-        return None
+    payload = FORM_TOKEN.loads(value)
     if not (isinstance(payload, list) and len(payload) == 3):
         return None
     nonce, started, visitor = payload

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import redirect, render_template, request, session, url_for
 from flask_babel import gettext, ngettext
 
 from portal import booking, verification
-from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
-from portal.extensions import db
 from portal.i18n import current_language
 from portal.i18n import lazy_gettext as _l
 from portal.public import journey
@@ -24,6 +22,7 @@ from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, friendly_csrf_error
 from portal.public.rate_limits import limit_attempts
 from portal.public.views import PENDING_KEY, bp, open_intake, own_pending
 from portal.scheduling import format_time
+from portal.web.transaction import flash_when_saved, writing
 
 NO_MORE_CODES_MESSAGE = _l("We've sent as many new codes as we can. Check your spam or junk "
                            "folder, or change your email address.")
@@ -98,65 +97,63 @@ def render_verify(form: VerifyForm, pending):
 def verify():
     """Nothing changes before the form (and so its CSRF token) has been checked."""
     now = datetime.now(UTC)
-    if request.method == "POST":
-        begin_write()  # the tries and the status are read and changed under the write lock
-    pending = own_pending(lock=request.method == "POST")
-    if pending is None:
-        return ended(now)
-    expired = (verification.expires_at(pending) or now) <= now
     form = VerifyForm()
     if request.method == "GET":
+        pending = own_pending()
+        if pending is None:
+            return ended(now)
         # A GET changes nothing; the sender loop (or the next POST) deletes it.
+        expired = (verification.expires_at(pending) or now) <= now
         return render_template("public/verify_expired.html") if expired \
             else render_verify(form, pending)
-    valid = form.validate_on_submit()
-    if token_refused(form):
-        db.session.rollback()
-        form.code.errors = []
-        return render_verify(form, own_pending())
-    if expired:
-        verification.drop(pending, now=now)
-        db.session.commit()
-        return finish("public/verify_expired.html")
-    if "change_email" in request.form:
-        db.session.rollback()
-        return redirect(url_for("public.about", **{"from": "check"}) + "#email")
-    if "resend" in request.form:
-        try:
-            verification.resend(pending, now=now)
-        except verification.NoMoreCodes:
-            db.session.rollback()
-            form.code.errors = []
-            form.form_errors.append(NO_MORE_CODES_MESSAGE)
-            return render_verify(form, own_pending())
-        db.session.commit()
-        flash(gettext("We've sent a new code. Only the newest code works."), "success")
-        return redirect(url_for("public.verify"))
-    if not valid:
-        db.session.rollback()
-        return render_verify(form, own_pending())
-    return confirm(form, pending, now)
-
-
-def confirm(form: VerifyForm, pending, now: datetime):
-    public_id = pending.public_id
+    public_id = session.get(PENDING_KEY)
     try:
-        verification.confirm(pending, form.code.data, now=now)
-    except verification.WrongCode as wrong:
-        db.session.commit()  # the wrong try counts
+        with writing():  # the tries and the status are read and changed under the write lock
+            response = check_code(form, now)
+    except verification.NoMoreCodes:
+        form.code.errors = []
+        form.form_errors.append(NO_MORE_CODES_MESSAGE)
+        return render_verify(form, own_pending())
+    except verification.WrongCode as wrong:  # the wrong try counts: kept, see KeepsChanges
         form.code.errors = [wrong_code_message(wrong.tries_left)]
         return render_verify(form, own_pending())
     except verification.TooManyTries:
-        db.session.commit()
         return finish("public/verify_too_many.html")
     except verification.AlreadyHasRequest:
-        db.session.commit()
         journey.forget()
         return finish("public/verify_already.html")
     except verification.Expired:
-        db.session.commit()
         return finish("public/verify_expired.html")
-    db.session.commit()
+    if response is not None:
+        return response
     session.pop(PENDING_KEY, None)
     journey.forget()
     return redirect(url_for("public.confirmed", public_id=public_id))
+
+
+def check_code(form: VerifyForm, now: datetime):
+    """The POST, under the write lock: a page when nothing was confirmed (nothing is
+    kept then but a new code sent), None once the code was right; an outcome that
+    ends the request is raised (verification's errors)."""
+    pending = own_pending(lock=True)
+    if pending is None:
+        return ended(now)
+    expired = (verification.expires_at(pending) or now) <= now
+    valid = form.validate_on_submit()
+    if token_refused(form):
+        form.code.errors = []
+        return render_verify(form, pending)
+    if expired:
+        verification.drop(pending, now=now)
+        raise verification.Expired()  # kept: the dropped request stays dropped
+    if "change_email" in request.form:
+        return redirect(url_for("public.about", **{"from": "check"}) + "#email")
+    if "resend" in request.form:
+        verification.resend(pending, now=now)
+        flash_when_saved(gettext("We've sent a new code. Only the newest code works."),
+                         "success")
+        return redirect(url_for("public.verify"))
+    if not valid:
+        return render_verify(form, pending)
+    verification.confirm(pending, form.code.data, now=now)
+    return None

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import partial, wraps
 
-import phonenumbers
 from babel.dates import format_date
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
@@ -22,6 +21,7 @@ from portal.errors import rerender_on_csrf_error
 from portal.extensions import csrf, db
 from portal.i18n import current_language
 from portal.models import ConsultationRequest, Therapist
+from portal.phones import Phone
 from portal.public import journey
 from portal.public.forms import EligibilityForm
 from portal.public.messages import (
@@ -49,6 +49,7 @@ from portal.scheduling import (
     format_span,
     format_time,
 )
+from portal.web.transaction import writing
 
 bp = Blueprint("public", __name__)
 ELIGIBILITY = "eligibility"
@@ -72,11 +73,10 @@ def practice_phone() -> dict:
 def phone_link() -> Markup:
     """The practice's phone number as a tel: link, for every public page."""
     phone = current_app.config["PRACTICE_PHONE"]
-    try:
-        number = phonenumbers.parse(phone, "US")
-        dial = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    except phonenumbers.NumberParseException:
-        dial = "".join(c for c in phone if c.isdigit() or c == "+")
+    parsed = Phone.parse(phone)
+    # Dialled as stored (E.164); a setting that is no number keeps its digits and "+".
+    dial = parsed.e164 if parsed is not None \
+        else "".join(c for c in phone if c.isdigit() or c == "+")
     return Markup('<a href="tel:{}">{}</a>').format(dial, phone)
 
 
@@ -237,8 +237,8 @@ def eligibility():
     journey.keep(ELIGIBILITY, kept)
     reason = not_eligible_reason(form)
     if reason is not None:
-        intake.record_not_eligible(datetime.now(UTC).astimezone(PACIFIC).date())
-        db.session.commit()
+        with writing():
+            intake.record_not_eligible(datetime.now(UTC).astimezone(PACIFIC).date())
         return redirect(url_for("public.not_eligible", reason=reason))
     if journey.value("token") is None:
         # The time trap runs from here to "Send my request" (portal.public.submission).
@@ -295,10 +295,3 @@ def own_pending(*, lock: bool = False) -> ConsultationRequest | None:
     return verification.find_pending(session.get(PENDING_KEY), lock=lock)
 
 
-def national_phone(e164: str) -> str:
-    """A stored E.164 number as a person writes it, e.g. "(415) 555-0123"."""
-    try:
-        number = phonenumbers.parse(e164, "US")
-    except phonenumbers.NumberParseException:
-        return e164
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)

@@ -9,13 +9,11 @@ list. As elsewhere, a POST begins its write transaction before it reads.
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import redirect, render_template, url_for
 from flask_babel import gettext
 
 from portal import booking, waitlist
-from portal.database import begin_write
 from portal.errors import rerender_on_csrf_error
-from portal.extensions import db
 from portal.forms import PortalForm
 from portal.i18n import current_language, follow_request
 from portal.links import manage_token
@@ -25,6 +23,7 @@ from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, friendly_csrf_error
 from portal.public.rate_limits import limit_posts
 from portal.public.views import bp, invalid_link
 from portal.scheduling import format_slot_long
+from portal.web.transaction import Undo, flash_when_saved, writes, writes_on_post
 
 
 class OfferForm(PortalForm):
@@ -62,11 +61,10 @@ def render_offer(token: str, offer: WaitlistOffer, state: str, form: OfferForm, 
 @bp.route("/waitlist/<token>", methods=["GET", "POST"])
 @rerender_on_csrf_error
 @limit_posts
+@writes_on_post
 def waitlist_offer(token: str):
     form = OfferForm()
     posted = form.is_submitted()
-    if posted:
-        begin_write()
     offer = waitlist.offer_from_token(token, lock=posted)
     if offer is None or offer.request.is_pending:
         return invalid_link()
@@ -80,7 +78,6 @@ def waitlist_offer(token: str):
         return take(token, offer, form)
     if state == "taken":
         waitlist.answered(offer, "taken")
-        db.session.commit()
         return render_offer(token, offer, state, form, 409)
     return render_offer(token, offer, state, form)
 
@@ -91,32 +88,31 @@ def take(token: str, offer: WaitlistOffer, form: OfferForm):
     try:
         booking.book_open_request(consultation, offer.starts_at, actor="client")
     except (booking.SlotTaken, booking.BookingClosed):
-        db.session.rollback()
-        begin_write()
-        offer = waitlist.offer_from_token(token)
-        if offer is None:  # the request was deleted meanwhile
-            return invalid_link()
-        waitlist.answered(offer, "taken")
-        db.session.commit()
-        return render_offer(token, offer, offer_state(offer), form, 409)
+        raise Undo(lambda: taken_meanwhile(token, form)) from None
     waitlist.answered(offer, "booked")
-    response = redirect(url_for("public.manage", token=manage_token(consultation)))
-    db.session.commit()
-    flash(gettext("Your consultation is booked. We've emailed you the details and a calendar "
-                  "invitation."), "success")
-    return response
+    flash_when_saved(gettext("Your consultation is booked. We've emailed you the details and a "
+                             "calendar invitation."), "success")
+    return redirect(url_for("public.manage", token=manage_token(consultation)))
+
+
+def taken_meanwhile(token: str, form: OfferForm):
+    """Someone was quicker: the offer, read again, is answered "taken"."""
+    offer = waitlist.offer_from_token(token)
+    if offer is None:  # the request was deleted meanwhile
+        return invalid_link()
+    waitlist.answered(offer, "taken")
+    return render_offer(token, offer, offer_state(offer), form, 409)
 
 
 @bp.post("/manage/<token>/waitlist/leave")
 @limit_posts
+@writes
 def manage_leave_waitlist(token: str):
-    begin_write()
     consultation = consultation_for(token)
     if consultation is None:
         return invalid_link()
     form = LeaveWaitlistForm()
     if form.validate_on_submit() and waitlist.leave(consultation, actor="client"):
-        db.session.commit()
-        flash(gettext("You're off the waitlist. We won't email you about earlier times."),
-              "success")
+        flash_when_saved(gettext("You're off the waitlist. We won't email you about earlier "
+                                 "times."), "success")
     return redirect(url_for("public.manage", token=token))

@@ -18,14 +18,14 @@ from flask import Blueprint, Response, abort, current_app, redirect, request
 from sqlalchemy import select
 
 from portal import links
-from portal.database import begin_write
 from portal.extensions import csrf, db
 from portal.models import ConsultationRequest, OutboxEmail, utcnow
 from portal.outbox_states import OutboxState
 from portal.texts import backends, compose, consent, numbers
 from portal.texts.delivery import fail_for_good
 from portal.texts.models import TextMessage
-from portal.texts.states import FINAL, NOT_ARRIVED, REPORTED
+from portal.texts.states import FINAL, NOT_ARRIVED, REPORTED, TextState
+from portal.web.transaction import writing
 
 log = logging.getLogger("portal.texts")
 bp = Blueprint("texts", __name__)
@@ -83,21 +83,20 @@ def inbound():
     if number is None:
         return twiml()
     kind = keyword(request.form.get("Body", ""))
-    begin_write()
-    if kind == "stop":
-        consents = consent.stop(number)
-    elif kind == "start":
-        consents = consent.start(number)
-    else:
-        consents = consent.consents_for(number)
-        for given in consents:
-            if kind == "help":
-                consent.add_event(given.request_id, "help", "text", number)
-            else:  # shown to staff, never answered automatically
-                consent.add_event(given.request_id, "message", "text", number,
-                                  body=request.form.get("Body", "")[:1600])
-    language = _language_of(consents)
-    db.session.commit()
+    with writing():
+        if kind == "stop":
+            consents = consent.stop(number)
+        elif kind == "start":
+            consents = consent.start(number)
+        else:
+            consents = consent.consents_for(number)
+            for given in consents:
+                if kind == "help":
+                    consent.add_event(given.request_id, "help", "text", number)
+                else:  # shown to staff, never answered automatically
+                    consent.add_event(given.request_id, "message", "text", number,
+                                      body=request.form.get("Body", "")[:1600])
+        language = _language_of(consents)
     log.info("sms inbound outcome=%s requests=%s", kind or "message", len(consents))
     if kind is None:
         return twiml()
@@ -118,12 +117,17 @@ def status():
     sid = request.form.get("MessageSid", "")
     reported = REPORTED.get(request.form.get("MessageStatus", "").lower())
     code = request.form.get("ErrorCode") or None
-    begin_write()
-    text = db.session.scalar(select(TextMessage).where(TextMessage.provider_id == sid)) \
-        if sid else None
-    if text is None or reported is None:
-        db.session.rollback()
-        return Response(status=204)
+    with writing():
+        text = db.session.scalar(select(TextMessage).where(TextMessage.provider_id == sid)) \
+            if sid else None
+        if text is None or reported is None:
+            return Response(status=204)
+        _record_report(text, reported, code)
+    log.info("sms status outbox id=%s state=%s", text.outbox_id, text.state)
+    return Response(status=204)
+
+
+def _record_report(text: TextMessage, reported: TextState, code: str | None) -> None:
     if text.state not in FINAL:  # reports may arrive out of order
         text.state, text.updated_at = reported, utcnow()
     if reported in NOT_ARRIVED:
@@ -137,9 +141,6 @@ def status():
             if held is not None:
                 consent.stop(held.phone, source="carrier", action="unsubscribed")
         fail_for_good(row, code)
-    db.session.commit()
-    log.info("sms status outbox id=%s state=%s", text.outbox_id, text.state)
-    return Response(status=204)
 
 
 @bp.get("/t/<token>")

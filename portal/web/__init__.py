@@ -1,0 +1,1 @@
+"""Web plumbing the three blueprints share and domain modules never import."""
