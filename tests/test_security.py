@@ -161,8 +161,8 @@ def test_script_typed_by_a_client_is_escaped_on_every_page_email_and_the_csv(app
     assert_escaped(client.get("/consultation/verify").text, "verify", shown=False)
     confirmation = enter_code(client, app, "casey.xss@example.com").location
     public_id = confirmation.rpartition("/")[2]
-    too_long = client.post(f"/consultation/prepare/{public_id}",
-                           data={"message": XSS * 200, "preferred_name": XSS[:20]}).text
+    too_long = client.get(client.post(f"/consultation/prepare/{public_id}", data={
+        "message": XSS * 200, "preferred_name": XSS[:20]}).location).text
     assert_escaped(too_long, "help us prepare re-render")
     assert client.post(f"/consultation/prepare/{public_id}",
                        data={"message": XSS}).status_code == 302

@@ -26,7 +26,7 @@ from portal.public.messages import (
     SLOT_TAKEN_MESSAGE,
     friendly_csrf_error,
 )
-from portal.public.prepare import prepare_data
+from portal.public.prepare import prepare_data, sent_form
 from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.views import bp, describe, invalid_link
@@ -50,8 +50,11 @@ def manage(token: str):
     consultation = consultation_for(token)
     if consultation is None:
         return invalid_link()
-    form = PrepareForm(formdata=None, data=prepare_data(consultation)) \
-        if consultation.is_open else None
+    form = None
+    if consultation.is_open:  # answers sent with errors from here, else those stored
+        form = sent_form(consultation.public_id)
+        if form is None:
+            form = PrepareForm(formdata=None, data=prepare_data(consultation))
     return render_template("public/manage.html", token=token, prepare_form=form,
                            on_waitlist=waitlist.is_waiting(consultation), **describe(consultation))
 
