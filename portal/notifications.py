@@ -392,6 +392,9 @@ def _client_context(consultation: ConsultationRequest, *, has_ics: bool = False,
         "contact_method": CONTACT_METHODS.get(consultation.preferred_contact, "email").lower(),
         "manage_url": links.manage_url(consultation),
         "has_ics": has_ics,
+        # Who calls whom, at which number or video link: every email about a booked time.
+        "next_step": next_step.sentence(consultation),
+        "next_step_html": next_step.sentence(consultation, html=True),
         **extra,
     }
 
