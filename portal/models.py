@@ -234,7 +234,7 @@ STATUSES = {  # what staff see and set; "pending" (below) is never among them
     "scheduled": N_("Scheduled"),
     "completed": N_("Completed"),
     "no_show": N_("No-show"),
-    "cancelled": N_("Cancelled"),
+    "cancelled": N_("Canceled"),
     "not_a_fit": N_("Not a fit"),
 }
 # "pending": stored at step 2, waiting for the code emailed to the address given. It

@@ -143,10 +143,10 @@ def queue_cancelled(consultation: ConsultationRequest, *, by: str) -> list[Outbo
     booked = consultation.starts_at is not None
     ics = _ics(consultation, cancelled=True) if booked else None
     client = _queue_client(consultation, f"{prefix}:client", "cancelled_client",
-                           "client_cancelled", _l("Your consultation is cancelled"), ics=ics, by=by)
+                           "client_cancelled", _l("Your consultation is canceled"), ics=ics, by=by)
     therapist = _queue_therapist(consultation, consultation.therapist, prefix,
                                  "cancelled_therapist", "therapist_cancelled",
-                                 f"Consultation {consultation.reference} was cancelled", by=by)
+                                 f"Consultation {consultation.reference} was canceled", by=by)
     for notice in _rows(client, therapist):
         supersede_for_cancellation(consultation, notice)
     calendar_writeback.queue(consultation, prefix)
@@ -439,10 +439,10 @@ def _ics_text(consultation: ConsultationRequest, *, cancelled: bool) -> str:
     with_whom = f"{therapist.name}, {therapist.licence}" if therapist else None
     if cancelled and with_whom:
         # The calendar program removes the event; its text says why, nothing to do.
-        what = gettext("Cancelled: free 30-minute consultation with %(therapist)s. "
+        what = gettext("Canceled: free 30-minute consultation with %(therapist)s. "
                        "Reference %(reference)s.", therapist=with_whom, reference=reference)
     elif cancelled:
-        what = gettext("Cancelled: free 30-minute consultation. Reference %(reference)s.",
+        what = gettext("Canceled: free 30-minute consultation. Reference %(reference)s.",
                        reference=reference)
     elif with_whom:
         what = gettext("Free 30-minute consultation with %(therapist)s. Reference "

@@ -174,7 +174,7 @@ def test_book_with_an_error_round_trip_then_reschedule_and_cancel(
     check_page(page, screenshot_dir, "manage-cancel")
     page.get_by_label("Why are you canceling?").fill("I found a therapist nearer home")
     page.get_by_role("button", name="Yes, cancel my consultation").click()
-    expect(page.get_by_text("Your consultation has been cancelled")).to_be_visible()
+    expect(page.get_by_text("Your consultation has been canceled")).to_be_visible()
     expect(page.get_by_role("link", name="Cancel my consultation")).to_have_count(0)
 
 

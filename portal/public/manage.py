@@ -85,7 +85,7 @@ def manage_cancel(token: str):
             note = f"{CLIENT_CANCEL_NOTE_HEADING}\n{form.reason.data}"
             request_status.add_note(consultation, note, actor="client")
         db.session.commit()
-        flash(gettext("Your consultation has been cancelled. We've let your therapist know."),
+        flash(gettext("Your consultation has been canceled. We've let your therapist know."),
               "success")
     return redirect(url_for("public.manage", token=token))
 
