@@ -233,3 +233,19 @@ def test_a_reminder_says_how_to_meet_as_the_confirmation_does(app, smtp_server, 
     else:
         assert f"What happens next: Join Maya Alvarez by video at {room} on " in text
         assert f'<a href="{room}">{room}</a>' in html
+
+
+def test_a_new_time_email_says_how_to_meet_too(app, smtp_server):
+    with app.app_context():
+        therapist = make_therapist("Maya Alvarez")
+        consultation = make_request(therapist, soon(hours=50), meeting="phone",
+                                    phone="+14155550123")
+        db.session.commit()
+        booking.reschedule_booking(consultation, free_times(therapist.id)[0], actor="client")
+        db.session.commit()
+        address = consultation.email
+        outbox.deliver_due()
+    [moved] = [m for m in smtp_server.to(address)
+               if m["Subject"] == "Your consultation has a new time"]
+    text = moved.get_body(("plain",)).get_content()
+    assert "What happens next: Maya Alvarez will call you at (415) 555-0123 on " in text
