@@ -1,7 +1,8 @@
 """Several hosts at once: two gunicorn instances on different ports share one
 PostgreSQL database and one Redis, three `outbox work` senders deliver to a real
 SMTP server (aiosmtpd), and 200 simulated clients race through the whole request
-flow for 40 bookable times: eligibility, details and a time, the emailed code,
+flow for 40 bookable times: eligibility, a time, about you, check your answers
+(where the request is stored, all at once), the emailed code,
 the confirmation page.
 
     .venv/bin/python bench/several_hosts.py [--clients 200] [--postgres URL] [--redis URL]
@@ -65,7 +66,7 @@ HORIZON_DAYS = 7  # so that each therapist's weekday comes round once in the win
 MAX_TRIES = 12  # tries with a time before settling for "none of these times work"
 WAIT_FOR_CODE = 60.0
 REQUEST_TIMEOUT = 60.0
-ELIGIBLE = {"state": "CA", "zip_code": "94110"}
+ELIGIBLE = {"ca_resident": "yes", "zip_code": "94110", "in_california": "yes", "adult": "yes"}
 CODE = re.compile(r"^\s*(\d{6})\s*$", re.MULTILINE)
 RATE_LIMIT_ADDRESS = "127.2.0.1"
 
@@ -255,6 +256,8 @@ def form_fields(html: str, action: str, answers: dict) -> tuple[list[tuple[str, 
 class Outcome:
     email: str
     booked: str | None = None  # the slot value booked, "none", or None when it failed
+    slot: str | None = None  # the time chosen last
+    busy: int = 0  # 503 answers ("try again in a moment") to the check page's POST
     tries: int = 0
     confirmed: bool = False
     error: str | None = None
@@ -297,43 +300,95 @@ class Client:
         letters = "".join(chr(97 + int(d)) for d in str(self.n))  # names are letters only
         return {**ELIGIBLE, "first_name": "Bench", "last_name": f"Client {letters}",
                 "email": self.outcome.email, "phone": f"(415) 555-{1000 + self.n:04d}",
-                "therapist": "any", "message": "", "website": ""}
+                "meeting": "phone", "therapist": "any", "website": ""}
+
+    async def answer_page(self, path: str, answers: dict, onwards: str, page: str | None = None,
+                   label: str | None = None) -> tuple[int, str]:
+        """GET a journey page (unless ``page`` is given), POST its form filled from
+        ``answers``; expects a redirect to ``onwards``. Returns the status and location."""
+        if page is None:
+            status, _, page = await self.call(f"GET {path}", "GET", path)
+            self.expect(status == 200, f"GET {path}: {status}")
+        fields, _ = form_fields(page, path, answers)
+        status, location, _ = await self.call(label or f"POST {path}", "POST", path, fields)
+        self.expect(status == 302 and urlsplit(location).path == onwards,
+                    f"POST {path}: {status} {location}")
+        return status, location
 
     async def walk(self) -> None:
-        status, _, page = await self.call("GET /consultation", "GET", "/consultation")
-        self.expect(status == 200, f"GET /consultation: {status}")
-        fields, _ = form_fields(page, "/consultation", ELIGIBLE)
-        status, location, _ = await self.call("POST /consultation", "POST", "/consultation", fields)
-        self.expect(status == 302 and location.endswith("/consultation/details"),
-                    f"eligibility POST: {status} {location}")
-        status, _, page = await self.call("GET /consultation/details", "GET",
-                                          "/consultation/details")
-        self.expect(status == 200, f"GET details: {status}")
+        """The journey of DESIGN "The request flow" v3: eligibility, a time, about you,
+        check your answers (where the request is stored: the race), the code."""
+        await self.answer_page("/consultation", ELIGIBLE, "/consultation/time")
+        status, _, page = await self.call("GET /consultation/time", "GET",
+                                          "/consultation/time")
+        self.expect(status == 200, f"GET time: {status}")
+        await self.choose_time(page)
+        await self.answer_page("/consultation/about", self.answers(), "/consultation/check")
+        status, _, page = await self.call("GET /consultation/check", "GET",
+                                          "/consultation/check")
+        self.expect(status == 200, f"GET check: {status}")
         self.run.loaded += 1
         if self.run.loaded >= self.run.clients:
             self.run.all_loaded.set()
-        await self.run.all_loaded.wait()  # everyone sends step 2 at once: the race
-        posted_at = await self.choose_time(page)
+        await self.run.all_loaded.wait()  # everyone sends "check your answers" at once: the race
+        posted_at = await self.send_request(page)
         await self.confirm_code(posted_at)
 
-    async def choose_time(self, page: str) -> float:
-        answers = self.answers()
+    async def choose_time(self, page: str, *, changing: bool = False) -> None:
+        """The time page's POST: any of the times offered (with five clients to a time,
+        many pick the same), or "none of these times work" after MAX_TRIES."""
+        _, times = form_fields(page, "/consultation/time", {})
+        slot = random.choice(times) if times and self.outcome.tries < MAX_TRIES else "none"
+        self.outcome.slot = slot
+        answers = {**self.answers(), "slot": slot, "waitlist": [],
+                   **({"from": "check"} if changing else {})}
+        onwards = "/consultation/check" if changing else "/consultation/about"
+        await self.answer_page("/consultation/time", answers, onwards, page=page)
+
+    async def send_request(self, page: str) -> float:
         while True:
-            fields, times = form_fields(page, "/consultation/details", answers)
-            # Any of the times offered: with five clients to a time, many pick the same.
-            slot = random.choice(times) if times and self.outcome.tries < MAX_TRIES else "none"
-            fields = [(k, v) for k, v in fields if k != "slot"] + [("slot", slot)]
             self.outcome.tries += 1
-            label = "POST details (no time)" if slot == "none" else "POST details (a time)"
-            status, location, page = await self.call(label, "POST", "/consultation/details",
-                                                     fields)
+            label = ("POST check (no time)" if self.outcome.slot == "none"
+                     else "POST check (a time)")
+            fields, _ = form_fields(page, "/consultation/check", self.answers())
+            status, location, _ = await self.call(label, "POST", "/consultation/check", fields)
             if status == 302 and location.endswith("/consultation/verify"):
-                self.outcome.booked = slot
+                self.outcome.booked = self.outcome.slot
                 return time.perf_counter()
-            self.expect(status == 200 and slot != "none" and "just taken" in page,
-                        f"details POST: {status} {location}")
-            self.run.timings["POST details (time just taken)"].append(
+            if status == 503 and self.outcome.busy < 3:
+                # The database was too busy to answer in time (a machine under load): the
+                # page asks to try again shortly, as a person would.
+                self.outcome.busy += 1
+                self.run.timings["POST check (503, sent again)"].append(
+                    self.run.timings[label].pop())
+                await asyncio.sleep(1)
+                continue
+            if status == 302 and urlsplit(location).path == "/consultation/time":
+                # Too many unconfirmed holds (portal.holds): what the page asks for,
+                # "none of these times work", then back here.
+                status, _, times = await self.call("GET /consultation/time", "GET",
+                                                   location.split("#")[0])
+                self.outcome.tries = MAX_TRIES
+                await self.choose_time(times, changing=True)
+                status, _, page = await self.call("GET /consultation/check", "GET",
+                                                  "/consultation/check")
+                continue
+            self.expect(status == 302 and location.endswith("/consultation/check"),
+                        f"check POST: {status} {location}")
+            status, _, page = await self.call("GET /consultation/check", "GET",
+                                              "/consultation/check")
+            self.expect(status == 200 and self.outcome.slot != "none" and "just taken" in page,
+                        f"check page after its POST: {status}")
+            self.run.timings["POST check (time just taken)"].append(
                 self.run.timings[label].pop())
+            # The "Change" link of the time, another time, and straight back here.
+            status, _, times = await self.call("GET /consultation/time", "GET",
+                                               "/consultation/time?from=check")
+            self.expect(status == 200, f"GET time again: {status}")
+            await self.choose_time(times, changing=True)
+            status, _, page = await self.call("GET /consultation/check", "GET",
+                                              "/consultation/check")
+            self.expect(status == 200, f"GET check again: {status}")
 
     async def confirm_code(self, posted_at: float) -> None:
         status, _, page = await self.call("GET /consultation/verify", "GET",
@@ -478,7 +533,7 @@ def report(args, bookable, run, outcomes, wall, drain, limit_statuses, figures, 
           f"{wall:.1f} s; outbox drained {drain:.1f} s after it")
     print(f"clients confirmed {len(confirmed)}/{args.clients} "
           f"({len(booked)} with a time, {sum(o.booked == 'none' for o in confirmed)} with "
-          f"\"none of these times work\"); details POSTs {sum(o.tries for o in outcomes)} "
+          f"\"none of these times work\"); check-page POSTs {sum(o.tries for o in outcomes)} "
           f"(max {max(o.tries for o in outcomes)} by one client)")
     for error, count in errors.most_common(5):
         print(f"  client error x{count}: {error}")
@@ -555,6 +610,10 @@ def main() -> int:
             "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp.port, "FORM_MIN_SECONDS": 0,
             "PUBLIC_BASE_URL": bases[0], "BOOKING_HORIZON_DAYS": HORIZON_DAYS,
             "OUTBOX_POLL_SECONDS": 1,
+            # Every client races at once for 40 times: the cap on unconfirmed holds per
+            # therapist (portal.holds) would send most to "none of these times work"
+            # before anyone could take a time. Races are what this measures.
+            "UNVERIFIED_HOLDS_PER_THERAPIST": 10 * TIMES,
         }
         env = portal_env(config)
         smtp_started = False

@@ -70,10 +70,10 @@ def _description(consultation: ConsultationRequest, *, cancelled: bool) -> str:
     with_whom = f"{therapist.name}, {therapist.licence}" if therapist else None
     if cancelled and with_whom:
         # The calendar program removes the event; its text says why, nothing to do.
-        what = gettext("Cancelled: free 30-minute consultation with %(therapist)s. "
+        what = gettext("Canceled: free 30-minute consultation with %(therapist)s. "
                        "Reference %(reference)s.", therapist=with_whom, reference=reference)
     elif cancelled:
-        what = gettext("Cancelled: free 30-minute consultation. Reference %(reference)s.",
+        what = gettext("Canceled: free 30-minute consultation. Reference %(reference)s.",
                        reference=reference)
     elif with_whom:
         what = gettext("Free 30-minute consultation with %(therapist)s. Reference "

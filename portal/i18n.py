@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlencode
 
-from flask import Flask, current_app, g, has_request_context, request, session
-from flask_babel import force_locale, get_locale, gettext, refresh
+from flask import Flask, current_app, g, has_app_context, has_request_context, request, session
+from flask_babel import force_locale, get_locale, get_translations, gettext, refresh
 from flask_babel.speaklater import LazyString
 from markupsafe import escape
 
@@ -36,6 +36,12 @@ def init_app(app: Flask) -> None:
     # {% trans %} blocks read as one line, so a template's line breaks don't reach the
     # catalog (babel.cfg extracts them the same way).
     app.jinja_env.policies["ext.i18n.trimmed"] = True
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: catalog().ugettext(s),
+        ngettext=lambda s, p, n: catalog().ungettext(s, p, n),
+        pgettext=lambda c, s: catalog().upgettext(c, s),
+        npgettext=lambda c, s, p, n: catalog().unpgettext(c, s, p, n),
+        newstyle=True)
     app.before_request(remember_choice)
     app.after_request(vary_on_language)
     # Globals, not a context processor: imported macros see them too.
@@ -87,6 +93,30 @@ def vary_on_language(response):
     return response
 
 
+def catalog():
+    """The translations of the language being rendered. Flask-Babel finds them through
+    several context lookups and the locale's name for every string; a page of forty
+    strings paid that forty times. They are kept beside the locale they are for (the
+    one Flask-Babel keeps for this request), so a change of language inside a request
+    (``force_locale`` for an email, ``refresh`` in ``follow_request``) finds its own."""
+    state = g.get("_flask_babel") if has_app_context() else None
+    locale = getattr(state, "babel_locale", None)
+    if locale is None:
+        return get_translations()  # the locale is chosen and kept by this first call
+    kept = getattr(state, "portal_catalog", None)
+    if kept is not None and kept[0] is locale:
+        return kept[1]
+    translations = get_translations()
+    state.portal_catalog = (locale, translations)
+    return translations
+
+
+def fast_gettext(string: str, **variables) -> str:
+    """Flask-Babel's ``gettext``, through ``catalog``."""
+    translated = catalog().ugettext(string)
+    return translated % variables if variables else translated
+
+
 def current_language() -> str:
     locale = get_locale()
     language = locale.language if locale is not None else DEFAULT_LANGUAGE
@@ -133,7 +163,7 @@ class LazyText(LazyString):
 
 
 def lazy_gettext(string: str, **variables) -> LazyText:
-    return LazyText(gettext, string, **variables)
+    return LazyText(fast_gettext, string, **variables)
 
 
 _l = lazy_gettext

@@ -81,11 +81,9 @@ def queue_request_received(consultation: ConsultationRequest) -> list[OutboxEmai
 
 
 def _confirmation_extras(consultation: ConsultationRequest) -> dict:
-    """What a confirmation says besides the booking: when we'll reply, and where the
-    Good Faith Estimate notice is."""
-    return {"next_step": next_step.sentence(consultation),
-            "next_step_html": next_step.sentence(consultation, html=True),
-            "good_faith_estimate_url": links.external_url("public.good_faith_estimate")}
+    """What a confirmation says besides the booking (what happens next is in every
+    client message's context): where the Good Faith Estimate notice is."""
+    return {"good_faith_estimate_url": links.external_url("public.good_faith_estimate")}
 
 
 def queue_booked(consultation: ConsultationRequest) -> list[OutboxEmail]:
@@ -283,6 +281,9 @@ def client_context(consultation: ConsultationRequest, *, has_ics: bool = False,
         "contact_method": CONTACT_METHODS.get(consultation.preferred_contact, "email").lower(),
         "manage_url": links.manage_url(consultation),
         "has_ics": has_ics,
+        # Who calls whom, at which number or video link: every email about a booked time.
+        "next_step": next_step.sentence(consultation),
+        "next_step_html": next_step.sentence(consultation, html=True),
         **extra,
     }
 

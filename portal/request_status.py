@@ -75,7 +75,7 @@ class NoTimeBooked(StatusChangeRefused):
 
 
 class NeverHeld(StatusChangeRefused):
-    message = ("This consultation was cancelled, so it didn't take place and can't be "
+    message = ("This consultation was canceled, so it didn't take place and can't be "
                "marked completed or no-show.")
 
 

@@ -49,7 +49,7 @@ STATUS_LABELS = {
     RequestStatus.SCHEDULED: N_("Scheduled"),
     RequestStatus.COMPLETED: N_("Completed"),
     RequestStatus.NO_SHOW: N_("No-show"),
-    RequestStatus.CANCELLED: N_("Cancelled"),
+    RequestStatus.CANCELLED: N_("Canceled"),
     RequestStatus.NOT_A_FIT: N_("Not a fit"),
 }
 

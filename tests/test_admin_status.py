@@ -50,7 +50,7 @@ def refused(reason: str):
 
 
 NOT_YET = refused("That consultation hasn&#39;t happened yet.")
-NEVER_HELD = refused("This consultation was cancelled, so it didn&#39;t take place")
+NEVER_HELD = refused("This consultation was canceled, so it didn&#39;t take place")
 OVER = refused("This consultation has already taken place or was missed, so there is "
                "nothing to cancel.")
 CLOSED = refused("This request is closed as not a fit, so there is nothing to cancel.")
@@ -297,7 +297,7 @@ def test_reopening_tells_client_and_therapist_with_the_same_calendar_event(
                 [event] = icalendar.Calendar.from_ical(part.get_payload(decode=True)).walk(
                     "VEVENT")
                 events[message["Subject"]] = event
-    cancelled, reopened = (events["Your consultation is cancelled"],
+    cancelled, reopened = (events["Your consultation is canceled"],
                            events["Your consultation is back on"])
     assert str(reopened["UID"]) == str(cancelled["UID"])
     assert int(reopened["SEQUENCE"]) > int(cancelled["SEQUENCE"])

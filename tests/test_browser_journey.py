@@ -120,7 +120,9 @@ def test_a_first_time_client_walks_the_journey_and_it_is_counted(
                             ("#email", email),
                             ("#phone", f"(415) 555-{secrets.randbelow(10000):04d}")):
             walk.type(page.locator(field), text)
-        walk.tap(page.locator("input[name=meeting][value=phone]"))
+        # No therapist here has a video room: phone is said, not asked.
+        expect(page.locator("input[type=radio][name=meeting]")).to_have_count(0)
+        expect(page.locator("main .statement")).to_be_visible()
         walk.tap(page.get_by_role("button", name=words["continue"]))
 
         expect(page).to_have_url(re.compile(r"/consultation/check$"))
@@ -183,8 +185,7 @@ BACK = {  # step on screen -> the step Back shows, and what must still be answer
     "check": ("/consultation/about", lambda page: (
         expect(page.get_by_label("First name")).to_have_value("Noa"),
         expect(page.get_by_label("Phone number")).to_have_value("(415) 555-0142"),
-        expect(page.get_by_role("group", name="How would you like to meet?")
-               .get_by_label("By phone")).to_be_checked())),
+        expect(page.get_by_text("By phone: your therapist will call you")).to_be_visible())),
     "verify": ("/consultation/check", lambda page: (
         expect(page.get_by_text("Noa Levi")).to_be_visible(),
         expect(page.get_by_text("(415) 555-0142")).to_be_visible())),

@@ -169,10 +169,11 @@ def test_error_summary_links_land_on_the_question(page: Page, base_url):
         page.get_by_role("button", name="Continue").click()
         expect(page.get_by_role("alert")).to_contain_text("There is a problem")
         texts = page.get_by_role("alert").get_by_role("link").all_inner_texts()
-        # Page order: the names first, how to meet last.
+        # Page order: the names first, the phone last (with no video room, how to meet
+        # is said, not asked).
         assert texts[0].startswith("Enter your first name")
-        assert texts[-1].startswith("Choose how you'd like to meet")
-        assert summary_links_show_their_question(page) == 5
+        assert texts[-1].startswith("Enter your phone number")
+        assert summary_links_show_their_question(page) == 4
         page.context.clear_cookies()  # a new visitor: step 1 unanswered
         page.goto(f"{base_url}/consultation")
         page.get_by_role("button", name="Continue").click()

@@ -57,8 +57,8 @@ def test_the_whole_flow_in_spanish(page: Page, base_url, live_app, screenshot_di
     page.get_by_label("Apellido").fill("Martínez")
     page.get_by_label("Dirección de correo electrónico").fill(email)
     page.get_by_label("Número de teléfono").fill(f"(559) 555-{secrets.randbelow(10000):04d}")
-    page.get_by_role("group", name="¿Cómo prefiere que sea la consulta?") \
-        .get_by_label("Por teléfono").check()
+    # No video room here: phone is said, not asked.
+    expect(page.get_by_text("Por teléfono: su terapeuta le llamará")).to_be_visible()
     page.get_by_role("button", name="Continuar").click()
 
     expect(page.get_by_role("heading", name="Revise sus respuestas")).to_be_visible()

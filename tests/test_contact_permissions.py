@@ -6,6 +6,7 @@ is stored, the errors, the back-office page and list, every client email and the
 from __future__ import annotations
 
 import csv
+import html as html_module
 import io
 import re
 from datetime import UTC, datetime
@@ -93,8 +94,9 @@ def test_a_blank_preferred_name_is_stored_as_none(app, client, therapist_id):
 def test_a_made_up_answer_is_refused(app, client, therapist_id, question, value):
     public_id = booked_id(client, app)
     response = prepare(client, public_id, **{question: value})
-    html = response.text
-    assert response.status_code == 200 and f'id="{question}-error"' in html
+    assert response.location == f"/consultation/prepare/{public_id}"  # Post/Redirect/Get
+    html = client.get(response.location).text
+    assert f'id="{question}-error"' in html
     assert f'<a href="#{question}-0" data-field-link>' in html  # in the error summary
     radios = re.findall(rf'<input type="radio" class="choice-input" id="{question}-\d"[^>]*>',
                         html)
@@ -105,14 +107,15 @@ def test_a_made_up_answer_is_refused(app, client, therapist_id, question, value)
 def test_asking_for_texts_means_saying_yes_to_texts(app, client, therapist_id):
     public_id = booked_id(client, app)
     response = prepare(client, public_id, preferred_contact="text", ok_to_text="no")
-    assert "You chose text message as the way to contact you" in response.text
+    assert "You chose text message as the way to contact you" in client.get(
+        response.location).text
     assert stored_one(app).preferred_contact is None
 
 
 def test_a_preferred_name_follows_the_name_rules(app, client, therapist_id):
     public_id = booked_id(client, app)
     response = prepare(client, public_id, preferred_name="Sam\r\nBcc: x@example.com")
-    html = response.text
+    html = client.get(response.location).text
     assert 'id="preferred_name-error"' in html and 'aria-invalid="true"' in html
     assert 'aria-describedby="preferred_name-hint preferred_name-error"' in html
     assert stored_one(app).preferred_name is None
@@ -140,6 +143,60 @@ def test_the_manage_page_shows_and_changes_the_answers(app, client, therapist_id
         assert public_id_from_manage_token(path.removeprefix("/manage/")) == public_id
     row = stored_one(app)
     assert (row.ok_to_text, row.ok_to_voicemail, row.preferred_name) == (True, False, None)
+
+
+def test_answers_that_need_fixing_are_post_redirect_get(app, client, therapist_id):
+    """An error is a redirect to a page that shows it with everything typed, a long
+    message included: refresh and Back are GETs, and the cookie stays small."""
+    public_id = booked_id(client, app)
+    message = "Evenings are best for me, and I'd like to talk about work. " * 40  # 2,400
+    response = prepare(client, public_id, preferred_name="Sam\nBcc: x", message=message,
+                       interests=["kap", "trauma"], payment="self_pay")
+    assert response.status_code == 302
+    assert response.location == f"/consultation/prepare/{public_id}"
+    first = client.get(response.location).text
+    assert first == client.get(response.location).text  # a refresh: the same page
+    assert 'id="preferred_name-error"' in first and 'id="message-error"' in first
+    assert message.strip() in html_module.unescape(first)
+    assert 'name="payment" value="self_pay" checked' in first
+    assert 'value="kap" checked' in first and 'value="trauma" checked' in first
+    cookie = client.get_cookie("session")
+    assert len(cookie.value) < 3500, len(cookie.value)
+    assert stored_one(app).message == ""  # nothing stored until the answers are valid
+    # Fixed and sent again: stored, and the kept answers are gone.
+    assert prepare(client, public_id, message="Evenings").location.endswith("#prepare")
+    assert 'id="message-error"' not in client.get(f"/consultation/prepare/{public_id}").text
+
+
+def test_a_message_too_big_to_keep_is_asked_for_again(app, client, therapist_id):
+    import secrets
+
+    public_id = booked_id(client, app)
+    noise = secrets.token_urlsafe(4500)[:5000]  # does not compress
+    response = prepare(client, public_id, message=noise, payment="insurance")
+    page = client.get(response.location).text
+    assert "Your message was too long for us to keep" in page
+    assert 'name="payment" value="insurance" checked' in page
+    assert len(client.get_cookie("session").value) < 3500
+
+
+def test_answers_that_need_fixing_on_the_manage_page_come_back_to_it(app, client,
+                                                                    therapist_id):
+    from portal.links import public_id_from_manage_token
+
+    public_id = booked_id(client, app)
+    response = prepare(client, public_id, back="manage", preferred_contact="text",
+                       ok_to_text="no")
+    url, _, anchor = response.location.partition("#")
+    with app.app_context():  # the request's own manage page (its token is timed)
+        consultation = db.session.get(ConsultationRequest, stored_one(app).id)
+        assert public_id_from_manage_token(url.removeprefix("/manage/")) \
+            == consultation.public_id == public_id
+    assert anchor == "prepare"
+    page = client.get(url).text
+    assert "You chose text message as the way to contact you" in page
+    assert 'name="preferred_contact" value="text" checked' in page
+    assert stored_one(app).preferred_contact is None
 
 
 def test_a_pending_or_unknown_request_takes_no_answers(app, client, therapist_id):

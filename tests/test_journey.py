@@ -91,7 +91,7 @@ def test_refreshing_after_every_post_resubmits_nothing(app, client, therapist_id
                                'name="adult" value="yes" checked']),
     ("about", "/consultation/time", ["{slot}\" checked"]),
     ("check", "/consultation/about", ['value="Casey"', 'value="casey@example.com"',
-                                      'name="meeting" value="phone" checked']),
+                                      'name="meeting" value="phone"']),
     ("verify", "/consultation/check", ["Casey Rivera", "casey@example.com"]),
 ])
 def test_back_from_each_step_shows_the_step_before_with_its_answers(
@@ -145,6 +145,30 @@ def test_video_is_offered_only_where_the_therapist_has_a_video_room(
     response = send(client, form_data(client, str(therapist_id), meeting="video"))
     assert "Video isn&#39;t offered for this time" in response.text
     assert requests_stored(app) == []
+
+
+def test_phone_as_the_only_way_to_meet_is_said_not_asked(app, client, therapist_id):
+    """No one-option radio group: a statement, and the answer as a hidden value."""
+    pass_eligibility(client)
+    data = form_data(client)
+    client.post("/consultation/time", data={"therapist": "any", "slot": data["slot"]})
+    page = client.get("/consultation/about").text
+    assert 'type="radio"' not in page and "<legend>How would you like to meet?" not in page
+    assert '<input type="hidden" name="meeting" value="phone">' in page
+    assert "By phone: your therapist will call you at this number." in page
+    response = send(client, {**data, "meeting": "phone"})
+    assert response.location == "/consultation/verify"
+    assert [row.meeting for row in requests_stored(app)] == ["phone"]
+
+
+def test_phone_only_is_said_in_spanish_too(client, therapist_id):
+    client.get("/?lang=es")
+    pass_eligibility(client)
+    data = form_data(client)
+    client.post("/consultation/time", data={"therapist": "any", "slot": data["slot"]})
+    page = client.get("/consultation/about").text
+    assert "Por teléfono: su terapeuta le llamará a este número." in page
+    assert 'type="radio"' not in page
 
 
 def test_a_therapist_losing_the_video_room_sends_the_visitor_back_to_choose(

@@ -126,7 +126,7 @@ def test_a_later_email_speaks_the_request_language_whoever_triggers_it(app, clie
                          cancelled.body_text)
         assert "SUMMARY:Consulta gratuita" in cancelled.ics
         notice = next(e for e in rows if e.kind == "cancelled_therapist")
-        assert notice.subject.startswith("Consultation ") and "cancelled" in notice.subject
+        assert notice.subject.startswith("Consultation ") and "canceled" in notice.subject
 
 
 def test_the_catalog_has_every_text_translated_and_none_fuzzy():

@@ -210,3 +210,42 @@ def test_a_reminder_already_sent_is_left_alone(app, smtp_server):
         db.session.commit()
         statuses = dict(db.session.execute(select(OutboxEmail.kind, OutboxEmail.status)).all())
     assert statuses["reminder"] == "sent"
+
+
+@pytest.mark.parametrize("meeting", ["phone", "video"])
+def test_a_reminder_says_how_to_meet_as_the_confirmation_does(app, smtp_server, meeting):
+    room = "https://video.example.com/reminder-room"
+    with app.app_context():
+        therapist = make_therapist("Maya Alvarez", video_url=room)
+        consultation = make_request(therapist, soon(hours=5), meeting=meeting,
+                                    phone="+14155550123")
+        db.session.commit()
+        assert notifications.queue_due_reminders() == 1
+        db.session.commit()
+        address = consultation.email
+        assert outbox.deliver_due().sent == 1
+    [reminder] = smtp_server.to(address)
+    text = reminder.get_body(("plain",)).get_content()
+    html = reminder.get_body(("html",)).get_content()
+    if meeting == "phone":
+        assert "What happens next: Maya Alvarez will call you at (415) 555-0123 on " in text
+        assert "will call you at (415) 555-0123" in html
+    else:
+        assert f"What happens next: Join Maya Alvarez by video at {room} on " in text
+        assert f'<a href="{room}">{room}</a>' in html
+
+
+def test_a_new_time_email_says_how_to_meet_too(app, smtp_server):
+    with app.app_context():
+        therapist = make_therapist("Maya Alvarez")
+        consultation = make_request(therapist, soon(hours=50), meeting="phone",
+                                    phone="+14155550123")
+        db.session.commit()
+        booking.reschedule_booking(consultation, free_times(therapist.id)[0], actor="client")
+        db.session.commit()
+        address = consultation.email
+        outbox.deliver_due()
+    [moved] = [m for m in smtp_server.to(address)
+               if m["Subject"] == "Your consultation has a new time"]
+    text = moved.get_body(("plain",)).get_content()
+    assert "What happens next: Maya Alvarez will call you at (415) 555-0123 on " in text

@@ -278,15 +278,15 @@ def test_cancellation_sends_cancelled_calendar_and_therapist_notice(app, smtp_se
             notifications.queue_cancelled(consultation, by="someone")
     deliver(app)
     [client] = smtp_server.to(SENTINELS["email"])
-    assert client["Subject"] == "Your consultation is cancelled"
+    assert client["Subject"] == "Your consultation is canceled"
     assert_says(client, f"We are sorry: your free consultation on {format_slot_long(slot)} "
-                        "is cancelled.")
+                        "is canceled.")
     assert_client_email(client)
     assert_event(only_event(calendar_of(client)), slot, sequence=1, reference=reference,
                  status="CANCELLED")
     [notice] = smtp_server.to("cancel-t@example.com")
-    assert notice["Subject"] == f"Consultation {reference} was cancelled"
-    assert_says(notice, f"Consultation {reference} on {format_slot_long(slot)} was cancelled "
+    assert notice["Subject"] == f"Consultation {reference} was canceled"
+    assert_says(notice, f"Consultation {reference} on {format_slot_long(slot)} was canceled "
                         "by the practice.")
     assert_no_client_details(notice)
 

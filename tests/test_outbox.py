@@ -326,7 +326,7 @@ def test_a_cancellation_reaches_whoever_heard_of_the_booking_and_no_one_else(
                      "cancelled_client": "sent", "cancelled_therapist": "superseded"}
     assert [(str(m["To"]), str(m["Subject"])) for m in smtp_server.messages] == [
         ("c@example.com", "Your free consultation is booked"),
-        ("c@example.com", "Your consultation is cancelled")]
+        ("c@example.com", "Your consultation is canceled")]
 
 
 def test_log_lines_name_id_kind_and_outcome_but_no_address(app, smtp_server, caplog):

@@ -610,7 +610,7 @@ def test_cancel_from_the_manage_page(app, client, booked):
     assert outbox_count(app) == 0
     response = client.post(url + "/cancel")
     assert response.status_code == 302 and response.location == url
-    assert "has been cancelled" in client.get(url).text
+    assert "has been canceled" in client.get(url).text
     [row] = requests_stored(app)
     assert row.status == "cancelled" and row.booking_sequence == 1
     assert outbox_kinds(app) == ["cancelled_client", "cancelled_therapist"]
@@ -829,7 +829,7 @@ def test_the_confirmation_of_a_cancelled_request_says_cancelled(app, client, boo
     with app.app_context():
         public_id = db.session.get(ConsultationRequest, request_id).public_id
     html = client.get(f"/consultation/confirmed/{public_id}").text
-    assert "<title>This consultation was cancelled" in html and "booked" not in html
+    assert "<title>This consultation was canceled" in html and "booked" not in html
 
 
 def test_the_privacy_notice_is_linked_from_the_consent_and_every_footer(client, therapist_id):

@@ -115,7 +115,7 @@ def request_cancel(request_id: int):
     except request_status.StatusChangeRefused as refused:
         raise Undo(partial(told_refused, refused.message, response)) from None
     if cancelled:
-        return saved("The consultation is cancelled. The client and therapist will be told.",
+        return saved("The consultation is canceled. The client and therapist will be told.",
                      consultation)
     return response  # cancelled already (a double click): nothing more to say
 

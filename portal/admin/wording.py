@@ -32,7 +32,7 @@ ACTIONS = {
     "request_created": "Request received",
     "status_changed": "Status changed",
     "note_added": "Note added",
-    "booking_cancelled": "Consultation cancelled",
+    "booking_cancelled": "Consultation canceled",
     "booking_rescheduled": "Time changed",
     "therapist_reassigned": "Therapist changed",
     "waitlist_offered": "Waitlist: freed time offered",

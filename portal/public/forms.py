@@ -277,7 +277,7 @@ class AboutForm(PortalForm):
 
     def validate_meeting(self, field):
         if field.data == "video" and not self.video_offered:
-            raise ValidationError(_l("Video isn't offered for this time. Choose phone"))
+            raise ValidationError(_l("Video isn't offered for this time, so you'll meet by phone"))
 
 
 class CheckForm(PortalForm):

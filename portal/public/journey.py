@@ -42,6 +42,12 @@ def _fernet(secret: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(key))
 
 
+def cipher() -> Fernet:
+    """The journey's key, for other answers kept in the session for a moment
+    (portal.public.prepare)."""
+    return _fernet(current_app.config["SECRET_KEY"])
+
+
 def decode(value: object, secret: str) -> dict:
     """The journey kept in a session value; empty when absent, forged or too old."""
     if not isinstance(value, str):

@@ -24,7 +24,7 @@ from portal.public.messages import (
     SLOT_TAKEN_MESSAGE,
     friendly_csrf_error,
 )
-from portal.public.prepare import prepare_data
+from portal.public.prepare import prepare_data, sent_form
 from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.views import bp, describe, invalid_link
@@ -49,8 +49,11 @@ def manage(token: str):
     consultation = consultation_for(token)
     if consultation is None:
         return invalid_link()
-    form = PrepareForm(formdata=None, data=prepare_data(consultation)) \
-        if consultation.is_open else None
+    form = None
+    if consultation.is_open:  # answers sent with errors from here, else those stored
+        form = sent_form(consultation.public_id)
+        if form is None:
+            form = PrepareForm(formdata=None, data=prepare_data(consultation))
     return render_template("public/manage.html", token=token, prepare_form=form,
                            on_waitlist=waitlist.is_waiting(consultation), **describe(consultation))
 
@@ -80,7 +83,7 @@ def manage_cancel(token: str):
         if form.reason.data:
             note = f"{CLIENT_CANCEL_NOTE_HEADING}\n{form.reason.data}"
             request_status.add_note(consultation, note, actor="client")
-        flash_when_saved(gettext("Your consultation has been cancelled. We've let your "
+        flash_when_saved(gettext("Your consultation has been canceled. We've let your "
                                  "therapist know."), "success")
     return redirect(url_for("public.manage", token=token))
 

@@ -38,7 +38,7 @@ from portal.public.views import (
     step_form,
 )
 from portal.residency import zip_state
-from portal.scheduling import format_slot_long
+from portal.scheduling import format_slot_long, parse_slot_value
 from portal.web.transaction import writing
 
 TIME, ABOUT, CHECK = "time", "about", "check"
@@ -203,13 +203,17 @@ def summary(therapists: Sequence) -> dict:
     """The answers in words, for the check page."""
     time_answers, about_answers = journey.answers(TIME), journey.answers(ABOUT)
     chosen = next((t for t in therapists if str(t.id) == time_answers["therapist"]), None)
-    slot = time_answers["slot"]
-    start = TimeForm(formdata=None, data={"slot": slot}, meta={"csrf": False}).slot_start
+    start = slot_start(time_answers["slot"])
     return {
         "eligibility": journey.answers(ELIGIBILITY), "time": time_answers,
         "about": about_answers, "therapist": chosen, "meetings": MEETINGS,
         "when": format_slot_long(start, language=current_language()) if start else None,
     }
+
+
+def slot_start(value: str):
+    """A kept time's start, or None for "none of these times work"."""
+    return None if value == NO_SLOT else parse_slot_value(value)
 
 
 def step_still_valid(step: str, form_class, fields: tuple[str, ...], **kwargs) -> bool:
@@ -306,7 +310,7 @@ def request_details(nonce: str) -> booking.RequestDetails:
     place, when, who = (journey.answers(ELIGIBILITY), journey.answers(TIME),
                         journey.answers(ABOUT))
     phone = Phone.parse(who["phone"]).e164  # as stored; kept only once it passed the form
-    start = TimeForm(formdata=None, data={"slot": when["slot"]}, meta={"csrf": False}).slot_start
+    start = slot_start(when["slot"])
     return booking.RequestDetails(
         first_name=who["first_name"], last_name=who["last_name"], email=who["email"],
         phone=phone, preferred_contact=None, meeting=who["meeting"],
