@@ -53,11 +53,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench._common import BENCH_ENCRYPTION_KEY, free_port, throwaway_postgres  # noqa: E402
 from portal import create_app  # noqa: E402
-from portal.availability import available_slots  # noqa: E402
+from portal.booking.availability import available_slots  # noqa: E402
+from portal.booking.scheduling import PACIFIC  # noqa: E402
+from portal.booking.statuses import HOLDS_SLOT_SQL  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import ConsultationRequest, OutboxEmail  # noqa: E402
-from portal.scheduling import PACIFIC  # noqa: E402
-from portal.statuses import HOLDS_SLOT_SQL  # noqa: E402
 from tests.factories import make_therapist  # noqa: E402
 
 BIN = ROOT / ".venv" / "bin"
@@ -364,7 +364,7 @@ class Client:
                 await asyncio.sleep(1)
                 continue
             if status == 302 and urlsplit(location).path == "/consultation/time":
-                # Too many unconfirmed holds (portal.holds): what the page asks for,
+                # Too many unconfirmed holds (portal.booking.holds): what the page asks for,
                 # "none of these times work", then back here.
                 status, _, times = await self.call("GET /consultation/time", "GET",
                                                    location.split("#")[0])
@@ -611,7 +611,7 @@ def main() -> int:
             "PUBLIC_BASE_URL": bases[0], "BOOKING_HORIZON_DAYS": HORIZON_DAYS,
             "OUTBOX_POLL_SECONDS": 1,
             # Every client races at once for 40 times: the cap on unconfirmed holds per
-            # therapist (portal.holds) would send most to "none of these times work"
+            # therapist (portal.booking.holds) would send most to "none of these times work"
             # before anyone could take a time. Races are what this measures.
             "UNVERIFIED_HOLDS_PER_THERAPIST": 10 * TIMES,
         }

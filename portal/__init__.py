@@ -14,7 +14,6 @@ from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import (
-    business_days,
     commands,
     database,
     edge,
@@ -29,6 +28,7 @@ from portal import (
 )
 from portal.admin import bp as admin_bp
 from portal.auth import bp as auth_bp
+from portal.booking import business_days
 from portal.calendars import feed as calendar_feed
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.numbers import IdConverter

@@ -31,11 +31,11 @@ from flask import current_app
 from flask_babel import gettext
 from icalendar import Calendar, Event, Timezone, vCalAddress
 
-from portal import next_step
 from portal.addresses import clean_address
+from portal.booking import next_step
+from portal.booking.scheduling import PACIFIC, SLOT_LENGTH
 from portal.i18n import in_language
 from portal.models import ConsultationRequest
-from portal.scheduling import PACIFIC, SLOT_LENGTH
 
 PRODID = "-//Consultation portal//EN"
 REQUEST = "REQUEST"

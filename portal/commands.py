@@ -14,18 +14,11 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from portal import (
-    audit,
-    backup,
-    demo,
-    encryption,
-    mfa,
-    outbox,
-    outbox_sender,
-    readiness,
-    verification,
-)
+from portal import audit, backup, demo, encryption, mfa, outbox, outbox_sender, readiness
 from portal.accounts import AccountError, create_user, find_user
+from portal.booking import verification
+from portal.booking.retention import purge_old_requests
+from portal.booking.search_names import refresh_search_names
 from portal.calendars import connections as calendar_connections
 from portal.calendars import delivery as calendar_delivery
 from portal.calendars import feed as calendar_feed
@@ -35,8 +28,6 @@ from portal.database import begin_write
 from portal.extensions import db
 from portal.mail_transport import remove_sink_copies
 from portal.models import ROLES, Therapist, new_session_token
-from portal.retention import purge_old_requests
-from portal.search_names import refresh_search_names
 from portal.texts import delivery as text_delivery
 from portal.texts import numbers as text_numbers
 from portal.texts import outgoing as text_outgoing

@@ -159,7 +159,7 @@ MANAGE_TOKEN_MAX_AGE_DAYS = 60
 VERIFY_HOLD_MINUTES = 30
 # Times unconfirmed requests may hold at once: from one network (an IPv6 /64, an IPv4
 # address: a household, an office, a carrier's shared address) and for one therapist.
-# A visitor over either is asked to choose "contact me" instead (portal.holds).
+# A visitor over either is asked to choose "contact me" instead (portal.booking.holds).
 UNVERIFIED_HOLDS_PER_NETWORK = 3
 UNVERIFIED_HOLDS_PER_THERAPIST = 6
 

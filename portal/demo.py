@@ -10,8 +10,9 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from portal import availability_version
 from portal.accounts import create_user, find_user
+from portal.booking import availability_version
+from portal.booking.statuses import RELEASED_STATUSES, STATUS_LABELS
 from portal.extensions import db
 from portal.models import (
     INTERESTS,
@@ -23,7 +24,6 @@ from portal.models import (
     normalise_name,
     utcnow,
 )
-from portal.statuses import RELEASED_STATUSES, STATUS_LABELS
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_THERAPISTS = [

@@ -15,7 +15,7 @@ from flask import Flask, current_app, render_template, request
 from markupsafe import Markup
 
 from portal.i18n import current_language
-from portal.kept import Kept
+from portal.kept import LruCache
 
 
 def init_app(app: Flask) -> None:
@@ -28,7 +28,7 @@ def page_chrome(part: str, note: str = "") -> Markup:
     config = current_app.config
     key = (part, current_language(), request.script_root, str(note),
            config["PRACTICE_NAME"], config["REPLY_WITHIN"], config["EXIT_URL"])
-    kept = current_app.extensions.setdefault("page_chrome", Kept(32))
+    kept = current_app.extensions.setdefault("page_chrome", LruCache(32))
     return kept.get_or_make(key, lambda: rendered(f"chrome/{part}.html", note=note))
 
 

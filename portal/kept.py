@@ -1,6 +1,6 @@
 """A small least-recently-used map, safe across threads: what an app works out once
 and reuses between visits (rendered HTML in portal.fragments, free times in
-portal.availability). Each app keeps its own in ``app.extensions``."""
+portal.booking.availability). Each app keeps its own in ``app.extensions``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 V = TypeVar("V")
 
 
-class Kept(Generic[V]):
+class LruCache(Generic[V]):
     """At most ``size`` values; putting one more lets the least recently used go."""
 
     def __init__(self, size: int) -> None:

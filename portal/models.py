@@ -29,18 +29,18 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal import availability_version
-from portal.encryption import EncryptedText
-from portal.extensions import db
-from portal.i18n import N_
-from portal.outbox_states import OutboxState
-from portal.statuses import (
+from portal.booking import availability_version
+from portal.booking.statuses import (
     HOLDS_SLOT_SQL,
     OPEN_SQL,
     OPEN_STATUSES,
     STATUS_LABELS,
     RequestStatus,
 )
+from portal.encryption import EncryptedText
+from portal.extensions import db
+from portal.i18n import N_
+from portal.outbox_states import OutboxState
 
 
 def utcnow() -> datetime:
@@ -344,7 +344,7 @@ class ConsultationRequest(db.Model):
         ForeignKey("consultation_request.id", ondelete="SET NULL"), unique=True)
 
     # "Email me if an earlier time opens" (step 2, only with no time chosen): see
-    # portal.waitlist for who counts as waiting.
+    # portal.booking.waitlist for who counts as waiting.
     waitlist: Mapped[bool] = mapped_column(Boolean, default=False,
                                            server_default=text("false"))
 
@@ -457,7 +457,7 @@ class EmailVerification(db.Model):
 
 
 class WaitlistOffer(db.Model):
-    """A freed time emailed to a waitlisted client (portal.waitlist): at most one a day
+    """A freed time emailed to a waitlisted client (portal.booking.waitlist): at most one a day
     per request (``offered_on``, the Pacific date), and the time is theirs only if it is
     still free when they press "Book this time"."""
 
@@ -665,7 +665,7 @@ class Setting(db.Model):
 
 class AvailabilityVersion(db.Model):
     """One row whose number the database raises on every change that may change the
-    free times (its triggers: portal.availability_version)."""
+    free times (its triggers: portal.booking.availability_version)."""
 
     __tablename__ = "availability_version"
 

@@ -22,7 +22,10 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from portal import links, next_step, text_rules
+from portal import links, text_rules
+from portal.booking import next_step
+from portal.booking.scheduling import format_slot_long, format_time
+from portal.booking.statuses import OPEN_STATUSES
 from portal.calendar_invite import consultation_invite
 from portal.calendars import writeback as calendar_writeback
 from portal.extensions import db
@@ -38,8 +41,6 @@ from portal.models import (
     as_utc,
     to_db,
 )
-from portal.scheduling import format_slot_long, format_time
-from portal.statuses import OPEN_STATUSES
 from portal.texts import outgoing as texts
 
 log = logging.getLogger("portal.notifications")

@@ -53,7 +53,8 @@ from flask_mail import Message
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
-from portal import notifications, verification
+from portal import notifications
+from portal.booking import verification
 from portal.database import begin_write
 from portal.extensions import db
 from portal.mail_transport import MESSAGE_ERRORS, Transport, build_message, open_transport

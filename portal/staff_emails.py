@@ -12,9 +12,9 @@ from datetime import datetime
 from flask import current_app
 
 from portal import links
+from portal.booking.scheduling import format_time
 from portal.messages.composer import compose, queue_message
 from portal.models import OutboxEmail, User, as_utc
-from portal.scheduling import format_time
 from portal.staff_tokens import make_token
 
 

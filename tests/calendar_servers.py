@@ -250,7 +250,7 @@ def new_therapist() -> int:
 
 def picker(therapist_id: int) -> set[datetime]:
     """The times the picker offers for the therapist now, worked out afresh."""
-    from portal.availability import available_slots
+    from portal.booking.availability import available_slots
     from portal.extensions import db
 
     db.session.rollback()
@@ -258,7 +258,7 @@ def picker(therapist_id: int) -> set[datetime]:
 
 
 def covered(slots: set[datetime], ranges) -> set[datetime]:
-    from portal.scheduling import SLOT_LENGTH
+    from portal.booking.scheduling import SLOT_LENGTH
 
     return {s for s in slots if any(b < s + SLOT_LENGTH and s < e for b, e in ranges)}
 

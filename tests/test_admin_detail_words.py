@@ -86,7 +86,7 @@ def test_signed_out_missing_page_is_the_public_one(client):
 def test_notes_say_who_wrote_them_when_no_staff_member_did(app, admin, cast):
     """A note the client left when cancelling reads "The client"; a note whose author's
     account was deleted reads "A former staff member"."""
-    from portal import request_status
+    from portal.booking import request_status
     from portal.models import CLIENT_CANCEL_NOTE_HEADING
 
     admin.post(f"/admin/requests/{cast.mine}/notes", data={"body": "Left a message"})

@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import event, select
 
 from portal.admin import export
+from portal.booking.scheduling import PACIFIC
+from portal.booking.statuses import STATUS_LABELS
 from portal.extensions import db
 from portal.models import (
     CONTACT_METHODS,
@@ -21,8 +23,6 @@ from portal.models import (
     ConsultationRequest,
 )
 from portal.phones import spreadsheet_phone
-from portal.scheduling import PACIFIC
-from portal.statuses import STATUS_LABELS
 from tests.factories import make_request, make_therapist
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.booking import search_text
+from portal.booking.consultations import search_text
+from portal.booking.scheduling import PACIFIC
 from portal.extensions import db
 from portal.models import ConsultationRequest, Therapist, to_db
-from portal.scheduling import PACIFIC
 from tests.backoffice import sign_in
 from tests.factories import future_slot, make_request, make_requests
 

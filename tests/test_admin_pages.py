@@ -10,7 +10,8 @@ import pytest
 import time_machine
 from sqlalchemy import select, update
 
-from portal import booking
+from portal.booking import consultations
+from portal.booking.scheduling import PACIFIC
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -24,7 +25,6 @@ from portal.models import (
     to_db,
     utcnow,
 )
-from portal.scheduling import PACIFIC
 from tests.backoffice import audit_actions, sign_in
 from tests.factories import make_request
 
@@ -36,20 +36,20 @@ def test_add_a_therapist_with_hours_and_time_off_reaches_public_slots(app, admin
     assert response.status_code == 302
     with app.app_context():
         mei = db.session.scalar(select(Therapist).where(Therapist.name == "Mei Chen"))
-        assert booking.available_slots(mei.id) == {}
+        assert consultations.available_slots(mei.id) == {}
         mei_id = mei.id
     for day in range(7):
         admin.post(f"/admin/therapists/{mei_id}/hours",
                    data={"weekday": day, "start": "09:00", "end": "12:00"})
     with app.app_context():
-        slots = booking.available_slots(mei_id)
+        slots = consultations.available_slots(mei_id)
         assert slots
         first = min(slots).astimezone(PACIFIC)
     blocked = {"starts_at": first.strftime("%Y-%m-%dT%H:%M"),
                "ends_at": (first + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")}
     assert admin.post(f"/admin/therapists/{mei_id}/time-off", data=blocked).status_code == 302
     with app.app_context():
-        assert min(slots) not in booking.available_slots(mei_id)
+        assert min(slots) not in consultations.available_slots(mei_id)
 
 
 def test_hours_must_end_after_they_start(admin, cast):

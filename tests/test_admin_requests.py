@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import event, func, select
 
-from portal import booking
 from portal.admin import export
+from portal.booking import consultations
 from portal.extensions import db
 from portal.models import AuditEvent, ConsultationRequest, OutboxEmail, RequestNote, Therapist
 from tests.backoffice import audit_actions, sign_in
@@ -301,7 +301,7 @@ def test_reschedule_to_a_time_taken_meanwhile_changes_nothing(app, admin, cast, 
         make_request(therapist, taken, first_name="Quick")  # booked a moment ago ...
         db.session.commit()
     # ... after the page worked out its free times.
-    monkeypatch.setattr(booking, "available_slots",
+    monkeypatch.setattr(consultations, "available_slots",
                         lambda *args, **kwargs: {taken: [cast.therapist_id]})
     response = admin.post(f"/admin/requests/{cast.mine}/reschedule",
                           data={"slot": taken.isoformat()})

@@ -1,4 +1,4 @@
-"""Status changes from the detail page (portal.request_status): the whole table of
+"""Status changes from the detail page (portal.booking.request_status): the whole table of
 moves, status by status, with the exact emails each one queues; reopening a
 cancelled request as the client and therapist see it; and the audit line every
 render of the detail page leaves."""

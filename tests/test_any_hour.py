@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from portal import notifications
 from portal.admin.dashboard import week_start
+from portal.booking.scheduling import PACIFIC, format_day
 from portal.extensions import db
 from portal.models import NotEligibleCount, OutboxEmail, to_db
-from portal.scheduling import PACIFIC, format_day
 from tests.backoffice import sign_in
 from tests.conftest import CLOCK_INSTANTS
 from tests.factories import make_request, make_therapist, make_user

@@ -1,4 +1,4 @@
-"""The availability version (portal.availability_version): the database raises it on
+"""The availability version (portal.booking.availability_version): the database raises it on
 every change that can move a free time, whoever makes the change, and the public pages
 reuse what they worked out (free times, the bookable therapists, the intake pause) only
 while it stays the same. So a visit reads one row, and still never shows a time the
@@ -14,12 +14,13 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import DateTime, bindparam, create_engine, event, text
 
-from portal import availability_version, create_app
-from portal.availability import FreeTimesCache, available_slots, free_times_cache
+from portal import create_app
+from portal.booking import availability_version
+from portal.booking.availability import FreeTimesCache, available_slots, free_times_cache
+from portal.booking.scheduling import parse_slot_value
 from portal.extensions import db
 from portal.models import Therapist, TherapistCalendar, to_db
 from portal.public.forms import NO_SLOT
-from portal.scheduling import parse_slot_value
 from tests.conftest import BASE_TEST_CONFIG
 from tests.factories import future_slot, make_request, make_therapist
 from tests.test_database import empty_database_url  # noqa: F401 - a fixture

@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from portal import booking, rebooking, unique_rules, waitlist
+from portal.booking import consultations, rebooking, unique_rules, waitlist
+from portal.booking.scheduling import PACIFIC
 from portal.extensions import db
 from portal.models import AuditEvent, ConsultationRequest, OutboxEmail, Setting
-from portal.scheduling import PACIFIC
 from tests.factories import future_slot, make_request, make_therapist, make_time_off
 
 
-def details(**fields) -> booking.RequestDetails:
+def details(**fields) -> consultations.RequestDetails:
     values = {
         "first_name": "Casey", "last_name": "Rivera", "email": "casey@example.com",
         "phone": "+14155550123", "preferred_contact": "email", "state": "CA",
@@ -24,7 +24,7 @@ def details(**fields) -> booking.RequestDetails:
         "therapist_choice": "any", "slot_start": None, "interests": ["kap"],
         "submission_token": None,
     }
-    return booking.RequestDetails(**{**values, **fields})
+    return consultations.RequestDetails(**{**values, **fields})
 
 
 def count(model, *where) -> int:
@@ -40,11 +40,11 @@ def ctx(app):
 def test_available_slots_leave_out_bookings_and_time_off(ctx):
     therapist = make_therapist()
     slot = future_slot(days=3)
-    free = booking.available_slots(str(therapist.id))
+    free = consultations.available_slots(str(therapist.id))
     assert slot in free and free[slot] == [therapist.id]
     make_request(therapist, slot)
     make_time_off(therapist, slot + timedelta(hours=1), slot + timedelta(hours=2))
-    free = booking.available_slots(str(therapist.id))
+    free = consultations.available_slots(str(therapist.id))
     assert slot not in free
     assert slot + timedelta(hours=1) not in free
     assert slot + timedelta(minutes=30) in free
@@ -54,7 +54,7 @@ def test_cancelled_bookings_free_their_time(ctx):
     therapist = make_therapist()
     slot = future_slot(days=3)
     make_request(therapist, slot, status="cancelled")
-    assert slot in booking.available_slots("any")
+    assert slot in consultations.available_slots("any")
 
 
 @pytest.mark.clock
@@ -62,12 +62,12 @@ def test_available_slots_respect_notice_horizon_and_inactive_therapists(ctx, app
     make_therapist()
     make_therapist(active=False)
     now = datetime.now(UTC)
-    free = booking.available_slots("any", now)
+    free = consultations.available_slots("any", now)
     assert free
     assert min(free) >= now + timedelta(hours=app.config["MIN_NOTICE_HOURS"])
     assert max(free) < now + timedelta(days=app.config["BOOKING_HORIZON_DAYS"])
     assert all(len(ids) == 1 for ids in free.values())
-    assert booking.available_slots("999999") == {}
+    assert consultations.available_slots("999999") == {}
 
 
 def test_one_time_is_checked_as_the_full_list_would_answer(ctx, app):
@@ -84,13 +84,13 @@ def test_one_time_is_checked_as_the_full_list_would_answer(ctx, app):
     horizon = timedelta(days=app.config["BOOKING_HORIZON_DAYS"])
     for choice in ("any", str(first.id), str(second.id)):
         for exclude in (None, moved.id):
-            free = booking.available_slots(choice, now, exclude_request_id=exclude)
+            free = consultations.available_slots(choice, now, exclude_request_id=exclude)
             assert free
             times = set(free) | {s + timedelta(minutes=15) for s in free} | {
                 now + notice - timedelta(minutes=30), now + horizon, slot,
                 slot + timedelta(hours=1), slot + timedelta(days=60)}
             for start in sorted(times):
-                assert booking.free_therapists_at(
+                assert consultations.free_therapists_at(
                     choice, start, now, exclude_request_id=exclude) == free.get(start, []), (
                     choice, exclude, start)
 
@@ -100,7 +100,7 @@ def test_create_request_books_any_with_the_least_busy_therapist(ctx):
     make_request(busy, future_slot(days=4))
     slot = future_slot(days=3)
     db.session.commit()
-    consultation = booking.create_request(details(slot_start=slot))
+    consultation = consultations.create_request(details(slot_start=slot))
     assert consultation.therapist_id == quiet.id
     assert consultation.starts_at == slot
     assert consultation.email_normalised == "casey@example.com"
@@ -116,10 +116,10 @@ def test_any_tries_the_next_therapist_when_the_first_is_taken(ctx, monkeypatch):
     first, second = make_therapist(), make_therapist()
     slot = future_slot(days=3)
     make_request(first, slot)  # invisible to the check below, as if committed a moment ago
-    monkeypatch.setattr(booking, "free_therapists_at",
+    monkeypatch.setattr(consultations, "free_therapists_at",
                         lambda choice, start, now=None, **kw: [first.id, second.id])
     db.session.commit()
-    consultation = booking.create_request(details(slot_start=slot))
+    consultation = consultations.create_request(details(slot_start=slot))
     assert consultation.therapist_id == second.id
 
 
@@ -127,25 +127,25 @@ def test_slot_taken_when_every_free_therapist_is_taken(ctx, monkeypatch):
     therapist = make_therapist()
     slot = future_slot(days=3)
     make_request(therapist, slot)
-    monkeypatch.setattr(booking, "free_therapists_at",
+    monkeypatch.setattr(consultations, "free_therapists_at",
                         lambda choice, start, now=None, **kw: [therapist.id])
     db.session.commit()
-    with pytest.raises(booking.SlotTaken):
-        booking.create_request(details(slot_start=slot))
+    with pytest.raises(consultations.SlotTaken):
+        consultations.create_request(details(slot_start=slot))
 
 
 def test_a_time_not_offered_is_refused(ctx):
     therapist = make_therapist(hours=[(0, "09:00", "10:00")])
     db.session.commit()
-    with pytest.raises(booking.SlotTaken):
-        booking.create_request(details(therapist_choice=str(therapist.id),
+    with pytest.raises(consultations.SlotTaken):
+        consultations.create_request(details(therapist_choice=str(therapist.id),
                                        slot_start=future_slot(days=1)))
 
 
 def test_an_address_with_an_open_request_is_told_so_by_email_not_refused(ctx):
     existing = make_request(email="Casey@Example.com")
     db.session.commit()
-    consultation = booking.create_request(details(email="casey@example.com"))
+    consultation = consultations.create_request(details(email="casey@example.com"))
     assert consultation.status == "pending"
     assert consultation.verification.duplicate_of_id == existing.id
     [email] = db.session.scalars(select(OutboxEmail).where(
@@ -157,7 +157,7 @@ def test_an_address_with_an_open_request_is_told_so_by_email_not_refused(ctx):
 def test_a_shared_phone_is_accepted(ctx):
     make_request(phone="+14155550999")
     db.session.commit()
-    consultation = booking.create_request(details(email="other@example.com",
+    consultation = consultations.create_request(details(email="other@example.com",
                                                   phone="+14155550999"))
     assert consultation.verification.duplicate_of_id is None
     db.session.commit()
@@ -166,35 +166,35 @@ def test_a_shared_phone_is_accepted(ctx):
 def test_a_closed_request_does_not_block_a_new_one(ctx):
     make_request(email="casey@example.com", phone="+14155550123", status="completed")
     db.session.commit()
-    assert booking.create_request(details()).id
+    assert consultations.create_request(details()).id
 
 
 def test_a_resubmitted_form_returns_the_first_request(ctx):
     db.session.commit()
-    first = booking.create_request(details(submission_token="tok-1"))
+    first = consultations.create_request(details(submission_token="tok-1"))
     db.session.commit()
-    again = booking.create_request(details(submission_token="tok-1"))
+    again = consultations.create_request(details(submission_token="tok-1"))
     assert again.id == first.id
     assert count(ConsultationRequest) == 1
 
 
 def test_not_eligible_answers_are_refused(ctx):
     db.session.commit()
-    with pytest.raises(booking.NotEligible):
-        booking.create_request(details(zip_code="97201"))
+    with pytest.raises(consultations.NotEligible):
+        consultations.create_request(details(zip_code="97201"))
     db.session.commit()
-    with pytest.raises(booking.NotEligible):
-        booking.create_request(details(in_california=False))
+    with pytest.raises(consultations.NotEligible):
+        consultations.create_request(details(in_california=False))
 
 
 def test_no_time_with_a_chosen_therapist(ctx):
     therapist = make_therapist()
     db.session.commit()
-    consultation = booking.create_request(details(therapist_choice=str(therapist.id)))
+    consultation = consultations.create_request(details(therapist_choice=str(therapist.id)))
     assert consultation.therapist_id == therapist.id and consultation.slot_start is None
     db.session.commit()
-    with pytest.raises(booking.UnknownTherapist):
-        booking.create_request(details(therapist_choice="424242", email="x@example.com",
+    with pytest.raises(consultations.UnknownTherapist):
+        consultations.create_request(details(therapist_choice="424242", email="x@example.com",
                                        phone="+14155550111"))
 
 
@@ -202,21 +202,21 @@ def test_cancel_frees_the_time_once(ctx):
     therapist = make_therapist()
     slot = future_slot(days=3)
     consultation = make_request(therapist, slot)
-    assert booking.cancel_booking(consultation, by="client", actor="client") is True
+    assert consultations.cancel_booking(consultation, by="client", actor="client") is True
     assert consultation.status == "cancelled" and consultation.cancelled_at
-    assert booking.cancel_booking(consultation, by="client", actor="client") is False
-    assert slot in booking.available_slots(str(therapist.id))
+    assert consultations.cancel_booking(consultation, by="client", actor="client") is False
+    assert slot in consultations.available_slots(str(therapist.id))
     with pytest.raises(ValueError):
-        booking.cancel_booking(consultation, by="someone", actor=None)
+        consultations.cancel_booking(consultation, by="someone", actor=None)
 
 
 def test_reschedule_moves_the_time_and_bumps_the_sequence(ctx):
     therapist = make_therapist()
     old, new = future_slot(days=3), future_slot(days=4)
     consultation = make_request(therapist, old)
-    booking.reschedule_booking(consultation, new, actor="client")
+    consultations.reschedule_booking(consultation, new, actor="client")
     assert consultation.starts_at == new and consultation.booking_sequence == 1
-    assert old in booking.available_slots(str(therapist.id))
+    assert old in consultations.available_slots(str(therapist.id))
     assert count(AuditEvent, AuditEvent.action == "booking_rescheduled") == 1
 
 
@@ -225,11 +225,11 @@ def test_reschedule_refuses_a_taken_time_and_closed_requests(ctx):
     old, new = future_slot(days=3), future_slot(days=4)
     consultation = make_request(therapist, old)
     make_request(therapist, new)
-    with pytest.raises(booking.SlotTaken):
-        booking.reschedule_booking(consultation, new, actor="client")
+    with pytest.raises(consultations.SlotTaken):
+        consultations.reschedule_booking(consultation, new, actor="client")
     consultation.status = "cancelled"
-    with pytest.raises(booking.BookingClosed):
-        booking.reschedule_booking(consultation, future_slot(days=5), actor="client")
+    with pytest.raises(consultations.BookingClosed):
+        consultations.reschedule_booking(consultation, future_slot(days=5), actor="client")
 
 
 def test_reschedule_with_any_therapist_moves_to_a_free_one(ctx):
@@ -237,7 +237,7 @@ def test_reschedule_with_any_therapist_moves_to_a_free_one(ctx):
     old, new = future_slot(days=3), future_slot(days=4)
     consultation = make_request(mine, old)
     make_request(mine, new)
-    booking.reschedule_booking(consultation, new, actor="client", any_therapist=True)
+    consultations.reschedule_booking(consultation, new, actor="client", any_therapist=True)
     assert consultation.therapist_id == other.id
     assert consultation.therapist is other
 
@@ -247,14 +247,14 @@ def test_reassign_checks_the_constraint(ctx):
     slot = future_slot(days=3)
     consultation = make_request(first, slot)
     make_request(second, slot)
-    with pytest.raises(booking.SlotTaken):
-        booking.reassign_therapist(consultation, second.id, actor="system")
+    with pytest.raises(consultations.SlotTaken):
+        consultations.reassign_therapist(consultation, second.id, actor="system")
     assert consultation.therapist_id == first.id
     third = make_therapist()
-    booking.reassign_therapist(consultation, third.id, actor="system")
+    consultations.reassign_therapist(consultation, third.id, actor="system")
     assert consultation.therapist is third
-    with pytest.raises(booking.UnknownTherapist):
-        booking.reassign_therapist(consultation, 424242, actor="system")
+    with pytest.raises(consultations.UnknownTherapist):
+        consultations.reassign_therapist(consultation, 424242, actor="system")
 
 
 def test_a_not_a_fit_request_frees_its_time(ctx):
@@ -262,8 +262,8 @@ def test_a_not_a_fit_request_frees_its_time(ctx):
     slot = future_slot(days=3)
     make_request(therapist, slot, status="not_a_fit")
     db.session.commit()
-    assert slot in booking.available_slots(str(therapist.id))
-    consultation = booking.create_request(details(therapist_choice=str(therapist.id),
+    assert slot in consultations.available_slots(str(therapist.id))
+    consultation = consultations.create_request(details(therapist_choice=str(therapist.id),
                                                   slot_start=slot))
     assert consultation.therapist_id == therapist.id
 
@@ -272,7 +272,7 @@ def test_create_request_leaves_the_callers_transaction_alone(ctx):
     """The view owns the transaction: work already flushed in it must survive."""
     db.session.add(Setting(key="flushed-by-the-caller", value="1"))
     db.session.flush()
-    booking.create_request(details())
+    consultations.create_request(details())
     db.session.commit()
     assert db.session.get(Setting, "flushed-by-the-caller") is not None
 
@@ -286,8 +286,8 @@ def test_a_request_cancelled_after_it_was_loaded_is_not_moved(ctx):
     db.session.execute(  # ... then cancelled by another request, behind this object's back
         text("UPDATE consultation_request SET status = 'cancelled' WHERE id = :id"),
         {"id": consultation.id})
-    with pytest.raises(booking.BookingClosed):
-        booking.reschedule_booking(consultation, future_slot(days=4), actor="client")
+    with pytest.raises(consultations.BookingClosed):
+        consultations.reschedule_booking(consultation, future_slot(days=4), actor="client")
     db.session.commit()
     db.session.expire_all()
     row = db.session.get(ConsultationRequest, consultation.id)
@@ -305,7 +305,7 @@ def test_a_duplicate_email_is_told_apart_from_a_taken_slot_whatever_the_values(c
 
 
 def test_normalised_names_fit_their_columns(ctx):
-    consultation = booking.create_request(details(first_name="\u0130" * 80,
+    consultation = consultations.create_request(details(first_name="\u0130" * 80,
                                                   last_name="\u00df" * 80))
     db.session.commit()
     assert len(consultation.first_name_normalised) == 80
@@ -317,8 +317,8 @@ def test_a_reference_drawn_twice_is_drawn_again(app, monkeypatch):
     with app.app_context():
         make_request(reference="C-SAME111")
         db.session.commit()
-        monkeypatch.setattr(booking, "new_reference", lambda: next(draws))
-        consultation = booking.create_request(details())
+        monkeypatch.setattr(consultations, "new_reference", lambda: next(draws))
+        consultation = consultations.create_request(details())
         db.session.commit()
         assert consultation.reference == "C-OTHER22"
         assert db.session.scalar(select(func.count()).select_from(ConsultationRequest)) == 2
@@ -334,16 +334,16 @@ def test_the_practices_holidays_offer_no_time(ctx, app):
     closed = on_holiday.astimezone(PACIFIC).date()
     app.config["HOLIDAYS"] = [closed.isoformat()]
     for choice in ("any", str(therapist.id)):
-        free = booking.available_slots(choice)
+        free = consultations.available_slots(choice)
         assert [s for s in free if s.astimezone(PACIFIC).date() == closed] == []
         assert future_slot(days=2) in free and future_slot(days=4) in free
-        assert booking.free_therapists_at(choice, on_holiday) == []
-        assert booking.free_therapists_at(choice, future_slot(days=4)) == [therapist.id]
+        assert consultations.free_therapists_at(choice, on_holiday) == []
+        assert consultations.free_therapists_at(choice, future_slot(days=4)) == [therapist.id]
     moving = make_request(therapist, future_slot(days=5))
-    with pytest.raises(booking.SlotTaken):
-        booking.reschedule_booking(moving, on_holiday, actor="client")
+    with pytest.raises(consultations.SlotTaken):
+        consultations.reschedule_booking(moving, on_holiday, actor="client")
     missed = make_request(therapist, future_slot(days=-1), status="no_show")
-    with pytest.raises(booking.SlotTaken):
+    with pytest.raises(consultations.SlotTaken):
         rebooking.book_again(missed, on_holiday)
     make_request(therapist, None, waitlist=True)  # waiting for a time with them
     assert waitlist.time_freed(therapist.id, on_holiday) == 0

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from portal import rebooking
+from portal.booking import rebooking
 from portal.extensions import db
 from portal.models import ConsultationRequest, Therapist
 from tests.browser import check_page

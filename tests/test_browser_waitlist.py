@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from portal import booking
+from portal.booking import consultations
 from portal.database import begin_write
 from portal.extensions import db
 from portal.links import manage_token
@@ -41,7 +41,7 @@ def offered(live_app):
         make_user("waitlist-admin@example.com")
         db.session.commit()
         begin_write()
-        booking.cancel_booking(booked, by="practice", actor="system")
+        consultations.cancel_booking(booked, by="practice", actor="system")
         db.session.commit()
         paths = []
         for waiter in waiters:

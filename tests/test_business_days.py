@@ -1,4 +1,4 @@
-"""The working calendar and the one-business-day reply promise (portal/business_days.py)."""
+"""The working calendar and the one-business-day reply promise (portal/booking/business_days.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from portal import config
-from portal.business_days import (
+from portal.booking.business_days import (
     PACIFIC,
     business_hours_before,
     due_today_window,

@@ -18,8 +18,8 @@ import requests
 import time_machine
 from sqlalchemy import select, text
 
-from portal import booking
-from portal.availability import available_slots, free_therapists_at
+from portal.booking import consultations
+from portal.booking.availability import available_slots, free_therapists_at
 from portal.calendars import connections, reading
 from portal.calendars.errors import CalendarError
 from portal.calendars.sync import problems, sync_all
@@ -77,9 +77,9 @@ def test_a_stale_calendar_offers_no_times_until_it_is_read_again(ctx, app, ics_s
         assert available_slots(str(tid), reuse=True) == {}
         assert available_slots(str(tid)) == {}
         assert free_therapists_at(str(tid), start) == []
-        with pytest.raises(booking.SlotTaken):
+        with pytest.raises(consultations.SlotTaken):
             begin_write()
-            booking.create_request(details(therapist_choice=str(tid), slot_start=start))
+            consultations.create_request(details(therapist_choice=str(tid), slot_start=start))
         db.session.rollback()
         [problem] = problems()
         assert problem.stale and problem.therapist_id == tid
@@ -428,13 +428,13 @@ def test_a_booking_or_a_move_rechecks_the_calendar_under_the_lock(ctx, ics_serve
         ics_server.serve(path, vcalendar(ALL_DAY))  # meanwhile, in their own calendar
         sync_all()
         begin_write()
-        with pytest.raises(booking.SlotTaken):
-            booking.create_request(details(therapist_choice=str(tid), slot_start=start))
+        with pytest.raises(consultations.SlotTaken):
+            consultations.create_request(details(therapist_choice=str(tid), slot_start=start))
         db.session.rollback()
         begin_write()
         consultation = db.session.get(type(moved), moved.id)
-        with pytest.raises(booking.SlotTaken):
-            booking.reschedule_booking(consultation, start, actor="client")
+        with pytest.raises(consultations.SlotTaken):
+            consultations.reschedule_booking(consultation, start, actor="client")
         db.session.rollback()
         assert db.session.scalar(text("SELECT count(*) FROM consultation_request")) == 1
 

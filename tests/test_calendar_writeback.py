@@ -12,7 +12,8 @@ import icalendar
 import time_machine
 from sqlalchemy import select
 
-from portal import booking, notifications, outbox
+from portal import notifications, outbox
+from portal.booking import consultations
 from portal.calendars import delivery
 from portal.calendars.sync import sync_all
 from portal.database import begin_write
@@ -77,7 +78,7 @@ def test_create_move_and_cancel_show_in_the_calendar_with_one_uid(ctx, radicale)
 
         begin_write()
         consultation = db.session.get(type(consultation), consultation.id)
-        booking.reschedule_booking(consultation, start + timedelta(days=1), actor="client")
+        consultations.reschedule_booking(consultation, start + timedelta(days=1), actor="client")
         db.session.commit()
         assert deliver().sent == 1
         [(got_uid, event)] = events_in(calendar).items()
@@ -86,7 +87,7 @@ def test_create_move_and_cancel_show_in_the_calendar_with_one_uid(ctx, radicale)
 
         begin_write()
         consultation = db.session.get(type(consultation), consultation.id)
-        booking.cancel_booking(consultation, by="client", actor="client")
+        consultations.cancel_booking(consultation, by="client", actor="client")
         db.session.commit()
         assert deliver().sent == 1
         [(got_uid, event)] = events_in(calendar).items()
@@ -114,7 +115,7 @@ def test_a_reassignment_removes_it_from_the_previous_calendar(ctx, radicale):  #
         assert len(events_in(calendars[first])) == 1
         begin_write()
         consultation = db.session.get(type(consultation), consultation.id)
-        booking.reassign_therapist(consultation, second, actor="system")
+        consultations.reassign_therapist(consultation, second, actor="system")
         db.session.commit()
         assert deliver().sent == 2
         assert events_in(calendars[first]) == {}
@@ -135,7 +136,7 @@ def test_a_refused_write_is_retried_in_order_and_emails_do_not_wait(ctx, radical
         consultation = book(tid, datetime(2027, 3, 12, 18, tzinfo=UTC))
         begin_write()
         consultation = db.session.get(type(consultation), consultation.id)
-        booking.reschedule_booking(consultation, datetime(2027, 3, 12, 19, tzinfo=UTC),
+        consultations.reschedule_booking(consultation, datetime(2027, 3, 12, 19, tzinfo=UTC),
                                    actor="client")
         db.session.commit()
         report = deliver()

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from portal import declines, notifications, rebooking
+from portal import notifications
+from portal.booking import declines, rebooking
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail
 from tests.backoffice import database_snapshot, sign_in

@@ -1,4 +1,4 @@
-"""Marking a request "not a fit" (portal.declines, portal.admin.declines): staff choose
+"""Marking a request "not a fit" (portal.booking.declines, portal.admin.declines): staff choose
 whether to tell the client, see the exact email first, and the email carries the
 practice's referral list and 988, the personal line, and never an internal note."""
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from portal.booking.scheduling import PACIFIC, format_day, format_time, parse_slot_value
 from portal.extensions import db
 from portal.models import OutboxEmail, Therapist
-from portal.scheduling import PACIFIC, format_day, format_time, parse_slot_value
 from tests.backoffice import sign_in
 from tests.factories import make_therapist, make_user
 from tests.test_public_flow import (

@@ -15,9 +15,9 @@ import pytest
 from babel.messages.pofile import read_po
 from sqlalchemy import select
 
+from portal.booking.scheduling import format_day, format_slot_long, format_span, format_time
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail
-from portal.scheduling import format_day, format_slot_long, format_span, format_time
 from tests.test_public_flow import book, pass_eligibility
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,7 +270,7 @@ ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
 
 def pages_opened_from_emails(app, therapist_id) -> dict[str, str]:
     """A Spanish client's request, and the path of every page its emails link to."""
-    from portal import rebooking, waitlist
+    from portal.booking import rebooking, waitlist
     from portal.links import manage_token
     from portal.models import Therapist, WaitlistOffer
     from portal.models import utcnow as now

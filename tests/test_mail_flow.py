@@ -12,7 +12,8 @@ import icalendar
 import pytest
 from sqlalchemy import select
 
-from portal import booking, notifications, outbox, verification
+from portal import notifications, outbox
+from portal.booking import consultations, verification
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail
 from tests.conftest import mail_app_config
@@ -34,15 +35,15 @@ app_config = mail_app_config  # the SMTP fixture's address, plus a test's own
 
 
 def details(client: dict, therapist_choice: str, slot: datetime | None):
-    return booking.RequestDetails(
+    return consultations.RequestDetails(
         **client, preferred_contact="email", state="CA", ca_resident=True, in_california=True,
         therapist_choice=therapist_choice, slot_start=slot, interests=["kap", "trauma"])
 
 
-def create_confirmed(request_details: booking.RequestDetails) -> ConsultationRequest:
+def create_confirmed(request_details: consultations.RequestDetails) -> ConsultationRequest:
     """A request as the web makes it: stored pending, then confirmed with the code from
     its email."""
-    consultation = booking.create_request(request_details)
+    consultation = consultations.create_request(request_details)
     body = db.session.scalars(select(OutboxEmail.body_text).where(
         OutboxEmail.request_id == consultation.id,
         OutboxEmail.kind == "verification_code")).one()
@@ -52,7 +53,7 @@ def create_confirmed(request_details: booking.RequestDetails) -> ConsultationReq
 
 
 def free_times(therapist_id: int) -> list[datetime]:
-    return sorted(booking.available_slots(str(therapist_id)))
+    return sorted(consultations.available_slots(str(therapist_id)))
 
 
 def outbox_rows() -> list[tuple[str, str]]:
@@ -105,26 +106,26 @@ def test_a_booking_story_sends_each_notice_to_the_right_people_and_nothing_more(
         db.session.commit()
         sent += outbox.deliver_due().sent
         reference = consultation.reference
-        booking.reschedule_booking(consultation, times[2], actor="client")
+        consultations.reschedule_booking(consultation, times[2], actor="client")
         db.session.commit()
         sent += outbox.deliver_due().sent
-        booking.reschedule_booking(consultation, times[4], actor="practice",
+        consultations.reschedule_booking(consultation, times[4], actor="practice",
                                    therapist_id=second.id)
         db.session.commit()
         sent += outbox.deliver_due().sent
-        assert booking.cancel_booking(consultation, by="client", actor="client")
+        assert consultations.cancel_booking(consultation, by="client", actor="client")
         db.session.commit()
         sent += outbox.deliver_due().sent
         consultation.status = "new"  # reopened in the back office ...
         db.session.commit()
-        assert booking.cancel_booking(consultation, by="practice", actor="practice")  # ... again
+        assert consultations.cancel_booking(consultation, by="practice", actor="practice")  # ... again
         db.session.commit()
         sent += outbox.deliver_due().sent
 
         unbooked = create_confirmed(details(CLIENTS[1], "any", None))
         db.session.commit()
         sent += outbox.deliver_due().sent
-        booking.cancel_booking(unbooked, by="client", actor="client")
+        consultations.cancel_booking(unbooked, by="client", actor="client")
         db.session.commit()
         sent += outbox.deliver_due().sent
 
@@ -183,10 +184,10 @@ def test_a_changed_booking_never_gets_the_old_times_reminder(app, smtp_server, c
         assert notifications.queue_due_reminders() == 1
         db.session.commit()
         if change == "reschedule":
-            booking.reschedule_booking(consultation, free_times(therapist.id)[0],
+            consultations.reschedule_booking(consultation, free_times(therapist.id)[0],
                                        actor="client")
         else:
-            booking.cancel_booking(consultation, by="client", actor="client")
+            consultations.cancel_booking(consultation, by="client", actor="client")
         db.session.commit()
         [reminder] = db.session.scalars(
             select(OutboxEmail).where(OutboxEmail.kind == "reminder")).all()
@@ -206,7 +207,7 @@ def test_a_reminder_already_sent_is_left_alone(app, smtp_server):
         notifications.queue_due_reminders()
         db.session.commit()
         assert outbox.deliver_due().sent == 1
-        booking.cancel_booking(consultation, by="practice", actor="practice")
+        consultations.cancel_booking(consultation, by="practice", actor="practice")
         db.session.commit()
         statuses = dict(db.session.execute(select(OutboxEmail.kind, OutboxEmail.status)).all())
     assert statuses["reminder"] == "sent"
@@ -241,7 +242,7 @@ def test_a_new_time_email_says_how_to_meet_too(app, smtp_server):
         consultation = make_request(therapist, soon(hours=50), meeting="phone",
                                     phone="+14155550123")
         db.session.commit()
-        booking.reschedule_booking(consultation, free_times(therapist.id)[0], actor="client")
+        consultations.reschedule_booking(consultation, free_times(therapist.id)[0], actor="client")
         db.session.commit()
         address = consultation.email
         outbox.deliver_due()

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from portal import notifications, request_status
+from portal import notifications
 from portal.admin.wording import email_kind
+from portal.booking import request_status
 from portal.extensions import db
 from portal.messages import composer
 from portal.messages.kinds import KINDS, URGENT_KINDS, Audience, Channel

@@ -1,4 +1,4 @@
-"""Missed consultations (portal.rebooking): the optional gentle note (default: none),
+"""Missed consultations (portal.booking.rebooking): the optional gentle note (default: none),
 its link that books again with the same therapist as a new linked request, and the
 dashboard's no-show rate by Pacific month."""
 
@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from portal import outbox
+from portal.booking.scheduling import PACIFIC, parse_slot_value
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail, Therapist
-from portal.scheduling import PACIFIC, parse_slot_value
 from tests.backoffice import audit_actions, database_snapshot
 from tests.conftest import mail_app_config
 from tests.factories import make_request
@@ -96,7 +96,7 @@ def test_the_link_books_again_with_the_same_therapist(app, admin, cast, missed, 
     assert "Maya Alvarez" in html and "Daniel Okafor" not in html
     offered = SLOT.findall(html)
     with app.app_context():
-        from portal.availability import available_slots
+        from portal.booking.availability import available_slots
         assert [parse_slot_value(v) for v in offered] == sorted(
             available_slots(str(cast.therapist_id)))
 

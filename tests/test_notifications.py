@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 
 from portal import notifications, outbox
 from portal.addresses import clean_address
+from portal.booking.scheduling import PACIFIC, format_slot_long
 from portal.extensions import db
 from portal.messages.composer import check_subject
 from portal.models import ConsultationRequest, OutboxEmail, to_db
-from portal.scheduling import PACIFIC, format_slot_long
 from tests.conftest import mail_app_config
 from tests.factories import future_slot, make_request, make_therapist, soon
 from tests.smtp import raw_text

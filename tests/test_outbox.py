@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import booking, notifications, outbox, outbox_sender
+from portal import notifications, outbox, outbox_sender
+from portal.booking import consultations
 from portal.extensions import db
 from portal.mail_transport import sink_token
 from portal.models import OutboxEmail, utcnow
@@ -295,7 +296,7 @@ def test_a_confirmation_still_queued_when_the_booking_is_cancelled_is_never_sent
         consultation = make_request(make_therapist(), future_slot(days=3))
         notifications.queue_request_received(consultation)
         db.session.commit()
-        assert booking.cancel_booking(consultation, by="client", actor="client")
+        assert consultations.cancel_booking(consultation, by="client", actor="client")
         db.session.commit()
         assert outbox.deliver_due(include_waiting=True).attempted == 0
         kinds = dict(db.session.execute(select(OutboxEmail.kind, OutboxEmail.status)).all())
@@ -317,7 +318,7 @@ def test_a_cancellation_reaches_whoever_heard_of_the_booking_and_no_one_else(
         smtp_server.handler.defer_ids.add(outbox_by("therapist_notice", consultation.id)
                                           .message_id)
         assert outbox.deliver_due().sent == 1
-        assert booking.cancel_booking(consultation, by="client", actor="client")
+        assert consultations.cancel_booking(consultation, by="client", actor="client")
         db.session.commit()
         smtp_server.handler.defer_ids.clear()
         assert outbox.deliver_due(include_waiting=True).sent == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from portal.kept import Kept
+from portal.kept import LruCache
 
 FORM_NOTE = "This form is not for emergencies."
 SITE_NOTE = "We can't help with emergencies through this website."
@@ -39,7 +39,7 @@ def test_each_page_gets_its_own_note_and_language_from_the_kept_copies(app, clie
         assert "Exit this page" in info_page
     with app.app_context():
         kept = app.extensions["page_chrome"]
-    assert isinstance(kept, Kept)
+    assert isinstance(kept, LruCache)
     # exit button, banner (two notes in English, one in Spanish) and footer per language
     assert len(kept) == 2 + 3 + 2
 

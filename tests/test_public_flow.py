@@ -13,7 +13,8 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from portal.business_days import parse_holidays, reply_due_day
+from portal.booking.business_days import parse_holidays, reply_due_day
+from portal.booking.scheduling import PACIFIC, format_day, parse_slot_value
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import (
@@ -27,7 +28,6 @@ from portal.models import (
     Therapist,
 )
 from portal.public import journey
-from portal.scheduling import PACIFIC, format_day, parse_slot_value
 from tests.backoffice import database_snapshot
 from tests.factories import future_slot, make_request, make_therapist
 

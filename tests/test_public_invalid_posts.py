@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
+from portal.booking.scheduling import parse_slot_value
 from portal.extensions import db
 from portal.models import (
     CONTACT_METHODS,
@@ -24,7 +25,6 @@ from portal.models import (
     ConsultationRequest,
     OutboxEmail,
 )
-from portal.scheduling import parse_slot_value
 from portal.text_rules import NAME_PUNCTUATION
 from tests.factories import make_therapist
 from tests.test_public_flow import form_data, pass_eligibility, send

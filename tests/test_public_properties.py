@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import String, select
 
+from portal.booking.residency import is_california_zip
 from portal.extensions import db
 from portal.models import (
     CONTACT_METHODS,
@@ -24,7 +25,6 @@ from portal.models import (
     ConsultationRequest,
     normalise_name,
 )
-from portal.residency import is_california_zip
 from portal.text_rules import multi_line_problem, name_problem
 from tests.factories import make_therapist
 from tests.test_public_flow import ELIGIBLE, form_data, pass_eligibility, send

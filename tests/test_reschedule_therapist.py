@@ -8,10 +8,10 @@ import re
 import pytest
 from sqlalchemy import select
 
+from portal.booking.scheduling import parse_slot_value
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import ConsultationRequest, OutboxEmail, Therapist
-from portal.scheduling import parse_slot_value
 from tests.backoffice import sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user
 

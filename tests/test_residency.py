@@ -6,7 +6,7 @@ import itertools
 import pytest
 import zipcodes
 
-from portal.residency import (
+from portal.booking.residency import (
     STATE_CHOICES,
     STATE_NAMES,
     ZIP_RE,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.scheduling import (
+from portal.booking.scheduling import (
     PACIFIC,
     Busy,
     HoursRange,

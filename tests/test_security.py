@@ -16,7 +16,9 @@ import pytest
 from flask import request, url_for
 from sqlalchemy import select
 
-from portal import notifications, outbox, waitlist
+from portal import notifications, outbox
+from portal.booking import waitlist
+from portal.booking.rebooking import rebook_url
 from portal.calendars.feed import feed_token
 from portal.extensions import db
 from portal.links import manage_token
@@ -29,7 +31,6 @@ from portal.models import (
     to_db,
     utcnow,
 )
-from portal.rebooking import rebook_url
 from portal.staff_tokens import make_token
 from portal.texts.compose import link_token as text_link_token
 from tests.backoffice import csrf_token, database_snapshot, sign_in
@@ -245,7 +246,7 @@ ALLOWED: set[str] = {
     "portal/fragments.py:39",
     # Literal markup around values that format() escapes: the video link on the
     # confirmation page, and the practice's phone number as a tel: link.
-    "portal/next_step.py:66",
+    "portal/booking/next_step.py:66",
     "portal/public/views.py:80",
     # WTForms' own text box and text area markup, built with every attribute and the
     # value escaped (``attributes``), as WTForms builds it (the re-render tests below

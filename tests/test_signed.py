@@ -9,8 +9,9 @@ import pytest
 import time_machine
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
-from portal import links, rebooking, staff_tokens, waitlist
+from portal import links, staff_tokens
 from portal.admin import declines
+from portal.booking import rebooking, waitlist
 from portal.public import submission
 from portal.signed import Signed
 

@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from portal import declines, notifications, rebooking
+from portal import notifications
+from portal.booking import declines, rebooking
+from portal.booking.waitlist import offer_token
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import ConsultationRequest, OutboxEmail, WaitlistOffer, to_db
-from portal.waitlist import offer_token
 from tests.factories import future_slot, make_request, make_therapist
 from tests.test_public_flow import ELIGIBLE, book, form_data, pass_eligibility, send
 

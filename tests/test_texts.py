@@ -13,7 +13,8 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from portal import booking, outbox
+from portal import outbox
+from portal.booking import consultations
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail, to_db
 from portal.texts import backends, compose, consent, delivery, outgoing
@@ -418,7 +419,7 @@ def test_a_cancellation_drops_queued_texts_and_says_so(texting, client, twilio, 
         daytime.shift(timedelta(hours=7))
         assert outgoing.queue_due_reminders() == 1
         consultation = db.session.get(ConsultationRequest, request_id)
-        booking.cancel_booking(consultation, by="client", actor="client")
+        consultations.cancel_booking(consultation, by="client", actor="client")
         db.session.commit()
     kinds = text_rows(texting, request_id)
     assert kinds[-2:] == [("text_reminder_24h", "superseded", "dropped"),

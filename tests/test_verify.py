@@ -13,7 +13,9 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from portal import outbox, verification
+from portal import outbox
+from portal.booking import verification
+from portal.booking.scheduling import format_time
 from portal.extensions import db
 from portal.models import (
     AnonymousCount,
@@ -22,7 +24,6 @@ from portal.models import (
     EmailVerification,
     OutboxEmail,
 )
-from portal.scheduling import format_time
 from tests.factories import make_request
 from tests.test_public_flow import (
     details_page,

@@ -14,13 +14,14 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from portal import booking, outbox, waitlist
+from portal import outbox
 from portal.admin.blueprint import pacific_datetime
+from portal.booking import consultations, waitlist
+from portal.booking.scheduling import PACIFIC, format_slot_long, parse_slot_value, slot_value
 from portal.database import begin_write
 from portal.extensions import db
 from portal.links import manage_token
 from portal.models import ConsultationRequest, OutboxEmail, Therapist, WaitlistOffer
-from portal.scheduling import PACIFIC, format_slot_long, parse_slot_value, slot_value
 from tests.backoffice import database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_time_off, make_user
 from tests.test_public_flow import enter_code, form_data, pass_eligibility, send
@@ -51,7 +52,7 @@ def cancel(app, request_id: int) -> None:
     """The practice cancels a booking (the domain function the back office calls)."""
     with app.app_context():
         begin_write()
-        booking.cancel_booking(db.session.get(ConsultationRequest, request_id), by="practice",
+        consultations.cancel_booking(db.session.get(ConsultationRequest, request_id), by="practice",
                                actor="system")
         db.session.commit()
 

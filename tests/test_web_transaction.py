@@ -6,7 +6,7 @@ import pytest
 from flask import session
 from sqlalchemy import select
 
-from portal import verification
+from portal.booking import verification
 from portal.database import KeepsChanges
 from portal.extensions import db
 from portal.models import Therapist

@@ -14,9 +14,9 @@ from flask import abort, make_response, render_template
 from flask_login import current_user
 from sqlalchemy import Select, false
 
+from portal.booking.statuses import RequestStatus
 from portal.extensions import db
 from portal.models import ConsultationRequest, User
-from portal.statuses import RequestStatus
 
 
 def actor() -> User:

@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, request, session, url_for
 
 from portal.auth.sessions import require_signed_in
+from portal.booking.scheduling import PACIFIC, format_time
 from portal.models import as_utc
-from portal.scheduling import PACIFIC, format_time
 from portal.web.transaction import writes
 
 #: GET pages that write (an audit line) and so begin a write transaction too.

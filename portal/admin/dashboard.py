@@ -11,10 +11,13 @@ from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import case, func, select
 
-from portal import audit, business_days, holds, intake, reply_promise
+from portal import audit
 from portal.admin.access import actor, admin_required, visible_requests
 from portal.admin.blueprint import bp
 from portal.admin.forms import PauseForm
+from portal.booking import business_days, holds, intake, reply_promise
+from portal.booking.scheduling import PACIFIC
+from portal.booking.statuses import OVER_STATUSES, STATUS_LABELS, RequestStatus
 from portal.calendars import connections as calendar_connections
 from portal.calendars import sync as calendar_sync
 from portal.extensions import db
@@ -27,8 +30,6 @@ from portal.models import (
     to_db,
 )
 from portal.outbox_states import OutboxState
-from portal.scheduling import PACIFIC
-from portal.statuses import OVER_STATUSES, STATUS_LABELS, RequestStatus
 from portal.web.transaction import flash_when_saved
 
 Request = ConsultationRequest

@@ -2,7 +2,7 @@
 
 Choosing "Not a fit" in the detail page's status select lands here (the internal
 note typed there comes along). Staff choose whether to tell the client (yes by
-default: see :mod:`portal.declines`) and may add a personal line. Telling the
+default: see :mod:`portal.booking.declines`) and may add a personal line. Telling the
 client always goes through a preview of the exact email; "Send" carries a signed
 copy of the previewed line, so a line changed after the preview (another tab, a
 crafted POST) is previewed again rather than sent unseen. Not telling changes the
@@ -16,13 +16,13 @@ from functools import partial
 
 from flask import flash, redirect, render_template, request, url_for
 
-from portal import declines, request_status
 from portal.admin.access import actor, visible_request_or_abort
 from portal.admin.blueprint import bp
 from portal.admin.forms import DeclineForm
+from portal.booking import declines, request_status
+from portal.booking.statuses import RequestStatus
 from portal.models import ConsultationRequest
 from portal.signed import Signed
-from portal.statuses import RequestStatus
 from portal.web.transaction import Undo, flash_when_saved
 
 PREVIEW_SALT = "decline-preview"

@@ -24,6 +24,7 @@ from portal import audit
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.requests import filtered, read_filters
+from portal.booking.scheduling import PACIFIC
 from portal.extensions import db
 from portal.models import (
     CONTACT_METHODS,
@@ -35,7 +36,6 @@ from portal.models import (
     Therapist,
 )
 from portal.phones import spreadsheet_phone
-from portal.scheduling import PACIFIC
 from portal.web.transaction import writing
 
 BATCH = 1000

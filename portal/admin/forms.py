@@ -26,6 +26,8 @@ from wtforms import (
 from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
 
 from portal.admin.listing import SORTS
+from portal.booking.scheduling import WEEKDAYS
+from portal.booking.statuses import STATUS_LABELS
 from portal.extensions import db
 from portal.forms import (
     MULTI_LINE_FILTERS,
@@ -36,8 +38,6 @@ from portal.forms import (
     options,
 )
 from portal.models import ROLES, Therapist
-from portal.scheduling import WEEKDAYS
-from portal.statuses import STATUS_LABELS
 
 
 def therapist_options(label: Callable[[Row], str], *,

@@ -25,11 +25,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, or_, tuple_
 
+from portal.booking.scheduling import PACIFIC
+from portal.booking.statuses import STATUS_LABELS
 from portal.models import ConsultationRequest, normalise_name, normalise_search, to_db
 from portal.numbers import MAX_PAGE, arg_number, parse_id
 from portal.phones import Phone
-from portal.scheduling import PACIFIC
-from portal.statuses import STATUS_LABELS
 
 Request = ConsultationRequest
 PER_PAGE_DEFAULT = 50
@@ -241,7 +241,7 @@ def search_condition(q: str) -> ColumnElement[bool]:
             found.append(Request.phone == e164)
         return or_(*found) if found else false()
     # As the stored name columns are made; and as they were made before accents were
-    # stripped, for rows stored then (see portal.search_names).
+    # stripped, for rows stored then (see portal.booking.search_names).
     for name in dict.fromkeys((normalise_name(q), q)):
         found += name_conditions(name)
     if " " not in q:  # one word may be the start of an address: "jane.doe"

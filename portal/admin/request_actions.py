@@ -1,8 +1,8 @@
 """Changes to one request from its detail page: status, notes, reassignment,
 cancel and reschedule on the client's behalf, and deletion.
 
-Each view validates, calls one domain function (:mod:`portal.request_status`,
-:mod:`portal.booking`, :mod:`portal.retention`; they queue the emails and write
+Each view validates, calls one domain function (:mod:`portal.booking.request_status`,
+:mod:`portal.booking.consultations`, :mod:`portal.booking.retention`; they queue the emails and write
 the audit lines) and redirects back. The blueprint runs every POST in one write
 transaction (portal.admin.blueprint): committed when the view returns, undone
 when a refused change raises Undo with the page to show instead.
@@ -15,7 +15,6 @@ from functools import partial
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from portal import booking, rebooking, request_status, retention
 from portal.admin.access import actor, admin_required, visible_request_or_abort
 from portal.admin.blueprint import bp
 from portal.admin.declines import can_decline, render_decline, told_refused
@@ -28,13 +27,14 @@ from portal.admin.forms import (
     options,
 )
 from portal.admin.requests import reassign_choices, render_detail
-from portal.availability import therapists_for_reschedule
+from portal.booking import consultations, rebooking, request_status, retention
+from portal.booking.availability import therapists_for_reschedule
+from portal.booking.scheduling import format_slot_long, parse_slot_value, slot_value
+from portal.booking.statuses import RequestStatus
 from portal.extensions import db
 from portal.mail_transport import remove_sink_copies_after_commit
 from portal.models import OutboxEmail
 from portal.outbox_states import UNDELIVERED
-from portal.scheduling import format_slot_long, parse_slot_value, slot_value
-from portal.statuses import RequestStatus
 from portal.web.transaction import Undo, flash_when_saved
 
 
@@ -52,7 +52,7 @@ def saved(message: str, consultation):
 def request_status_change(request_id: int):
     consultation = visible_request_or_abort(request_id)
     form = StatusForm()
-    # Any staff status passes the form; the table in portal.request_status says why a
+    # Any staff status passes the form; the table in portal.booking.request_status says why a
     # move the page did not offer (say, from a stale tab) can't be made.
     form.status.choices = options((s, s) for s in request_status.STAFF_STATUSES)
     if not form.validate_on_submit():
@@ -92,13 +92,13 @@ def request_reassign(request_id: int):
     if not form.validate_on_submit():
         return render_detail(consultation, reassign_form=form)
     try:
-        booking.reassign_therapist(consultation, form.therapist_id.data, actor=actor())
-    except booking.SlotTaken:
+        consultations.reassign_therapist(consultation, form.therapist_id.data, actor=actor())
+    except consultations.SlotTaken:
         form.therapist_id.errors.append(
             "That therapist already has a consultation at this time. "
             "Choose someone else, or reschedule first.")
         raise Undo(lambda: render_detail(consultation, reassign_form=form)) from None
-    except (booking.BookingClosed, booking.UnknownTherapist):
+    except (consultations.BookingClosed, consultations.UnknownTherapist):
         form.therapist_id.errors.append(
             "This request can't be reassigned: it is closed or the therapist is inactive.")
         raise Undo(lambda: render_detail(consultation, reassign_form=form)) from None
@@ -127,15 +127,15 @@ def request_reschedule(request_id: int):
         flash("This request is closed, so its time can't change.", "error")
         return back_to(consultation)
     choice = consultation.therapist_id or "any"
-    slots = booking.available_slots(choice, exclude_request_id=consultation.id,
+    slots = consultations.available_slots(choice, exclude_request_id=consultation.id,
                                     therapists=therapists_for_reschedule(consultation))
     form = RescheduleForm()
     form.slot.choices = options((slot_value(s), format_slot_long(s)) for s in slots)
     if form.validate_on_submit():
         try:
-            booking.reschedule_booking(consultation, parse_slot_value(form.slot.data),
+            consultations.reschedule_booking(consultation, parse_slot_value(form.slot.data),
                                        actor=actor(), free_times=slots)
-        except (booking.SlotTaken, booking.BookingClosed):
+        except (consultations.SlotTaken, consultations.BookingClosed):
             form.slot.errors.append("That time was just taken. Choose another time.")
             raise Undo(lambda: render_template("admin/request_reschedule.html",
                                                consultation=consultation, form=form)) from None

@@ -17,7 +17,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from portal import audit, request_status, waitlist
+from portal import audit
 from portal.admin.access import actor, visible_request_or_abort, visible_requests
 from portal.admin.blueprint import CHANGED_KEY, bp
 from portal.admin.forms import (
@@ -38,6 +38,8 @@ from portal.admin.listing import (
     page_numbers,
 )
 from portal.admin.wording import therapist_names
+from portal.booking import request_status, waitlist
+from portal.booking.statuses import OPEN_STATUSES, RequestStatus
 from portal.extensions import db
 from portal.models import (
     CONTACT_METHODS,
@@ -46,7 +48,6 @@ from portal.models import (
     OutboxEmail,
     RequestNote,
 )
-from portal.statuses import OPEN_STATUSES, RequestStatus
 
 
 def therapist_choices() -> list[tuple[str, str]]:

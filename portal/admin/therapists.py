@@ -10,11 +10,14 @@ from flask import abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from portal import audit, waitlist
+from portal import audit
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.calendars import calendar_panel
 from portal.admin.forms import CalendarForm, HoursForm, TherapistForm, TimeOffForm
+from portal.booking import waitlist
+from portal.booking.scheduling import PACIFIC, WEEKDAYS
+from portal.booking.statuses import OPEN_STATUSES
 from portal.extensions import db
 from portal.models import (
     ConsultationRequest,
@@ -24,8 +27,6 @@ from portal.models import (
     as_utc,
     to_db,
 )
-from portal.scheduling import PACIFIC, WEEKDAYS
-from portal.statuses import OPEN_STATUSES
 from portal.web.transaction import flash_when_saved
 
 

@@ -1,5 +1,5 @@
 """The waitlist in the back office: who is waiting for an earlier time, since when, and
-the last time offered to them (see portal.waitlist). Admins see everyone; a therapist
+the last time offered to them (see portal.booking.waitlist). Admins see everyone; a therapist
 sees the waiting requests assigned to them, as on the request list."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from flask import render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from portal import waitlist
 from portal.admin.access import visible_requests
 from portal.admin.blueprint import bp
 from portal.admin.listing import page_numbers
+from portal.booking import waitlist
 from portal.extensions import db
 from portal.models import ConsultationRequest
 

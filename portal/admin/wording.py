@@ -10,11 +10,11 @@ from datetime import datetime
 from sqlalchemy import select
 
 from portal.admin.blueprint import bp, pacific_datetime
+from portal.booking.statuses import STATUS_LABELS
 from portal.extensions import db
 from portal.messages.kinds import KINDS
 from portal.models import AuditEvent, Therapist
 from portal.phones import display_phone
-from portal.statuses import STATUS_LABELS
 
 EMAIL_KINDS = {
     **{name: kind.label for name, kind in KINDS.items()},

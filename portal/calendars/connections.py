@@ -10,12 +10,12 @@ from datetime import UTC, datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import delete, select
 
+from portal.booking.scheduling import PACIFIC, format_day, format_span, format_time
 from portal.calendars.addresses import check_address
 from portal.calendars.errors import CalendarError, describe
 from portal.calendars.sync import is_stale, sync_one
 from portal.extensions import db
 from portal.models import CalendarBusy, Therapist, TherapistCalendar, to_db
-from portal.scheduling import PACIFIC, format_day, format_span, format_time
 
 
 def connect(therapist: Therapist, kind: str, url: str, *, username: str | None = None,

@@ -19,11 +19,11 @@ from flask import Blueprint, Response, abort, current_app
 from icalendar import Calendar, Event
 from sqlalchemy import select
 
+from portal.booking.statuses import OPEN_STATUSES
 from portal.calendar_invite import PRODID, event_uid
 from portal.extensions import db
 from portal.links import admin_request_url, external_url
 from portal.models import CalendarFeed, ConsultationRequest, to_db, utcnow
-from portal.statuses import OPEN_STATUSES
 
 bp = Blueprint("calendar_feed", __name__)
 # Past consultations stay in the feed this long (a calendar keeps what it was sent).

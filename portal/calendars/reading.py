@@ -28,10 +28,10 @@ import recurring_ical_events
 import requests
 import x_wr_timezone
 
+from portal.booking.scheduling import PACIFIC
 from portal.calendars import transport
 from portal.calendars.addresses import check_address
 from portal.calendars.errors import CalendarError, for_status
-from portal.scheduling import PACIFIC
 
 MAX_REDIRECTS = 5
 CHUNK = 64 * 1024

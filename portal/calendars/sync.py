@@ -24,12 +24,12 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, select
 
+from portal.booking.scheduling import PACIFIC
 from portal.calendars.errors import CalendarError, describe
 from portal.calendars.reading import Limits, Reading, read_caldav, read_ics
 from portal.database import begin_write
 from portal.extensions import db
 from portal.models import CalendarBusy, TherapistCalendar, as_utc, to_db
-from portal.scheduling import PACIFIC
 
 log = logging.getLogger("portal.calendars")
 WINDOW_MARGIN = timedelta(days=14)

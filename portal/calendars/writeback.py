@@ -22,10 +22,10 @@ from flask import current_app
 from icalendar import Calendar
 from sqlalchemy import select
 
+from portal.booking.statuses import OPEN_STATUSES
 from portal.calendar_invite import PRODID, event_uid
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail, TherapistCalendar
-from portal.statuses import OPEN_STATUSES
 
 CHANNEL = "calendar"
 PUT, DELETE = "calendar_put", "calendar_delete"

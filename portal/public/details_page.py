@@ -11,12 +11,12 @@ page (the CSRF and form tokens, the error summary) are outside it and rendered e
 time.
 
 The free times shown are part of the key (worked out from the database, or reused while
-its availability version says nothing changed: portal.availability), so a
+its availability version says nothing changed: portal.booking.availability), so a
 booking made a moment ago changes the key: a reused copy never shows a time that the
 database has since given away, and never hides a time it has freed. Nothing a visitor
 typed is ever kept (a page that shows their answers is rendered afresh and not stored).
 Booking itself does not rely on the page: the POST checks the chosen time again under
-the write lock (portal.booking).
+the write lock (portal.booking.consultations).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from markupsafe import Markup
 
 from portal.fragments import rendered
 from portal.i18n import current_language
-from portal.kept import Kept
+from portal.kept import LruCache
 from portal.models import Therapist
 from portal.public.slot_choices import SlotDay
 
@@ -37,9 +37,9 @@ from portal.public.slot_choices import SlotDay
 KEPT = 64
 
 
-def fragment_cache() -> Kept[Markup]:
+def fragment_cache() -> LruCache[Markup]:
     """This app's cache (each app its own: its settings and translations shape the HTML)."""
-    return current_app.extensions.setdefault("details_questions", Kept(KEPT))
+    return current_app.extensions.setdefault("details_questions", LruCache(KEPT))
 
 
 def fresh_key(choice: str, therapists: Sequence[Therapist], days: Sequence[SlotDay]) -> tuple:

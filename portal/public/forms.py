@@ -25,6 +25,9 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from portal.booking.residency import ZIP_MALFORMED_MESSAGE, normalise_zip, zip_error_message
+from portal.booking.scheduling import parse_slot_value
+from portal.booking.verification import CODE_DIGITS, normalise_code
 from portal.forms import (
     MULTI_LINE_FILTERS,
     ONE_LINE_FILTERS,
@@ -39,9 +42,6 @@ from portal.i18n import N_
 from portal.i18n import lazy_gettext as _l
 from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
 from portal.phones import Phone
-from portal.residency import ZIP_MALFORMED_MESSAGE, normalise_zip, zip_error_message
-from portal.scheduling import parse_slot_value
-from portal.verification import CODE_DIGITS, normalise_code
 
 YES_NO = options([("yes", _l("Yes")), ("no", _l("No"))])
 NO_SLOT = "none"
@@ -164,7 +164,7 @@ def phone_check(form, field):
 
 
 class EligibilityForm(PortalForm):
-    """Step 1. No state is asked: the ZIP says it (portal.residency)."""
+    """Step 1. No state is asked: the ZIP says it (portal.booking.residency)."""
 
     ca_resident = RadioField(
         _l("Do you live in California?"), choices=YES_NO, validate_choice=False,

@@ -13,8 +13,9 @@ from __future__ import annotations
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from portal import booking, i18n, request_status, waitlist
-from portal.availability import therapists_for_reschedule
+from portal import i18n
+from portal.booking import consultations, request_status, waitlist
+from portal.booking.availability import therapists_for_reschedule
 from portal.errors import rerender_on_csrf_error
 from portal.links import public_id_from_manage_token
 from portal.models import CLIENT_CANCEL_NOTE_HEADING, ConsultationRequest
@@ -34,7 +35,7 @@ from portal.web.transaction import Undo, flash_when_saved, writes_on_post
 def consultation_for(token: str) -> ConsultationRequest | None:
     """The request a manage link is for; never a pending one (no link is sent for it)."""
     public_id = public_id_from_manage_token(token)
-    consultation = booking.find_by_public_id(public_id) if public_id is not None else None
+    consultation = consultations.find_by_public_id(public_id) if public_id is not None else None
     if consultation is None or consultation.is_pending:
         return None
     i18n.follow_request(consultation.language)
@@ -78,7 +79,7 @@ def manage_cancel(token: str):
     form = CancelForm()
     if request.method == "GET" or not form.validate_on_submit():
         return render_cancel(token, consultation, form)
-    if consultation.is_open and booking.cancel_booking(consultation, by="client",
+    if consultation.is_open and consultations.cancel_booking(consultation, by="client",
                                                        actor="client"):
         if form.reason.data:
             note = f"{CLIENT_CANCEL_NOTE_HEADING}\n{form.reason.data}"
@@ -143,9 +144,9 @@ def manage_reschedule(token: str):
     form.therapist.data = choice  # the page's hidden input: the times it shows
     if form.validate_on_submit():
         try:
-            booking.reschedule_booking(consultation, form.new_start, actor="client",
+            consultations.reschedule_booking(consultation, form.new_start, actor="client",
                                        any_therapist=choice == "any", therapists=therapists)
-        except (booking.SlotTaken, booking.BookingClosed):
+        except (consultations.SlotTaken, consultations.BookingClosed):
             raise Undo(lambda: reschedule_refused(token, form, choice)) from None
         flash_when_saved(gettext("Your consultation has been moved. We've emailed you the new "
                                  "time."), "success")

@@ -23,7 +23,7 @@ FORM_USED_MESSAGE = _l("This form was sent already. If you meant to make a new r
 
 
 def hold_limit_message(phone: str) -> str:
-    """For a visitor who may not hold one more unconfirmed time (portal.holds): what to
+    """For a visitor who may not hold one more unconfirmed time (portal.booking.holds): what to
     do instead, never why (that would tell them about other people's requests)."""
     return gettext("We can't hold a time for you online right now. Choose \u201cNone of "
                    "these times work\u201d and we'll contact you to arrange one, or call us "

@@ -21,8 +21,9 @@ from flask import redirect, render_template, request, session, url_for
 from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
-from portal import booking, links, next_step
+from portal import links
 from portal.addresses import masked_address
+from portal.booking import consultations, next_step
 from portal.errors import rerender_on_csrf_error
 from portal.i18n import lazy_gettext as _l
 from portal.models import ConsultationRequest
@@ -134,7 +135,7 @@ def render_prepare(consultation: ConsultationRequest, form: PrepareForm):
 
 @bp.get("/consultation/confirmed/<public_id>")
 def confirmed(public_id: str):
-    consultation = booking.find_by_public_id(public_id)
+    consultation = consultations.find_by_public_id(public_id)
     if consultation is None or consultation.is_pending:
         return invalid_link()
     return render_confirmed(consultation)
@@ -150,14 +151,14 @@ def prepare(public_id: str):
     The page shows the questions, never the answers given (it opens for anyone with its
     address and never expires; the manage page, behind its signed link, shows them)."""
     if request.method == "GET":
-        consultation = booking.find_by_public_id(public_id)
+        consultation = consultations.find_by_public_id(public_id)
         if not open_for_answers(consultation):
             return invalid_link()
         form = sent_form(public_id)
         if form is None:
             form = PrepareForm(formdata=None)
         return render_prepare(consultation, form)
-    consultation = booking.find_by_public_id(public_id)
+    consultation = consultations.find_by_public_id(public_id)
     if not open_for_answers(consultation):
         return invalid_link()
     form = PrepareForm()

@@ -1,5 +1,5 @@
 """Booking again after a missed consultation, from the link in the gentle note
-(see :mod:`portal.rebooking`). The page shows the same therapist's free times;
+(see :mod:`portal.booking.rebooking`). The page shows the same therapist's free times;
 opening it changes nothing, booking is a POST (which begins its write transaction
 before it reads what it changes, as the other public POSTs do)."""
 
@@ -8,8 +8,9 @@ from __future__ import annotations
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from portal import links, rebooking
-from portal.booking import SlotTaken
+from portal import links
+from portal.booking import rebooking
+from portal.booking.consultations import SlotTaken
 from portal.errors import rerender_on_csrf_error
 from portal.i18n import follow_request
 from portal.i18n import lazy_gettext as _l

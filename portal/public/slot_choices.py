@@ -12,10 +12,10 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-from portal.availability import available_slots
+from portal.booking.availability import available_slots
+from portal.booking.scheduling import format_day, format_span, group_by_day, slot_value
 from portal.i18n import current_language
 from portal.models import Therapist
-from portal.scheduling import format_day, format_span, group_by_day, slot_value
 
 
 class SlotTime(NamedTuple):

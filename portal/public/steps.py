@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from flask import current_app, redirect, render_template, request, session, url_for
 from werkzeug.datastructures import MultiDict
 
-from portal import booking, holds, intake, verification
-from portal.availability import bookable_therapist_cards
+from portal.booking import consultations, holds, intake, verification
+from portal.booking.availability import bookable_therapist_cards
+from portal.booking.residency import zip_state
+from portal.booking.scheduling import format_slot_long, parse_slot_value
 from portal.errors import rerender_on_csrf_error
 from portal.i18n import current_language
 from portal.models import MEETINGS
@@ -37,8 +39,6 @@ from portal.public.views import (
     own_pending,
     step_form,
 )
-from portal.residency import zip_state
-from portal.scheduling import format_slot_long, parse_slot_value
 from portal.web.transaction import writing
 
 TIME, ABOUT, CHECK = "time", "about", "check"
@@ -277,7 +277,7 @@ def resubmitted(form: CheckForm):
     click, Back then send). It depends only on that token's request, never on what was
     sent now, so replaying a token tells nothing about another address."""
     token = read_form_token(form.form_token.data)
-    existing = booking.find_by_submission_token(token[0]) if token else None
+    existing = consultations.find_by_submission_token(token[0]) if token else None
     if existing is None:
         return None
     if existing.is_pending:
@@ -306,18 +306,18 @@ def submit(form: CheckForm):
     return book(token[0])
 
 
-def request_details(nonce: str) -> booking.RequestDetails:
+def request_details(nonce: str) -> consultations.RequestDetails:
     place, when, who = (journey.answers(ELIGIBILITY), journey.answers(TIME),
                         journey.answers(ABOUT))
     phone = Phone.parse(who["phone"]).e164  # as stored; kept only once it passed the form
     start = slot_start(when["slot"])
-    return booking.RequestDetails(
+    return consultations.RequestDetails(
         first_name=who["first_name"], last_name=who["last_name"], email=who["email"],
         phone=phone, preferred_contact=None, meeting=who["meeting"],
         state=zip_state(place["zip_code"]) or "", zip_code=place["zip_code"],
         ca_resident=True, in_california=True, adult=True,
         therapist_choice=when["therapist"], slot_start=start,
-        waitlist=bool(when.get("waitlist")),  # kept only without a time (booking.py)
+        waitlist=bool(when.get("waitlist")),  # kept only without a time (consultations.py)
         submission_token=nonce, language=current_language(),
         network_key=network_key(request.remote_addr, current_app.config["SECRET_KEY"]),
     )
@@ -325,7 +325,7 @@ def request_details(nonce: str) -> booking.RequestDetails:
 
 def book(nonce: str):
     """Store the pending request and queue its email; the next page is the same
-    whether the address had a request already or not (see portal.verification)."""
+    whether the address had a request already or not (see portal.booking.verification)."""
     now = datetime.now(UTC)
     try:
         with writing():  # on SQLite: the checks and the insert hold the write lock together
@@ -333,20 +333,20 @@ def book(nonce: str):
             previous = own_pending(lock=True)
             if previous is not None:  # back from "change my email": the new answers replace it
                 verification.drop(previous, now=now)
-            consultation = booking.create_request(request_details(nonce), now=now)
+            consultation = consultations.create_request(request_details(nonce), now=now)
             # Read before COMMIT expires it: once the request is stored, a connection lost
             # on the way to the next page must not tell the visitor it failed.
             public_id = consultation.public_id
-    except booking.SlotTaken:
+    except consultations.SlotTaken:
         journey.set_notice(CHECK, "slot_taken")
         return redirect(url_for("public.check"))
-    except booking.UnknownTherapist:
+    except consultations.UnknownTherapist:
         journey.set_notice(TIME, "therapist_gone")
         return redirect(url_for("public.time", therapist="any", **{"from": CHECK}) + "#times")
     except holds.TooManyHolds:  # asks for "None of these times work" instead, or a call
         journey.set_notice(TIME, "too_many_holds")
         return redirect(url_for("public.time", **{"from": CHECK}) + "#times")
-    except booking.NotEligible:
+    except consultations.NotEligible:
         return redirect(url_for("public.eligibility"))
     session[PENDING_KEY] = public_id
     journey_token()  # a new request from these answers (a changed email) needs a new one

@@ -2,7 +2,7 @@
 
 The pending request is found through the signed session (its public id), never
 through anything in the URL. Every answer here is the same whether the address
-already had a request or not: see portal.verification.
+already had a request or not: see portal.booking.verification.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from flask import redirect, render_template, request, session, url_for
 from flask_babel import gettext, ngettext
 
-from portal import booking, verification
+from portal.booking import consultations, verification
+from portal.booking.scheduling import format_time
 from portal.errors import rerender_on_csrf_error
 from portal.i18n import current_language
 from portal.i18n import lazy_gettext as _l
@@ -21,7 +22,6 @@ from portal.public.forms import VerifyForm
 from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, friendly_csrf_error
 from portal.public.rate_limits import limit_attempts
 from portal.public.views import PENDING_KEY, bp, open_intake, own_pending
-from portal.scheduling import format_time
 from portal.web.transaction import flash_when_saved, writing
 
 NO_MORE_CODES_MESSAGE = _l("We've sent as many new codes as we can. Check your spam or junk "
@@ -62,7 +62,7 @@ def ended(now: datetime):
     counted the fifth); otherwise it timed out."""
     public_id, hold = session.get(PENDING_KEY), session.get(HOLD_KEY)
     if isinstance(public_id, str) and public_id:
-        verified = booking.find_by_public_id(public_id)
+        verified = consultations.find_by_public_id(public_id)
         if verified is not None and not verified.is_pending:
             session.pop(PENDING_KEY, None)
             session.pop(HOLD_KEY, None)

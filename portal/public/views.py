@@ -16,7 +16,21 @@ from flask_babel import get_locale
 from markupsafe import Markup
 from sqlalchemy import select
 
-from portal import intake, verification
+from portal.booking import intake, verification
+from portal.booking.residency import (
+    CALIFORNIA,
+    check_eligibility,
+    normalise_zip,
+    state_name,
+    zip_state,
+)
+from portal.booking.scheduling import (
+    PACIFIC,
+    format_day,
+    format_slot_long,
+    format_span,
+    format_time,
+)
 from portal.errors import rerender_on_csrf_error
 from portal.extensions import csrf, db
 from portal.i18n import current_language
@@ -35,20 +49,6 @@ from portal.public.messages import (
 )
 from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.submission import issue_form_token
-from portal.residency import (
-    CALIFORNIA,
-    check_eligibility,
-    normalise_zip,
-    state_name,
-    zip_state,
-)
-from portal.scheduling import (
-    PACIFIC,
-    format_day,
-    format_slot_long,
-    format_span,
-    format_time,
-)
 from portal.web.transaction import writing
 
 bp = Blueprint("public", __name__)

@@ -3,7 +3,7 @@
 Opening the link changes nothing (mail scanners open links): the page shows the time
 and a "Book this time" button, and only that POST books it, when it is still free.
 The first client to press it gets the time; the database decides between two at
-once (see portal.booking). Whoever comes second sees "just taken" and stays on the
+once (see portal.booking.consultations). Whoever comes second sees "just taken" and stays on the
 list. As elsewhere, a POST begins its write transaction before it reads.
 """
 
@@ -12,7 +12,8 @@ from __future__ import annotations
 from flask import redirect, render_template, url_for
 from flask_babel import gettext
 
-from portal import booking, waitlist
+from portal.booking import consultations, waitlist
+from portal.booking.scheduling import format_slot_long
 from portal.errors import rerender_on_csrf_error
 from portal.forms import PortalForm
 from portal.i18n import current_language, follow_request
@@ -22,7 +23,6 @@ from portal.public.manage import consultation_for
 from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, friendly_csrf_error
 from portal.public.rate_limits import limit_posts
 from portal.public.views import bp, invalid_link
-from portal.scheduling import format_slot_long
 from portal.web.transaction import Undo, flash_when_saved, writes, writes_on_post
 
 
@@ -86,8 +86,8 @@ def take(token: str, offer: WaitlistOffer, form: OfferForm):
     """Book the offered time; "just taken" when someone was quicker."""
     consultation = offer.request
     try:
-        booking.book_open_request(consultation, offer.starts_at, actor="client")
-    except (booking.SlotTaken, booking.BookingClosed):
+        consultations.book_open_request(consultation, offer.starts_at, actor="client")
+    except (consultations.SlotTaken, consultations.BookingClosed):
         raise Undo(lambda: taken_meanwhile(token, form)) from None
     waitlist.answered(offer, "booked")
     flash_when_saved(gettext("Your consultation is booked. We've emailed you the details and a "

@@ -20,9 +20,9 @@ from babel import dates as babel_dates
 from flask import current_app
 from flask_babel import gettext
 
+from portal.booking.scheduling import BABEL_LOCALES, PACIFIC
 from portal.i18n import in_language
 from portal.models import INTERESTS, ConsultationRequest, as_utc
-from portal.scheduling import BABEL_LOCALES, PACIFIC
 
 QUIET_FROM, QUIET_UNTIL = time(21, 0), time(8, 0)
 LINK_SALT = b"portal text link"

@@ -1,5 +1,5 @@
 """A number the database raises on every change that may change the free times, so the
-time picker can reuse the free times it worked out (portal.availability_version).
+time picker can reuse the free times it worked out (portal.booking.availability_version).
 
 Revision ID: a7b2c4d6e8f0
 Revises: e5a1c0de4e15
@@ -9,7 +9,7 @@ Create Date: 2026-12-02 22:10:00.000000
 from alembic import op
 import sqlalchemy as sa
 
-from portal import availability_version
+from portal.booking import availability_version
 
 
 # revision identifiers, used by Alembic.

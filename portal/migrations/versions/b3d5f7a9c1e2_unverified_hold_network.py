@@ -1,5 +1,5 @@
 """The network an unconfirmed request came from (a keyed hash of its IPv6 /64 or IPv4
-address), so one network can hold only a few times at once (portal.holds).
+address), so one network can hold only a few times at once (portal.booking.holds).
 
 Revision ID: b3d5f7a9c1e2
 Revises: a7b2c4d6e8f0

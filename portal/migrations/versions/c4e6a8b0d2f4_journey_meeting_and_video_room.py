@@ -10,7 +10,7 @@ Create Date: 2026-12-06 06:40:00.000000
 from alembic import op
 import sqlalchemy as sa
 
-from portal import availability_version
+from portal.booking import availability_version
 
 
 # revision identifiers, used by Alembic.

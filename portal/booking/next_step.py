@@ -4,7 +4,7 @@ confirmation email and the calendar file say it alike.
 
 A booked time is the promise: the sentence gives it, and no reply promise that could
 fall after it. Only a request without a time gets the reply promise (business days,
-``HOLIDAYS``: portal.reply_promise). Every sentence is translated whole, with
+``HOLIDAYS``: portal.booking.reply_promise). Every sentence is translated whole, with
 placeholders, in the request's language.
 """
 
@@ -14,11 +14,11 @@ from flask import current_app
 from flask_babel import gettext
 from markupsafe import Markup, escape
 
-from portal import reply_promise
+from portal.booking import reply_promise
+from portal.booking.scheduling import PACIFIC, format_day, format_time
 from portal.i18n import in_language, translate
 from portal.models import CONTACT_METHODS, ConsultationRequest, as_utc
 from portal.phones import display_phone
-from portal.scheduling import PACIFIC, format_day, format_time
 
 
 def video_link(consultation: ConsultationRequest) -> str | None:

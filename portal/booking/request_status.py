@@ -4,7 +4,7 @@
 does and which emails it sends) or a :class:`Refusal` (why not). The back office's
 status select, its "Cancel this consultation" button and :func:`change_status`
 all read it; nothing else changes a request's status on the staff side (the
-client's own cancel, from the manage page, is ``booking.cancel_booking`` on an
+client's own cancel, from the manage page, is ``consultations.cancel_booking`` on an
 open request, the same thing as the "cancel" move here).
 
 In words:
@@ -31,19 +31,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from portal import audit, booking, notifications
-from portal.extensions import db
-from portal.messages.kinds import KINDS, MessageKind
-from portal.models import ConsultationRequest, RequestNote, User
-from portal.refusals import Refused
-from portal.statuses import (
+from portal import audit, notifications
+from portal.booking import consultations
+from portal.booking.refusals import Refused
+from portal.booking.statuses import (
     ALL_STATUSES,
     RELEASED_STATUSES,
     STAFF_STATUSES,
     STATUS_LABELS,
     RequestStatus,
 )
-from portal.unique_rules import refused_as
+from portal.booking.unique_rules import refused_as
+from portal.extensions import db
+from portal.messages.kinds import KINDS, MessageKind
+from portal.models import ConsultationRequest, RequestNote, User
 
 S = RequestStatus  # short, for the table below
 
@@ -225,13 +226,13 @@ def _set(consultation, new_status, actor, now) -> bool:
 
 
 def _cancel(consultation, new_status, actor, now) -> bool:
-    return booking.cancel_booking(consultation, by="practice", actor=actor)
+    return consultations.cancel_booking(consultation, by="practice", actor=actor)
 
 
 def _decline(consultation, new_status, actor, now) -> bool:
     previous = consultation.status
     if consultation.starts_after(now):
-        booking.cancel_booking(consultation, by="practice", actor=actor)
+        consultations.cancel_booking(consultation, by="practice", actor=actor)
     _set_status(consultation, new_status, actor=actor, previous=previous)
     return True
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from portal import availability_version
+from portal.booking import availability_version
 from portal.extensions import db
 from portal.i18n import lazy_gettext as _l
 from portal.models import AnonymousCount, NotEligibleCount, Setting

@@ -26,7 +26,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit, links, notifications
-from portal.availability import available_slots, bookable_therapists, free_therapists_at
+from portal.booking.availability import available_slots, bookable_therapists, free_therapists_at
+from portal.booking.scheduling import PACIFIC, format_slot_long
+from portal.booking.statuses import WAITING_STATUSES
 from portal.extensions import db
 from portal.models import (
     ConsultationRequest,
@@ -37,9 +39,7 @@ from portal.models import (
     to_db,
     utcnow,
 )
-from portal.scheduling import PACIFIC, format_slot_long
 from portal.signed import Signed
-from portal.statuses import WAITING_STATUSES
 
 OFFER_WINDOW = timedelta(days=7)
 OFFER_SALT = "waitlist-offer"

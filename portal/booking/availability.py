@@ -1,6 +1,6 @@
 """Free consultation times from the database: which therapists can be booked,
 what keeps them busy (bookings that hold their time, time off), and how many
-upcoming consultations each has. The pure arithmetic is in portal.scheduling."""
+upcoming consultations each has. The pure arithmetic is in portal.booking.scheduling."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ from flask import current_app
 from sqlalchemy import DateTime, Integer, String, TextClause, Time, bindparam, func, select, text
 from sqlalchemy.orm import selectinload
 
-from portal import availability_version
+from portal.booking import availability_version
+from portal.booking.reply_promise import holidays
+from portal.booking.scheduling import SLOT_LENGTH, Busy, HoursRange, free_slots, merge_free_slots
+from portal.booking.statuses import HOLDS_SLOT_SQL, OPEN_STATUSES
 from portal.extensions import db
-from portal.kept import Kept
+from portal.kept import LruCache
 from portal.models import (
     ConsultationRequest,
     Therapist,
     as_utc,
     to_db,
 )
-from portal.reply_promise import holidays
-from portal.scheduling import SLOT_LENGTH, Busy, HoursRange, free_slots, merge_free_slots
-from portal.statuses import HOLDS_SLOT_SQL, OPEN_STATUSES
 
 
 def bookable_therapists() -> list[Therapist]:
@@ -233,7 +233,7 @@ class _WorkedOut(NamedTuple):
 
 class FreeTimesCache:
     """Free times worked out once and reused by every visit while the availability
-    version (portal.availability_version) stays the same, so a page's cost follows the
+    version (portal.booking.availability_version) stays the same, so a page's cost follows the
     times it shows, not the bookings the database holds.
 
     Each entry is worked out for a window ``REUSE_FOR`` longer than the booking
@@ -246,7 +246,7 @@ class FreeTimesCache:
     SIZE = 16
 
     def __init__(self) -> None:
-        self._entries: Kept[_WorkedOut] = Kept(self.SIZE)
+        self._entries: LruCache[_WorkedOut] = LruCache(self.SIZE)
 
     def free(self, therapists: Sequence[Therapist | TherapistCard], now: datetime,
              notice: timedelta, horizon: timedelta) -> dict[datetime, list[int]]:

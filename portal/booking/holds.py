@@ -21,9 +21,9 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import func, select, text
 
+from portal.booking.statuses import RequestStatus
 from portal.extensions import db
 from portal.models import ConsultationRequest, EmailVerification, to_db
-from portal.statuses import RequestStatus
 
 # pg_advisory_xact_lock's key for "someone is about to hold a time" (any fixed number
 # no other part of the portal uses).

@@ -9,7 +9,7 @@ never reach the email: its template is given the client's first name, the
 reference, the personal line and the referral list, nothing else.
 
 Like the other domain functions this adds and flushes, raises a named error (from
-:mod:`portal.request_status`) and never commits.
+:mod:`portal.booking.request_status`) and never commits.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal import audit, notifications, request_status
+from portal import audit, notifications
+from portal.booking import request_status
+from portal.booking.statuses import RequestStatus
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail, User
-from portal.statuses import RequestStatus
 
 KIND = "declined"
 PERSONAL_LINE_MAX = 300

@@ -37,7 +37,7 @@ RELEASED_STATUSES = (RequestStatus.CANCELLED, RequestStatus.NOT_A_FIT)
 # What staff see and set, in the order of the status select; never "pending".
 STAFF_STATUSES = (*OPEN_STATUSES, *OVER_STATUSES, *RELEASED_STATUSES)
 ALL_STATUSES = (RequestStatus.PENDING, *STAFF_STATUSES)
-# Still waiting for a time from the waitlist (portal.waitlist).
+# Still waiting for a time from the waitlist (portal.booking.waitlist).
 WAITING_STATUSES = (RequestStatus.NEW, RequestStatus.CONTACTED)
 # The consultation is over or will not happen: retention may delete them.
 CLOSED_STATUSES = (*OVER_STATUSES, *RELEASED_STATUSES)

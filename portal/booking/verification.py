@@ -29,7 +29,10 @@ from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, intake, notifications, waitlist
+from portal import audit, notifications
+from portal.booking import intake, waitlist
+from portal.booking.scheduling import PACIFIC
+from portal.booking.statuses import OPEN_STATUSES, RequestStatus
 from portal.database import KeepsChanges
 from portal.extensions import db
 from portal.mail_transport import remove_sink_copies_after_commit
@@ -40,8 +43,6 @@ from portal.models import (
     as_utc,
     to_db,
 )
-from portal.scheduling import PACIFIC
-from portal.statuses import OPEN_STATUSES, RequestStatus
 
 CODE_DIGITS = 6
 MAX_WRONG_TRIES = 5
@@ -113,7 +114,7 @@ def start(consultation: ConsultationRequest, *, now: datetime,
           network_key: str | None = None) -> EmailVerification:
     """Begin checking the address of a just-stored pending request: a code email, or
     the "you already have a request" email when the address has an open one.
-    ``network_key``: where it came from (portal.holds counts a network's holds)."""
+    ``network_key``: where it came from (portal.booking.holds counts a network's holds)."""
     duplicate_of = existing_open_request(consultation.email_normalised)
     verification = EmailVerification(
         request_id=consultation.id, wrong_tries=0, sends=1,

@@ -6,7 +6,7 @@ setting. Triggers on those five tables raise ``availability_version.version`` in
 same transaction as the change, whoever makes it: a booking, the back office, a command,
 another host, or SQL typed by hand. A page may then reuse what it worked out before for
 as long as the number is the same (``reuse``; the free times:
-``portal.availability.FreeTimesCache``), reading one row instead of every booking.
+``portal.booking.availability.FreeTimesCache``), reading one row instead of every booking.
 
 The number is read before the data it labels. A copy filed under a number therefore
 never holds less than that number stands for: at worst it holds more (a change that

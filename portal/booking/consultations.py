@@ -1,5 +1,5 @@
 """Booking consultations: new requests, cancel, reschedule, reassign. Free times
-come from portal.availability (re-exported here for callers of ``booking.*``).
+come from portal.booking.availability (re-exported here for callers of ``booking.*``).
 
 Domain functions take plain values and model objects, add and flush, raise a
 named error, and never commit: the caller (a view or a back-office action)
@@ -17,15 +17,20 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from portal import audit, holds, notifications, verification, waitlist
-from portal.availability import (
+from portal import audit, notifications
+from portal.booking import holds, verification, waitlist
+from portal.booking.availability import (
     available_slots as available_slots,  # re-exported for callers of booking.*
 )
-from portal.availability import (
+from portal.booking.availability import (
     free_therapists_at,
     therapists_for_reschedule,
     upcoming_counts,
 )
+from portal.booking.residency import check_eligibility
+from portal.booking.scheduling import SLOT_LENGTH, pick_therapist, rank_therapists
+from portal.booking.statuses import OPEN_STATUSES, RequestStatus
+from portal.booking.unique_rules import insert_fresh, refused_as
 from portal.extensions import db
 from portal.models import (
     NAME_SEARCH_COLUMNS,
@@ -39,10 +44,6 @@ from portal.models import (
     to_db,
     utcnow,
 )
-from portal.residency import check_eligibility
-from portal.scheduling import SLOT_LENGTH, pick_therapist, rank_therapists
-from portal.statuses import OPEN_STATUSES, RequestStatus
-from portal.unique_rules import insert_fresh, refused_as
 
 
 class BookingError(Exception):
@@ -91,7 +92,7 @@ class RequestDetails:
     ok_to_voicemail: bool | None = None
     adult: bool | None = None
     payment: str | None = None  # a PAYMENT_METHODS key
-    network_key: str | None = None  # where it came from, for portal.holds
+    network_key: str | None = None  # where it came from, for portal.booking.holds
     meeting: str | None = None  # "phone" or "video" (models.MEETINGS)
 
 
@@ -185,7 +186,7 @@ def _candidates(details: RequestDetails, now: datetime) -> list[int | None]:
 def create_request(details: RequestDetails, *, now: datetime | None = None) -> ConsultationRequest:
     """Store a ``pending`` request holding its time, and email its address a code (or,
     when that address has an open request already, a note saying so: see
-    portal.verification). Nothing is confirmed or told to staff until the code comes back.
+    portal.booking.verification). Nothing is confirmed or told to staff until the code comes back.
 
     A form already submitted returns the request it created, whatever its status.
     Raises NotEligible, SlotTaken, UnknownTherapist or holds.TooManyHolds; the caller
@@ -237,7 +238,7 @@ def cancel_booking(consultation: ConsultationRequest, *, by: str,
     Returns False (and queues nothing) when the request is not open: already
     cancelled (a double click sends one notice), or over, not a fit or waiting for
     its email confirmation, where there is nothing to cancel (the back office's
-    status table, portal.request_status, says so to staff)."""
+    status table, portal.booking.request_status, says so to staff)."""
     notifications.check_cancelled_by(by)
     if not consultation.is_open:
         return False

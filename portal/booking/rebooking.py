@@ -28,15 +28,15 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal import audit, notifications
-from portal.availability import free_therapists_at, therapists_for_reschedule
-from portal.booking import SlotTaken, find_by_public_id
+from portal.booking.availability import free_therapists_at, therapists_for_reschedule
+from portal.booking.consultations import SlotTaken, find_by_public_id
+from portal.booking.scheduling import SLOT_LENGTH
+from portal.booking.statuses import RequestStatus
+from portal.booking.unique_rules import insert_fresh
 from portal.extensions import db
 from portal.links import external_url
 from portal.models import ConsultationRequest, Therapist, User, to_db
-from portal.scheduling import SLOT_LENGTH
 from portal.signed import Signed
-from portal.statuses import RequestStatus
-from portal.unique_rules import insert_fresh
 
 REBOOK_SALT = "rebook-after-no-show"
 # What a rebooking copies from the missed request: who the person is, where they

@@ -1,6 +1,6 @@
 """The practice's promise to reply within one business day, as the pages, the
 confirmation email and the dashboard state it. The calendar itself (business
-days, holidays, the due moment) is ``portal.business_days``; this module only
+days, holidays, the due moment) is ``portal.booking.business_days``; this module only
 reads the configured ``HOLIDAYS`` and puts the due day into words."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from datetime import date, datetime
 from flask import current_app
 from flask_babel import gettext
 
-from portal import business_days
+from portal.booking import business_days
+from portal.booking.scheduling import format_day
 from portal.i18n import in_language
 from portal.models import as_utc
-from portal.scheduling import format_day
 
 
 def holidays() -> frozenset[date]:

@@ -29,11 +29,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 
 from portal import audit
+from portal.booking.refusals import Refused
+from portal.booking.statuses import CLOSED_STATUSES
 from portal.extensions import db
 from portal.models import ConsultationRequest, OutboxEmail, User, to_db
 from portal.outbox_states import NEVER_SENT, OutboxState
-from portal.refusals import Refused
-from portal.statuses import CLOSED_STATUSES
 
 CHUNK = 500
 # What a forgotten email's recipient becomes (the column is NOT NULL).
