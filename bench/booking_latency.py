@@ -22,8 +22,9 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import BENCH_ENCRYPTION_KEY, free_port  # noqa: E402
-from portal import create_app, outbox_sender  # noqa: E402
+from portal import create_app
 from portal.extensions import db  # noqa: E402
+from portal.messages import senders
 from portal.models import OutboxEmail  # noqa: E402
 from tests.factories import make_therapist  # noqa: E402
 from tests.smtp import SmtpSink  # noqa: E402
@@ -86,7 +87,7 @@ def run(mode: str, bookings: int, tmp: str) -> list[float]:
         for _ in range(3):
             make_therapist()
         db.session.commit()
-    sender = outbox_sender.start_background_sender(app, lazy=False)
+    sender = senders.start_background_sender(app, lazy=False)
     try:
         return [book_once(app, n) for n in range(bookings)]
     finally:

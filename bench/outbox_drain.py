@@ -20,8 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import BENCH_ENCRYPTION_KEY, free_port  # noqa: E402
-from portal import create_app, notifications, outbox  # noqa: E402
+from portal import create_app
 from portal.extensions import db  # noqa: E402
+from portal.messages import notifications, outbox
 from tests.factories import future_slot, make_request, make_therapist  # noqa: E402
 from tests.smtp import SmtpSink  # noqa: E402
 

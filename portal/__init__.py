@@ -22,7 +22,6 @@ from portal import (
     fragments,
     health,
     i18n,
-    outbox_sender,
     security,
     texts,
 )
@@ -31,6 +30,7 @@ from portal.auth import bp as auth_bp
 from portal.booking import business_days
 from portal.calendars import feed as calendar_feed
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
+from portal.messages import senders
 from portal.numbers import IdConverter
 from portal.public import bp as public_bp
 from portal.readiness import SECRET_KEY_PROBLEM, secret_key_is_weak
@@ -64,7 +64,7 @@ def create_app(
     security.register(app)
     commands.register(app)
     if app.config["OUTBOX_BACKGROUND"] and not app.testing:
-        outbox_sender.start_background_sender(app)
+        senders.start_background_sender(app)
     return app
 
 

@@ -16,6 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import audit
 from portal.extensions import db
+from portal.messages.staff_emails import queue_locked
 from portal.models import (
     ROLES,
     AuditEvent,
@@ -26,7 +27,6 @@ from portal.models import (
     utcnow,
 )
 from portal.passwords import WeakPassword, check_new_password, normalise
-from portal.staff_emails import queue_locked
 
 # Checked against when the email is unknown, so both paths cost the same.
 _DUMMY_HASHES: dict[str, str] = {}

@@ -14,7 +14,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from portal import audit, backup, demo, encryption, mfa, outbox, outbox_sender, readiness
+from portal import audit, backup, demo, encryption, mfa, readiness
 from portal.accounts import AccountError, create_user, find_user
 from portal.booking import verification
 from portal.booking.retention import purge_old_requests
@@ -26,7 +26,8 @@ from portal.calendars import sync as calendar_sync
 from portal.calendars.errors import CalendarError
 from portal.database import begin_write
 from portal.extensions import db
-from portal.mail_transport import remove_sink_copies
+from portal.messages import outbox, senders
+from portal.messages.transport import remove_sink_copies
 from portal.models import ROLES, Therapist, new_session_token
 from portal.texts import delivery as text_delivery
 from portal.texts import numbers as text_numbers
@@ -168,7 +169,7 @@ def outbox_work_command(max_loops: int | None) -> None:
             click.echo(f"Reminders queued {reminders}. {report.summary()}")
 
     try:
-        outbox_sender.work_loop(current_app._get_current_object(), threading.Event(),
+        senders.work_loop(current_app._get_current_object(), threading.Event(),
                                 max_rounds=max_loops, on_round=show, survive_errors=True,
                                 name="sender")
     except KeyboardInterrupt:

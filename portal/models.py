@@ -40,7 +40,7 @@ from portal.booking.statuses import (
 from portal.encryption import EncryptedText
 from portal.extensions import db
 from portal.i18n import N_
-from portal.outbox_states import OutboxState
+from portal.messages.outbox_states import OutboxState
 
 
 def utcnow() -> datetime:

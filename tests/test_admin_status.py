@@ -13,8 +13,8 @@ import icalendar
 import pytest
 from sqlalchemy import select
 
-from portal import notifications, outbox
 from portal.extensions import db
+from portal.messages import notifications, outbox
 from portal.models import (
     AuditEvent,
     ConsultationRequest,

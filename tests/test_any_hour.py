@@ -10,10 +10,10 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from portal import notifications
 from portal.admin.dashboard import week_start
 from portal.booking.scheduling import PACIFIC, format_day
 from portal.extensions import db
+from portal.messages import notifications
 from portal.models import NotEligibleCount, OutboxEmail, to_db
 from tests.backoffice import sign_in
 from tests.conftest import CLOCK_INSTANTS

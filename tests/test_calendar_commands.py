@@ -11,8 +11,8 @@ import pytest
 import time_machine
 from sqlalchemy import select, text
 
-from portal import outbox_sender
 from portal.extensions import db
+from portal.messages import senders
 from portal.models import CalendarBusy, TherapistCalendar
 from tests.calendar_servers import (  # noqa: F401 - fixtures
     ALL_DAY,
@@ -123,7 +123,7 @@ def test_the_background_worker_reads_the_calendars(app, therapist, ics_server): 
             db.session.add(TherapistCalendar(therapist_id=therapist, kind="ics",
                                              url=ics_server.serve("/bg.ics", vcalendar(ALL_DAY))))
             db.session.commit()
-        outbox_sender.work_loop(app, threading.Event(), max_rounds=1, read_calendars=True)
+        senders.work_loop(app, threading.Event(), max_rounds=1, read_calendars=True)
         with app.app_context():
             assert db.session.scalar(select(TherapistCalendar.read_ok_at)) is not None
             assert len(db.session.scalars(select(CalendarBusy)).all()) == 1

@@ -12,12 +12,12 @@ import icalendar
 import time_machine
 from sqlalchemy import select
 
-from portal import notifications, outbox
 from portal.booking import consultations
 from portal.calendars import delivery
 from portal.calendars.sync import sync_all
 from portal.database import begin_write
 from portal.extensions import db
+from portal.messages import notifications, outbox
 from portal.models import CalendarBusy, OutboxEmail, Therapist, TherapistCalendar
 from tests.calendar_servers import (  # noqa: F401 - fixtures
     MARCH,

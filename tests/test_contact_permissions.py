@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from portal import notifications
 from portal.booking import declines, rebooking
 from portal.extensions import db
+from portal.messages import notifications
 from portal.models import ConsultationRequest, OutboxEmail
 from tests.backoffice import database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user, soon

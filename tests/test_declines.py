@@ -10,8 +10,8 @@ from html import unescape
 import pytest
 from sqlalchemy import select
 
-from portal import outbox
 from portal.extensions import db
+from portal.messages import outbox
 from portal.models import ConsultationRequest, OutboxEmail, RequestNote, Therapist
 from tests.backoffice import audit_actions
 from tests.conftest import mail_app_config

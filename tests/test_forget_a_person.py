@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, String, select, update
 
-from portal import encryption, outbox
+from portal import encryption
 from portal.extensions import db
 from portal.links import manage_token
+from portal.messages import outbox
 from portal.models import ConsultationRequest, OutboxEmail, to_db, utcnow
 from tests.backoffice import sign_in
 from tests.conftest import mail_app_config

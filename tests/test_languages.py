@@ -110,7 +110,7 @@ def test_a_request_keeps_its_language_and_its_emails_speak_it(app, client, thera
 
 def test_a_later_email_speaks_the_request_language_whoever_triggers_it(app, client,
                                                                        therapist_id):
-    from portal import notifications
+    from portal.messages import notifications
 
     client.get("/?lang=es")
     pass_eligibility(client)

@@ -12,9 +12,9 @@ import icalendar
 import pytest
 from sqlalchemy import select
 
-from portal import notifications, outbox
 from portal.booking import consultations, verification
 from portal.extensions import db
+from portal.messages import notifications, outbox
 from portal.models import ConsultationRequest, OutboxEmail
 from tests.conftest import mail_app_config
 from tests.factories import make_request, make_therapist, soon

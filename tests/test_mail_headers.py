@@ -11,8 +11,8 @@ from email.utils import parseaddr
 import pytest
 from sqlalchemy import select
 
-from portal import notifications, outbox
 from portal.extensions import db
+from portal.messages import notifications, outbox
 from portal.messages.composer import check_subject
 from portal.models import OutboxEmail
 from tests.conftest import mail_app_config

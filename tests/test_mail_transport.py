@@ -10,8 +10,8 @@ import time
 import pytest
 from sqlalchemy import select
 
-from portal import mail_transport, outbox
 from portal.extensions import db
+from portal.messages import outbox, transport
 from portal.models import OutboxEmail
 from tests.conftest import mail_app_config
 
@@ -77,7 +77,7 @@ def open_recorded(app, monkeypatch, **config):
             attribute = key.removeprefix("MAIL_").lower()
             if hasattr(state, attribute):
                 monkeypatch.setattr(state, attribute, value)
-        with mail_transport.open_transport():
+        with transport.open_transport():
             pass
     return {name: (args, kwargs) for name, args, kwargs in RecordingSMTP.calls}
 

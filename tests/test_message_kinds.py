@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from portal import notifications
 from portal.admin.wording import email_kind
 from portal.booking import request_status
 from portal.extensions import db
-from portal.messages import composer
+from portal.messages import composer, notifications
 from portal.messages.kinds import KINDS, URGENT_KINDS, Audience, Channel
 from portal.models import OutboxEmail
 from tests.factories import future_slot, make_request, make_therapist

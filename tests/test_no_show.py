@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from portal import outbox
 from portal.booking.scheduling import PACIFIC, parse_slot_value
 from portal.extensions import db
+from portal.messages import outbox
 from portal.models import ConsultationRequest, OutboxEmail, Therapist
 from tests.backoffice import audit_actions, database_snapshot
 from tests.conftest import mail_app_config

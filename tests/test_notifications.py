@@ -11,10 +11,10 @@ import icalendar
 import pytest
 from sqlalchemy import func, select
 
-from portal import notifications, outbox
-from portal.addresses import clean_address
 from portal.booking.scheduling import PACIFIC, format_slot_long
 from portal.extensions import db
+from portal.messages import notifications, outbox
+from portal.messages.addresses import clean_address
 from portal.messages.composer import check_subject
 from portal.models import ConsultationRequest, OutboxEmail, to_db
 from tests.conftest import mail_app_config

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from portal import notifications, outbox, outbox_sender
 from portal.booking import consultations
 from portal.extensions import db
-from portal.mail_transport import sink_token
+from portal.messages import notifications, outbox, senders
+from portal.messages.transport import sink_token
 from portal.models import OutboxEmail, utcnow
 from tests.conftest import BASE_TEST_CONFIG, mail_app_config
 from tests.factories import future_slot, make_request, make_therapist, soon
@@ -206,7 +206,8 @@ def test_two_senders_at_once_deliver_each_message_exactly_once(app, smtp_server)
 
 SENDER_PROCESS = """
 import json, sys
-from portal import create_app, outbox
+from portal import create_app
+from portal.messages import outbox
 app = create_app(json.loads(sys.argv[1]))
 with app.app_context():
     print(outbox.deliver_due().sent)
@@ -332,9 +333,9 @@ def test_a_cancellation_reaches_whoever_heard_of_the_booking_and_no_one_else(
 
 def test_log_lines_name_id_kind_and_outcome_but_no_address(app, smtp_server, caplog):
     queue_requests(app, 1)
-    with caplog.at_level(logging.INFO, logger="portal.outbox"), app.app_context():
+    with caplog.at_level(logging.INFO, logger="portal.messages.outbox"), app.app_context():
         outbox.deliver_due()
-    lines = [r.getMessage() for r in caplog.records if r.name == "portal.outbox"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "portal.messages.outbox"]
     assert len(lines) == 2
     assert all("outcome=sent" in line and "kind=" in line and "id=" in line for line in lines)
     assert not any("@" in line for line in lines)
@@ -381,7 +382,7 @@ def test_outbox_work_queues_reminders_and_delivers(app, runner, smtp_server):
                                          "OUTBOX_POLL_SECONDS": 0.1}], indirect=True)
 def test_background_sender_only_when_asked_and_delivers_within_seconds(app, smtp_server):
     assert "outbox_sender" not in app.extensions  # never on its own under tests
-    sender = outbox_sender.start_background_sender(app, lazy=False)
+    sender = senders.start_background_sender(app, lazy=False)
     try:
         queue_requests(app, 1)
         deadline = time.monotonic() + 5

@@ -11,8 +11,8 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from portal import outbox
 from portal.extensions import db
+from portal.messages import outbox
 from portal.models import OutboxEmail, as_utc
 from tests.conftest import mail_app_config
 from tests.test_outbox import queue_plain

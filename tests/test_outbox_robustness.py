@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from wtforms.validators import ValidationError
 
-from portal import mail_transport, notifications, outbox, outbox_sender
 from portal.extensions import db
+from portal.messages import notifications, outbox, senders, transport
 from portal.models import ConsultationRequest, OutboxEmail, utcnow
 from portal.public.forms import AboutForm
 from tests.conftest import mail_app_config
@@ -66,7 +66,7 @@ def test_a_message_the_sender_cannot_encode_fails_alone_even_past_validation(
         app, smtp_server, monkeypatch):
     # As if a bad address had slipped past clean_address: smtplib raises
     # UnicodeEncodeError half-way through the SMTP transaction.
-    monkeypatch.setattr(mail_transport, "clean_address", lambda address: address)
+    monkeypatch.setattr(transport, "clean_address", lambda address: address)
     add_row(app, "a", "first@example.com")
     add_row(app, "bad", "j\u00f6hn@example.com")
     add_row(app, "b", "second@example.com")
@@ -160,7 +160,7 @@ def test_a_row_deleted_while_its_message_was_sent_is_logged_and_the_batch_goes_o
         db.session.execute(delete(OutboxEmail).where(OutboxEmail.key == "test:1"))
         db.session.commit()
         report = outbox.DeliveryReport()
-        with caplog.at_level(logging.INFO, logger="portal.outbox"):
+        with caplog.at_level(logging.INFO, logger="portal.messages.outbox"):
             outbox.send_batch(batch, datetime.now(UTC), "run:a", report)
     assert report.sent == 2 and len(smtp_server.messages) == 3  # it was out already
     assert statuses(app) == {"sent": 2}
@@ -181,7 +181,7 @@ def test_a_row_taken_over_during_its_send_is_recorded_by_its_new_owner_only(
             reports.append(outbox.deliver_due())
 
     first = threading.Thread(target=sender)
-    with caplog.at_level(logging.INFO, logger="portal.outbox"):
+    with caplog.at_level(logging.INFO, logger="portal.messages.outbox"):
         first.start()
         assert wait_until(lambda: len(smtp_server.handler.envelopes) == 0
                           and statuses(app) == {"sending": 2}, 5)
@@ -342,10 +342,10 @@ def test_delivery_runs_when_queuing_reminders_fails(app, smtp_server, monkeypatc
         raise RuntimeError("jane@example.com")
 
     monkeypatch.setattr(notifications, "queue_due_reminders", broken)
-    with caplog.at_level(logging.ERROR, logger="portal.outbox"), app.app_context():
+    with caplog.at_level(logging.ERROR, logger="portal.messages.outbox"), app.app_context():
         reminders, report = outbox.work_once()
     assert reminders == 0 and report.sent == 1
-    [line] = [r.getMessage() for r in caplog.records if r.name == "portal.outbox"]
+    [line] = [r.getMessage() for r in caplog.records if r.name == "portal.messages.outbox"]
     assert "RuntimeError at tests.test_outbox_robustness:" in line
     assert "jane" not in line
 
@@ -379,8 +379,8 @@ def test_background_sender_logs_where_a_round_failed_and_delivers_in_the_next(
 
     monkeypatch.setattr(outbox, "work_once", fail_once)
     queue_plain(app, 1)
-    with caplog.at_level(logging.ERROR, logger="portal.outbox"):
-        sender = outbox_sender.start_background_sender(app, lazy=False)
+    with caplog.at_level(logging.ERROR, logger="portal.messages.outbox"):
+        sender = senders.start_background_sender(app, lazy=False)
         try:
             deadline = time.monotonic() + 5
             while not smtp_server.messages and time.monotonic() < deadline:

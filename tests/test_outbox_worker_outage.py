@@ -78,7 +78,7 @@ def test_the_sender_survives_a_database_outage_and_sends_afterwards(
 
 
 def test_failed_rounds_wait_longer_each_time_up_to_fifteen_seconds(app):
-    from portal.outbox_sender import error_backoff
+    from portal.messages.senders import error_backoff
 
     assert [error_backoff(app, n) for n in range(1, 7)] == [3, 6, 12, 15, 15, 15]
     assert error_backoff(app, 10_000) == 15  # no overflow after a very long outage

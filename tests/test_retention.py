@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ForeignKey, func, select
 
-from portal import outbox
 from portal.extensions import db
+from portal.messages import outbox
 from portal.models import (
     AuditEvent,
     ConsultationRequest,

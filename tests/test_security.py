@@ -16,12 +16,12 @@ import pytest
 from flask import request, url_for
 from sqlalchemy import select
 
-from portal import notifications, outbox
 from portal.booking import waitlist
 from portal.booking.rebooking import rebook_url
 from portal.calendars.feed import feed_token
 from portal.extensions import db
 from portal.links import manage_token
+from portal.messages import notifications, outbox
 from portal.models import (
     ConsultationRequest,
     EmailVerification,

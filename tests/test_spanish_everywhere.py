@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from portal import notifications
 from portal.booking import declines, rebooking
 from portal.booking.waitlist import offer_token
 from portal.extensions import db
 from portal.links import manage_token
+from portal.messages import notifications
 from portal.models import ConsultationRequest, OutboxEmail, WaitlistOffer, to_db
 from tests.factories import future_slot, make_request, make_therapist
 from tests.test_public_flow import ELIGIBLE, book, form_data, pass_eligibility, send

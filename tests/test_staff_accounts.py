@@ -14,9 +14,9 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from portal import outbox
 from portal.accounts import find_user, password_matches
 from portal.extensions import db
+from portal.messages import outbox
 from portal.models import AuditEvent, OutboxEmail, Therapist, User
 from portal.passwords import common_passwords
 from tests.backoffice import (

@@ -13,9 +13,9 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from portal import outbox
 from portal.booking import consultations
 from portal.extensions import db
+from portal.messages import outbox
 from portal.models import ConsultationRequest, OutboxEmail, to_db
 from portal.texts import backends, compose, consent, delivery, outgoing
 from portal.texts.models import TextConsent, TextConsentEvent, TextMessage, TextOptOut
@@ -578,10 +578,10 @@ def test_deleting_a_request_deletes_its_texts_but_the_stop_stays(texting, client
 def test_the_outbox_workers_send_texts_too(texting, client, twilio, daytime):
     import threading
 
-    from portal import outbox_sender
+    from portal.messages import senders
 
     consenting(texting, client)
-    outbox_sender.work_loop(texting, threading.Event(), max_rounds=1)
+    senders.work_loop(texting, threading.Event(), max_rounds=1)
     assert len(twilio.messages) == 1
     consenting(texting, client)
     result = texting.test_cli_runner().invoke(args=["outbox", "send"])

@@ -13,10 +13,10 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from portal import outbox
 from portal.booking import verification
 from portal.booking.scheduling import format_time
 from portal.extensions import db
+from portal.messages import outbox
 from portal.models import (
     AnonymousCount,
     AuditEvent,

@@ -1,4 +1,4 @@
-"""Request statuses and outbox states are types (portal.booking.statuses, portal.outbox_states):
+"""Request statuses and outbox states are types (portal.booking.statuses, portal.messages.outbox_states):
 no other module spells one out, in Python or in SQL text, so a renamed or added status
 has one place to change and a typo cannot hide in a query."""
 
@@ -18,11 +18,11 @@ from portal.booking.statuses import (
     STATUS_LABELS,
     RequestStatus,
 )
-from portal.outbox_states import OUTBOX_STATES, UNSENT, OutboxState
+from portal.messages.outbox_states import OUTBOX_STATES, UNSENT, OutboxState
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL = ROOT / "portal"
-HOMES = {"portal/booking/statuses.py", "portal/outbox_states.py", "portal/texts/states.py"}
+HOMES = {"portal/booking/statuses.py", "portal/messages/outbox_states.py", "portal/texts/states.py"}
 WORDS = {status.value for status in RequestStatus} | {state.value for state in OutboxState}
 # Where the same word means something else, by module: never a status there.
 OTHER_MEANINGS = {

@@ -14,13 +14,13 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from portal import outbox
 from portal.admin.blueprint import pacific_datetime
 from portal.booking import consultations, waitlist
 from portal.booking.scheduling import PACIFIC, format_slot_long, parse_slot_value, slot_value
 from portal.database import begin_write
 from portal.extensions import db
 from portal.links import manage_token
+from portal.messages import outbox
 from portal.models import ConsultationRequest, OutboxEmail, Therapist, WaitlistOffer
 from tests.backoffice import database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_time_off, make_user

@@ -24,7 +24,8 @@ import json, sys
 from pathlib import Path
 
 import portal
-from portal import create_app, notifications
+from portal import create_app
+from portal.messages import notifications
 from portal.extensions import db
 from portal.models import ConsultationRequest
 

@@ -21,6 +21,7 @@ from portal.booking.statuses import OVER_STATUSES, STATUS_LABELS, RequestStatus
 from portal.calendars import connections as calendar_connections
 from portal.calendars import sync as calendar_sync
 from portal.extensions import db
+from portal.messages.outbox_states import OutboxState
 from portal.models import (
     AnonymousCount,
     ConsultationRequest,
@@ -29,7 +30,6 @@ from portal.models import (
     as_utc,
     to_db,
 )
-from portal.outbox_states import OutboxState
 from portal.web.transaction import flash_when_saved
 
 Request = ConsultationRequest

@@ -6,13 +6,14 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from portal import audit, outbox
+from portal import audit
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.listing import page_numbers
 from portal.extensions import db
+from portal.messages import outbox
+from portal.messages.outbox_states import OUTBOX_STATES, OutboxState
 from portal.models import OutboxEmail
-from portal.outbox_states import OUTBOX_STATES, OutboxState
 from portal.web.transaction import flash_when_saved
 
 

@@ -23,8 +23,8 @@ from portal.admin.forms import NewUserForm, UserForm, therapist_options
 from portal.auth.sessions import end_every_session
 from portal.extensions import db
 from portal.forms import options
+from portal.messages.staff_emails import queue_invite
 from portal.models import ROLES, User
-from portal.staff_emails import queue_invite
 from portal.web.transaction import Undo, flash_when_saved
 
 

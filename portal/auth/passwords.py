@@ -27,8 +27,8 @@ from portal.auth.sessions import end_every_session, signed_in, signed_out, start
 from portal.auth.views import account_key
 from portal.database import KeepsChanges
 from portal.extensions import db, limiter
+from portal.messages.staff_emails import reset_email, stand_in_user
 from portal.models import User
-from portal.staff_emails import reset_email, stand_in_user
 from portal.staff_tokens import user_for_token
 from portal.web.transaction import writing
 

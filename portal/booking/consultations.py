@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from portal import audit, notifications
+from portal import audit
 from portal.booking import holds, verification, waitlist
 from portal.booking.availability import (
     available_slots as available_slots,  # re-exported for callers of booking.*
@@ -32,6 +32,7 @@ from portal.booking.scheduling import SLOT_LENGTH, pick_therapist, rank_therapis
 from portal.booking.statuses import OPEN_STATUSES, RequestStatus
 from portal.booking.unique_rules import insert_fresh, refused_as
 from portal.extensions import db
+from portal.messages import notifications
 from portal.models import (
     NAME_SEARCH_COLUMNS,
     ConsultationRequest,

@@ -19,10 +19,11 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal import audit, notifications
+from portal import audit
 from portal.booking import request_status
 from portal.booking.statuses import RequestStatus
 from portal.extensions import db
+from portal.messages import notifications
 from portal.models import ConsultationRequest, OutboxEmail, User
 
 KIND = "declined"

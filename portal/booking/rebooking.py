@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import select
 
-from portal import audit, notifications
+from portal import audit
 from portal.booking.availability import free_therapists_at, therapists_for_reschedule
 from portal.booking.consultations import SlotTaken, find_by_public_id
 from portal.booking.scheduling import SLOT_LENGTH
@@ -35,6 +35,7 @@ from portal.booking.statuses import RequestStatus
 from portal.booking.unique_rules import insert_fresh
 from portal.extensions import db
 from portal.links import external_url
+from portal.messages import notifications
 from portal.models import ConsultationRequest, Therapist, User, to_db
 from portal.signed import Signed
 

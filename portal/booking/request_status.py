@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from portal import audit, notifications
+from portal import audit
 from portal.booking import consultations
 from portal.booking.refusals import Refused
 from portal.booking.statuses import (
@@ -43,6 +43,7 @@ from portal.booking.statuses import (
 )
 from portal.booking.unique_rules import refused_as
 from portal.extensions import db
+from portal.messages import notifications
 from portal.messages.kinds import KINDS, MessageKind
 from portal.models import ConsultationRequest, RequestNote, User
 

@@ -32,8 +32,8 @@ from portal import audit
 from portal.booking.refusals import Refused
 from portal.booking.statuses import CLOSED_STATUSES
 from portal.extensions import db
+from portal.messages.outbox_states import NEVER_SENT, OutboxState
 from portal.models import ConsultationRequest, OutboxEmail, User, to_db
-from portal.outbox_states import NEVER_SENT, OutboxState
 
 CHUNK = 500
 # What a forgotten email's recipient becomes (the column is NOT NULL).

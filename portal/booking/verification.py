@@ -29,13 +29,14 @@ from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, notifications
+from portal import audit
 from portal.booking import intake, waitlist
 from portal.booking.scheduling import PACIFIC
 from portal.booking.statuses import OPEN_STATUSES, RequestStatus
 from portal.database import KeepsChanges
 from portal.extensions import db
-from portal.mail_transport import remove_sink_copies_after_commit
+from portal.messages import notifications
+from portal.messages.transport import remove_sink_copies_after_commit
 from portal.models import (
     ConsultationRequest,
     EmailVerification,

@@ -25,11 +25,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, links, notifications
+from portal import audit, links
 from portal.booking.availability import available_slots, bookable_therapists, free_therapists_at
 from portal.booking.scheduling import PACIFIC, format_slot_long
 from portal.booking.statuses import WAITING_STATUSES
 from portal.extensions import db
+from portal.messages import notifications
 from portal.models import (
     ConsultationRequest,
     Therapist,

@@ -1,6 +1,6 @@
 """Writing the outbox's ``calendar`` rows into therapists' CalDAV calendars (see
 portal.calendars.writeback): claimed, leased, marked and retried exactly as emails are
-(portal.outbox), one PUT or DELETE each. A PUT of the same UID replaces the event and
+(portal.messages.outbox), one PUT or DELETE each. A PUT of the same UID replaces the event and
 a DELETE of an event already gone counts as done, so a row written twice (a sender that
 died after the server took it) changes nothing. A therapist whose CalDAV calendar was
 disconnected meanwhile has nothing to write: the row is marked sent and logged."""
@@ -14,12 +14,12 @@ from urllib.parse import quote
 
 from flask import current_app
 
-from portal import outbox
 from portal.calendars.connections import calendar_of
 from portal.calendars.errors import CalendarError, for_status
 from portal.calendars.reading import Limits, caldav_calendar
 from portal.calendars.writeback import CHANNEL, DELETE, therapist_of
 from portal.extensions import db
+from portal.messages import outbox
 from portal.models import OutboxEmail
 
 log = logging.getLogger("portal.calendars")

@@ -1,7 +1,7 @@
 """A therapist's private feed of their consultations, ``/calendar/<token>.ics``: any
 calendar program can subscribe to it. Each consultation is "Free consultation C-…"
 with the link to its back-office page (sign-in required) and nothing about the client,
-under the same UID as the client's own calendar file (portal.calendar_invite) so that
+under the same UID as the client's own calendar file (portal.messages.calendar_invite) so that
 a calendar holding both shows one event. ``METHOD:PUBLISH``: a feed, not an invitation.
 
 The token is 32 random bytes; the database finds it by its SHA-256 and keeps the token
@@ -20,9 +20,9 @@ from icalendar import Calendar, Event
 from sqlalchemy import select
 
 from portal.booking.statuses import OPEN_STATUSES
-from portal.calendar_invite import PRODID, event_uid
 from portal.extensions import db
 from portal.links import admin_request_url, external_url
+from portal.messages.calendar_invite import PRODID, event_uid
 from portal.models import CalendarFeed, ConsultationRequest, to_db, utcnow
 
 bp = Blueprint("calendar_feed", __name__)

@@ -23,8 +23,8 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from portal.booking.statuses import OPEN_STATUSES
-from portal.calendar_invite import PRODID, event_uid
 from portal.extensions import db
+from portal.messages.calendar_invite import PRODID, event_uid
 from portal.models import ConsultationRequest, OutboxEmail, TherapistCalendar
 
 CHANNEL = "calendar"

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal import text_rules
-from portal.addresses import clean_address
 from portal.extensions import db
 from portal.i18n import DEFAULT_LANGUAGE, in_language
+from portal.messages.addresses import clean_address
 from portal.messages.kinds import KINDS
 from portal.models import OutboxEmail
 
@@ -74,7 +74,7 @@ def queue_message(kind: str, recipient: str, context: dict, *, key: str,
                   request_id: int | None = None, language: str = DEFAULT_LANGUAGE,
                   subject: str | None = None, ics: str | None = None) -> OutboxEmail | None:
     """Add one message to the outbox unless its ``key`` is already there; None when it
-    was. ``ics``: a calendar file to attach (portal.calendar_invite)."""
+    was. ``ics``: a calendar file to attach (portal.messages.calendar_invite)."""
     if db.session.scalar(select(OutboxEmail.id).where(OutboxEmail.key == key)) is not None:
         return None
     row = compose(kind, recipient, context, key=key, request_id=request_id,

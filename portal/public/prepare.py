@@ -22,10 +22,10 @@ from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
 from portal import links
-from portal.addresses import masked_address
 from portal.booking import consultations, next_step
 from portal.errors import rerender_on_csrf_error
 from portal.i18n import lazy_gettext as _l
+from portal.messages.addresses import masked_address
 from portal.models import ConsultationRequest
 from portal.public.forms import PrepareForm
 from portal.public.journey import cipher

@@ -1,5 +1,5 @@
 """Sending the outbox's ``sms`` rows (see portal.texts.outgoing): claimed, leased,
-marked and retried exactly as emails are (portal.outbox), by the same senders
+marked and retried exactly as emails are (portal.messages.outbox), by the same senders
 (``outbox work``, ``outbox send``, ``make run``'s background thread).
 
 Just before each send the row is judged again: a request whose consent was withdrawn,
@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import select, update
 
-from portal import outbox
 from portal.database import begin_write
 from portal.extensions import db
+from portal.messages import outbox
+from portal.messages.outbox_states import OutboxState
 from portal.models import ConsultationRequest, OutboxEmail, as_utc, to_db, utcnow
-from portal.outbox_states import OutboxState
 from portal.texts import backends, compose, consent, numbers
 from portal.texts.models import TextMessage
 from portal.texts.outgoing import CHANNEL
@@ -35,7 +35,7 @@ log = logging.getLogger("portal.texts")
 def work(now: datetime | None = None) -> outbox.DeliveryReport:
     """A sender's round for texts: queue the reminders due, then send what is due.
     Sending runs even when queuing failed (as for email)."""
-    from portal.outbox_errors import error_origin
+    from portal.messages.outbox_errors import error_origin
     from portal.texts import outgoing
 
     try:
@@ -181,7 +181,7 @@ def fail_for_good(row: OutboxEmail, code: str | None) -> None:
     given = consent.consent_of(consultation) if consultation is not None else None
     if consultation is None or given is None or row.body_text is None:
         return
-    from portal import notifications
+    from portal.messages import notifications
 
     notifications.queue_client_email(
         consultation, f"text-fallback:{row.id}", "text_fallback", text=row.body_text,

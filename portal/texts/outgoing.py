@@ -1,5 +1,5 @@
 """Texts put in the outbox (its ``sms`` channel), in the caller's transaction, like the
-emails of portal.notifications: the confirmation when consent is given, a booking, a
+emails of portal.messages.notifications: the confirmation when consent is given, a booking, a
 new time or a cancellation, and the reminders 24 hours and 2 hours before. One key
 per event, so an event queued twice texts once.
 
@@ -20,8 +20,8 @@ from sqlalchemy import and_, exists, select, update
 
 from portal.extensions import db
 from portal.messages.kinds import Channel
+from portal.messages.outbox_states import OUT_OR_GOING, OutboxState
 from portal.models import OPEN_STATUSES, ConsultationRequest, OutboxEmail, as_utc, to_db, utcnow
-from portal.outbox_states import OUT_OR_GOING, OutboxState
 from portal.texts import compose, numbers
 from portal.texts.consent import consent_of, has_consent, opted_out
 from portal.texts.models import TextConsent, TextMessage

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from portal import links
 from portal.extensions import csrf, db
+from portal.messages.outbox_states import OutboxState
 from portal.models import ConsultationRequest, OutboxEmail, utcnow
-from portal.outbox_states import OutboxState
 from portal.texts import backends, compose, consent, numbers
 from portal.texts.delivery import fail_for_good
 from portal.texts.models import TextMessage

@@ -53,17 +53,17 @@ from flask_mail import Message
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
-from portal import notifications
 from portal.booking import verification
 from portal.database import begin_write
 from portal.extensions import db
-from portal.mail_transport import MESSAGE_ERRORS, Transport, build_message, open_transport
+from portal.messages import notifications
 from portal.messages.kinds import URGENT_KINDS, Channel
+from portal.messages.outbox_errors import describe_error, error_code, error_origin
+from portal.messages.outbox_states import NEVER_SENT, UNSENT, OutboxState
+from portal.messages.transport import MESSAGE_ERRORS, Transport, build_message, open_transport
 from portal.models import OutboxEmail, to_db, utcnow
-from portal.outbox_errors import describe_error, error_code, error_origin
-from portal.outbox_states import NEVER_SENT, UNSENT, OutboxState
 
-log = logging.getLogger("portal.outbox")
+log = logging.getLogger("portal.messages.outbox")
 MAX_BACKOFF = timedelta(hours=6)
 
 

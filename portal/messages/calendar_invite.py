@@ -31,10 +31,10 @@ from flask import current_app
 from flask_babel import gettext
 from icalendar import Calendar, Event, Timezone, vCalAddress
 
-from portal.addresses import clean_address
 from portal.booking import next_step
 from portal.booking.scheduling import PACIFIC, SLOT_LENGTH
 from portal.i18n import in_language
+from portal.messages.addresses import clean_address
 from portal.models import ConsultationRequest
 
 PRODID = "-//Consultation portal//EN"

@@ -2,7 +2,7 @@
 
 Each event reads down once: it gathers what its messages say (``client_context``,
 ``therapist_context``), makes the calendar file where there is one
-(``portal.calendar_invite``), and queues each message through the one composer
+(``portal.messages.calendar_invite``), and queues each message through the one composer
 (``portal.messages.composer``), which renders the kind's templates and adds the
 outbox row to the caller's session, in the caller's transaction. None of them commits
 or sends. A unique key per event and recipient means that queuing the same event
@@ -26,11 +26,11 @@ from portal import links, text_rules
 from portal.booking import next_step
 from portal.booking.scheduling import format_slot_long, format_time
 from portal.booking.statuses import OPEN_STATUSES
-from portal.calendar_invite import consultation_invite
 from portal.calendars import writeback as calendar_writeback
 from portal.extensions import db
 from portal.i18n import current_language
 from portal.i18n import lazy_gettext as _l
+from portal.messages.calendar_invite import consultation_invite
 from portal.messages.composer import Rendered, queue_message, render
 from portal.messages.superseding import supersede_for_cancellation, supersede_reminders
 from portal.models import (
@@ -43,7 +43,7 @@ from portal.models import (
 )
 from portal.texts import outgoing as texts
 
-log = logging.getLogger("portal.notifications")
+log = logging.getLogger("portal.messages.notifications")
 REMINDER_WINDOW = timedelta(hours=24)
 CANCELLED_BY = ("client", "practice")
 # The confirmation of a request without a time (the kind's own subject: a booking).

@@ -35,8 +35,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from portal import text_rules
-from portal.addresses import clean_address
-from portal.calendar_invite import calendar_method
+from portal.messages.addresses import clean_address
+from portal.messages.calendar_invite import calendar_method
 from portal.models import OutboxEmail
 
 log = logging.getLogger("portal.mail")

@@ -19,13 +19,13 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from portal import outbox
 from portal.calendars import delivery as calendar_delivery
 from portal.calendars import sync as calendar_sync
-from portal.outbox_errors import error_origin
+from portal.messages import outbox
+from portal.messages.outbox_errors import error_origin
 from portal.texts import delivery as text_delivery
 
-log = logging.getLogger("portal.outbox")
+log = logging.getLogger("portal.messages.outbox")
 # Forgetting old bodies is a sweep over the table: every ten minutes is plenty.
 FORGET_EVERY_SECONDS = 600
 
