@@ -14,8 +14,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from portal import audit, backup, demo, encryption, mfa, readiness
-from portal.accounts import AccountError, create_user, find_user
+from portal import audit, backup, demo, encryption, readiness
 from portal.booking import verification
 from portal.booking.retention import purge_old_requests
 from portal.booking.search_names import refresh_search_names
@@ -29,6 +28,8 @@ from portal.extensions import db
 from portal.messages import outbox, senders
 from portal.messages.transport import remove_sink_copies
 from portal.models import ROLES, Therapist, new_session_token
+from portal.staff import mfa
+from portal.staff.accounts import AccountError, create_user, find_user
 from portal.texts import delivery as text_delivery
 from portal.texts import numbers as text_numbers
 from portal.texts import outgoing as text_outgoing

@@ -10,7 +10,6 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from portal.accounts import create_user, find_user
 from portal.booking import availability_version
 from portal.booking.statuses import RELEASED_STATUSES, STATUS_LABELS
 from portal.extensions import db
@@ -24,6 +23,7 @@ from portal.models import (
     normalise_name,
     utcnow,
 )
+from portal.staff.accounts import create_user, find_user
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_THERAPISTS = [

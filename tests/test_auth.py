@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select, update
 
 import portal.config
-from portal.accounts import find_user, hash_password, set_password
 from portal.extensions import db
 from portal.models import AuditEvent, User, utcnow
+from portal.staff.accounts import find_user, hash_password, set_password
 from tests.backoffice import audit_actions, sign_in
 from tests.conftest import clear_database, make_app
 from tests.factories import make_user

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select, update
 
 import portal.config
-from portal.accounts import find_user, password_matches
 from portal.extensions import db
 from portal.models import AuditEvent, OutboxEmail, RecoveryCode, User, utcnow
+from portal.staff.accounts import find_user, password_matches
 from tests.backoffice import (
     audit_actions,
     csrf_token,
@@ -380,7 +380,7 @@ def test_every_failed_sign_in_takes_about_as_long(app, three_accounts):
 def test_the_qr_code_encodes_the_key_shown_as_text(app, client, staff):
     import segno  # noqa: F401  (the portal draws it; here only the URI is checked)
 
-    from portal import mfa
+    from portal.staff import mfa
 
     sign_in(client, "admin@example.com")
     secret = secret_on_page(client.get("/admin/login/enrol").get_data(as_text=True))
@@ -395,7 +395,7 @@ def test_the_qr_code_encodes_the_key_shown_as_text(app, client, staff):
 def test_the_qr_path_draws_exactly_the_dark_modules():
     import segno
 
-    from portal import mfa
+    from portal.staff import mfa
 
     uri = mfa.provisioning_uri(mfa.new_secret(), "maya@example.com", "A Practice")
     qr = mfa.qr_code(uri)
@@ -408,7 +408,7 @@ def test_the_qr_path_draws_exactly_the_dark_modules():
 
 
 def test_codes_are_accepted_one_step_either_side_and_only_after_the_last_used():
-    from portal import mfa
+    from portal.staff import mfa
 
     secret, now = mfa.new_secret(), 1_800_000_000
     step = mfa.current_step(now)

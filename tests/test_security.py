@@ -31,7 +31,7 @@ from portal.models import (
     to_db,
     utcnow,
 )
-from portal.staff_tokens import make_token
+from portal.staff.tokens import make_token
 from portal.texts.compose import link_token as text_link_token
 from tests.backoffice import csrf_token, database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user

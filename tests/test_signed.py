@@ -9,18 +9,19 @@ import pytest
 import time_machine
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
-from portal import links, staff_tokens
+from portal import links
 from portal.admin import declines
 from portal.booking import rebooking, waitlist
 from portal.public import submission
 from portal.signed import Signed
+from portal.staff import tokens
 
 KINDS = [  # (the Signed, its salt as emailed before, whether it expires)
     (links.MANAGE_LINK, "manage-booking", True),
     (rebooking.REBOOK_LINK, "rebook-after-no-show", True),
     (waitlist.OFFER_LINK, "waitlist-offer", True),
-    (staff_tokens._link("reset"), "staff-password", True),
-    (staff_tokens._link("invite"), "staff-password", True),
+    (tokens._link("reset"), "staff-password", True),
+    (tokens._link("invite"), "staff-password", True),
     (submission.FORM_TOKEN, "consultation-form", False),
     (declines.PREVIEWED, "decline-preview", False),
 ]

@@ -14,11 +14,11 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from portal.accounts import find_user, password_matches
 from portal.extensions import db
 from portal.messages import outbox
 from portal.models import AuditEvent, OutboxEmail, Therapist, User
-from portal.passwords import common_passwords
+from portal.staff.accounts import find_user, password_matches
+from portal.staff.password_policy import common_passwords
 from tests.backoffice import (
     audit_actions,
     enrol,
@@ -211,7 +211,7 @@ def test_an_admin_linked_to_a_therapist_is_confirmed_explicitly(app, admin, cast
 
 def test_links_expire(app, cast):
     with app.app_context():
-        from portal.staff_tokens import make_token
+        from portal.staff.tokens import make_token
 
         user = find_user(cast.own_email)
         invite, reset = make_token(user, "invite"), make_token(user, "reset")
@@ -229,7 +229,7 @@ def test_links_expire(app, cast):
 
 def test_a_link_dies_when_the_password_changes_any_other_way(app, client, cast):
     with app.app_context():
-        from portal.staff_tokens import make_token
+        from portal.staff.tokens import make_token
 
         url = f"/admin/password/set/{make_token(find_user(cast.admin_email), 'reset')}"
     sign_in(client, cast.admin_email)
@@ -254,7 +254,7 @@ def test_one_link_posted_by_three_browsers_at_once_sets_one_password(postgres_ap
     the link dead."""
     import psycopg
 
-    from portal.staff_tokens import make_token
+    from portal.staff.tokens import make_token
 
     app = postgres_app
     with app.app_context():
@@ -516,7 +516,7 @@ def test_the_most_common_passwords_are_refused_whatever_their_case(app, client, 
             "current_password": PASSWORD, "new_password": password})
         assert "use most often" in response.get_data(as_text=True), password
     with app.app_context():
-        from portal.accounts import AccountError, set_password
+        from portal.staff.accounts import AccountError, set_password
 
         with pytest.raises(AccountError):
             set_password(find_user(cast.admin_email), listed[1])

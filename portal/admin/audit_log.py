@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import render_template, request, url_for
 from sqlalchemy import func, select
 
-from portal.accounts import staff_email_key
 from portal.admin.access import admin_required
 from portal.admin.blueprint import bp
 from portal.admin.forms import AuditFilterForm
@@ -14,6 +13,7 @@ from portal.admin.wording import therapist_names
 from portal.extensions import db
 from portal.models import AuditEvent
 from portal.numbers import parse_id
+from portal.staff.accounts import staff_email_key
 
 
 def audit_filters(form: AuditFilterForm) -> dict[str, str]:

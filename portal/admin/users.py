@@ -8,15 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from portal import audit, mfa
-from portal.accounts import (
-    AccountError,
-    create_user,
-    has_password,
-    is_locked,
-    therapist_with_email,
-    unlock,
-)
+from portal import audit
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.forms import NewUserForm, UserForm, therapist_options
@@ -25,6 +17,15 @@ from portal.extensions import db
 from portal.forms import options
 from portal.messages.staff_emails import queue_invite
 from portal.models import ROLES, User
+from portal.staff import mfa
+from portal.staff.accounts import (
+    AccountError,
+    create_user,
+    has_password,
+    is_locked,
+    therapist_with_email,
+    unlock,
+)
 from portal.web.transaction import Undo, flash_when_saved
 
 

@@ -7,7 +7,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
 from portal.forms import PortalForm
-from portal.passwords import MAX_LENGTH
+from portal.staff.password_policy import MAX_LENGTH
 
 
 class LoginForm(PortalForm):

@@ -3,7 +3,7 @@ a reset sends, and a signed-in person changing their own.
 
 The forgot page answers the same whether or not the address has an account. A
 link works once: it is bound to the password hash it was made for (see
-:mod:`portal.staff_tokens`). Changing a password ends every other session of
+:mod:`portal.staff.tokens`). Changing a password ends every other session of
 that person (their session token changes) and keeps this one.
 """
 
@@ -13,14 +13,6 @@ from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from portal import audit
-from portal.accounts import (
-    AccountError,
-    find_user,
-    password_matches,
-    record_failed_login,
-    set_password,
-    staff_email_key,
-)
 from portal.auth.blueprint import bp
 from portal.auth.forms import ChangePasswordForm, ForgotPasswordForm, SetPasswordForm
 from portal.auth.sessions import end_every_session, signed_in, signed_out, start_session
@@ -29,7 +21,15 @@ from portal.database import KeepsChanges
 from portal.extensions import db, limiter
 from portal.messages.staff_emails import reset_email, stand_in_user
 from portal.models import User
-from portal.staff_tokens import user_for_token
+from portal.staff.accounts import (
+    AccountError,
+    find_user,
+    password_matches,
+    record_failed_login,
+    set_password,
+    staff_email_key,
+)
+from portal.staff.tokens import user_for_token
 from portal.web.transaction import writing
 
 

@@ -98,7 +98,7 @@ def start_pending_sign_in(user: User, next_url: str | None,
     """The password was right; the second step is still to come. Only the user's id
     is kept (the cookie is signed, not encrypted), for SIGN_IN_STEP_MINUTES, and
     for a first sign-in the fingerprint of the enrolment secret this attempt made
-    (:func:`portal.mfa.enrolment_fingerprint`)."""
+    (:func:`portal.staff.mfa.enrolment_fingerprint`)."""
     session.clear()
     session[PENDING] = {"user": user.id, "at": now_seconds(), "next": next_url,
                         "enrollment": enrolment}

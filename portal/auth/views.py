@@ -10,7 +10,7 @@ second step (reached only with the right password) is tried again there, and
 counts toward the lock like a wrong password. The lock is told to the account's
 owner by email and to admins on the users page.
 
-A code is used once: :func:`portal.mfa.use_second_factor` spends it with a
+A code is used once: :func:`portal.staff.mfa.use_second_factor` spends it with a
 conditional UPDATE, so parallel posts of one code give one session on any database.
 """
 
@@ -22,15 +22,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import audit, mfa
-from portal.accounts import (
-    find_user,
-    is_locked,
-    password_matches,
-    record_failed_login,
-    record_successful_login,
-    staff_email_key,
-)
+from portal import audit
 from portal.auth.blueprint import bp
 from portal.auth.forms import CodeForm, LoginForm
 from portal.auth.sessions import (
@@ -45,6 +37,15 @@ from portal.auth.sessions import (
 from portal.database import KeepsChanges
 from portal.extensions import db, limiter, login_manager
 from portal.models import User
+from portal.staff import mfa
+from portal.staff.accounts import (
+    find_user,
+    is_locked,
+    password_matches,
+    record_failed_login,
+    record_successful_login,
+    staff_email_key,
+)
 from portal.web.transaction import writing
 
 login_manager.login_view = "auth.login"

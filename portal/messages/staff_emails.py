@@ -15,7 +15,7 @@ from portal import links
 from portal.booking.scheduling import format_time
 from portal.messages.composer import compose, queue_message
 from portal.models import OutboxEmail, User, as_utc
-from portal.staff_tokens import make_token
+from portal.staff.tokens import make_token
 
 
 def queue_invite(user: User, *, invited_by: User | None) -> OutboxEmail:

@@ -1,7 +1,7 @@
 """Back-office accounts: creation and invites, passwords and the sign-in lock.
 
 Passwords are hashed with scrypt at N=2^17 (OWASP's minimum; Werkzeug's
-default is lower) and must pass :mod:`portal.passwords`. An invited user has no
+default is lower) and must pass :mod:`portal.staff.password_policy`. An invited user has no
 usable password until they follow their link: their hash is a random marker
 that no password matches. Functions add to the session and never commit.
 """
@@ -26,7 +26,7 @@ from portal.models import (
     new_session_token,
     utcnow,
 )
-from portal.passwords import WeakPassword, check_new_password, normalise
+from portal.staff.password_policy import WeakPassword, check_new_password, normalise
 
 # Checked against when the email is unknown, so both paths cost the same.
 _DUMMY_HASHES: dict[str, str] = {}

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from zxcvbn import zxcvbn
 
-COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common_passwords.txt"
+COMMON_PASSWORDS_FILE = Path(__file__).parent.parent / "data" / "common_passwords.txt"
 MAX_LENGTH = 1024
 MIN_SCORE = 3  # zxcvbn: 3 is "safely unguessable" (about 10^10 guesses)
 # zxcvbn's time grows with the length; the first characters decide a weak password.
