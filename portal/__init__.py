@@ -13,27 +13,17 @@ from flask import Flask
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import (
-    commands,
-    database,
-    edge,
-    encryption,
-    errors,
-    fragments,
-    health,
-    i18n,
-    security,
-    texts,
-)
+from portal import commands, database, encryption, i18n, texts
 from portal.admin import bp as admin_bp
 from portal.auth import bp as auth_bp
 from portal.booking import business_days
 from portal.calendars import feed as calendar_feed
 from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
 from portal.messages import senders
-from portal.numbers import IdConverter
 from portal.public import bp as public_bp
 from portal.readiness import SECRET_KEY_PROBLEM, secret_key_is_weak
+from portal.web import edge, errors, fragments, health, security
+from portal.web.numbers import IdConverter
 
 
 class ConfigurationError(click.ClickException, RuntimeError):

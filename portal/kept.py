@@ -1,5 +1,5 @@
 """A small least-recently-used map, safe across threads: what an app works out once
-and reuses between visits (rendered HTML in portal.fragments, free times in
+and reuses between visits (rendered HTML in portal.web.fragments, free times in
 portal.booking.availability). Each app keeps its own in ``app.extensions``."""
 
 from __future__ import annotations

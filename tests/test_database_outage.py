@@ -13,9 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from portal import create_app
-from portal.errors import RETRY_AFTER_SECONDS
 from portal.extensions import db
 from portal.models import Setting
+from portal.web.errors import RETRY_AFTER_SECONDS
 from tests.conftest import BASE_TEST_CONFIG, free_port
 
 # Propagated exceptions would hide the error handlers that a real server runs.

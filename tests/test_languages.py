@@ -234,7 +234,7 @@ def test_wtforms_own_messages_follow_the_page_language(app):
     from catalogs read once, in the page's language like the rest of it."""
     from wtforms import SelectField
 
-    from portal.forms import PortalForm, options
+    from portal.web.forms import PortalForm, options
 
     class Pick(PortalForm):
         colour = SelectField(choices=options([("blue", "Blue")]))
@@ -255,7 +255,7 @@ def test_every_form_is_a_portal_form():
     import portal.auth.forms
     import portal.public.forms
     import portal.public.waitlist_offer
-    from portal.forms import PortalForm
+    from portal.web.forms import PortalForm
 
     modules = (portal.admin.forms, portal.auth.forms, portal.public.forms,
                portal.public.waitlist_offer)

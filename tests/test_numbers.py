@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.numbers import MAX_ID, MAX_PAGE, arg_number, parse_id, parse_number
+from portal.web.numbers import MAX_ID, MAX_PAGE, arg_number, parse_id, parse_number
 from tests.test_admin_list import names
 
 HUGE = "1" + "0" * 23  # 10**23: past any database integer

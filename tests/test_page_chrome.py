@@ -1,4 +1,4 @@
-"""The chrome every public page repeats (portal.fragments.page_chrome): the "Exit this
+"""The chrome every public page repeats (portal.web.fragments.page_chrome): the "Exit this
 page" button, the crisis banner and the footer are rendered once per language, note
 and mount point and reused; a reused copy must still be the one this page needs."""
 

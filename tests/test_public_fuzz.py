@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from wtforms.fields.core import UnboundField
 
 from portal.extensions import db
-from portal.forms import PortalForm
 from portal.links import manage_token
 from portal.public import forms as public_forms
 from portal.public import waitlist_offer
+from portal.web.forms import PortalForm
 from tests.factories import future_slot, make_request, make_therapist
 from tests.test_public_flow import pass_eligibility
 

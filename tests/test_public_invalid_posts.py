@@ -174,7 +174,7 @@ def test_two_thousand_invalid_details_posts_store_nothing_and_never_fail(seeded)
             expected.add((302, "/consultation/verify"))
         if any("\x00" in str(one) for value in edits.values()
                for one in (value if isinstance(value, list) else [value])):
-            # NUL is refused before the form (portal/edge.py): the 400 page, when the
+            # NUL is refused before the form (portal/web/edge.py): the 400 page, when the
             # step that asks for that field is reached (an earlier step's error comes
             # back first, as a page with its errors).
             expected = {(400, None), (200, None)}
@@ -216,7 +216,7 @@ def test_invalid_help_us_prepare_answers_store_nothing_and_never_fail(seeded):
                         {name: INVALID_LATER[name] for name in names})))
     def post(edits):
         response = client.post(f"/consultation/prepare/{public_id}", data=edits)
-        if holds_nul(edits):  # refused before the form (portal/edge.py): the 400 page
+        if holds_nul(edits):  # refused before the form (portal/web/edge.py): the 400 page
             assert response.status_code == 400
         else:
             assert response.status_code == 302  # Post/Redirect/Get, errors included

@@ -129,7 +129,7 @@ def apply(data: dict, edits: dict) -> dict:
 
 def holds_nul(data: dict) -> bool:
     """NUL anywhere in a posted name or value: refused before the form
-    (portal/edge.py) with the 400 page."""
+    (portal/web/edge.py) with the 400 page."""
     return any("\x00" in str(key) or any("\x00" in str(one) for one in
                                          (value if isinstance(value, list) else [value]))
                for key, value in data.items())

@@ -113,7 +113,7 @@ def test_names_and_one_line_answers_that_cannot_be_stored_are_refused_beside_the
 @pytest.mark.parametrize("field", ["first_name", "email", "phone", "message"])
 def test_a_nul_byte_is_refused_before_the_form(app, client, field):
     """No keyboard types NUL, and PostgreSQL cannot store it: the request is refused
-    at the edge (portal/edge.py) with the 400 page, before any field is judged."""
+    at the edge (portal/web/edge.py) with the 400 page, before any field is judged."""
     response = client.post("/consultation/details", data=fresh_form(client, **{field: "Hi\x00"}))
     assert response.status_code == 400
     assert "Something went wrong with that request" in response.text

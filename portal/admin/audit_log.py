@@ -12,8 +12,8 @@ from portal.admin.listing import page_numbers
 from portal.admin.wording import therapist_names
 from portal.extensions import db
 from portal.models import AuditEvent
-from portal.numbers import parse_id
 from portal.staff.accounts import staff_email_key
+from portal.web.numbers import parse_id
 
 
 def audit_filters(form: AuditFilterForm) -> dict[str, str]:

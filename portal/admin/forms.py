@@ -29,7 +29,8 @@ from portal.admin.listing import SORTS
 from portal.booking.scheduling import WEEKDAYS
 from portal.booking.statuses import STATUS_LABELS
 from portal.extensions import db
-from portal.forms import (
+from portal.models import ROLES, Therapist
+from portal.web.forms import (
     MULTI_LINE_FILTERS,
     ONE_LINE_FILTERS,
     PortalForm,
@@ -37,7 +38,6 @@ from portal.forms import (
     one_line,
     options,
 )
-from portal.models import ROLES, Therapist
 
 
 def therapist_options(label: Callable[[Row], str], *,

@@ -28,8 +28,8 @@ from sqlalchemy import ColumnElement, and_, false, or_, tuple_
 from portal.booking.scheduling import PACIFIC
 from portal.booking.statuses import STATUS_LABELS
 from portal.models import ConsultationRequest, normalise_name, normalise_search, to_db
-from portal.numbers import MAX_PAGE, arg_number, parse_id
 from portal.phones import Phone
+from portal.web.numbers import MAX_PAGE, arg_number, parse_id
 
 Request = ConsultationRequest
 PER_PAGE_DEFAULT = 50

@@ -14,7 +14,6 @@ from portal.admin.blueprint import bp
 from portal.admin.forms import NewUserForm, UserForm, therapist_options
 from portal.auth.sessions import end_every_session
 from portal.extensions import db
-from portal.forms import options
 from portal.messages.staff_emails import queue_invite
 from portal.models import ROLES, User
 from portal.staff import mfa
@@ -26,6 +25,7 @@ from portal.staff.accounts import (
     therapist_with_email,
     unlock,
 )
+from portal.web.forms import options
 from portal.web.transaction import Undo, flash_when_saved
 
 

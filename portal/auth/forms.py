@@ -6,8 +6,8 @@ these (the templates give each field its ``autocomplete`` purpose)."""
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
-from portal.forms import PortalForm
 from portal.staff.password_policy import MAX_LENGTH
+from portal.web.forms import PortalForm
 
 
 class LoginForm(PortalForm):

@@ -26,11 +26,11 @@ from collections.abc import Sequence
 from flask import current_app, request
 from markupsafe import Markup
 
-from portal.fragments import rendered
 from portal.i18n import current_language
 from portal.kept import LruCache
 from portal.models import Therapist
 from portal.public.slot_choices import SlotDay
+from portal.web.fragments import rendered
 
 # Copies kept per app: one per (language, therapist choice) for the current free times,
 # and a few stale ones that age out as bookings change the times.

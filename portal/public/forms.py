@@ -28,7 +28,11 @@ from wtforms.validators import (
 from portal.booking.residency import ZIP_MALFORMED_MESSAGE, normalise_zip, zip_error_message
 from portal.booking.scheduling import parse_slot_value
 from portal.booking.verification import CODE_DIGITS, normalise_code
-from portal.forms import (
+from portal.i18n import N_
+from portal.i18n import lazy_gettext as _l
+from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
+from portal.phones import Phone
+from portal.web.forms import (
     MULTI_LINE_FILTERS,
     ONE_LINE_FILTERS,
     AgreementField,
@@ -38,10 +42,6 @@ from portal.forms import (
     options,
     person_name,
 )
-from portal.i18n import N_
-from portal.i18n import lazy_gettext as _l
-from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
-from portal.phones import Phone
 
 YES_NO = options([("yes", _l("Yes")), ("no", _l("No"))])
 NO_SLOT = "none"

@@ -16,7 +16,6 @@ from flask_babel import gettext
 from portal import i18n
 from portal.booking import consultations, request_status, waitlist
 from portal.booking.availability import therapists_for_reschedule
-from portal.errors import rerender_on_csrf_error
 from portal.links import public_id_from_manage_token
 from portal.models import CLIENT_CANCEL_NOTE_HEADING, ConsultationRequest
 from portal.public.forms import CancelForm, PrepareForm, RescheduleForm
@@ -29,6 +28,7 @@ from portal.public.prepare import prepare_data, sent_form
 from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.views import bp, describe, invalid_link
+from portal.web.errors import rerender_on_csrf_error
 from portal.web.transaction import Undo, flash_when_saved, writes_on_post
 
 

@@ -23,7 +23,6 @@ from werkzeug.datastructures import MultiDict
 
 from portal import links
 from portal.booking import consultations, next_step
-from portal.errors import rerender_on_csrf_error
 from portal.i18n import lazy_gettext as _l
 from portal.messages.addresses import masked_address
 from portal.models import ConsultationRequest
@@ -34,6 +33,7 @@ from portal.public.rate_limits import limit_attempts
 from portal.public.views import bp, describe, invalid_link
 from portal.texts import consent as text_consent
 from portal.texts import outgoing as text_outgoing
+from portal.web.errors import rerender_on_csrf_error
 from portal.web.transaction import flash_when_saved, writes_on_post
 
 MESSAGE_DROPPED = _l("Your message was too long for us to keep while you fix the other "

@@ -90,7 +90,7 @@ def limited_message(wait: str) -> str:
 
 def _limited_page(_request_limit) -> Response:
     """Flask-Limiter's on_breach: the response for a limited POST (it raises
-    RateLimitExceeded carrying it; portal.errors returns it as it is)."""
+    RateLimitExceeded carrying it; portal.web.errors returns it as it is)."""
     wait = wait_in_words(seconds_to_wait())
     redraw = _LIMITED_PAGES.get(request.endpoint or "")
     page = redraw(limited_message(wait)) if redraw is not None else None

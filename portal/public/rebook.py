@@ -11,7 +11,6 @@ from flask_babel import gettext
 from portal import links
 from portal.booking import rebooking
 from portal.booking.consultations import SlotTaken
-from portal.errors import rerender_on_csrf_error
 from portal.i18n import follow_request
 from portal.i18n import lazy_gettext as _l
 from portal.public.forms import RescheduleForm
@@ -19,6 +18,7 @@ from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, SLOT_TAKEN_MESSAGE, 
 from portal.public.rate_limits import limit_posts
 from portal.public.slot_choices import slot_options
 from portal.public.views import bp, describe, invalid_link
+from portal.web.errors import rerender_on_csrf_error
 from portal.web.transaction import Undo, flash_when_saved, writes_on_post
 
 HAS_OPEN_REQUEST = _l("You already have a consultation booked with us. The email we sent "

@@ -18,7 +18,6 @@ from portal.booking import consultations, holds, intake, verification
 from portal.booking.availability import bookable_therapist_cards
 from portal.booking.residency import zip_state
 from portal.booking.scheduling import format_slot_long, parse_slot_value
-from portal.errors import rerender_on_csrf_error
 from portal.i18n import current_language
 from portal.models import MEETINGS
 from portal.networks import network_key
@@ -39,6 +38,7 @@ from portal.public.views import (
     own_pending,
     step_form,
 )
+from portal.web.errors import rerender_on_csrf_error
 from portal.web.transaction import writing
 
 TIME, ABOUT, CHECK = "time", "about", "check"

@@ -14,7 +14,6 @@ from flask_babel import gettext, ngettext
 
 from portal.booking import consultations, verification
 from portal.booking.scheduling import format_time
-from portal.errors import rerender_on_csrf_error
 from portal.i18n import current_language
 from portal.i18n import lazy_gettext as _l
 from portal.public import journey
@@ -22,6 +21,7 @@ from portal.public.forms import VerifyForm
 from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, friendly_csrf_error
 from portal.public.rate_limits import limit_attempts
 from portal.public.views import PENDING_KEY, bp, open_intake, own_pending
+from portal.web.errors import rerender_on_csrf_error
 from portal.web.transaction import flash_when_saved, writing
 
 NO_MORE_CODES_MESSAGE = _l("We've sent as many new codes as we can. Check your spam or junk "

@@ -31,7 +31,6 @@ from portal.booking.scheduling import (
     format_span,
     format_time,
 )
-from portal.errors import rerender_on_csrf_error
 from portal.extensions import csrf, db
 from portal.i18n import current_language
 from portal.models import ConsultationRequest, Therapist
@@ -49,6 +48,7 @@ from portal.public.messages import (
 )
 from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.submission import issue_form_token
+from portal.web.errors import rerender_on_csrf_error
 from portal.web.transaction import writing
 
 bp = Blueprint("public", __name__)

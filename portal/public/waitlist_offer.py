@@ -14,8 +14,6 @@ from flask_babel import gettext
 
 from portal.booking import consultations, waitlist
 from portal.booking.scheduling import format_slot_long
-from portal.errors import rerender_on_csrf_error
-from portal.forms import PortalForm
 from portal.i18n import current_language, follow_request
 from portal.links import manage_token
 from portal.models import WaitlistOffer
@@ -23,6 +21,8 @@ from portal.public.manage import consultation_for
 from portal.public.messages import CSRF_MESSAGE_NO_ANSWERS, friendly_csrf_error
 from portal.public.rate_limits import limit_posts
 from portal.public.views import bp, invalid_link
+from portal.web.errors import rerender_on_csrf_error
+from portal.web.forms import PortalForm
 from portal.web.transaction import Undo, flash_when_saved, writes, writes_on_post
 
 

@@ -55,7 +55,7 @@ class PortalForm(FlaskForm):
 
     Flask-WTF would also read uploaded files into the fields (a file in a text field
     has no length: a TypeError) and a JSON body (a lone surrogate in it cannot be
-    encoded back into the page). ``portal.edge`` refuses both before any view; here
+    encoded back into the page). ``portal.web.edge`` refuses both before any view; here
     they are never read either."""
 
     class Meta(FlaskForm.Meta):
