@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from portal.kept import LruCache
+from portal.lru_cache import LruCache
 
 FORM_NOTE = "This form is not for emergencies."
 SITE_NOTE = "We can't help with emergencies through this website."

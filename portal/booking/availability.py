@@ -18,7 +18,7 @@ from portal.booking.reply_promise import holidays
 from portal.booking.scheduling import SLOT_LENGTH, Busy, HoursRange, free_slots, merge_free_slots
 from portal.booking.statuses import HOLDS_SLOT_SQL, OPEN_STATUSES
 from portal.extensions import db
-from portal.kept import LruCache
+from portal.lru_cache import LruCache
 from portal.models import (
     ConsultationRequest,
     Therapist,

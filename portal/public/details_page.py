@@ -27,7 +27,7 @@ from flask import current_app, request
 from markupsafe import Markup
 
 from portal.i18n import current_language
-from portal.kept import LruCache
+from portal.lru_cache import LruCache
 from portal.models import Therapist
 from portal.public.slot_choices import SlotDay
 from portal.web.fragments import rendered

@@ -15,7 +15,7 @@ from flask import Flask, current_app, render_template, request
 from markupsafe import Markup
 
 from portal.i18n import current_language
-from portal.kept import LruCache
+from portal.lru_cache import LruCache
 
 
 def init_app(app: Flask) -> None:
