@@ -118,7 +118,8 @@ def test_a_booking_story_sends_each_notice_to_the_right_people_and_nothing_more(
         sent += outbox.deliver_due().sent
         consultation.status = "new"  # reopened in the back office ...
         db.session.commit()
-        assert consultations.cancel_booking(consultation, by="practice", actor="practice")  # ... again
+        # ... again
+        assert consultations.cancel_booking(consultation, by="practice", actor="practice")
         db.session.commit()
         sent += outbox.deliver_due().sent
 

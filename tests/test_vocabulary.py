@@ -1,6 +1,7 @@
-"""Request statuses and outbox states are types (portal.booking.statuses, portal.messages.outbox_states):
-no other module spells one out, in Python or in SQL text, so a renamed or added status
-has one place to change and a typo cannot hide in a query."""
+"""Request statuses, outbox states and text states are types (portal.booking.statuses,
+portal.messages.outbox_states, portal.texts.states): no other module spells one out,
+in Python or in SQL text, so a renamed or added status has one place to change and a
+typo cannot hide in a query."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from portal.messages.outbox_states import OUTBOX_STATES, UNSENT, OutboxState
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL = ROOT / "portal"
-HOMES = {"portal/booking/statuses.py", "portal/messages/outbox_states.py", "portal/texts/states.py"}
+HOMES = {"portal/booking/statuses.py", "portal/messages/outbox_states.py",
+         "portal/texts/states.py"}
 WORDS = {status.value for status in RequestStatus} | {state.value for state in OutboxState}
 # Where the same word means something else, by module: never a status there.
 OTHER_MEANINGS = {

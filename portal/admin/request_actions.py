@@ -2,8 +2,8 @@
 cancel and reschedule on the client's behalf, and deletion.
 
 Each view validates, calls one domain function (:mod:`portal.booking.request_status`,
-:mod:`portal.booking.consultations`, :mod:`portal.booking.retention`; they queue the emails and write
-the audit lines) and redirects back. The blueprint runs every POST in one write
+:mod:`portal.booking.consultations`, :mod:`portal.booking.retention`; they queue the
+emails and write the audit lines) and redirects back. The blueprint runs every POST in one write
 transaction (portal.admin.blueprint): committed when the view returns, undone
 when a refused change raises Undo with the page to show instead.
 """

@@ -1,2 +1,2 @@
-"""Consultation requests and the times they take: free times, holds, booking, verification,
-statuses, the waitlist, and what happens next."""
+"""Consultation requests and the times they take: free times, holds, booking, the email
+check, statuses, the waitlist, rebooking, retention and what happens next."""

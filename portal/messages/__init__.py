@@ -1,3 +1,3 @@
-"""Messages to clients, therapists and staff: the kinds there are (``kinds``), the one way
-to compose and queue one (``composer``) and what a change to a booking makes pointless
-while it waits (``superseding``)."""
+"""Everything that leaves the portal as a message: the kinds there are and the one way to
+compose and queue one, what each event queues, and the durable outbox with its senders
+and mail transport."""
