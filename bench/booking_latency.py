@@ -25,7 +25,7 @@ from bench._common import BENCH_ENCRYPTION_KEY, free_port  # noqa: E402
 from portal import create_app
 from portal.extensions import db  # noqa: E402
 from portal.messages import senders
-from portal.models import OutboxEmail  # noqa: E402
+from portal.messages.models import OutboxEmail
 from tests.factories import make_therapist  # noqa: E402
 from tests.smtp import SmtpSink  # noqa: E402
 

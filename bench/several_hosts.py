@@ -57,7 +57,8 @@ from portal.booking.availability import available_slots  # noqa: E402
 from portal.booking.scheduling import PACIFIC  # noqa: E402
 from portal.booking.statuses import HOLDS_SLOT_SQL  # noqa: E402
 from portal.extensions import db  # noqa: E402
-from portal.models import ConsultationRequest, OutboxEmail  # noqa: E402
+from portal.messages.models import OutboxEmail  # noqa: E402
+from portal.models import ConsultationRequest  # noqa: E402
 from tests.factories import make_therapist  # noqa: E402
 
 BIN = ROOT / ".venv" / "bin"

@@ -16,7 +16,8 @@ import re
 from typing import Any
 
 from portal.extensions import db
-from portal.models import AuditEvent, User
+from portal.models import AuditEvent
+from portal.staff.models import User
 
 log = logging.getLogger("portal.audit")
 

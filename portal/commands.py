@@ -27,9 +27,10 @@ from portal.database import begin_write
 from portal.extensions import db
 from portal.messages import outbox, senders
 from portal.messages.transport import remove_sink_copies
-from portal.models import ROLES, Therapist, new_session_token
+from portal.models import Therapist
 from portal.staff import mfa
 from portal.staff.accounts import AccountError, create_user, find_user
+from portal.staff.models import ROLES, new_session_token
 from portal.texts import delivery as text_delivery
 from portal.texts import numbers as text_numbers
 from portal.texts import outgoing as text_outgoing

@@ -1,5 +1,8 @@
-"""The portal's data: therapists and their hours, consultation requests, back-office
-users, the email outbox, the audit log and the anonymous not-eligible count.
+"""The portal's data: therapists and their hours, consultation requests with their
+email checks, waitlist offers and notes, the audit log and the anonymous counts. Data
+that one part of the portal owns lives beside it (``portal.staff.models``,
+``portal.messages.models``, ``portal.calendars.models``, ``portal.texts.models``) and is
+imported at the end of this module, so every table is known wherever models are.
 
 All timestamps are stored as naive UTC (the same on SQLite and PostgreSQL) and
 converted with :func:`as_utc` when they leave the database.
@@ -10,8 +13,8 @@ from __future__ import annotations
 import secrets
 import unicodedata
 from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING
 
-from flask_login import UserMixin
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -40,7 +43,9 @@ from portal.booking.statuses import (
 from portal.encryption import EncryptedText
 from portal.extensions import db
 from portal.i18n import N_
-from portal.messages.outbox_states import OutboxState
+
+if TYPE_CHECKING:  # defined beside the code that owns it, imported at the end
+    from portal.staff.models import User
 
 
 def utcnow() -> datetime:
@@ -103,10 +108,6 @@ def new_public_id() -> str:
 def new_reference() -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I look-alikes
     return "C-" + "".join(secrets.choice(alphabet) for _ in range(7))
-
-
-def new_session_token() -> str:
-    return secrets.token_urlsafe(32)
 
 
 class Therapist(db.Model):
@@ -175,73 +176,6 @@ class TimeOff(db.Model):
     note: Mapped[str] = mapped_column(String(200), default="")
 
     therapist: Mapped[Therapist] = relationship(back_populates="time_off")
-
-
-CALENDAR_KINDS = {"ics": "iCalendar address", "caldav": "CalDAV calendar"}
-
-
-class TherapistCalendar(db.Model):
-    """A therapist's own calendar, read for busy times (portal.calendars): a secret
-    iCalendar address or a CalDAV calendar with its user and app password (encrypted,
-    never shown back). ``read_ok_at``: the last successful read; without one for
-    CALENDAR_STALE_MINUTES the therapist offers no times. ``fresh_since``: when the
-    current run of successful reads began (it moves only after a stale spell, and its
-    trigger raises the availability version). ``last_error``: a code word
-    (portal.calendars.reading.ERRORS says it in words)."""
-
-    __tablename__ = "therapist_calendar"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    therapist_id: Mapped[int] = mapped_column(
-        ForeignKey("therapist.id", ondelete="CASCADE"), unique=True)
-    kind: Mapped[str] = mapped_column(String(10))  # CALENDAR_KINDS
-    url: Mapped[str] = mapped_column(
-        EncryptedText("therapist_calendar", "url"))  # a secret address is a password
-    username: Mapped[str | None] = mapped_column(String(254))
-    password: Mapped[str | None] = mapped_column(EncryptedText("therapist_calendar", "password"))
-    # What the server said the calendar's version was (an ETag, a CalDAV ctag).
-    validator: Mapped[str | None] = mapped_column(String(300))
-    connected_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    read_ok_at: Mapped[datetime | None] = mapped_column(DateTime)
-    fresh_since: Mapped[datetime | None] = mapped_column(DateTime)
-    failing_since: Mapped[datetime | None] = mapped_column(DateTime)
-    last_error: Mapped[str | None] = mapped_column(String(40))
-    event_count: Mapped[int | None] = mapped_column(Integer)
-
-    therapist: Mapped[Therapist] = relationship()
-
-    @property
-    def kind_label(self) -> str:
-        return CALENDAR_KINDS.get(self.kind, self.kind)
-
-
-class CalendarBusy(db.Model):
-    """One busy range from a therapist's own calendar: a start and an end, nothing
-    else (no title, attendees or description is ever stored)."""
-
-    __tablename__ = "calendar_busy"
-    __table_args__ = (Index("ix_calendar_busy_therapist", "therapist_id", "starts_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"))
-    starts_at: Mapped[datetime] = mapped_column(DateTime)
-    ends_at: Mapped[datetime] = mapped_column(DateTime)
-
-
-class CalendarFeed(db.Model):
-    """A therapist's private feed of their consultations (``/calendar/<token>.ics``).
-    The token is found by its SHA-256; the token itself is kept encrypted so that the
-    back office and ``calendars feed-url`` can show the address again. A new token
-    replaces the row: the old address stops working."""
-
-    __tablename__ = "calendar_feed"
-
-    id: Mapped[int] = mapped_column(primary_key=True)  # rotate-keys walks rows by id
-    therapist_id: Mapped[int] = mapped_column(
-        ForeignKey("therapist.id", ondelete="CASCADE"), unique=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    token: Mapped[str] = mapped_column(EncryptedText("calendar_feed", "token"))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 INTERESTS = {
@@ -517,106 +451,6 @@ class RequestNote(db.Model):
         return "A former staff member"
 
 
-ROLES = {"admin": "Admin", "therapist": "Therapist"}
-
-
-class User(UserMixin, db.Model):
-    __tablename__ = "user"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(20))
-    therapist_id: Mapped[int | None] = mapped_column(
-        ForeignKey("therapist.id", ondelete="SET NULL")
-    )
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Flask-Login's alternative id: rotated at logout and password change, so a
-    # copied session cookie stops working on the server side too.
-    session_token: Mapped[str] = mapped_column(
-        String(64), unique=True, default=new_session_token
-    )
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    # The second factor (TOTP). The secret is set when enrolment starts and counts
-    # only once ``mfa_enrolled_at`` is set; ``totp_last_step`` is the time-step of the
-    # last code accepted, so a code cannot be used twice within its window.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
-    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
-    mfa_enrolled_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    therapist: Mapped[Therapist | None] = relationship()
-    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
-
-    def get_id(self) -> str:
-        return self.session_token
-
-    @property
-    def is_active(self) -> bool:
-        return self.active
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def mfa_enrolled(self) -> bool:
-        return self.mfa_enrolled_at is not None and bool(self.totp_secret)
-
-
-class RecoveryCode(db.Model):
-    """A single-use code that stands in for the second factor (a lost phone). Only
-    a hash is stored; the person saw the code once, at enrolment."""
-
-    __tablename__ = "recovery_code"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
-    code_hash: Mapped[str] = mapped_column(String(64))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-    user: Mapped[User] = relationship(back_populates="recovery_codes")
-
-
-class OutboxEmail(db.Model):
-    """An email waiting to be sent, written in the same transaction as its event."""
-
-    __tablename__ = "outbox_email"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    # Event and recipient: the same event can never queue the same email twice.
-    key: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    # "email", or "calendar": an event written into a therapist's CalDAV calendar
-    # (portal.calendars.writeback; ``ics`` holds it, empty for a removal). Each channel
-    # keeps a request's rows in order on its own.
-    channel: Mapped[str] = mapped_column(String(10), default="email", server_default="email")
-    # CASCADE: deleting a request deletes every email about it, queued ones included.
-    request_id: Mapped[int | None] = mapped_column(
-        ForeignKey("consultation_request.id", ondelete="CASCADE"), index=True
-    )
-    recipient: Mapped[str] = mapped_column(String(254))
-    subject: Mapped[str] = mapped_column(String(200))
-    # Encrypted: an email carries what people wrote (a decline's personal line).
-    body_text: Mapped[str | None] = mapped_column(EncryptedText("outbox_email", "body_text"))
-    body_html: Mapped[str | None] = mapped_column(EncryptedText("outbox_email", "body_html"))
-    ics: Mapped[str | None] = mapped_column(EncryptedText("outbox_email", "ics"))
-    message_id: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(10), default=OutboxState.QUEUED)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    claimed_until: Mapped[datetime | None] = mapped_column(DateTime)
-    claimed_by: Mapped[str | None] = mapped_column(String(80))
-    last_error: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-
 class AuditEvent(db.Model):
     """Who did what, when. Rows are only ever inserted."""
 
@@ -677,3 +511,11 @@ class AvailabilityVersion(db.Model):
 def _install_availability_triggers(target, connection, **kw) -> None:
     """``db.create_all()`` (the tests' schema) gets the triggers the migration makes."""
     availability_version.install(connection, availability_version.ALL_TRIGGERS)
+
+
+# The rest of the data lives beside the code that owns it. Imported here, last, so
+# that every table and relationship is known wherever the models are.
+from portal.calendars import models as calendar_models  # noqa: E402, F401, I001
+from portal.messages import models as message_models  # noqa: E402, F401
+from portal.staff import models as staff_models  # noqa: E402, F401
+from portal.texts import models as text_models  # noqa: E402, F401

@@ -27,8 +27,9 @@ from werkzeug.sansio.utils import host_is_trusted
 
 from portal import encryption
 from portal.extensions import db
+from portal.messages.models import OutboxEmail
 from portal.messages.outbox_states import OutboxState
-from portal.models import OutboxEmail, utcnow
+from portal.models import utcnow
 
 ERROR, WARNING = "error", "warning"
 SECRET_KEY_MIN_LENGTH = 32

@@ -6,8 +6,9 @@ import itertools
 from datetime import UTC, datetime, time, timedelta
 
 from portal.extensions import db
-from portal.models import ConsultationRequest, Therapist, TimeOff, User, WeeklyHours, to_db, utcnow
+from portal.models import ConsultationRequest, Therapist, TimeOff, WeeklyHours, to_db, utcnow
 from portal.staff.accounts import create_user
+from portal.staff.models import User
 
 _counter = itertools.count(1)
 ALL_WEEK = [(day, "09:00", "17:00") for day in range(7)]

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import OutboxEmail, TimeOff, WeeklyHours, utcnow
+from portal.messages.models import OutboxEmail
+from portal.models import TimeOff, WeeklyHours, utcnow
 from tests.backoffice import database_snapshot, make_cast, sign_in
 from tests.factories import PASSWORD, future_slot, make_request
 

@@ -13,18 +13,18 @@ from sqlalchemy import select, update
 from portal.booking import consultations
 from portal.booking.scheduling import PACIFIC
 from portal.extensions import db
+from portal.messages.models import OutboxEmail
 from portal.models import (
     AuditEvent,
     ConsultationRequest,
-    OutboxEmail,
     Setting,
     Therapist,
     TimeOff,
-    User,
     WeeklyHours,
     to_db,
     utcnow,
 )
+from portal.staff.models import User
 from tests.backoffice import audit_actions, sign_in
 from tests.factories import make_request
 

@@ -13,7 +13,8 @@ from sqlalchemy import event, func, select
 from portal.admin import export
 from portal.booking import consultations
 from portal.extensions import db
-from portal.models import AuditEvent, ConsultationRequest, OutboxEmail, RequestNote, Therapist
+from portal.messages.models import OutboxEmail
+from portal.models import AuditEvent, ConsultationRequest, RequestNote, Therapist
 from tests.backoffice import audit_actions, sign_in
 from tests.factories import future_slot, make_request, make_requests, make_therapist
 

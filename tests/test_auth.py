@@ -12,8 +12,9 @@ from sqlalchemy import select, update
 
 import portal.config
 from portal.extensions import db
-from portal.models import AuditEvent, User, utcnow
+from portal.models import AuditEvent, utcnow
 from portal.staff.accounts import find_user, hash_password, set_password
+from portal.staff.models import User
 from tests.backoffice import audit_actions, sign_in
 from tests.conftest import clear_database, make_app
 from tests.factories import make_user

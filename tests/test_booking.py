@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from portal.booking import consultations, rebooking, unique_rules, waitlist
 from portal.booking.scheduling import PACIFIC
 from portal.extensions import db
-from portal.models import AuditEvent, ConsultationRequest, OutboxEmail, Setting
+from portal.messages.models import OutboxEmail
+from portal.models import AuditEvent, ConsultationRequest, Setting
 from tests.factories import future_slot, make_request, make_therapist, make_time_off
 
 

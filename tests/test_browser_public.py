@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.links import manage_token
-from portal.models import ConsultationRequest, OutboxEmail
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest
 from tests.browser import check_page as axe_and_screenshots
 
 pytestmark = pytest.mark.browser

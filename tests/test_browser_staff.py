@@ -13,7 +13,8 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import OutboxEmail, Therapist
+from portal.messages.models import OutboxEmail
+from portal.models import Therapist
 from tests.backoffice import totp
 from tests.browser import check_page as axe_and_screenshots
 from tests.factories import PASSWORD, future_slot, make_request, make_user

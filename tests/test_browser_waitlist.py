@@ -15,7 +15,8 @@ from portal.booking import consultations
 from portal.database import begin_write
 from portal.extensions import db
 from portal.links import manage_token
-from portal.models import ConsultationRequest, OutboxEmail
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest
 from tests.browser import check_page as axe_and_screenshots
 from tests.factories import PASSWORD, future_slot, make_request, make_therapist, make_user
 from tests.test_browser_public import answer_eligibility

@@ -10,9 +10,9 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from portal.calendars.models import TherapistCalendar
 from portal.calendars.sync import sync_all
 from portal.extensions import db
-from portal.models import TherapistCalendar
 from tests.calendar_servers import (  # noqa: F401 - fixtures
     ALL_DAY,
     ALL_DAY_BUSY,

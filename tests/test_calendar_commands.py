@@ -11,9 +11,9 @@ import pytest
 import time_machine
 from sqlalchemy import select, text
 
+from portal.calendars.models import CalendarBusy, TherapistCalendar
 from portal.extensions import db
 from portal.messages import senders
-from portal.models import CalendarBusy, TherapistCalendar
 from tests.calendar_servers import (  # noqa: F401 - fixtures
     ALL_DAY,
     MARCH,

@@ -3,7 +3,8 @@
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import ConsultationRequest, Therapist, User, WeeklyHours
+from portal.models import ConsultationRequest, Therapist, WeeklyHours
+from portal.staff.models import User
 
 
 def count(app, model):

@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from portal.booking import declines, rebooking
 from portal.extensions import db
 from portal.messages import notifications
-from portal.models import ConsultationRequest, OutboxEmail
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest
 from tests.backoffice import database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user, soon
 from tests.test_public_flow import (

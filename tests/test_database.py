@@ -161,7 +161,8 @@ def test_migrations_that_rebuild_a_table_keep_the_rows_that_refer_to_it(empty_da
     from flask_migrate import downgrade
     from sqlalchemy import text
 
-    from portal.models import OutboxEmail, RequestNote
+    from portal.messages.models import OutboxEmail
+    from portal.models import RequestNote
 
     def counts() -> list[int]:
         return [db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()  # noqa: S608

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from portal import create_app
 from portal.database import engine_options
 from portal.extensions import db
-from portal.models import ConsultationRequest, OutboxEmail
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest
 from tests.conftest import LiveServer, clear_database, free_port
 from tests.factories import make_therapist
 from tests.test_database_outage import OUTAGE_CONFIG, relayed

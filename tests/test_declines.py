@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.messages import outbox
-from portal.models import ConsultationRequest, OutboxEmail, RequestNote, Therapist
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest, RequestNote, Therapist
 from tests.backoffice import audit_actions
 from tests.conftest import mail_app_config
 from tests.factories import make_request

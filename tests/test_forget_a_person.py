@@ -23,7 +23,8 @@ from portal import encryption
 from portal.extensions import db
 from portal.links import manage_token
 from portal.messages import outbox
-from portal.models import ConsultationRequest, OutboxEmail, to_db, utcnow
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest, to_db, utcnow
 from tests.backoffice import sign_in
 from tests.conftest import mail_app_config
 from tests.factories import make_user

@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from portal.booking.scheduling import format_day, format_slot_long, format_span, format_time
 from portal.extensions import db
-from portal.models import ConsultationRequest, OutboxEmail
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest
 from tests.test_public_flow import book, pass_eligibility
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from portal.booking import consultations, verification
 from portal.extensions import db
 from portal.messages import notifications, outbox
-from portal.models import ConsultationRequest, OutboxEmail
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest
 from tests.conftest import mail_app_config
 from tests.factories import make_request, make_therapist, soon
 from tests.smtp import raw_text

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.messages import notifications, outbox
 from portal.messages.composer import check_subject
-from portal.models import OutboxEmail
+from portal.messages.models import OutboxEmail
 from tests.conftest import mail_app_config
 from tests.factories import future_slot, make_request, make_therapist
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.messages import outbox, transport
-from portal.models import OutboxEmail
+from portal.messages.models import OutboxEmail
 from tests.conftest import mail_app_config
 
 app_config = mail_app_config  # the SMTP fixture's address, plus a test's own

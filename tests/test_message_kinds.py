@@ -14,7 +14,7 @@ from portal.booking import request_status
 from portal.extensions import db
 from portal.messages import composer, notifications
 from portal.messages.kinds import KINDS, URGENT_KINDS, Audience, Channel
-from portal.models import OutboxEmail
+from portal.messages.models import OutboxEmail
 from tests.factories import future_slot, make_request, make_therapist
 
 EMAIL_TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"

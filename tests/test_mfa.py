@@ -16,8 +16,10 @@ from sqlalchemy import select, update
 
 import portal.config
 from portal.extensions import db
-from portal.models import AuditEvent, OutboxEmail, RecoveryCode, User, utcnow
+from portal.messages.models import OutboxEmail
+from portal.models import AuditEvent, utcnow
 from portal.staff.accounts import find_user, password_matches
+from portal.staff.models import RecoveryCode, User
 from tests.backoffice import (
     audit_actions,
     csrf_token,

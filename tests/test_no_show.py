@@ -15,7 +15,8 @@ from sqlalchemy import select
 from portal.booking.scheduling import PACIFIC, parse_slot_value
 from portal.extensions import db
 from portal.messages import outbox
-from portal.models import ConsultationRequest, OutboxEmail, Therapist
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest, Therapist
 from tests.backoffice import audit_actions, database_snapshot
 from tests.conftest import mail_app_config
 from tests.factories import make_request

@@ -16,7 +16,8 @@ from portal.extensions import db
 from portal.messages import notifications, outbox
 from portal.messages.addresses import clean_address
 from portal.messages.composer import check_subject
-from portal.models import ConsultationRequest, OutboxEmail, to_db
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest, to_db
 from tests.conftest import mail_app_config
 from tests.factories import future_slot, make_request, make_therapist, soon
 from tests.smtp import raw_text

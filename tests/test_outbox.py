@@ -18,8 +18,9 @@ from sqlalchemy import func, select, update
 from portal.booking import consultations
 from portal.extensions import db
 from portal.messages import notifications, outbox, senders
+from portal.messages.models import OutboxEmail
 from portal.messages.transport import sink_token
-from portal.models import OutboxEmail, utcnow
+from portal.models import utcnow
 from tests.conftest import BASE_TEST_CONFIG, mail_app_config
 from tests.factories import future_slot, make_request, make_therapist, soon
 

@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.messages import outbox
-from portal.models import OutboxEmail, as_utc
+from portal.messages.models import OutboxEmail
+from portal.models import as_utc
 from tests.conftest import mail_app_config
 from tests.test_outbox import queue_plain
 from tests.test_public_flow import form_data, pass_eligibility, send

@@ -22,7 +22,8 @@ from wtforms.validators import ValidationError
 
 from portal.extensions import db
 from portal.messages import notifications, outbox, senders, transport
-from portal.models import ConsultationRequest, OutboxEmail, utcnow
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest, utcnow
 from portal.public.forms import AboutForm
 from tests.conftest import mail_app_config
 from tests.factories import make_request, make_therapist, soon

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from portal.extensions import db
-from portal.models import OutboxEmail
+from portal.messages.models import OutboxEmail
 from tests.conftest import clear_database, make_app
 from tests.test_database_outage import relayed
 from tests.test_outbox_robustness import wait_until

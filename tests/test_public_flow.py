@@ -17,12 +17,12 @@ from portal.booking.business_days import parse_holidays, reply_due_day
 from portal.booking.scheduling import PACIFIC, format_day, parse_slot_value
 from portal.extensions import db
 from portal.links import manage_token
+from portal.messages.models import OutboxEmail
 from portal.models import (
     AuditEvent,
     ConsultationRequest,
     EmailVerification,
     NotEligibleCount,
-    OutboxEmail,
     RequestNote,
     Setting,
     Therapist,

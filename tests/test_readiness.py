@@ -19,7 +19,8 @@ from flask_migrate import upgrade
 from portal import config as defaults
 from portal import create_app, readiness
 from portal.extensions import db
-from portal.models import OutboxEmail, to_db
+from portal.messages.models import OutboxEmail
+from portal.models import to_db
 from tests.conftest import BACKENDS, new_postgres_database
 from tests.deploy import ROOT
 

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from portal.booking.scheduling import parse_slot_value
 from portal.extensions import db
 from portal.links import manage_token
-from portal.models import ConsultationRequest, OutboxEmail, Therapist
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest, Therapist
 from tests.backoffice import sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user
 

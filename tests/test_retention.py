@@ -11,13 +11,8 @@ from sqlalchemy import ForeignKey, func, select
 
 from portal.extensions import db
 from portal.messages import outbox
-from portal.models import (
-    AuditEvent,
-    ConsultationRequest,
-    OutboxEmail,
-    RequestNote,
-    to_db,
-)
+from portal.messages.models import OutboxEmail
+from portal.models import AuditEvent, ConsultationRequest, RequestNote, to_db
 from tests.factories import future_slot, make_request, make_therapist
 
 OPEN = ("new", "contacted", "scheduled")

@@ -22,10 +22,10 @@ from portal.calendars.feed import feed_token
 from portal.extensions import db
 from portal.links import manage_token
 from portal.messages import notifications, outbox
+from portal.messages.models import OutboxEmail
 from portal.models import (
     ConsultationRequest,
     EmailVerification,
-    OutboxEmail,
     Therapist,
     WaitlistOffer,
     to_db,

@@ -18,7 +18,8 @@ from portal.booking.waitlist import offer_token
 from portal.extensions import db
 from portal.links import manage_token
 from portal.messages import notifications
-from portal.models import ConsultationRequest, OutboxEmail, WaitlistOffer, to_db
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest, WaitlistOffer, to_db
 from tests.factories import future_slot, make_request, make_therapist
 from tests.test_public_flow import ELIGIBLE, book, form_data, pass_eligibility, send
 

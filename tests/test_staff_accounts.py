@@ -16,8 +16,10 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.messages import outbox
-from portal.models import AuditEvent, OutboxEmail, Therapist, User
+from portal.messages.models import OutboxEmail
+from portal.models import AuditEvent, Therapist
 from portal.staff.accounts import find_user, password_matches
+from portal.staff.models import User
 from portal.staff.password_policy import common_passwords
 from tests.backoffice import (
     audit_actions,

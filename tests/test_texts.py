@@ -16,7 +16,8 @@ from sqlalchemy import select
 from portal.booking import consultations
 from portal.extensions import db
 from portal.messages import outbox
-from portal.models import ConsultationRequest, OutboxEmail, to_db
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest, to_db
 from portal.texts import backends, compose, consent, delivery, outgoing
 from portal.texts.models import TextConsent, TextConsentEvent, TextMessage, TextOptOut
 from tests.backoffice import sign_in

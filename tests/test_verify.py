@@ -17,13 +17,8 @@ from portal.booking import verification
 from portal.booking.scheduling import format_time
 from portal.extensions import db
 from portal.messages import outbox
-from portal.models import (
-    AnonymousCount,
-    AuditEvent,
-    ConsultationRequest,
-    EmailVerification,
-    OutboxEmail,
-)
+from portal.messages.models import OutboxEmail
+from portal.models import AnonymousCount, AuditEvent, ConsultationRequest, EmailVerification
 from tests.factories import make_request
 from tests.test_public_flow import (
     details_page,

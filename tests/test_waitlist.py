@@ -21,7 +21,8 @@ from portal.database import begin_write
 from portal.extensions import db
 from portal.links import manage_token
 from portal.messages import outbox
-from portal.models import ConsultationRequest, OutboxEmail, Therapist, WaitlistOffer
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest, Therapist, WaitlistOffer
 from tests.backoffice import database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_time_off, make_user
 from tests.test_public_flow import enter_code, form_data, pass_eligibility, send

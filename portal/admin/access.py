@@ -16,7 +16,8 @@ from sqlalchemy import Select, false
 
 from portal.booking.statuses import RequestStatus
 from portal.extensions import db
-from portal.models import ConsultationRequest, User
+from portal.models import ConsultationRequest
+from portal.staff.models import User
 
 
 def actor() -> User:

@@ -21,15 +21,9 @@ from portal.booking.statuses import OVER_STATUSES, STATUS_LABELS, RequestStatus
 from portal.calendars import connections as calendar_connections
 from portal.calendars import sync as calendar_sync
 from portal.extensions import db
+from portal.messages.models import OutboxEmail
 from portal.messages.outbox_states import OutboxState
-from portal.models import (
-    AnonymousCount,
-    ConsultationRequest,
-    NotEligibleCount,
-    OutboxEmail,
-    as_utc,
-    to_db,
-)
+from portal.models import AnonymousCount, ConsultationRequest, NotEligibleCount, as_utc, to_db
 from portal.web.transaction import flash_when_saved
 
 Request = ConsultationRequest

@@ -29,7 +29,8 @@ from portal.admin.listing import SORTS
 from portal.booking.scheduling import WEEKDAYS
 from portal.booking.statuses import STATUS_LABELS
 from portal.extensions import db
-from portal.models import ROLES, Therapist
+from portal.models import Therapist
+from portal.staff.models import ROLES
 from portal.web.forms import (
     MULTI_LINE_FILTERS,
     ONE_LINE_FILTERS,

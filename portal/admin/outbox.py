@@ -12,8 +12,8 @@ from portal.admin.blueprint import bp
 from portal.admin.listing import page_numbers
 from portal.extensions import db
 from portal.messages import outbox
+from portal.messages.models import OutboxEmail
 from portal.messages.outbox_states import OUTBOX_STATES, OutboxState
-from portal.models import OutboxEmail
 from portal.web.transaction import flash_when_saved
 
 

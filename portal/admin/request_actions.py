@@ -32,9 +32,9 @@ from portal.booking.availability import therapists_for_reschedule
 from portal.booking.scheduling import format_slot_long, parse_slot_value, slot_value
 from portal.booking.statuses import RequestStatus
 from portal.extensions import db
+from portal.messages.models import OutboxEmail
 from portal.messages.outbox_states import UNDELIVERED
 from portal.messages.transport import remove_sink_copies_after_commit
-from portal.models import OutboxEmail
 from portal.web.transaction import Undo, flash_when_saved
 
 

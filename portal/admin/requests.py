@@ -41,13 +41,8 @@ from portal.admin.wording import therapist_names
 from portal.booking import request_status, waitlist
 from portal.booking.statuses import OPEN_STATUSES, RequestStatus
 from portal.extensions import db
-from portal.models import (
-    CONTACT_METHODS,
-    AuditEvent,
-    ConsultationRequest,
-    OutboxEmail,
-    RequestNote,
-)
+from portal.messages.models import OutboxEmail
+from portal.models import CONTACT_METHODS, AuditEvent, ConsultationRequest, RequestNote
 
 
 def therapist_choices() -> list[tuple[str, str]]:

@@ -15,7 +15,6 @@ from portal.admin.forms import NewUserForm, UserForm, therapist_options
 from portal.auth.sessions import end_every_session
 from portal.extensions import db
 from portal.messages.staff_emails import queue_invite
-from portal.models import ROLES, User
 from portal.staff import mfa
 from portal.staff.accounts import (
     AccountError,
@@ -25,6 +24,7 @@ from portal.staff.accounts import (
     therapist_with_email,
     unlock,
 )
+from portal.staff.models import ROLES, User
 from portal.web.forms import options
 from portal.web.transaction import Undo, flash_when_saved
 

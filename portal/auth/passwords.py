@@ -20,7 +20,6 @@ from portal.auth.views import account_key
 from portal.database import KeepsChanges
 from portal.extensions import db, limiter
 from portal.messages.staff_emails import reset_email, stand_in_user
-from portal.models import User
 from portal.staff.accounts import (
     AccountError,
     find_user,
@@ -29,6 +28,7 @@ from portal.staff.accounts import (
     set_password,
     staff_email_key,
 )
+from portal.staff.models import User
 from portal.staff.tokens import user_for_token
 from portal.web.transaction import writing
 

@@ -15,7 +15,7 @@ from flask_login import current_user, login_user, logout_user
 
 from portal.database import begin_write
 from portal.extensions import db
-from portal.models import User, new_session_token
+from portal.staff.models import User, new_session_token
 
 SIGN_IN_MESSAGE = "Please sign in to continue."
 

@@ -36,7 +36,6 @@ from portal.auth.sessions import (
 )
 from portal.database import KeepsChanges
 from portal.extensions import db, limiter, login_manager
-from portal.models import User
 from portal.staff import mfa
 from portal.staff.accounts import (
     find_user,
@@ -46,6 +45,7 @@ from portal.staff.accounts import (
     record_successful_login,
     staff_email_key,
 )
+from portal.staff.models import User
 from portal.web.transaction import writing
 
 login_manager.login_view = "auth.login"

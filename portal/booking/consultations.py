@@ -37,7 +37,6 @@ from portal.models import (
     NAME_SEARCH_COLUMNS,
     ConsultationRequest,
     Therapist,
-    User,
     new_public_id,
     new_reference,
     normalise_name,
@@ -45,6 +44,7 @@ from portal.models import (
     to_db,
     utcnow,
 )
+from portal.staff.models import User
 
 
 class BookingError(Exception):

@@ -24,7 +24,9 @@ from portal.booking import request_status
 from portal.booking.statuses import RequestStatus
 from portal.extensions import db
 from portal.messages import notifications
-from portal.models import ConsultationRequest, OutboxEmail, User
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest
+from portal.staff.models import User
 
 KIND = "declined"
 PERSONAL_LINE_MAX = 300

@@ -36,8 +36,9 @@ from portal.booking.unique_rules import insert_fresh
 from portal.extensions import db
 from portal.links import external_url
 from portal.messages import notifications
-from portal.models import ConsultationRequest, Therapist, User, to_db
+from portal.models import ConsultationRequest, Therapist, to_db
 from portal.signed import Signed
+from portal.staff.models import User
 
 REBOOK_SALT = "rebook-after-no-show"
 # What a rebooking copies from the missed request: who the person is, where they

@@ -45,7 +45,8 @@ from portal.booking.unique_rules import refused_as
 from portal.extensions import db
 from portal.messages import notifications
 from portal.messages.kinds import KINDS, MessageKind
-from portal.models import ConsultationRequest, RequestNote, User
+from portal.models import ConsultationRequest, RequestNote
+from portal.staff.models import User
 
 S = RequestStatus  # short, for the table below
 

@@ -32,8 +32,10 @@ from portal import audit
 from portal.booking.refusals import Refused
 from portal.booking.statuses import CLOSED_STATUSES
 from portal.extensions import db
+from portal.messages.models import OutboxEmail
 from portal.messages.outbox_states import NEVER_SENT, OutboxState
-from portal.models import ConsultationRequest, OutboxEmail, User, to_db
+from portal.models import ConsultationRequest, to_db
+from portal.staff.models import User
 
 CHUNK = 500
 # What a forgotten email's recipient becomes (the column is NOT NULL).

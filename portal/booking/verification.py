@@ -36,14 +36,9 @@ from portal.booking.statuses import OPEN_STATUSES, RequestStatus
 from portal.database import KeepsChanges
 from portal.extensions import db
 from portal.messages import notifications
+from portal.messages.models import OutboxEmail
 from portal.messages.transport import remove_sink_copies_after_commit
-from portal.models import (
-    ConsultationRequest,
-    EmailVerification,
-    OutboxEmail,
-    as_utc,
-    to_db,
-)
+from portal.models import ConsultationRequest, EmailVerification, as_utc, to_db
 
 CODE_DIGITS = 6
 MAX_WRONG_TRIES = 5

@@ -31,16 +31,9 @@ from portal.booking.scheduling import PACIFIC, format_slot_long
 from portal.booking.statuses import WAITING_STATUSES
 from portal.extensions import db
 from portal.messages import notifications
-from portal.models import (
-    ConsultationRequest,
-    Therapist,
-    User,
-    WaitlistOffer,
-    as_utc,
-    to_db,
-    utcnow,
-)
+from portal.models import ConsultationRequest, Therapist, WaitlistOffer, as_utc, to_db, utcnow
 from portal.signed import Signed
+from portal.staff.models import User
 
 OFFER_WINDOW = timedelta(days=7)
 OFFER_SALT = "waitlist-offer"

@@ -13,9 +13,10 @@ from sqlalchemy import delete, select
 from portal.booking.scheduling import PACIFIC, format_day, format_span, format_time
 from portal.calendars.addresses import check_address
 from portal.calendars.errors import CalendarError, describe
+from portal.calendars.models import CalendarBusy, TherapistCalendar
 from portal.calendars.sync import is_stale, sync_one
 from portal.extensions import db
-from portal.models import CalendarBusy, Therapist, TherapistCalendar, to_db
+from portal.models import Therapist, to_db
 
 
 def connect(therapist: Therapist, kind: str, url: str, *, username: str | None = None,

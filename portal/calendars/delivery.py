@@ -20,7 +20,7 @@ from portal.calendars.reading import Limits, caldav_calendar
 from portal.calendars.writeback import CHANNEL, DELETE, therapist_of
 from portal.extensions import db
 from portal.messages import outbox
-from portal.models import OutboxEmail
+from portal.messages.models import OutboxEmail
 
 log = logging.getLogger("portal.calendars")
 # Refusals a retry will not change: the row fails at once, for the admins to see.

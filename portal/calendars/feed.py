@@ -20,10 +20,11 @@ from icalendar import Calendar, Event
 from sqlalchemy import select
 
 from portal.booking.statuses import OPEN_STATUSES
+from portal.calendars.models import CalendarFeed
 from portal.extensions import db
 from portal.links import admin_request_url, external_url
 from portal.messages.calendar_invite import PRODID, event_uid
-from portal.models import CalendarFeed, ConsultationRequest, to_db, utcnow
+from portal.models import ConsultationRequest, to_db, utcnow
 
 bp = Blueprint("calendar_feed", __name__)
 # Past consultations stay in the feed this long (a calendar keeps what it was sent).

@@ -26,10 +26,11 @@ from sqlalchemy import delete, select
 
 from portal.booking.scheduling import PACIFIC
 from portal.calendars.errors import CalendarError, describe
+from portal.calendars.models import CalendarBusy, TherapistCalendar
 from portal.calendars.reading import Limits, Reading, read_caldav, read_ics
 from portal.database import begin_write
 from portal.extensions import db
-from portal.models import CalendarBusy, TherapistCalendar, as_utc, to_db
+from portal.models import as_utc, to_db
 
 log = logging.getLogger("portal.calendars")
 WINDOW_MARGIN = timedelta(days=14)

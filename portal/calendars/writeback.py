@@ -23,9 +23,11 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from portal.booking.statuses import OPEN_STATUSES
+from portal.calendars.models import TherapistCalendar
 from portal.extensions import db
 from portal.messages.calendar_invite import PRODID, event_uid
-from portal.models import ConsultationRequest, OutboxEmail, TherapistCalendar
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest
 
 CHANNEL = "calendar"
 PUT, DELETE = "calendar_put", "calendar_delete"

@@ -23,7 +23,7 @@ from portal.extensions import db
 from portal.i18n import DEFAULT_LANGUAGE, in_language
 from portal.messages.addresses import clean_address
 from portal.messages.kinds import KINDS
-from portal.models import OutboxEmail
+from portal.messages.models import OutboxEmail
 
 # Subjects show on lock screens and shared inboxes: they never name a condition.
 FORBIDDEN_SUBJECT_WORDS = ("ketamine", "trauma", "depression", "ptsd", "anxiety")

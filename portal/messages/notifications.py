@@ -32,15 +32,9 @@ from portal.i18n import current_language
 from portal.i18n import lazy_gettext as _l
 from portal.messages.calendar_invite import consultation_invite
 from portal.messages.composer import Rendered, queue_message, render
+from portal.messages.models import OutboxEmail
 from portal.messages.superseding import supersede_for_cancellation, supersede_reminders
-from portal.models import (
-    CONTACT_METHODS,
-    ConsultationRequest,
-    OutboxEmail,
-    Therapist,
-    as_utc,
-    to_db,
-)
+from portal.models import CONTACT_METHODS, ConsultationRequest, Therapist, as_utc, to_db
 from portal.texts import outgoing as texts
 
 log = logging.getLogger("portal.messages.notifications")

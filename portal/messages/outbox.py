@@ -58,10 +58,11 @@ from portal.database import begin_write
 from portal.extensions import db
 from portal.messages import notifications
 from portal.messages.kinds import URGENT_KINDS, Channel
+from portal.messages.models import OutboxEmail
 from portal.messages.outbox_errors import describe_error, error_code, error_origin
 from portal.messages.outbox_states import NEVER_SENT, UNSENT, OutboxState
 from portal.messages.transport import MESSAGE_ERRORS, Transport, build_message, open_transport
-from portal.models import OutboxEmail, to_db, utcnow
+from portal.models import to_db, utcnow
 
 log = logging.getLogger("portal.messages.outbox")
 MAX_BACKOFF = timedelta(hours=6)

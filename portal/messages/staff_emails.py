@@ -14,7 +14,9 @@ from flask import current_app
 from portal import links
 from portal.booking.scheduling import format_time
 from portal.messages.composer import compose, queue_message
-from portal.models import OutboxEmail, User, as_utc
+from portal.messages.models import OutboxEmail
+from portal.models import as_utc
+from portal.staff.models import User
 from portal.staff.tokens import make_token
 
 

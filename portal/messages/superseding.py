@@ -8,8 +8,9 @@ from __future__ import annotations
 from sqlalchemy import and_, select, update
 
 from portal.extensions import db
+from portal.messages.models import OutboxEmail
 from portal.messages.outbox_states import OUT_OR_GOING, OutboxState
-from portal.models import ConsultationRequest, OutboxEmail
+from portal.models import ConsultationRequest
 
 # What a cancellation makes pointless while it still waits: the news of a booking,
 # of its new time or of its coming up, and an older cancellation (after a reopen)

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from portal import text_rules
 from portal.messages.addresses import clean_address
 from portal.messages.calendar_invite import calendar_method
-from portal.models import OutboxEmail
+from portal.messages.models import OutboxEmail
 
 log = logging.getLogger("portal.mail")
 

@@ -17,15 +17,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from portal import audit
 from portal.extensions import db
 from portal.messages.staff_emails import queue_locked
-from portal.models import (
-    ROLES,
-    AuditEvent,
-    Therapist,
-    User,
-    as_utc,
-    new_session_token,
-    utcnow,
-)
+from portal.models import AuditEvent, Therapist, as_utc, utcnow
+from portal.staff.models import ROLES, User, new_session_token
 from portal.staff.password_policy import WeakPassword, check_new_password, normalise
 
 # Checked against when the email is unknown, so both paths cost the same.

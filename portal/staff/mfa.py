@@ -23,7 +23,8 @@ import segno
 from sqlalchemy import or_, select, update
 
 from portal.extensions import db
-from portal.models import RecoveryCode, User, utcnow
+from portal.models import utcnow
+from portal.staff.models import RecoveryCode, User
 
 RECOVERY_CODE_COUNT = 10
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i look-alikes

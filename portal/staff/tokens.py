@@ -10,8 +10,8 @@ import hashlib
 from flask import current_app
 
 from portal.extensions import db
-from portal.models import User
 from portal.signed import Signed
+from portal.staff.models import User
 
 SALT = "staff-password"
 PURPOSES = {"invite": "STAFF_INVITE_HOURS", "reset": "STAFF_RESET_MINUTES"}

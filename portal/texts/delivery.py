@@ -22,8 +22,9 @@ from sqlalchemy import select, update
 from portal.database import begin_write
 from portal.extensions import db
 from portal.messages import outbox
+from portal.messages.models import OutboxEmail
 from portal.messages.outbox_states import OutboxState
-from portal.models import ConsultationRequest, OutboxEmail, as_utc, to_db, utcnow
+from portal.models import ConsultationRequest, as_utc, to_db, utcnow
 from portal.texts import backends, compose, consent, numbers
 from portal.texts.models import TextMessage
 from portal.texts.outgoing import CHANNEL

@@ -20,8 +20,9 @@ from sqlalchemy import and_, exists, select, update
 
 from portal.extensions import db
 from portal.messages.kinds import Channel
+from portal.messages.models import OutboxEmail
 from portal.messages.outbox_states import OUT_OR_GOING, OutboxState
-from portal.models import OPEN_STATUSES, ConsultationRequest, OutboxEmail, as_utc, to_db, utcnow
+from portal.models import OPEN_STATUSES, ConsultationRequest, as_utc, to_db, utcnow
 from portal.texts import compose, numbers
 from portal.texts.consent import consent_of, has_consent, opted_out
 from portal.texts.models import TextConsent, TextMessage

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import ConsultationRequest, OutboxEmail, to_db
+from portal.messages.models import OutboxEmail
+from portal.models import ConsultationRequest, to_db
 from portal.texts import backends, consent, numbers
 from portal.texts.models import TextConsentEvent, TextMessage
 from portal.texts.states import HANDED_OVER, NOT_ARRIVED, TextState

@@ -19,8 +19,9 @@ from sqlalchemy import select
 
 from portal import links
 from portal.extensions import csrf, db
+from portal.messages.models import OutboxEmail
 from portal.messages.outbox_states import OutboxState
-from portal.models import ConsultationRequest, OutboxEmail, utcnow
+from portal.models import ConsultationRequest, utcnow
 from portal.texts import backends, compose, consent, numbers
 from portal.texts.delivery import fail_for_good
 from portal.texts.models import TextMessage
