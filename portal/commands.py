@@ -25,7 +25,7 @@ from portal.calendars import sync as calendar_sync
 from portal.calendars.errors import CalendarError
 from portal.database import begin_write
 from portal.extensions import db
-from portal.messages import outbox, senders
+from portal.messages import outbox, senders, upkeep
 from portal.messages.transport import remove_sink_copies
 from portal.models import Therapist
 from portal.staff import mfa
@@ -145,7 +145,7 @@ def outbox_group() -> None:
 def outbox_send_command(include_waiting: bool) -> None:
     """Deliver every due message once. Exits 0 when SMTP is down (the rows say why)."""
     report = outbox.deliver_due(include_waiting=include_waiting)
-    outbox.forget_sent_bodies()
+    upkeep.forget_sent_bodies()
     report.waiting = outbox.waiting_count()
     click.echo(report.summary())
     written = calendar_delivery.deliver_due()  # the outbox's calendar channel
@@ -183,7 +183,7 @@ def outbox_work_command(max_loops: int | None) -> None:
 def outbox_retry_failed_command() -> None:
     """Queue every failed message again with fresh attempts (once the cause is fixed)."""
     begin_write()
-    count = outbox.retry_failed()
+    count = upkeep.retry_failed()
     db.session.commit()
     click.echo(f"Queued again: {count}. Run 'outbox send' (or let a worker) deliver them.")
 
@@ -197,7 +197,7 @@ def reminders_group() -> None:
 @with_appcontext
 def reminders_send_command() -> None:
     """Queue a reminder for each booking in the next 24 hours (running it twice adds nothing)."""
-    count = outbox.queue_reminders()
+    count = upkeep.queue_reminders()
     click.echo(f"Reminders queued: {count}.")
     begin_write()
     texts = text_outgoing.queue_due_reminders()  # 24 h and 2 h before, where agreed

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from portal.booking import consultations
 from portal.extensions import db
-from portal.messages import notifications, outbox, senders
+from portal.messages import notifications, outbox, senders, upkeep
 from portal.messages.models import OutboxEmail
 from portal.messages.transport import sink_token
 from portal.models import utcnow
@@ -363,7 +363,7 @@ def test_sent_bodies_are_forgotten_after_the_keeping_period(app, smtp_server):
         db.session.execute(update(OutboxEmail).where(OutboxEmail.key == "test:0")
                            .values(sent_at=utcnow() - timedelta(days=15)))
         db.session.commit()
-        assert outbox.forget_sent_bodies() == 1
+        assert upkeep.forget_sent_bodies() == 1
         rows = {r.key: r for r in db.session.scalars(select(OutboxEmail))}
         assert rows["test:0"].body_text is None and rows["test:0"].status == "sent"
         assert rows["test:1"].body_text == "Hello"

@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select, update
 from wtforms.validators import ValidationError
 
 from portal.extensions import db
-from portal.messages import notifications, outbox, senders, transport
+from portal.messages import notifications, outbox, senders, transport, upkeep
 from portal.messages.models import OutboxEmail
 from portal.models import ConsultationRequest, utcnow
 from portal.public.forms import AboutForm
@@ -344,7 +344,7 @@ def test_delivery_runs_when_queuing_reminders_fails(app, smtp_server, monkeypatc
 
     monkeypatch.setattr(notifications, "queue_due_reminders", broken)
     with caplog.at_level(logging.ERROR, logger="portal.messages.outbox"), app.app_context():
-        reminders, report = outbox.work_once()
+        reminders, report = upkeep.work_once()
     assert reminders == 0 and report.sent == 1
     [line] = [r.getMessage() for r in caplog.records if r.name == "portal.messages.outbox"]
     assert "RuntimeError at tests.test_outbox_robustness:" in line
@@ -360,7 +360,7 @@ def test_one_bad_booking_does_not_hold_back_the_other_reminders(app, smtp_server
         db.session.commit()
         bad_id, good_id = bad.id, good.id
     with app.app_context():
-        reminders, report = outbox.work_once()
+        reminders, report = upkeep.work_once()
         assert reminders == 1 and report.sent == 1
         assert db.session.scalars(select(OutboxEmail.request_id)).all() == [good_id]
         # Marked, so it is not tried (and logged) again every few seconds.
@@ -370,7 +370,7 @@ def test_one_bad_booking_does_not_hold_back_the_other_reminders(app, smtp_server
 @pytest.mark.parametrize("app_config", [{"OUTBOX_POLL_SECONDS": 0.05}], indirect=True)
 def test_background_sender_logs_where_a_round_failed_and_delivers_in_the_next(
         app, smtp_server, monkeypatch, caplog):
-    real, calls = outbox.work_once, []
+    real, calls = upkeep.work_once, []
 
     def fail_once(now=None):
         calls.append(1)
@@ -378,7 +378,7 @@ def test_background_sender_logs_where_a_round_failed_and_delivers_in_the_next(
             raise RuntimeError("jane@example.com")
         return real(now)
 
-    monkeypatch.setattr(outbox, "work_once", fail_once)
+    monkeypatch.setattr(upkeep, "work_once", fail_once)
     queue_plain(app, 1)
     with caplog.at_level(logging.ERROR, logger="portal.messages.outbox"):
         sender = senders.start_background_sender(app, lazy=False)
@@ -412,7 +412,7 @@ def test_bodies_of_old_failed_and_superseded_mail_are_forgotten(app):
     add_row(app, "failed:new", "c@example.com", status="failed")
     add_row(app, "queued:old", "d@example.com", created_at=old)
     with app.app_context():
-        assert outbox.forget_sent_bodies() == 2
+        assert upkeep.forget_sent_bodies() == 2
     kept = {key: row.body_text is not None for key, row in rows(app).items()}
     assert kept == {"failed:old": False, "superseded:old": False, "failed:new": True,
                     "queued:old": True}

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ForeignKey, func, select
 
 from portal.extensions import db
-from portal.messages import outbox
+from portal.messages import outbox, upkeep
 from portal.messages.models import OutboxEmail
 from portal.models import AuditEvent, ConsultationRequest, RequestNote, to_db
 from tests.factories import future_slot, make_request, make_therapist
@@ -102,7 +102,7 @@ def test_purge_forgets_old_emails_even_of_requests_it_keeps(app, runner):
         assert state("staff") == forgotten
         assert state("recent sent")[:2] == ("person2@example.com", "Hello 2")
         assert state("old queued")[:2] == ("person4@example.com", "Hello 4")  # still to go
-        assert outbox.retry_failed() == 0  # nothing left to send
+        assert upkeep.retry_failed() == 0  # nothing left to send
     again = runner.invoke(args=["purge", "--older-than-days", "30"])
     assert "Forgot the content and recipients of 0 emails." in again.output
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from portal.booking import verification
 from portal.booking.scheduling import format_time
 from portal.extensions import db
-from portal.messages import outbox
+from portal.messages import outbox, upkeep
 from portal.messages.models import OutboxEmail
 from portal.models import AnonymousCount, AuditEvent, ConsultationRequest, EmailVerification
 from tests.factories import make_request
@@ -276,7 +276,7 @@ def test_expired_holds_are_released_by_the_sender_and_by_purge(app, runner, ther
         assert verification.release_expired(datetime.now(UTC)) == 0
         db.session.commit()
         with time_machine.travel(later, tick=False):
-            outbox.work_once()
+            upkeep.work_once()
         assert count(ConsultationRequest) == 0 and count(OutboxEmail) == 0
     assert unverified_count(app) == 3
     pass_eligibility(clients[0])
@@ -461,6 +461,6 @@ def test_dropped_and_expired_requests_take_their_sink_copies_along(app, therapis
     assert len(list(sink.glob("*.eml"))) == 2
     with app.app_context(), time_machine.travel(datetime.now(UTC) + timedelta(minutes=31),
                                                 tick=False):
-        outbox.work_once()
+        upkeep.work_once()
         assert count(ConsultationRequest) == 0
     assert list(sink.glob("*.eml")) == []

@@ -20,7 +20,7 @@ from portal.booking.scheduling import PACIFIC, format_slot_long, parse_slot_valu
 from portal.database import begin_write
 from portal.extensions import db
 from portal.links import manage_token
-from portal.messages import outbox
+from portal.messages import upkeep
 from portal.messages.models import OutboxEmail
 from portal.models import ConsultationRequest, Therapist, WaitlistOffer
 from tests.backoffice import database_snapshot, sign_in
@@ -224,7 +224,7 @@ def test_an_expired_verify_hold_offers_its_time(app, client):
     assert send(client, data).status_code == 302
     assert offers_to(app, "mine@example.com") == []
     with app.app_context():
-        outbox.release_expired_holds(datetime.now(UTC) + timedelta(minutes=31))
+        upkeep.release_expired_holds(datetime.now(UTC) + timedelta(minutes=31))
         [offer] = db.session.scalars(select(WaitlistOffer)).all()
         assert offer.starts_at == parse_slot_value(data["slot"])
 

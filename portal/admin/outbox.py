@@ -11,7 +11,7 @@ from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.listing import page_numbers
 from portal.extensions import db
-from portal.messages import outbox
+from portal.messages import upkeep
 from portal.messages.models import OutboxEmail
 from portal.messages.outbox_states import OUTBOX_STATES, OutboxState
 from portal.web.transaction import flash_when_saved
@@ -46,7 +46,7 @@ def outbox_retry(email_id: int):
         flash(f"Email {email.id} can't be sent again: its content was already deleted.", "error")
         return redirect(url_for("admin.outbox_list", status=OutboxState.FAILED))
     # A fresh run of attempts, due now, once someone has looked at the failure.
-    outbox.retry_failed(email.id)
+    upkeep.retry_failed(email.id)
     audit.record("email_retried", actor=actor(), request_id=email.request_id, email_id=email.id)
     flash_when_saved(f"Email {email.id} is queued again.", "info")
     return redirect(url_for("admin.outbox_list", status=OutboxState.FAILED))
@@ -55,7 +55,7 @@ def outbox_retry(email_id: int):
 @bp.post("/outbox/retry-failed")
 @admin_required
 def outbox_retry_all():
-    count = outbox.retry_failed()
+    count = upkeep.retry_failed()
     audit.record("emails_retried", actor=actor(), count=count)
     flash_when_saved(f"{count} failed email{'s are' if count != 1 else ' is'} queued again.",
                      "info")

@@ -25,15 +25,15 @@ A failure counts the attempt and schedules the next one with exponential
 back-off and jitter. Someone is waiting at the code page for a code email (or the
 "already" note sent in its place), so those retry within seconds, never more than
 ``OUTBOX_CODE_MAX_BACKOFF_SECONDS`` apart, for as long as the request's hold lasts;
-other mail keeps the slow schedule. After ``OUTBOX_MAX_ATTEMPTS`` (or a permanent 5xx refusal)
-the row is ``failed`` and shows up for the admins; ``retry_failed`` puts failed
-rows back in the queue once the cause is fixed. Leases and abandonment always
+other mail keeps the slow schedule. After ``OUTBOX_MAX_ATTEMPTS`` (or a permanent 5xx
+refusal) the row is ``failed`` and shows up for the admins; ``upkeep.retry_failed`` puts
+failed rows back in the queue once the cause is fixed. Leases and abandonment always
 follow the real clock; the ``now`` a caller passes only decides what is due.
 
 Unlike domain functions, ``deliver_due`` commits: its marks must be durable
-one by one (``queue_reminders`` commits too: it is a sender's step, not an
-event's). Log lines carry the row id, kind and outcome, never an address or
-any content.
+one by one. A sender's whole round (expired holds, due reminders, then this) is
+``portal.messages.upkeep.work_once``. Log lines carry the row id, kind and outcome,
+never an address or any content.
 """
 
 from __future__ import annotations
@@ -53,14 +53,12 @@ from flask_mail import Message
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
-from portal.booking import verification
 from portal.database import begin_write
 from portal.extensions import db
-from portal.messages import notifications
 from portal.messages.kinds import URGENT_KINDS, Channel
 from portal.messages.models import OutboxEmail
-from portal.messages.outbox_errors import describe_error, error_code, error_origin
-from portal.messages.outbox_states import NEVER_SENT, UNSENT, OutboxState
+from portal.messages.outbox_errors import describe_error, error_code
+from portal.messages.outbox_states import UNSENT, OutboxState
 from portal.messages.transport import MESSAGE_ERRORS, Transport, build_message, open_transport
 from portal.models import to_db, utcnow
 
@@ -382,87 +380,3 @@ def _is_permanent(error: Exception) -> bool:
         codes = [code for code, _ in error.recipients.values()]
         return bool(codes) and all(code >= 500 for code in codes)
     return getattr(error, "smtp_code", 0) >= 500
-
-
-def retry_failed(email_id: int | None = None) -> int:
-    """Put every failed message (or only ``email_id``) back in the queue, due now with
-    fresh attempts; how many.
-
-    For after the cause is fixed (a long outage, a mailbox that exists again).
-    Rows whose content was already forgotten stay failed: nothing is left to send.
-    Like other domain functions it does not commit; the caller begins the write
-    transaction (``begin_write()``) and commits.
-    """
-    retry = update(OutboxEmail).where(OutboxEmail.status == OutboxState.FAILED,
-                                      OutboxEmail.body_text.is_not(None))
-    if email_id is not None:
-        retry = retry.where(OutboxEmail.id == email_id)
-    result = db.session.execute(
-        retry.values(status=OutboxState.QUEUED, attempts=0, next_attempt_at=utcnow(),
-                     claimed_by=None, claimed_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
-
-
-def forget_sent_bodies(now: datetime | None = None) -> int:
-    """Drop the content of messages done with long enough ago; the delivery record stays.
-
-    Sent rows count from when they were sent; failed and superseded ones (never
-    sent, or not any more) from when they were queued.
-    """
-    now = now or datetime.now(UTC)
-    cutoff = to_db(now - timedelta(days=int(current_app.config["OUTBOX_KEEP_BODIES_DAYS"])))
-    begin_write()
-    result = db.session.execute(
-        update(OutboxEmail)
-        .where(or_(and_(OutboxEmail.status == OutboxState.SENT, OutboxEmail.sent_at < cutoff),
-                   and_(OutboxEmail.status.in_(NEVER_SENT),
-                        OutboxEmail.created_at < cutoff)),
-               OutboxEmail.body_text.is_not(None))
-        .values(body_text=None, body_html=None, ics=None)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return result.rowcount
-
-
-def queue_reminders(now: datetime | None = None) -> int:
-    """Queue the reminders due at ``now`` in a write transaction of their own, and commit;
-    how many were new."""
-    begin_write()
-    count = notifications.queue_due_reminders(now)
-    db.session.commit()
-    return count
-
-
-def release_expired_holds(now: datetime | None = None) -> int:
-    """Delete the pending requests whose email was not confirmed in time (their codes
-    and emails go with them), in a write transaction of its own; how many."""
-    begin_write()
-    count = verification.release_expired(now)
-    db.session.commit()
-    return count
-
-
-def work_once(now: datetime | None = None) -> tuple[int, DeliveryReport]:
-    """One round of a sender: release expired holds (so no code email for a dropped
-    request goes out), queue due reminders, then deliver what is due.
-
-    Delivery runs even when the first two failed: a problem there must not hold
-    back every other email.
-    """
-    try:
-        release_expired_holds(now)
-    except Exception as error:
-        db.session.rollback()
-        log.error("outbox releasing expired holds failed: %s at %s", type(error).__name__,
-                  error_origin(error))
-    try:
-        reminders = queue_reminders(now)
-    except Exception as error:
-        db.session.rollback()
-        reminders = 0
-        log.error("outbox reminders failed: %s at %s", type(error).__name__,
-                  error_origin(error))
-    return reminders, deliver_due(now)

@@ -21,7 +21,7 @@ from flask import Flask
 
 from portal.calendars import delivery as calendar_delivery
 from portal.calendars import sync as calendar_sync
-from portal.messages import outbox
+from portal.messages import outbox, upkeep
 from portal.messages.outbox_errors import error_origin
 from portal.texts import delivery as text_delivery
 
@@ -34,7 +34,7 @@ def work_loop(app: Flask, stopping: threading.Event, *, max_rounds: int | None =
               on_round: Callable[[int, outbox.DeliveryReport], None] | None = None,
               survive_errors: bool = False, name: str = "background sender",
               read_calendars: bool = False) -> None:
-    """Rounds of ``outbox.work_once`` every ``OUTBOX_POLL_SECONDS`` until ``stopping`` is
+    """Rounds of ``upkeep.work_once`` every ``OUTBOX_POLL_SECONDS`` until ``stopping`` is
     set (or ``max_rounds`` are done), forgetting old bodies in the first round and then
     every ``FORGET_EVERY_SECONDS``. Each round has its own app context (and so its own
     session). ``on_round`` sees each round's reminder count and report. A failed round
@@ -52,11 +52,11 @@ def work_loop(app: Flask, stopping: threading.Event, *, max_rounds: int | None =
         wait = poll
         try:
             with app.app_context():
-                reminders, report = outbox.work_once()
+                reminders, report = upkeep.work_once()
                 calendar_delivery.deliver_due()  # consultations into therapists' calendars
                 text_delivery.work()  # text reminders due, and texts
                 if forgot_at is None or time.monotonic() - forgot_at >= FORGET_EVERY_SECONDS:
-                    outbox.forget_sent_bodies()
+                    upkeep.forget_sent_bodies()
                     forgot_at = time.monotonic()
                 if read_calendars and (calendars_at is None
                                        or time.monotonic() - calendars_at >= calendars_every):
