@@ -345,6 +345,28 @@ def test_a_killed_sender_resends_at_most_one_text(texting, client, twilio, dayti
         assert text_rows(texting, request_id) == [("text_confirmation", "sent", "sent")]
 
 
+def test_a_text_whose_sender_keeps_dying_fails_for_good_and_goes_by_email(
+        texting, client, twilio, daytime, monkeypatch):
+    request_id = consenting(texting, client)
+
+    def dies(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(outbox, "mark_sent", dies)  # every attempt dies after the send
+    for _ in range(texting.config["OUTBOX_MAX_ATTEMPTS"]):
+        with pytest.raises(Killed):
+            deliver(texting)
+        with texting.app_context():
+            db.session.rollback()
+        daytime.shift(timedelta(seconds=texting.config["OUTBOX_LEASE_SECONDS"] + 5))
+    deliver(texting)  # the next round gives up on it
+    assert text_rows(texting, request_id) == [("text_confirmation", "failed", "failed")]
+    with texting.app_context():
+        fallback = db.session.scalar(select(OutboxEmail).where(
+            OutboxEmail.kind == "text_fallback"))
+        assert fallback is not None and "Texts on" in fallback.body_text
+
+
 # -- quiet hours -------------------------------------------------------------------------
 
 # At each instant (all at night in California), the next 8 AM Pacific, in UTC.

@@ -193,7 +193,7 @@ def _fail_exhausted(clock: datetime) -> int:
     """
     max_attempts = int(current_app.config["OUTBOX_MAX_ATTEMPTS"])
     rows = db.session.execute(
-        select(OutboxEmail.id, OutboxEmail.kind, OutboxEmail.attempts)
+        select(OutboxEmail.id, OutboxEmail.kind, OutboxEmail.attempts, OutboxEmail.channel)
         .where(OutboxEmail.status == OutboxState.SENDING, OutboxEmail.claimed_until < clock,
                OutboxEmail.attempts >= max_attempts)
         .with_for_update(skip_locked=True)
@@ -209,6 +209,14 @@ def _fail_exhausted(clock: datetime) -> int:
     for row in rows:
         log.warning("outbox id=%s kind=%s outcome=failed attempt=%s error=abandoned",
                     row.id, row.kind, row.attempts)
+    texts = [row.id for row in rows if row.channel == Channel.SMS]
+    if texts:
+        # A text given up on still reaches the client: by email, as any text that
+        # fails for good (its state for staff, the fallback email).
+        from portal.texts.delivery import fail_for_good
+
+        for text_id in texts:
+            fail_for_good(db.session.get(OutboxEmail, text_id), None)
     return len(rows)
 
 
