@@ -174,7 +174,7 @@ KINDS = ("text_confirmation", "text_booked", "text_reminder_24h", "text_reminder
 def body(kind: str, consultation: ConsultationRequest, *,
          starts_at: datetime | None = None) -> str:
     """The text of ``kind`` for ``consultation``, in its language. ``starts_at``: the
-    time it is about (the cancelled one, for a cancellation)."""
+    time it is about (the canceled one, for a cancellation)."""
     starts_at = starts_at or consultation.starts_at
     language = consultation.language
     with in_language(language):
@@ -205,10 +205,10 @@ def _wording(kind: str, booked: bool, values: dict) -> str:
         return gettext("New time for your free consultation: %(when)s. %(link)s Reply STOP "
                        "to end.", **values)
     if kind == "text_cancelled" and booked:
-        return gettext("Your free consultation on %(when)s is cancelled. %(link)s Reply STOP "
+        return gettext("Your free consultation on %(when)s is canceled. %(link)s Reply STOP "
                        "to end.", **values)
     if kind == "text_cancelled":
-        return gettext("Your consultation request is cancelled. %(link)s Reply STOP to end.",
+        return gettext("Your consultation request is canceled. %(link)s Reply STOP to end.",
                        **values)
     raise ValueError(f"no text of kind {kind!r}")
 

@@ -19,7 +19,7 @@ STATE_LABELS = {TextState.QUEUED: "Waiting", TextState.DROPPED: "Not sent",
                 TextState.UNDELIVERED: "Not delivered", TextState.FAILED: "Failed"}
 KIND_LABELS = {"text_confirmation": "Texts on", "text_booked": "Booked",
                "text_reminder_24h": "Reminder (24 h)", "text_reminder_2h": "Reminder (2 h)",
-               "text_rescheduled": "New time", "text_cancelled": "Cancelled"}
+               "text_rescheduled": "New time", "text_cancelled": "Canceled"}
 
 
 def panel(consultation: ConsultationRequest) -> dict:
