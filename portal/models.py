@@ -23,10 +23,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Text,
     Time,
     event,
+    select,
     text,
 )
 from sqlalchemy.dialects import postgresql
@@ -511,6 +513,16 @@ class AvailabilityVersion(db.Model):
 def _install_availability_triggers(target, connection, **kw) -> None:
     """``db.create_all()`` (the tests' schema) gets the triggers the migration makes."""
     availability_version.install(connection, availability_version.ALL_TRIGGERS)
+
+
+def open_bookings_starting(after: datetime, until: datetime) -> Select:
+    """The open requests whose booked time starts after ``after`` and by ``until``,
+    earliest first: what the reminders (by email and by text) look for."""
+    return select(ConsultationRequest).where(
+        ConsultationRequest.slot_start > to_db(after),
+        ConsultationRequest.slot_start <= to_db(until),
+        ConsultationRequest.status.in_(OPEN_STATUSES),
+    ).order_by(ConsultationRequest.slot_start)
 
 
 # The rest of the data lives beside the code that owns it. Imported here, last, so

@@ -25,7 +25,6 @@ from sqlalchemy import select
 from portal import links, text_rules
 from portal.booking import next_step
 from portal.booking.scheduling import format_slot_long, format_time
-from portal.booking.statuses import OPEN_STATUSES
 from portal.calendars import writeback as calendar_writeback
 from portal.extensions import db
 from portal.i18n import current_language
@@ -34,7 +33,14 @@ from portal.messages.calendar_invite import consultation_invite
 from portal.messages.composer import Rendered, queue_message, render
 from portal.messages.models import OutboxEmail
 from portal.messages.superseding import supersede_for_cancellation, supersede_reminders
-from portal.models import CONTACT_METHODS, ConsultationRequest, Therapist, as_utc, to_db
+from portal.models import (
+    CONTACT_METHODS,
+    ConsultationRequest,
+    Therapist,
+    as_utc,
+    open_bookings_starting,
+    to_db,
+)
 from portal.texts import outgoing as texts
 
 log = logging.getLogger("portal.messages.notifications")
@@ -224,13 +230,8 @@ def queue_due_reminders(now: datetime | None = None) -> int:
     """Queue a reminder for every open booking starting within 24 hours; how many were new."""
     now = now or datetime.now(UTC)
     due = db.session.scalars(
-        select(ConsultationRequest).where(
-            ConsultationRequest.slot_start.is_not(None),
-            ConsultationRequest.slot_start > to_db(now),
-            ConsultationRequest.slot_start <= to_db(now + REMINDER_WINDOW),
-            ConsultationRequest.status.in_(OPEN_STATUSES),
-            ConsultationRequest.reminder_queued_at.is_(None),
-        ).order_by(ConsultationRequest.slot_start)
+        open_bookings_starting(now, now + REMINDER_WINDOW)
+        .where(ConsultationRequest.reminder_queued_at.is_(None))
     ).all()
     queued = 0
     for consultation in due:

@@ -22,7 +22,13 @@ from portal.extensions import db
 from portal.messages.kinds import Channel
 from portal.messages.models import OutboxEmail
 from portal.messages.outbox_states import OUT_OR_GOING, OutboxState
-from portal.models import OPEN_STATUSES, ConsultationRequest, as_utc, to_db, utcnow
+from portal.models import (
+    ConsultationRequest,
+    as_utc,
+    open_bookings_starting,
+    to_db,
+    utcnow,
+)
 from portal.texts import compose, numbers
 from portal.texts.consent import consent_of, has_consent, opted_out
 from portal.texts.models import TextConsent, TextMessage
@@ -157,15 +163,10 @@ def queue_due_reminders(now: datetime | None = None) -> int:
     how many were new. Idempotent (one key per reminder and booking)."""
     now = now or datetime.now(UTC)
     due = db.session.scalars(
-        select(ConsultationRequest).where(
-            ConsultationRequest.slot_start.is_not(None),
-            ConsultationRequest.slot_start > to_db(now),
-            ConsultationRequest.slot_start <= to_db(now + REMINDER_WINDOW),
-            ConsultationRequest.status.in_(OPEN_STATUSES),
+        open_bookings_starting(now, now + REMINDER_WINDOW).where(
             ConsultationRequest.ok_to_text.is_(True),
             exists().where(TextConsent.request_id == ConsultationRequest.id,
-                           TextConsent.withdrawn_at.is_(None)),
-        ).order_by(ConsultationRequest.slot_start)
+                           TextConsent.withdrawn_at.is_(None)))
     ).all()
     queued = 0
     for consultation in due:
