@@ -18,6 +18,7 @@ from portal import audit, backup, demo, encryption, readiness
 from portal.booking import verification
 from portal.booking.retention import purge_old_requests
 from portal.booking.search_names import refresh_search_names
+from portal.booking.therapists import Therapist
 from portal.calendars import connections as calendar_connections
 from portal.calendars import delivery as calendar_delivery
 from portal.calendars import feed as calendar_feed
@@ -27,7 +28,6 @@ from portal.database import begin_write
 from portal.extensions import db
 from portal.messages import outbox, senders, upkeep
 from portal.messages.transport import remove_sink_copies
-from portal.models import Therapist
 from portal.staff import mfa
 from portal.staff.accounts import AccountError, create_user, find_user
 from portal.staff.models import ROLES, new_session_token

@@ -11,13 +11,12 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import func, select
 
 from portal.booking import availability_version
+from portal.booking.answers import INTERESTS
 from portal.booking.statuses import RELEASED_STATUSES, STATUS_LABELS
+from portal.booking.therapists import Therapist, WeeklyHours
 from portal.extensions import db
 from portal.models import (
-    INTERESTS,
     ConsultationRequest,
-    Therapist,
-    WeeklyHours,
     client_email_key,
     new_public_id,
     normalise_name,

@@ -1,8 +1,10 @@
-"""The portal's data: therapists and their hours, consultation requests with their
-email checks, waitlist offers and notes, the audit log and the anonymous counts. Data
-that one part of the portal owns lives beside it (``portal.staff.models``,
+"""The portal's data: consultation requests with their email checks, waitlist offers
+and notes, and the audit log. Data that one part of the portal owns lives beside it
+(``portal.booking.therapists``, ``portal.booking.intake_tables``, the availability
+version in ``portal.booking.availability_version``, ``portal.staff.models``,
 ``portal.messages.models``, ``portal.calendars.models``, ``portal.texts.models``) and is
-imported at the end of this module, so every table is known wherever models are.
+imported at the end of this module, so every table is known wherever models are. The
+words for a request's answers are in ``portal.booking.answers``.
 
 All timestamps are stored as naive UTC (the same on SQLite and PostgreSQL) and
 converted with :func:`as_utc` when they leave the database.
@@ -12,11 +14,10 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -26,15 +27,13 @@ from sqlalchemy import (
     Select,
     String,
     Text,
-    Time,
-    event,
     select,
     text,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.booking import availability_version
+from portal.booking.answers import INTERESTS, LANGUAGE_NAMES, PAYMENT_METHODS, SELF_PAY
 from portal.booking.statuses import (
     HOLDS_SLOT_SQL,
     OPEN_SQL,
@@ -44,9 +43,9 @@ from portal.booking.statuses import (
 )
 from portal.encryption import EncryptedText
 from portal.extensions import db
-from portal.i18n import N_
 
 if TYPE_CHECKING:  # defined beside the code that owns it, imported at the end
+    from portal.booking.therapists import Therapist
     from portal.staff.models import User
 
 
@@ -110,93 +109,6 @@ def new_public_id() -> str:
 def new_reference() -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I look-alikes
     return "C-" + "".join(secrets.choice(alphabet) for _ in range(7))
-
-
-class Therapist(db.Model):
-    __tablename__ = "therapist"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
-    email: Mapped[str] = mapped_column(String(254))
-    licence_type: Mapped[str] = mapped_column(String(40))
-    licence_number: Mapped[str] = mapped_column(String(40))
-    bio: Mapped[str] = mapped_column(Text, default="")
-    # The same bio for the Spanish pages; empty: they show the English one.
-    bio_es: Mapped[str] = mapped_column(Text, default="", server_default="")
-
-    def bio_in(self, language: str) -> str:
-        """The bio for a page in ``language``: the Spanish one when there is one."""
-        return self.bio_es if language == "es" and self.bio_es else self.bio
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # The therapist's video room (https): clients may choose video only where there is one.
-    video_url: Mapped[str | None] = mapped_column(String(500))
-    accepting_new: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-    hours: Mapped[list[WeeklyHours]] = relationship(
-        back_populates="therapist", cascade="all, delete-orphan",
-        order_by="(WeeklyHours.weekday, WeeklyHours.start)",
-    )
-    time_off: Mapped[list[TimeOff]] = relationship(
-        back_populates="therapist", cascade="all, delete-orphan", order_by="TimeOff.starts_at"
-    )
-
-    @property
-    def licence(self) -> str:
-        return f"{self.licence_type} #{self.licence_number}"
-
-    @property
-    def bookable(self) -> bool:
-        return self.active and self.accepting_new
-
-
-class WeeklyHours(db.Model):
-    """One range of a therapist's weekly hours, in Pacific wall-clock time."""
-
-    __tablename__ = "weekly_hours"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    therapist_id: Mapped[int] = mapped_column(
-        ForeignKey("therapist.id", ondelete="CASCADE"), index=True
-    )
-    weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday
-    start: Mapped[time] = mapped_column(Time)
-    end: Mapped[time] = mapped_column(Time)
-
-    therapist: Mapped[Therapist] = relationship(back_populates="hours")
-
-
-class TimeOff(db.Model):
-    __tablename__ = "time_off"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    therapist_id: Mapped[int] = mapped_column(
-        ForeignKey("therapist.id", ondelete="CASCADE"), index=True
-    )
-    starts_at: Mapped[datetime] = mapped_column(DateTime)
-    ends_at: Mapped[datetime] = mapped_column(DateTime)
-    note: Mapped[str] = mapped_column(String(200), default="")
-
-    therapist: Mapped[Therapist] = relationship(back_populates="time_off")
-
-
-INTERESTS = {
-    "kap": N_("Ketamine-assisted psychotherapy"),
-    "depression": N_("Depression"),
-    "trauma": N_("Trauma / PTSD"),
-    "anxiety": N_("Anxiety"),
-    "other": N_("Something else"),
-}
-MEETINGS = {"phone": N_("Phone call"), "video": N_("Video call")}
-CONTACT_METHODS = {"email": N_("Email"), "phone": N_("Phone call"), "text": N_("Text message")}
-# How the person expects to pay for therapy after the free consultation. Self-pay
-# means a Good Faith Estimate is due before the first paid session (No Surprises
-# Act, 45 CFR 149.610).
-PAYMENT_METHODS = {"self_pay": N_("Self-pay"), "insurance": N_("Insurance"),
-                   "not_sure": N_("Not sure yet")}
-SELF_PAY = "self_pay"
-# The languages a request can be made in, named for staff (the back office is English).
-LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
 
 class ConsultationRequest(db.Model):
@@ -470,51 +382,6 @@ class AuditEvent(db.Model):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
-class NotEligibleCount(db.Model):
-    """Anonymous: how many people were turned away each day, and nothing else."""
-
-    __tablename__ = "not_eligible_count"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class AnonymousCount(db.Model):
-    """Daily counts of events that leave no other trace (``kind``: "unverified", a
-    pending request dropped because its email was never confirmed)."""
-
-    __tablename__ = "anonymous_count"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class Setting(db.Model):
-    """Small switches an admin changes at run time (the intake pause)."""
-
-    __tablename__ = "setting"
-
-    key: Mapped[str] = mapped_column(String(60), primary_key=True)
-    value: Mapped[str] = mapped_column(Text, default="")
-
-
-class AvailabilityVersion(db.Model):
-    """One row whose number the database raises on every change that may change the
-    free times (its triggers: portal.booking.availability_version)."""
-
-    __tablename__ = "availability_version"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    version: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
-@event.listens_for(db.metadata, "after_create")
-def _install_availability_triggers(target, connection, **kw) -> None:
-    """``db.create_all()`` (the tests' schema) gets the triggers the migration makes."""
-    availability_version.install(connection, availability_version.ALL_TRIGGERS)
-
-
 def open_bookings_starting(after: datetime, until: datetime) -> Select:
     """The open requests whose booked time starts after ``after`` and by ``until``,
     earliest first: what the reminders (by email and by text) look for."""
@@ -527,7 +394,8 @@ def open_bookings_starting(after: datetime, until: datetime) -> Select:
 
 # The rest of the data lives beside the code that owns it. Imported here, last, so
 # that every table and relationship is known wherever the models are.
-from portal.calendars import models as calendar_models  # noqa: E402, F401, I001
+from portal.booking import availability_version, intake_tables, therapists  # noqa: E402, F401, I001
+from portal.calendars import models as calendar_models  # noqa: E402, F401
 from portal.messages import models as message_models  # noqa: E402, F401
 from portal.staff import models as staff_models  # noqa: E402, F401
 from portal.texts import models as text_models  # noqa: E402, F401

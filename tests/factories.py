@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, time, timedelta
 
+from portal.booking.therapists import Therapist, TimeOff, WeeklyHours
 from portal.extensions import db
-from portal.models import ConsultationRequest, Therapist, TimeOff, WeeklyHours, to_db, utcnow
+from portal.models import ConsultationRequest, to_db, utcnow
 from portal.staff.accounts import create_user
 from portal.staff.models import User
 

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from portal.booking.therapists import TimeOff, WeeklyHours
 from portal.extensions import db
 from portal.messages.models import OutboxEmail
-from portal.models import TimeOff, WeeklyHours, utcnow
+from portal.models import utcnow
 from tests.backoffice import database_snapshot, make_cast, sign_in
 from tests.factories import PASSWORD, future_slot, make_request
 

@@ -11,17 +11,17 @@ import pytest
 from sqlalchemy import event, select
 
 from portal.admin import export
-from portal.booking.scheduling import PACIFIC
-from portal.booking.statuses import STATUS_LABELS
-from portal.extensions import db
-from portal.models import (
+from portal.booking.answers import (
     CONTACT_METHODS,
     INTERESTS,
     LANGUAGE_NAMES,
     PAYMENT_METHODS,
     SELF_PAY,
-    ConsultationRequest,
 )
+from portal.booking.scheduling import PACIFIC
+from portal.booking.statuses import STATUS_LABELS
+from portal.extensions import db
+from portal.models import ConsultationRequest
 from portal.phones import spreadsheet_phone
 from tests.factories import make_request, make_therapist
 

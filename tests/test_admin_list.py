@@ -9,8 +9,9 @@ import pytest
 
 from portal.booking.consultations import search_text
 from portal.booking.scheduling import PACIFIC
+from portal.booking.therapists import Therapist
 from portal.extensions import db
-from portal.models import ConsultationRequest, Therapist, to_db
+from portal.models import ConsultationRequest, to_db
 from tests.backoffice import sign_in
 from tests.factories import future_slot, make_request, make_requests
 

@@ -11,19 +11,12 @@ import time_machine
 from sqlalchemy import select, update
 
 from portal.booking import consultations
+from portal.booking.intake_tables import Setting
 from portal.booking.scheduling import PACIFIC
+from portal.booking.therapists import Therapist, TimeOff, WeeklyHours
 from portal.extensions import db
 from portal.messages.models import OutboxEmail
-from portal.models import (
-    AuditEvent,
-    ConsultationRequest,
-    Setting,
-    Therapist,
-    TimeOff,
-    WeeklyHours,
-    to_db,
-    utcnow,
-)
+from portal.models import AuditEvent, ConsultationRequest, to_db, utcnow
 from portal.staff.models import User
 from tests.backoffice import audit_actions, sign_in
 from tests.factories import make_request

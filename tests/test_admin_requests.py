@@ -12,9 +12,10 @@ from sqlalchemy import event, func, select
 
 from portal.admin import export
 from portal.booking import consultations
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.messages.models import OutboxEmail
-from portal.models import AuditEvent, ConsultationRequest, RequestNote, Therapist
+from portal.models import AuditEvent, ConsultationRequest, RequestNote
 from tests.backoffice import audit_actions, sign_in
 from tests.factories import future_slot, make_request, make_requests, make_therapist
 

@@ -13,10 +13,11 @@ import icalendar
 import pytest
 from sqlalchemy import select
 
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.messages import notifications, outbox
 from portal.messages.models import OutboxEmail
-from portal.models import AuditEvent, ConsultationRequest, RequestNote, Therapist, to_db
+from portal.models import AuditEvent, ConsultationRequest, RequestNote, to_db
 from tests.backoffice import audit_actions
 from tests.conftest import mail_app_config
 from tests.factories import future_slot, make_request, soon

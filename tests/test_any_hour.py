@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from portal.admin.dashboard import week_start
+from portal.booking.intake_tables import NotEligibleCount
 from portal.booking.scheduling import PACIFIC, format_day
 from portal.extensions import db
 from portal.messages import notifications
 from portal.messages.models import OutboxEmail
-from portal.models import NotEligibleCount, to_db
+from portal.models import to_db
 from tests.backoffice import sign_in
 from tests.conftest import CLOCK_INSTANTS
 from tests.factories import make_request, make_therapist, make_user

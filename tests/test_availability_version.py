@@ -18,9 +18,10 @@ from portal import create_app
 from portal.booking import availability_version
 from portal.booking.availability import FreeTimesCache, available_slots, free_times_cache
 from portal.booking.scheduling import parse_slot_value
+from portal.booking.therapists import Therapist
 from portal.calendars.models import TherapistCalendar
 from portal.extensions import db
-from portal.models import Therapist, to_db
+from portal.models import to_db
 from portal.public.forms import NO_SLOT
 from tests.conftest import BASE_TEST_CONFIG
 from tests.factories import future_slot, make_request, make_therapist

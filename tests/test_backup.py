@@ -15,9 +15,9 @@ from flask_migrate import upgrade
 from sqlalchemy import MetaData, create_engine, select, text
 
 from portal import audit, backup, create_app
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.messages.models import OutboxEmail
-from portal.models import Therapist
 from tests.conftest import BACKENDS, BASE_TEST_CONFIG
 from tests.factories import make_time_off
 from tests.test_readiness import fresh_database

@@ -10,10 +10,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from portal.booking import consultations, rebooking, unique_rules, waitlist
+from portal.booking.intake_tables import Setting
 from portal.booking.scheduling import PACIFIC
 from portal.extensions import db
 from portal.messages.models import OutboxEmail
-from portal.models import AuditEvent, ConsultationRequest, Setting
+from portal.models import AuditEvent, ConsultationRequest
 from tests.factories import future_slot, make_request, make_therapist, make_time_off
 
 

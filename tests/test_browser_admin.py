@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from portal.booking.therapists import Therapist
 from portal.extensions import db
-from portal.models import Therapist
 from tests.browser import check_page as axe_and_screenshots
 from tests.factories import PASSWORD, future_slot, make_request, make_user
 

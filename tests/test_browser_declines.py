@@ -11,8 +11,9 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.booking import rebooking
+from portal.booking.therapists import Therapist
 from portal.extensions import db
-from portal.models import ConsultationRequest, Therapist
+from portal.models import ConsultationRequest
 from tests.browser import check_page
 from tests.factories import PASSWORD, make_request, make_user
 

@@ -12,8 +12,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
+from portal.booking.therapists import Therapist
 from portal.extensions import db
-from portal.models import ConsultationRequest, Therapist
+from portal.models import ConsultationRequest
 from tests.browser import check_page as axe_and_screenshots
 from tests.factories import PASSWORD, future_slot, make_request, make_user
 from tests.test_browser_public import (

@@ -12,9 +12,9 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.messages.models import OutboxEmail
-from portal.models import Therapist
 from tests.backoffice import totp
 from tests.browser import check_page as axe_and_screenshots
 from tests.factories import PASSWORD, future_slot, make_request, make_user

@@ -20,13 +20,13 @@ from sqlalchemy import select, text
 
 from portal.booking import consultations
 from portal.booking.availability import available_slots, free_therapists_at
+from portal.booking.therapists import Therapist
 from portal.calendars import connections, reading
 from portal.calendars.errors import CalendarError
 from portal.calendars.models import TherapistCalendar
 from portal.calendars.sync import problems, sync_all
 from portal.database import begin_write
 from portal.extensions import db
-from portal.models import Therapist
 from tests.calendar_servers import (  # noqa: F401 - fixtures
     ALL_DAY,
     ALL_DAY_BUSY,

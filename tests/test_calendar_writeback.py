@@ -13,6 +13,7 @@ import time_machine
 from sqlalchemy import select
 
 from portal.booking import consultations
+from portal.booking.therapists import Therapist
 from portal.calendars import delivery
 from portal.calendars.models import CalendarBusy, TherapistCalendar
 from portal.calendars.sync import sync_all
@@ -20,7 +21,6 @@ from portal.database import begin_write
 from portal.extensions import db
 from portal.messages import notifications, outbox
 from portal.messages.models import OutboxEmail
-from portal.models import Therapist
 from tests.calendar_servers import (  # noqa: F401 - fixtures
     MARCH,
     RADICALE_PASSWORD,

@@ -2,8 +2,9 @@
 
 from sqlalchemy import func, select
 
+from portal.booking.therapists import Therapist, WeeklyHours
 from portal.extensions import db
-from portal.models import ConsultationRequest, Therapist, WeeklyHours
+from portal.models import ConsultationRequest
 from portal.staff.models import User
 
 

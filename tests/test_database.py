@@ -15,9 +15,10 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import create_app
+from portal.booking.therapists import Therapist
 from portal.database import begin_write
 from portal.extensions import db
-from portal.models import ConsultationRequest, Therapist
+from portal.models import ConsultationRequest
 from tests.conftest import BACKENDS, BASE_TEST_CONFIG, new_postgres_database
 from tests.factories import future_slot, make_request, make_therapist
 

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from portal import create_app
+from portal.booking.intake_tables import Setting
 from portal.extensions import db
-from portal.models import Setting
 from portal.web.errors import RETRY_AFTER_SECONDS
 from tests.conftest import BASE_TEST_CONFIG, free_port
 

@@ -10,10 +10,11 @@ from html import unescape
 import pytest
 from sqlalchemy import select
 
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.messages import outbox
 from portal.messages.models import OutboxEmail
-from portal.models import ConsultationRequest, RequestNote, Therapist
+from portal.models import ConsultationRequest, RequestNote
 from tests.backoffice import audit_actions
 from tests.conftest import mail_app_config
 from tests.factories import make_request

@@ -11,8 +11,9 @@ from sqlalchemy import delete
 
 from portal.booking.availability import bookable_therapist_cards, bookable_therapists
 from portal.booking.scheduling import parse_slot_value
+from portal.booking.therapists import Therapist
 from portal.extensions import db
-from portal.models import ConsultationRequest, Therapist
+from portal.models import ConsultationRequest
 from portal.public.details_page import fragment_cache
 from tests.factories import make_request, make_therapist
 from tests.test_public_flow import details_page, form_data, pass_eligibility, send

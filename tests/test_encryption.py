@@ -20,10 +20,11 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from portal import ConfigurationError, create_app, encryption, readiness
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.links import manage_token
 from portal.messages.models import OutboxEmail
-from portal.models import ConsultationRequest, RequestNote, Therapist
+from portal.models import ConsultationRequest, RequestNote
 from tests.backoffice import sign_in
 from tests.checkout import makefile_copy
 from tests.conftest import BASE_TEST_CONFIG

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from portal import create_app
+from portal.booking.therapists import Therapist
 from portal.extensions import db
-from portal.models import Therapist
 from tests.checkout import makefile_copy
 from tests.conftest import BASE_TEST_CONFIG
 

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.booking.scheduling import PACIFIC, format_day, format_time, parse_slot_value
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.messages.models import OutboxEmail
-from portal.models import Therapist
 from tests.backoffice import sign_in
 from tests.factories import make_therapist, make_user
 from tests.test_public_flow import (

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from portal.booking.scheduling import PACIFIC, parse_slot_value
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.messages import outbox
 from portal.messages.models import OutboxEmail
-from portal.models import ConsultationRequest, Therapist
+from portal.models import ConsultationRequest
 from tests.backoffice import audit_actions, database_snapshot
 from tests.conftest import mail_app_config
 from tests.factories import make_request

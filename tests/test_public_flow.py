@@ -14,19 +14,13 @@ import time_machine
 from sqlalchemy import func, select
 
 from portal.booking.business_days import parse_holidays, reply_due_day
+from portal.booking.intake_tables import NotEligibleCount, Setting
 from portal.booking.scheduling import PACIFIC, format_day, parse_slot_value
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.links import manage_token
 from portal.messages.models import OutboxEmail
-from portal.models import (
-    AuditEvent,
-    ConsultationRequest,
-    EmailVerification,
-    NotEligibleCount,
-    RequestNote,
-    Setting,
-    Therapist,
-)
+from portal.models import AuditEvent, ConsultationRequest, EmailVerification, RequestNote
 from portal.public import journey
 from tests.backoffice import database_snapshot
 from tests.factories import future_slot, make_request, make_therapist

@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
+from portal.booking.answers import CONTACT_METHODS, INTERESTS, PAYMENT_METHODS
 from portal.booking.scheduling import parse_slot_value
 from portal.extensions import db
 from portal.messages.models import OutboxEmail
-from portal.models import CONTACT_METHODS, INTERESTS, PAYMENT_METHODS, ConsultationRequest
+from portal.models import ConsultationRequest
 from portal.text_rules import NAME_PUNCTUATION
 from tests.factories import make_therapist
 from tests.test_public_flow import form_data, pass_eligibility, send

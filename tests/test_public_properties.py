@@ -16,15 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import String, select
 
+from portal.booking.answers import CONTACT_METHODS, INTERESTS, PAYMENT_METHODS
 from portal.booking.residency import is_california_zip
 from portal.extensions import db
-from portal.models import (
-    CONTACT_METHODS,
-    INTERESTS,
-    PAYMENT_METHODS,
-    ConsultationRequest,
-    normalise_name,
-)
+from portal.models import ConsultationRequest, normalise_name
 from portal.text_rules import multi_line_problem, name_problem
 from tests.factories import make_therapist
 from tests.test_public_flow import ELIGIBLE, form_data, pass_eligibility, send

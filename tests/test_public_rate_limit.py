@@ -16,9 +16,10 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.links import manage_token
-from portal.models import ConsultationRequest, Therapist
+from portal.models import ConsultationRequest
 from portal.networks import client_network
 from portal.public.rate_limits import wait_in_words
 from tests.factories import future_slot, make_request

@@ -13,8 +13,9 @@ import unicodedata
 import pytest
 from sqlalchemy import func, select
 
+from portal.booking.therapists import Therapist
 from portal.extensions import db
-from portal.models import ConsultationRequest, Therapist
+from portal.models import ConsultationRequest
 from portal.public.forms import NO_SLOT
 from tests.test_public_flow import form_data, pass_eligibility, send
 from tests.test_text_rules import GOOD_NAMES

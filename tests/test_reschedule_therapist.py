@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from portal.booking.scheduling import parse_slot_value
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.links import manage_token
 from portal.messages.models import OutboxEmail
-from portal.models import ConsultationRequest, Therapist
+from portal.models import ConsultationRequest
 from tests.backoffice import sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_user
 

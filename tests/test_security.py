@@ -18,19 +18,13 @@ from sqlalchemy import select
 
 from portal.booking import waitlist
 from portal.booking.rebooking import rebook_url
+from portal.booking.therapists import Therapist
 from portal.calendars.feed import feed_token
 from portal.extensions import db
 from portal.links import manage_token
 from portal.messages import notifications, outbox
 from portal.messages.models import OutboxEmail
-from portal.models import (
-    ConsultationRequest,
-    EmailVerification,
-    Therapist,
-    WaitlistOffer,
-    to_db,
-    utcnow,
-)
+from portal.models import ConsultationRequest, EmailVerification, WaitlistOffer, to_db, utcnow
 from portal.staff.tokens import make_token
 from portal.texts.compose import link_token as text_link_token
 from tests.backoffice import csrf_token, database_snapshot, sign_in

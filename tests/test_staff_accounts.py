@@ -14,10 +14,11 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.messages import outbox
 from portal.messages.models import OutboxEmail
-from portal.models import AuditEvent, Therapist
+from portal.models import AuditEvent
 from portal.staff.accounts import find_user, password_matches
 from portal.staff.models import User
 from portal.staff.password_policy import common_passwords

@@ -14,11 +14,12 @@ import time_machine
 from sqlalchemy import func, select
 
 from portal.booking import verification
+from portal.booking.intake_tables import AnonymousCount
 from portal.booking.scheduling import format_time
 from portal.extensions import db
 from portal.messages import outbox, upkeep
 from portal.messages.models import OutboxEmail
-from portal.models import AnonymousCount, AuditEvent, ConsultationRequest, EmailVerification
+from portal.models import AuditEvent, ConsultationRequest, EmailVerification
 from tests.factories import make_request
 from tests.test_public_flow import (
     details_page,

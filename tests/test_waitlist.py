@@ -17,12 +17,13 @@ from sqlalchemy import func, select
 from portal.admin.blueprint import pacific_datetime
 from portal.booking import consultations, waitlist
 from portal.booking.scheduling import PACIFIC, format_slot_long, parse_slot_value, slot_value
+from portal.booking.therapists import Therapist
 from portal.database import begin_write
 from portal.extensions import db
 from portal.links import manage_token
 from portal.messages import upkeep
 from portal.messages.models import OutboxEmail
-from portal.models import ConsultationRequest, Therapist, WaitlistOffer
+from portal.models import ConsultationRequest, WaitlistOffer
 from tests.backoffice import database_snapshot, sign_in
 from tests.factories import future_slot, make_request, make_therapist, make_time_off, make_user
 from tests.test_public_flow import enter_code, form_data, pass_eligibility, send

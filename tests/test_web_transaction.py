@@ -7,9 +7,9 @@ from flask import session
 from sqlalchemy import select
 
 from portal.booking import verification
+from portal.booking.therapists import Therapist
 from portal.database import KeepsChanges
 from portal.extensions import db
-from portal.models import Therapist
 from portal.web.transaction import Undo, flash_when_saved, writes, writes_on_post, writing
 from tests.factories import make_therapist
 

@@ -14,12 +14,12 @@ from portal import audit
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp, own_transactions
 from portal.admin.forms import CalendarForm
+from portal.booking.therapists import Therapist
 from portal.calendars import connections, feed
 from portal.calendars.errors import CalendarError
 from portal.calendars.models import TherapistCalendar
 from portal.calendars.sync import CalendarProblem, is_stale, problems
 from portal.extensions import db
-from portal.models import Therapist
 from portal.web.transaction import flash_when_saved, writing
 
 

@@ -16,6 +16,7 @@ from portal.admin.access import actor, admin_required, visible_requests
 from portal.admin.blueprint import bp
 from portal.admin.forms import PauseForm
 from portal.booking import business_days, holds, intake, reply_promise
+from portal.booking.intake_tables import AnonymousCount, NotEligibleCount
 from portal.booking.scheduling import PACIFIC
 from portal.booking.statuses import OVER_STATUSES, STATUS_LABELS, RequestStatus
 from portal.calendars import connections as calendar_connections
@@ -23,7 +24,7 @@ from portal.calendars import sync as calendar_sync
 from portal.extensions import db
 from portal.messages.models import OutboxEmail
 from portal.messages.outbox_states import OutboxState
-from portal.models import AnonymousCount, ConsultationRequest, NotEligibleCount, as_utc, to_db
+from portal.models import ConsultationRequest, as_utc, to_db
 from portal.web.transaction import flash_when_saved
 
 Request = ConsultationRequest

@@ -24,17 +24,17 @@ from portal import audit
 from portal.admin.access import actor, admin_required
 from portal.admin.blueprint import bp
 from portal.admin.requests import filtered, read_filters
-from portal.booking.scheduling import PACIFIC
-from portal.extensions import db
-from portal.models import (
+from portal.booking.answers import (
     CONTACT_METHODS,
     INTERESTS,
     LANGUAGE_NAMES,
     PAYMENT_METHODS,
     SELF_PAY,
-    ConsultationRequest,
-    Therapist,
 )
+from portal.booking.scheduling import PACIFIC
+from portal.booking.therapists import Therapist
+from portal.extensions import db
+from portal.models import ConsultationRequest
 from portal.phones import spreadsheet_phone
 from portal.web.transaction import writing
 

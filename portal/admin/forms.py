@@ -28,8 +28,8 @@ from wtforms.validators import Email, InputRequired, Length, Optional, Validatio
 from portal.admin.listing import SORTS
 from portal.booking.scheduling import WEEKDAYS
 from portal.booking.statuses import STATUS_LABELS
+from portal.booking.therapists import Therapist
 from portal.extensions import db
-from portal.models import Therapist
 from portal.staff.models import ROLES
 from portal.web.forms import (
     MULTI_LINE_FILTERS,

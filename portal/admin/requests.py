@@ -39,10 +39,11 @@ from portal.admin.listing import (
 )
 from portal.admin.wording import therapist_names
 from portal.booking import request_status, waitlist
+from portal.booking.answers import CONTACT_METHODS
 from portal.booking.statuses import OPEN_STATUSES, RequestStatus
 from portal.extensions import db
 from portal.messages.models import OutboxEmail
-from portal.models import CONTACT_METHODS, AuditEvent, ConsultationRequest, RequestNote
+from portal.models import AuditEvent, ConsultationRequest, RequestNote
 
 
 def therapist_choices() -> list[tuple[str, str]]:

@@ -18,15 +18,9 @@ from portal.admin.forms import CalendarForm, HoursForm, TherapistForm, TimeOffFo
 from portal.booking import waitlist
 from portal.booking.scheduling import PACIFIC, WEEKDAYS
 from portal.booking.statuses import OPEN_STATUSES
+from portal.booking.therapists import Therapist, TimeOff, WeeklyHours
 from portal.extensions import db
-from portal.models import (
-    ConsultationRequest,
-    Therapist,
-    TimeOff,
-    WeeklyHours,
-    as_utc,
-    to_db,
-)
+from portal.models import ConsultationRequest, as_utc, to_db
 from portal.web.transaction import flash_when_saved
 
 

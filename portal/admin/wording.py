@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from portal.admin.blueprint import bp, pacific_datetime
 from portal.booking.statuses import STATUS_LABELS
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.messages.kinds import KINDS
-from portal.models import AuditEvent, Therapist
+from portal.models import AuditEvent
 from portal.phones import display_phone
 
 EMAIL_KINDS = {

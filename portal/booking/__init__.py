@@ -1,2 +1,3 @@
-"""Consultation requests and the times they take: free times, holds, booking, the email
-check, statuses, the waitlist, rebooking, retention and what happens next."""
+"""Consultation requests and the times they take: the therapists and their hours, free
+times, holds, booking, the email check, statuses, the waitlist, rebooking, intake,
+retention and what happens next."""

@@ -17,14 +17,10 @@ from portal.booking import availability_version
 from portal.booking.reply_promise import holidays
 from portal.booking.scheduling import SLOT_LENGTH, Busy, HoursRange, free_slots, merge_free_slots
 from portal.booking.statuses import HOLDS_SLOT_SQL, OPEN_STATUSES
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.lru_cache import LruCache
-from portal.models import (
-    ConsultationRequest,
-    Therapist,
-    as_utc,
-    to_db,
-)
+from portal.models import ConsultationRequest, as_utc, to_db
 
 
 def bookable_therapists() -> list[Therapist]:

@@ -30,8 +30,9 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from flask import current_app
-from sqlalchemy import text
+from sqlalchemy import BigInteger, Integer, event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
 
@@ -164,3 +165,19 @@ def reuse(name: str, work_out: Callable[[], T]) -> T:
     value = work_out()
     kept[name] = (version, value)
     return value
+
+
+class AvailabilityVersion(db.Model):
+    """One row whose number the database raises on every change that may change the
+    free times (its triggers: below)."""
+
+    __tablename__ = "availability_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+@event.listens_for(db.metadata, "after_create")
+def _install_triggers(target, connection, **kw) -> None:
+    """``db.create_all()`` (the tests' schema) gets the triggers the migration makes."""
+    install(connection, ALL_TRIGGERS)

@@ -30,13 +30,13 @@ from portal.booking.availability import (
 from portal.booking.residency import check_eligibility
 from portal.booking.scheduling import SLOT_LENGTH, pick_therapist, rank_therapists
 from portal.booking.statuses import OPEN_STATUSES, RequestStatus
+from portal.booking.therapists import Therapist
 from portal.booking.unique_rules import insert_fresh, refused_as
 from portal.extensions import db
 from portal.messages import notifications
 from portal.models import (
     NAME_SEARCH_COLUMNS,
     ConsultationRequest,
-    Therapist,
     new_public_id,
     new_reference,
     normalise_name,
@@ -94,7 +94,7 @@ class RequestDetails:
     adult: bool | None = None
     payment: str | None = None  # a PAYMENT_METHODS key
     network_key: str | None = None  # where it came from, for portal.booking.holds
-    meeting: str | None = None  # "phone" or "video" (models.MEETINGS)
+    meeting: str | None = None  # "phone" or "video" (portal.booking.answers.MEETINGS)
 
 
 def search_text(value: str, column) -> str:

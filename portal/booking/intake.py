@@ -14,9 +14,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.booking import availability_version
+from portal.booking.intake_tables import AnonymousCount, NotEligibleCount, Setting
 from portal.extensions import db
 from portal.i18n import lazy_gettext as _l
-from portal.models import AnonymousCount, NotEligibleCount, Setting
 
 PAUSED_KEY = "intake_paused"
 MESSAGE_KEY = "intake_pause_message"

@@ -15,9 +15,10 @@ from flask_babel import gettext
 from markupsafe import Markup, escape
 
 from portal.booking import reply_promise
+from portal.booking.answers import CONTACT_METHODS
 from portal.booking.scheduling import PACIFIC, format_day, format_time
 from portal.i18n import in_language, translate
-from portal.models import CONTACT_METHODS, ConsultationRequest, as_utc
+from portal.models import ConsultationRequest, as_utc
 from portal.phones import display_phone
 
 

@@ -32,11 +32,12 @@ from portal.booking.availability import free_therapists_at, therapists_for_resch
 from portal.booking.consultations import SlotTaken, find_by_public_id
 from portal.booking.scheduling import SLOT_LENGTH
 from portal.booking.statuses import RequestStatus
+from portal.booking.therapists import Therapist
 from portal.booking.unique_rules import insert_fresh
 from portal.extensions import db
 from portal.links import external_url
 from portal.messages import notifications
-from portal.models import ConsultationRequest, Therapist, to_db
+from portal.models import ConsultationRequest, to_db
 from portal.signed import Signed
 from portal.staff.models import User
 

@@ -29,9 +29,10 @@ from portal import audit, links
 from portal.booking.availability import available_slots, bookable_therapists, free_therapists_at
 from portal.booking.scheduling import PACIFIC, format_slot_long
 from portal.booking.statuses import WAITING_STATUSES
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.messages import notifications
-from portal.models import ConsultationRequest, Therapist, WaitlistOffer, as_utc, to_db, utcnow
+from portal.models import ConsultationRequest, WaitlistOffer, as_utc, to_db, utcnow
 from portal.signed import Signed
 from portal.staff.models import User
 

@@ -11,12 +11,13 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from portal.booking.scheduling import PACIFIC, format_day, format_span, format_time
+from portal.booking.therapists import Therapist
 from portal.calendars.addresses import check_address
 from portal.calendars.errors import CalendarError, describe
 from portal.calendars.models import CalendarBusy, TherapistCalendar
 from portal.calendars.sync import is_stale, sync_one
 from portal.extensions import db
-from portal.models import Therapist, to_db
+from portal.models import to_db
 
 
 def connect(therapist: Therapist, kind: str, url: str, *, username: str | None = None,

@@ -14,9 +14,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.booking.therapists import Therapist
 from portal.encryption import EncryptedText
 from portal.extensions import db
-from portal.models import Therapist, utcnow
+from portal.models import utcnow
 
 CALENDAR_KINDS = {"ics": "iCalendar address", "caldav": "CalDAV calendar"}
 

@@ -24,7 +24,9 @@ from sqlalchemy import select
 
 from portal import links, text_rules
 from portal.booking import next_step
+from portal.booking.answers import CONTACT_METHODS
 from portal.booking.scheduling import format_slot_long, format_time
+from portal.booking.therapists import Therapist
 from portal.calendars import writeback as calendar_writeback
 from portal.extensions import db
 from portal.i18n import current_language
@@ -33,14 +35,7 @@ from portal.messages.calendar_invite import consultation_invite
 from portal.messages.composer import Rendered, queue_message, render
 from portal.messages.models import OutboxEmail
 from portal.messages.superseding import supersede_for_cancellation, supersede_reminders
-from portal.models import (
-    CONTACT_METHODS,
-    ConsultationRequest,
-    Therapist,
-    as_utc,
-    open_bookings_starting,
-    to_db,
-)
+from portal.models import ConsultationRequest, as_utc, open_bookings_starting, to_db
 from portal.texts import outgoing as texts
 
 log = logging.getLogger("portal.messages.notifications")

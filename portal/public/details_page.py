@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from flask import current_app, request
 from markupsafe import Markup
 
+from portal.booking.therapists import Therapist
 from portal.i18n import current_language
 from portal.lru_cache import LruCache
-from portal.models import Therapist
 from portal.public.slot_choices import SlotDay
 from portal.web.fragments import rendered
 

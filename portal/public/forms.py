@@ -25,12 +25,13 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from portal.booking.answers import CONTACT_METHODS, INTERESTS
 from portal.booking.residency import ZIP_MALFORMED_MESSAGE, normalise_zip, zip_error_message
 from portal.booking.scheduling import parse_slot_value
 from portal.booking.verification import CODE_DIGITS, normalise_code
 from portal.i18n import N_
 from portal.i18n import lazy_gettext as _l
-from portal.models import CONTACT_METHODS, INTERESTS, ConsultationRequest
+from portal.models import ConsultationRequest
 from portal.phones import Phone
 from portal.web.forms import (
     MULTI_LINE_FILTERS,

@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 from portal.booking.availability import available_slots
 from portal.booking.scheduling import format_day, format_span, group_by_day, slot_value
+from portal.booking.therapists import Therapist
 from portal.i18n import current_language
-from portal.models import Therapist
 
 
 class SlotTime(NamedTuple):

@@ -15,11 +15,11 @@ from flask import current_app, redirect, render_template, request, session, url_
 from werkzeug.datastructures import MultiDict
 
 from portal.booking import consultations, holds, intake, verification
+from portal.booking.answers import MEETINGS
 from portal.booking.availability import bookable_therapist_cards
 from portal.booking.residency import zip_state
 from portal.booking.scheduling import format_slot_long, parse_slot_value
 from portal.i18n import current_language
-from portal.models import MEETINGS
 from portal.networks import network_key
 from portal.phones import Phone, national_phone
 from portal.public import journey

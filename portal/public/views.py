@@ -31,9 +31,10 @@ from portal.booking.scheduling import (
     format_span,
     format_time,
 )
+from portal.booking.therapists import Therapist
 from portal.extensions import csrf, db
 from portal.i18n import current_language
-from portal.models import ConsultationRequest, Therapist
+from portal.models import ConsultationRequest
 from portal.phones import Phone
 from portal.public import journey
 from portal.public.forms import EligibilityForm

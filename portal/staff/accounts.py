@@ -15,9 +15,10 @@ from sqlalchemy import exists, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import audit
+from portal.booking.therapists import Therapist
 from portal.extensions import db
 from portal.messages.staff_emails import queue_locked
-from portal.models import AuditEvent, Therapist, as_utc, utcnow
+from portal.models import AuditEvent, as_utc, utcnow
 from portal.staff.models import ROLES, User, new_session_token
 from portal.staff.password_policy import WeakPassword, check_new_password, normalise
 

@@ -17,8 +17,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.booking.therapists import Therapist
 from portal.extensions import db
-from portal.models import Therapist, utcnow
+from portal.models import utcnow
 
 
 def new_session_token() -> str:

@@ -20,9 +20,10 @@ from babel import dates as babel_dates
 from flask import current_app
 from flask_babel import gettext
 
+from portal.booking.answers import INTERESTS
 from portal.booking.scheduling import BABEL_LOCALES, PACIFIC
 from portal.i18n import in_language
-from portal.models import INTERESTS, ConsultationRequest, as_utc
+from portal.models import ConsultationRequest, as_utc
 
 QUIET_FROM, QUIET_UNTIL = time(21, 0), time(8, 0)
 LINK_SALT = b"portal text link"
