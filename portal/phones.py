@@ -4,12 +4,16 @@ pages, the staff search and the CSV export use. Numbers are stored in E.164
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import phonenumbers
 
 US_EXIT_CODE = "011"  # what a caller in the US dials before another country's code
 _FORMAT = phonenumbers.PhoneNumberFormat
+# An E.164 number of the North American plan, which the phone library writes
+# "(415) 555-0123": the export writes thousands, so these skip the parse.
+_NANP = re.compile(r"\+1([2-9]\d\d)(\d{3})(\d{4})")
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +75,10 @@ def spreadsheet_phone(e164: str | None) -> str:
     "+" would start a formula (and a quote to stop it would show), so a US number is
     written "(415) 555-0123" and another country's as dialled from here,
     "011 44 20 7946 0958"."""
+    match = _NANP.fullmatch(e164) if e164 else None
+    if match is not None:
+        area, exchange, line = match.groups()
+        return f"({area}) {exchange}-{line}"
     text = display_phone(e164)
     if text.startswith("+"):
         text = f"{US_EXIT_CODE} {text[1:]}"

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from portal.phones import Phone, display_phone, national_phone, spreadsheet_phone
+from portal.phones import (
+    US_EXIT_CODE,
+    Phone,
+    display_phone,
+    national_phone,
+    spreadsheet_phone,
+)
 
 
 @pytest.mark.parametrize("typed", ["(415) 555-0123", "415.555.0123", "415 555 0123",
@@ -48,3 +56,19 @@ def test_text_stored_before_that_is_not_a_number_is_shown_as_it_is():
     assert display_phone("call the front desk") == "call the front desk"
     assert national_phone("call the front desk") == "call the front desk"
     assert display_phone(None) == ""
+
+
+def test_the_export_shortcut_for_us_numbers_writes_what_the_phone_library_writes():
+    """spreadsheet_phone skips the parse for a North American number (the export writes
+    thousands): what it writes is what the library would."""
+    rng = random.Random(24)  # noqa: S311 - test data
+    numbers = [f"+1{rng.randint(2000000000, 9999999999)}" for _ in range(3000)]
+    numbers += ["+12015550123", "+19999999999", "+14155550123", "+1415555012", "+141555501234",
+                "+10155550123", "+11155550123", "+442079460958", "+33142685300", "", None,
+                "not a number", "4155550123", "+1 415 555 0123"]
+    for number in numbers:
+        phone = Phone.parse(number)
+        written = phone.display if phone is not None else number or ""
+        if written.startswith("+"):
+            written = f"{US_EXIT_CODE} {written[1:]}"
+        assert spreadsheet_phone(number) == written, number

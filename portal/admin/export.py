@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -58,19 +57,7 @@ QUERIED = (
     R.adult, R.payment, R.interests, R.therapist_id, R.slot_start, R.zip_code,
     R.consent_at, R.privacy_notice_version,
 )
-# An E.164 number of the North American plan, which the phone library writes
-# "(415) 555-0123" (portal.phones.spreadsheet_phone does the rest).
-_NANP = re.compile(r"\+1([2-9]\d\d)(\d{3})(\d{4})")
 YES_NO = {None: "", True: "yes", False: "no"}  # empty: asked before the question was
-
-
-def csv_phone(e164: str | None) -> str:
-    """``spreadsheet_phone``, without parsing the common case: a US number."""
-    match = _NANP.fullmatch(e164) if e164 else None
-    if match is None:
-        return spreadsheet_phone(e164)
-    area, exchange, line = match.groups()
-    return f"({area}) {exchange}-{line}"
 
 
 def pacific_minutes() -> Callable[[datetime | None], str]:
@@ -119,8 +106,9 @@ def row_writer(therapists: dict[int, str]) -> Callable[[tuple], list[str]]:
          contact, language, ok_to_text, ok_to_voicemail, adult, payment, interests,
          therapist_id, booked, zip_code, consent_at, notice) = row
         written = (
-            reference, when(received), status, first_name, last_name, email, csv_phone(phone),
-            preferred_name or "", contacts.get(contact, contact) if contact else "",
+            reference, when(received), status, first_name, last_name, email,
+            spreadsheet_phone(phone), preferred_name or "",
+            contacts.get(contact, contact) if contact else "",
             languages.get(language, language), YES_NO[ok_to_text],
             YES_NO[ok_to_voicemail], YES_NO[adult],
             payments.get(payment, payment) if payment else "",
