@@ -226,3 +226,24 @@ def test_invalid_help_us_prepare_answers_store_nothing_and_never_fail(seeded):
 
     post()
     assert seen == set(INVALID_LATER)
+
+
+def test_a_help_us_prepare_answer_to_fix_puts_error_in_the_page_title(seeded):
+    """Screen readers hear the title first: "Error: …" on the prepare page and on the
+    manage page when an answer sent from there needs fixing, and not before."""
+    from portal.links import manage_token
+    from tests.test_public_flow import enter_code
+
+    client = seeded.test_client()
+    pass_eligibility(client)
+    assert send(client, form_data(client, email="title@example.com")).status_code == 302
+    public_id = enter_code(client, seeded, "title@example.com").location.rpartition("/")[2]
+    with seeded.app_context():
+        manage = f"/manage/{manage_token(db.session.scalar(select(ConsultationRequest)))}"
+    prepare = f"/consultation/prepare/{public_id}"
+    assert not any("<title>Error:" in client.get(page).text for page in (prepare, manage))
+    for page, back in ((prepare, {}), (manage, {"back": "manage"})):
+        response = client.post(prepare, data={"payment": "barter", **back})
+        assert response.status_code == 302
+        html = client.get(response.location).text
+        assert 'role="alert"' in html and "<title>Error: " in html, page
