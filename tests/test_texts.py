@@ -204,6 +204,28 @@ def test_start_brings_texts_back(texting, client, twilio, daytime):
     assert [m.body for m in twilio.messages][0].startswith("Woven Together: Reminder")
 
 
+def test_after_stop_the_manage_page_says_only_start_brings_texts_back(texting, client,
+                                                                     twilio, daytime):
+    """Ticking the box again on the web can't undo a STOP (the carrier refuses the texts
+    too): the manage page and the saved answers say what will, and START clears it."""
+    from portal.links import manage_token
+
+    request_id = consenting(texting, client)
+    with texting.app_context():
+        manage = f"/manage/{manage_token(db.session.get(ConsultationRequest, request_id))}"
+    assert 'id="texts-stopped"' not in client.get(manage).get_data(as_text=True)
+    twilio.text_in(client, PHONE, "STOP")
+    html = client.get(manage).get_data(as_text=True)
+    assert 'id="texts-stopped"' in html and "reply START" in html
+    saved = answer_texts(client, texting, request_id, back="manage")
+    html = client.get(saved.location).get_data(as_text=True)
+    assert html.count("reply START to that text") == 2  # the notice, and the saved answers'
+    deliver(texting)
+    assert twilio.messages == []
+    twilio.text_in(client, PHONE, "START")
+    assert 'id="texts-stopped"' not in client.get(manage).get_data(as_text=True)
+
+
 def test_help_answers_with_the_practices_phone(texting, client, twilio, daytime):
     consenting(texting, client)
     answer = twilio.text_in(client, PHONE, "help")

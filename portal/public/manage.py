@@ -24,10 +24,11 @@ from portal.public.messages import (
     SLOT_TAKEN_MESSAGE,
     friendly_csrf_error,
 )
-from portal.public.prepare import prepare_data, sent_form
+from portal.public.prepare import TEXTS_STOPPED, prepare_data, sent_form
 from portal.public.rate_limits import limit_posts, when_limited
 from portal.public.slot_choices import slot_options, therapist_choice
 from portal.public.views import bp, describe, invalid_link
+from portal.texts import consent as text_consent
 from portal.web.errors import rerender_on_csrf_error
 from portal.web.transaction import Undo, flash_when_saved, writes_on_post
 
@@ -56,6 +57,8 @@ def manage(token: str):
         if form is None:
             form = PrepareForm(formdata=None, data=prepare_data(consultation))
     return render_template("public/manage.html", token=token, prepare_form=form,
+                           texts_stopped=TEXTS_STOPPED if text_consent.stopped(consultation)
+                           else None,
                            on_waitlist=waitlist.is_waiting(consultation), **describe(consultation))
 
 

@@ -80,6 +80,10 @@ PREPARE_FIELDS = ("preferred_name", "preferred_contact", "ok_to_text", "ok_to_vo
 # messages shown are the same, and a cookie well under a browser's 4 KB.
 MAX_VALUES, MAX_CHARS, MAX_TOKEN = 12, 6000, 2800
 
+# Saying yes on the web can't undo a STOP: the number must reply START (carrier rules).
+TEXTS_STOPPED = _l("You replied STOP to one of our texts, so we can't text this number. "
+                   "To get our texts again, reply START to that text.")
+
 
 def keep_sent(public_id: str, form: PrepareForm) -> None:
     """Keep this POST's answers (only the form's fields) for the GET that shows them."""
@@ -179,6 +183,8 @@ def prepare(public_id: str):
     session.pop(SENT, None)
     flash_when_saved(gettext("Thank you. Your therapist will read your answers before you "
                              "talk."), "success")
+    if form.sms_consent.data and text_consent.stopped(consultation):
+        flash_when_saved(TEXTS_STOPPED)
     if request.form.get("back") == "manage":
         return redirect(url_for("public.manage", token=links.manage_token(consultation))
                         + "#prepare")

@@ -37,6 +37,15 @@ def opted_out(number: str) -> bool:
         TextOptOut.phone_hash.in_(numbers.lookup_hashes(number)))) is not None
 
 
+def stopped(consultation: ConsultationRequest) -> bool:
+    """The client said yes to texts, but their number replied STOP to one of ours: no
+    text reaches it (the carrier and Twilio refuse them too) until it replies START."""
+    if consultation.ok_to_text is not True:
+        return False
+    number = numbers.e164(consultation.phone)
+    return number is not None and opted_out(number)
+
+
 def record_answer(consultation: ConsultationRequest, ticked: bool, *, source: str) -> bool:
     """Store what the form said about texts (``ok_to_text`` is already set on the
     request): consent given, kept, or withdrawn. True when consent was just given (the
