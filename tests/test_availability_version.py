@@ -196,6 +196,27 @@ def test_a_second_visit_reads_the_version_and_nothing_else(app, client, therapis
     assert [s for s in sent if WATCHED.search(s)] == []
 
 
+def test_the_version_read_opens_no_transaction_and_what_follows_is_one(app):
+    """On PostgreSQL the number is read on its own (no BEGIN, no ROLLBACK for a page that
+    reads nothing else); what the same session does next is an ordinary transaction
+    again, which a rollback undoes."""
+    from portal.booking.intake_tables import Setting
+
+    with app.test_request_context():
+        availability_version.current()
+        raw = db.session.connection().connection.dbapi_connection
+        if db.engine.dialect.name == "postgresql":
+            assert raw.info.transaction_status == 0  # idle: nothing to roll back
+            assert raw.autocommit is False
+        db.session.add(Setting(key="read-then-write", value="kept?"))
+        db.session.flush()
+        db.session.rollback()
+        assert db.session.get(Setting, "read-then-write") is None
+    with another_connection(app) as engine, engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM setting WHERE key = 'read-then-write'")
+                            ).scalar() == 0
+
+
 def test_changes_made_outside_the_portal_show_on_the_next_visit(app, client, therapist_id):
     pass_eligibility(client)
     shown = shown_times(client)
