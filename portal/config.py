@@ -69,7 +69,8 @@ REFERRALS = [
 SQLALCHEMY_DATABASE_URI = "sqlite:///portal.sqlite3"  # relative to instance/
 SQLALCHEMY_ECHO = False  # bound parameters would put personal data in the logs
 SQLALCHEMY_RECORD_QUERIES = False
-# Keep bound values (names, emails) out of exception messages and logs.
+# Keep bound values (names, emails) out of exception messages and logs. On PostgreSQL
+# portal/database.py checks pooled connections without pool_pre_ping's round trip.
 SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True, "pool_pre_ping": True}
 # PostgreSQL only (portal/database.py), in seconds; 0 turns one off. A page whose
 # database does not answer within them is the kind 503 page, not a worker tied up for

@@ -8,7 +8,11 @@ recipe: pysqlite's own transaction handling is switched off and we emit BEGIN.
 
 PostgreSQL: a connect timeout and a statement timeout (``DATABASE_CONNECT_TIMEOUT``,
 ``DATABASE_STATEMENT_TIMEOUT``), so that a database that stops answering costs a page
-a few seconds and a kind 503, not a worker held until gunicorn kills it.
+a few seconds and a kind 503, not a worker held until gunicorn kills it. A pooled
+connection is checked where that costs no round trip, in place of ``pool_pre_ping``'s
+``SELECT 1`` on every checkout: one the server closed (a restart, a terminated backend)
+has something to read while idle, the server's goodbye or the end of the stream, and
+is replaced before use; one idle longer than ``IDLE_PING_SECONDS`` is pinged as well.
 
 Both: the session is closed after each request without letting a connection that
 died meanwhile turn the page already decided into the server's bare 500.
@@ -17,6 +21,8 @@ died meanwhile turn the page already decided into the server's bare 500.
 from __future__ import annotations
 
 import os
+import select
+import time
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -24,15 +30,20 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import Pool
 
 from portal.extensions import db
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+IDLE_PING_SECONDS = 30.0
+_IDLE_SINCE = "portal_idle_since"  # connection_record.info: time.monotonic() at checkin
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 @event.listens_for(Engine, "connect")
 def _on_connect(dbapi_connection, connection_record):
+    connection_record.info[_IDLE_SINCE] = time.monotonic()
     if type(dbapi_connection).__module__ != "sqlite3":
         return
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
@@ -41,6 +52,44 @@ def _on_connect(dbapi_connection, connection_record):
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _is_postgresql(dbapi_connection) -> bool:
+    return type(dbapi_connection).__module__.startswith("psycopg")
+
+
+@event.listens_for(Pool, "checkin")
+def _on_checkin(dbapi_connection, connection_record):
+    connection_record.info[_IDLE_SINCE] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _on_checkout(dbapi_connection, connection_record, connection_proxy):
+    """PostgreSQL: a connection the server has closed is replaced (the pool connects
+    again, or fails with the database's own error: the 503 page)."""
+    if not _is_postgresql(dbapi_connection):
+        return
+    if dbapi_connection.closed or _has_unread_input(dbapi_connection.fileno()):
+        raise DisconnectionError("the database closed this connection while it was idle")
+    idle = time.monotonic() - connection_record.info.get(_IDLE_SINCE, 0.0)
+    if idle > IDLE_PING_SECONDS and not _answers(dbapi_connection):
+        raise DisconnectionError("the database did not answer on this idle connection")
+
+
+def _has_unread_input(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+def _answers(dbapi_connection) -> bool:
+    try:
+        dbapi_connection.autocommit = True  # the ping opens no transaction
+        dbapi_connection.execute("SELECT 1")
+        dbapi_connection.autocommit = False
+    except Exception:  # noqa: BLE001 - any failure: a connection not to use
+        return False
+    return True
 
 
 @event.listens_for(Engine, "begin")
@@ -86,6 +135,7 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if not str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("postgresql"):
         return options
+    options["pool_pre_ping"] = False  # the checkout check above, without a round trip
     connect_args = dict(options.get("connect_args") or {})
     connect = float(config.get("DATABASE_CONNECT_TIMEOUT") or 0)
     if connect > 0:

@@ -290,7 +290,8 @@ def test_the_timeouts_reach_postgresql_only_and_keep_the_defaults_shared():
     options = engine_options(config)
     assert options["connect_args"] == {"connect_timeout": 5,
                                        "options": "-c statement_timeout=5000"}
-    assert options["pool_pre_ping"] and shared == defaults.SQLALCHEMY_ENGINE_OPTIONS
+    # PostgreSQL's connections are checked without a round trip (portal.database).
+    assert options["pool_pre_ping"] is False and shared == defaults.SQLALCHEMY_ENGINE_OPTIONS
     assert "connect_args" not in engine_options(
         {**config, "SQLALCHEMY_DATABASE_URI": "sqlite:///x.db"})
     assert engine_options({**config, "DATABASE_CONNECT_TIMEOUT": 0,

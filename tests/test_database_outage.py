@@ -23,6 +23,18 @@ OUTAGE_CONFIG = {**BASE_TEST_CONFIG, "PROPAGATE_EXCEPTIONS": False,
                  "PRACTICE_PHONE": "(415) 555-0100"}
 
 
+@contextlib.contextmanager
+def another_connection(url: str):
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
 class TcpRelay:
     """A loopback relay to a TCP server. ``stop`` closes it and every connection
     through it, as a database restart does; ``start`` listens on the same port again."""
@@ -130,7 +142,8 @@ def test_postgresql_going_away_answers_503_and_comes_back(postgres_url, caplog):
 
 
 def test_postgresql_restart_between_requests_is_not_noticed(postgres_url):
-    """pool_pre_ping: a pooled connection that died while idle is replaced unseen."""
+    """A pooled connection that died while idle is replaced unseen (portal.database's
+    checkout check)."""
     relay, url = relayed(postgres_url)
     app = create_app({**OUTAGE_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
@@ -143,6 +156,50 @@ def test_postgresql_restart_between_requests_is_not_noticed(postgres_url):
         assert client.get("/consultation").status_code == 200
     finally:
         relay.stop()
+        with app.app_context():
+            db.engine.dispose()
+
+
+def test_a_connection_the_server_ended_is_replaced_unseen(postgres_url):
+    """A backend the server itself ends (an administrator, an idle timeout) says goodbye
+    on the socket: the next checkout sees it and connects again, with no ping."""
+    app = create_app({**OUTAGE_CONFIG, "SQLALCHEMY_DATABASE_URI": postgres_url})
+    with app.app_context():
+        db.create_all()
+    client = app.test_client()
+    try:
+        assert client.get("/consultation").status_code == 200
+        with app.app_context():
+            pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
+        with another_connection(postgres_url) as other:
+            assert other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}
+                                 ).scalar() is True
+        assert client.get("/consultation").status_code == 200
+        with app.app_context():
+            assert db.session.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def test_a_busy_connection_is_not_pinged_and_an_idle_one_is(postgres_url, monkeypatch):
+    from portal import database
+
+    pinged = []
+    answers = database._answers
+    monkeypatch.setattr(database, "_answers", lambda raw: pinged.append(raw) or answers(raw))
+    app = create_app({**OUTAGE_CONFIG, "SQLALCHEMY_DATABASE_URI": postgres_url})
+    with app.app_context():
+        db.create_all()
+    client = app.test_client()
+    try:
+        for _ in range(3):
+            assert client.get("/consultation").status_code == 200
+        assert pinged == []  # used a moment ago: no round trip before each page
+        monkeypatch.setattr(database, "IDLE_PING_SECONDS", -1)  # as if idle for long
+        assert client.get("/consultation").status_code == 200
+        assert len(pinged) == 1
+    finally:
         with app.app_context():
             db.engine.dispose()
 

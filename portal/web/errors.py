@@ -2,7 +2,8 @@
 
 A database that cannot be reached (a restart, an outage) gets a kind 503 page
 with Retry-After and one log line, never a 500 with a traceback; the pool
-(``pool_pre_ping``) reconnects by itself once the database is back.
+(with portal.database's check of pooled connections) reconnects by itself once the
+database is back.
 
 Error handlers never call views. A public form that keeps the visitor's answers
 when its token has expired (see :func:`rerender_on_csrf_error`) checks the
