@@ -9,14 +9,16 @@ memory growth. The pages are fetched in-process through Flask's test client, sig
 in as an admin.
 
     .venv/bin/python bench/admin_list.py [--requests 100000] [--postgres URL]
-        [--baseline GIT-REV] [--database URL ...]
+        [--baseline GIT-REV] [--database URL ...] [--rounds N]
 
 ``--baseline REV`` measures the portal as it was at REV too (its files taken with
 ``git archive``), on the same database, and seeds a second, throw-away database with
 it for its seed time: one run prints the before and after figures side by side. A
 deep page is asked for as ``?page=N``; where that answers with a redirect to the page's
 position (keyset pages), the page measured is the one it leads to, and the redirect
-itself is shown on a line of its own.
+itself is shown on a line of its own. ``--rounds N`` measures each tree N times, taking
+turns in alternating order, and prints each figure's median: what to use when the
+question is whether one tree is slower than the other.
 
 ``--database URL`` (repeatable) measures a database seeded already (``seed-demo
 --requests N`` and ``create-user bench-admin@example.com`` with the password below)
@@ -219,7 +221,8 @@ def report(label: str, runs: dict[str, dict], seeds: dict[str, float]) -> bool:
     return ok
 
 
-def run(label: str, url: str, count: int, trees: dict[str, Path], tmp: Path) -> bool:
+def run(label: str, url: str, count: int, trees: dict[str, Path], tmp: Path,
+        rounds: int = 1) -> bool:
     print(f"\n{label}: seeding {count:,} requests ..." if count else f"\n{label}", flush=True)
     seeds: dict[str, tuple[float, float]] = {}
     now = list(trees)[-1]
@@ -232,7 +235,15 @@ def run(label: str, url: str, count: int, trees: dict[str, Path], tmp: Path) -> 
             else:
                 with throwaway_postgres(url) as other:
                     seeds[name] = seed(other, count, tree, admin=False)
-    runs = {name: measure_tree(url, tree) for name, tree in trees.items()}
+    # Each tree measured ``rounds`` times, in turn and in alternating order, so a drift of
+    # the machine's speed during the run falls on both; each figure is the median.
+    measured: dict[str, list[dict]] = {name: [] for name in trees}
+    for turn in range(rounds):
+        order = list(trees.items())
+        for name, tree in order if turn % 2 == 0 else reversed(order):
+            measured[name].append(measure_tree(url, tree))
+    runs = {name: {key: statistics.median(run[key] for run in runs)
+                   for key in runs[0]} for name, runs in measured.items()}
     return report(label, runs, seeds)
 
 
@@ -243,6 +254,8 @@ def main() -> int:
     parser.add_argument("--baseline", help="also measure the portal at this git revision")
     parser.add_argument("--database", action="append", default=[],
                         help="measure this seeded database instead (repeatable)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each tree this many times, alternating (median)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # the child process
     parser.add_argument("--tree", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -261,12 +274,13 @@ def main() -> int:
         trees["after" if args.baseline else "now"] = ROOT
         for url in args.database:
             label = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
-            ok &= run(label, url, 0, trees, tmp)
+            ok &= run(label, url, 0, trees, tmp, args.rounds)
         if not args.database:
-            ok &= run("SQLite", f"sqlite:///{tmp}/bench.sqlite3", args.requests, trees, tmp)
+            ok &= run("SQLite", f"sqlite:///{tmp}/bench.sqlite3", args.requests, trees, tmp,
+                       args.rounds)
             if args.postgres:
                 with throwaway_postgres(args.postgres) as url:
-                    ok &= run("PostgreSQL", url, args.requests, trees, tmp)
+                    ok &= run("PostgreSQL", url, args.requests, trees, tmp, args.rounds)
     print(f"\nTargets (issue 24; the deep pages, export and seed on SQLite): "
           f"{'met' if ok else 'NOT met'}")
     return 0 if ok else 1
