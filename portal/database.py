@@ -29,7 +29,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import Pool
 
@@ -54,8 +54,9 @@ def _on_connect(dbapi_connection, connection_record):
     cursor.close()
 
 
-def _is_postgresql(dbapi_connection) -> bool:
-    return type(dbapi_connection).__module__.startswith("psycopg")
+def _is_psycopg(dbapi_connection) -> bool:
+    """A psycopg 3 connection (the portal's PostgreSQL driver; not psycopg2)."""
+    return type(dbapi_connection).__module__.partition(".")[0] == "psycopg"
 
 
 @event.listens_for(Pool, "checkin")
@@ -67,26 +68,31 @@ def _on_checkin(dbapi_connection, connection_record):
 def _on_checkout(dbapi_connection, connection_record, connection_proxy):
     """PostgreSQL: a connection the server has closed is replaced (the pool connects
     again, or fails with the database's own error: the 503 page)."""
-    if not _is_postgresql(dbapi_connection):
+    if not _is_psycopg(dbapi_connection):
         return
-    if dbapi_connection.closed or _has_unread_input(dbapi_connection.fileno()):
+    if dbapi_connection.closed or _has_unread_input(dbapi_connection):
         raise DisconnectionError("the database closed this connection while it was idle")
     idle = time.monotonic() - connection_record.info.get(_IDLE_SINCE, 0.0)
     if idle > IDLE_PING_SECONDS and not _answers(dbapi_connection):
         raise DisconnectionError("the database did not answer on this idle connection")
 
 
-def _has_unread_input(fd: int) -> bool:
+def _has_unread_input(dbapi_connection) -> bool:
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:  # noqa: BLE001 - no socket: nothing to use
+        return True
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
     return bool(poller.poll(0))
 
 
 def _answers(dbapi_connection) -> bool:
+    was_autocommit = dbapi_connection.autocommit  # an engine may run in AUTOCOMMIT
     try:
         dbapi_connection.autocommit = True  # the ping opens no transaction
         dbapi_connection.execute("SELECT 1")
-        dbapi_connection.autocommit = False
+        dbapi_connection.autocommit = was_autocommit
     except Exception:  # noqa: BLE001 - any failure: a connection not to use
         return False
     return True
@@ -135,7 +141,8 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if not str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("postgresql"):
         return options
-    options["pool_pre_ping"] = False  # the checkout check above, without a round trip
+    if make_url(config["SQLALCHEMY_DATABASE_URI"]).get_driver_name() == "psycopg":
+        options["pool_pre_ping"] = False  # the checkout check above, without a round trip
     connect_args = dict(options.get("connect_args") or {})
     connect = float(config.get("DATABASE_CONNECT_TIMEOUT") or 0)
     if connect > 0:

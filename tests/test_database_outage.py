@@ -204,6 +204,22 @@ def test_a_busy_connection_is_not_pinged_and_an_idle_one_is(postgres_url, monkey
             db.engine.dispose()
 
 
+def test_the_idle_ping_leaves_an_autocommit_engine_in_autocommit(postgres_url, monkeypatch):
+    from sqlalchemy import create_engine
+
+    from portal import database
+
+    monkeypatch.setattr(database, "IDLE_PING_SECONDS", -1)  # ping at every checkout
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        for _ in range(2):
+            with engine.connect() as conn:
+                assert conn.connection.dbapi_connection.autocommit is True
+                conn.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+
+
 def test_sqlite_in_a_missing_folder_answers_503_until_it_is_there(tmp_path, caplog):
     folder = tmp_path / "not-yet"
     app = create_app({**OUTAGE_CONFIG,

@@ -140,8 +140,8 @@ T = TypeVar("T")
 
 
 def current() -> int:
-    """The number as this session's transaction first read it (0 before any change):
-    one read per transaction, made before whatever it labels is read."""
+    """The number as this session first read it in its current transaction (0 before any
+    change): one read per transaction, made before whatever it labels is read."""
     session = db.session()
     connection = session.connection()  # begins the transaction if none is open
     transaction = session.get_transaction()
@@ -161,14 +161,17 @@ def _read(connection: Connection) -> int:
     COMMITTED every statement takes a fresh snapshot anyway, so what is read next is no
     older than the number, as above."""
     raw = connection.connection.dbapi_connection
-    if connection.dialect.name != "postgresql" or raw.info.transaction_status != _PG_IDLE:
+    if connection.dialect.name != "postgresql" or raw.autocommit \
+            or raw.info.transaction_status != _PG_IDLE:
         return connection.execute(_READ).scalar() or 0
     raw.autocommit = True
     try:
         return connection.execute(_READ).scalar() or 0
     finally:
         if not raw.closed and raw.info.transaction_status == _PG_IDLE:
-            raw.autocommit = False  # a connection that broke is thrown away anyway
+            raw.autocommit = False
+        elif not raw.closed:  # never back in the pool committing each statement
+            connection.invalidate()
 
 
 def reuse(name: str, work_out: Callable[[], T]) -> T:
