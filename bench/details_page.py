@@ -307,9 +307,9 @@ def calendar_server(count: int, events: int):
 def disconnect_calendars(url: str) -> None:
     """Every therapist's own calendar disconnected (their busy ranges go with it)."""
     from portal import create_app
+    from portal.booking.therapists import Therapist
     from portal.calendars import connections
     from portal.extensions import db
-    from portal.models import Therapist
 
     app = create_app({"SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url,
                       "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY, "TESTING": True})
@@ -324,9 +324,9 @@ def disconnect_calendars(url: str) -> None:
 def connect_calendars(url: str, addresses: list[str]) -> None:
     """Connect the first demo therapists to ``addresses`` and read them all (again)."""
     from portal import create_app
+    from portal.booking.therapists import Therapist
     from portal.calendars import connections, sync
     from portal.extensions import db
-    from portal.models import Therapist
 
     app = create_app({"SECRET_KEY": SECRET, "SQLALCHEMY_DATABASE_URI": url,
                       "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY, "CALENDAR_ALLOW_PRIVATE_URLS": True,

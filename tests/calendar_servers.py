@@ -271,18 +271,18 @@ def assert_removes_exactly(before: set[datetime], after: set[datetime], busy) ->
 
 
 def connect_ics(therapist_id: int, url: str) -> None:
+    from portal.booking.therapists import Therapist
     from portal.calendars import connections
     from portal.extensions import db
-    from portal.models import Therapist
 
     connections.connect(db.session.get_one(Therapist, therapist_id), "ics", url)
     db.session.commit()
 
 
 def connect_caldav(therapist_id: int, url: str, password: str = RADICALE_PASSWORD) -> None:
+    from portal.booking.therapists import Therapist
     from portal.calendars import connections
     from portal.extensions import db
-    from portal.models import Therapist
 
     connections.connect(db.session.get_one(Therapist, therapist_id), "caldav", url,
                         username=RADICALE_USER, password=password)

@@ -88,7 +88,7 @@ def test_connect_refuses_a_private_address_without_the_setting(app, runner, ther
 def test_the_feed_url_shows_consultations_without_client_details_and_can_be_replaced(
         app, runner, client, therapist):
     with app.app_context():
-        from portal.models import Therapist
+        from portal.booking.therapists import Therapist
         consultation = make_request(db.session.get(Therapist, therapist),
                                     MARCH + timedelta(days=3), status="scheduled",
                                     first_name="Sentinelname", email="sentinel@example.com")

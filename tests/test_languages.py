@@ -187,7 +187,7 @@ def test_every_client_template_is_read_for_the_catalog():
 
 def test_a_therapist_bio_reads_in_spanish_on_the_spanish_pages(app, client, admin, cast):
     """Staff write each bio in both languages; without a Spanish one the English one shows."""
-    from portal.models import Therapist
+    from portal.booking.therapists import Therapist
 
     form = {"name": "Maya Alvarez", "email": "maya@example.com", "licence_type": "LMFT",
             "licence_number": "123456", "accepting_new": "y",
@@ -272,8 +272,9 @@ ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
 def pages_opened_from_emails(app, therapist_id) -> dict[str, str]:
     """A Spanish client's request, and the path of every page its emails link to."""
     from portal.booking import rebooking, waitlist
+    from portal.booking.therapists import Therapist
     from portal.links import manage_token
-    from portal.models import Therapist, WaitlistOffer
+    from portal.models import WaitlistOffer
     from portal.models import utcnow as now
     from tests.factories import future_slot, make_request
 

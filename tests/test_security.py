@@ -240,8 +240,8 @@ ALLOWED: set[str] = {
     "portal/web/fragments.py:39",
     # Literal markup around values that format() escapes: the video link on the
     # confirmation page, and the practice's phone number as a tel: link.
-    "portal/booking/next_step.py:66",
-    "portal/public/views.py:80",
+    "portal/booking/next_step.py:67",
+    "portal/public/views.py:81",
     # WTForms' own text box and text area markup, built with every attribute and the
     # value escaped (``attributes``), as WTForms builds it (the re-render tests below
     # send markup through both).
