@@ -119,55 +119,54 @@ def assert_kind_503(client, caplog, path="/consultation"):
     return message
 
 
-def test_postgresql_going_away_answers_503_and_comes_back(postgres_url, caplog):
-    relay, url = relayed(postgres_url)
+@contextlib.contextmanager
+def portal_on(url: str):
+    """The portal on ``url``, its tables made, and a client; its connections closed after."""
     app = create_app({**OUTAGE_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         db.create_all()
-    client = app.test_client()
     try:
-        assert client.get("/consultation").status_code == 200  # a pooled connection now
-        relay.stop()  # a restart: the pooled connection is cut and nothing listens
-        message = assert_kind_503(client, caplog)
-        assert "Connection refused" in message or "OperationalError" in message
-        assert_kind_503(client, caplog)  # still down: one line for each failure
-        relay.start()
-        caplog.clear()
-        assert client.get("/consultation").status_code == 200
-        assert outage_lines(caplog) == []
+        yield app, app.test_client()
     finally:
-        relay.stop()
         with app.app_context():
             db.engine.dispose()
+
+
+def test_postgresql_going_away_answers_503_and_comes_back(postgres_url, caplog):
+    relay, url = relayed(postgres_url)
+    try:
+        with portal_on(url) as (_, client):
+            assert client.get("/consultation").status_code == 200  # a pooled connection now
+            relay.stop()  # a restart: the pooled connection is cut and nothing listens
+            message = assert_kind_503(client, caplog)
+            assert "Connection refused" in message or "OperationalError" in message
+            assert_kind_503(client, caplog)  # still down: one line for each failure
+            relay.start()
+            caplog.clear()
+            assert client.get("/consultation").status_code == 200
+            assert outage_lines(caplog) == []
+    finally:
+        relay.stop()
 
 
 def test_postgresql_restart_between_requests_is_not_noticed(postgres_url):
     """A pooled connection that died while idle is replaced unseen (portal.database's
     checkout check)."""
     relay, url = relayed(postgres_url)
-    app = create_app({**OUTAGE_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
-    with app.app_context():
-        db.create_all()
-    client = app.test_client()
     try:
-        assert client.get("/consultation").status_code == 200
-        relay.stop()
-        relay.start()
-        assert client.get("/consultation").status_code == 200
+        with portal_on(url) as (_, client):
+            assert client.get("/consultation").status_code == 200
+            relay.stop()
+            relay.start()
+            assert client.get("/consultation").status_code == 200
     finally:
         relay.stop()
-        with app.app_context():
-            db.engine.dispose()
 
 
 def test_a_connection_the_server_ended_is_replaced_unseen(postgres_url):
     """A backend the server itself ends (an administrator, an idle timeout) says goodbye
     on the socket: the next checkout sees it and connects again, with no ping."""
-    app = create_app({**OUTAGE_CONFIG, "SQLALCHEMY_DATABASE_URI": postgres_url})
-    with app.app_context():
-        db.create_all()
-    client = app.test_client()
-    try:
+    with portal_on(postgres_url) as (app, client):
         assert client.get("/consultation").status_code == 200
         with app.app_context():
             pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
@@ -177,9 +176,6 @@ def test_a_connection_the_server_ended_is_replaced_unseen(postgres_url):
         assert client.get("/consultation").status_code == 200
         with app.app_context():
             assert db.session.execute(text("SELECT pg_backend_pid()")).scalar() != pid
-    finally:
-        with app.app_context():
-            db.engine.dispose()
 
 
 def test_a_busy_connection_is_not_pinged_and_an_idle_one_is(postgres_url, monkeypatch):
@@ -188,20 +184,13 @@ def test_a_busy_connection_is_not_pinged_and_an_idle_one_is(postgres_url, monkey
     pinged = []
     answers = database._answers
     monkeypatch.setattr(database, "_answers", lambda raw: pinged.append(raw) or answers(raw))
-    app = create_app({**OUTAGE_CONFIG, "SQLALCHEMY_DATABASE_URI": postgres_url})
-    with app.app_context():
-        db.create_all()
-    client = app.test_client()
-    try:
+    with portal_on(postgres_url) as (_, client):
         for _ in range(3):
             assert client.get("/consultation").status_code == 200
         assert pinged == []  # used a moment ago: no round trip before each page
         monkeypatch.setattr(database, "IDLE_PING_SECONDS", -1)  # as if idle for long
         assert client.get("/consultation").status_code == 200
         assert len(pinged) == 1
-    finally:
-        with app.app_context():
-            db.engine.dispose()
 
 
 def test_the_idle_ping_leaves_an_autocommit_engine_in_autocommit(postgres_url, monkeypatch):
